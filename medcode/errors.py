@@ -1,0 +1,127 @@
+"""Every error a medcode user can meet, in one tree.
+
+    MedcodeError
+    ├── ConfigError                  settings or a config file are invalid
+    ├── InputError                   bad user input (note, proposal, dataset line, query)
+    │   └── NoteError                empty, binary, non-UTF-8 or oversized note
+    ├── CodeSetError                 code-set data problems
+    │   ├── MalformedCodeError       the string cannot be an ICD-10-CM code
+    │   ├── UnknownCodeError         well-formed, but not in the release (carries suggestions)
+    │   ├── DateOutOfRangeError      no loaded release covers the date of service
+    │   └── CodeSetBuildError        the source package or files could not be read
+    ├── RetrievalError               index problems
+    │   ├── IndexNotBuiltError       no index (or a half-built one) in the data directory
+    │   └── IndexMismatchError       index built for another code-set version or embedder
+    ├── LLMError                     the language model layer
+    │   ├── LLMUnavailableError      transport faults after retries (routes the note to a human)
+    │   └── LLMOutputError           the model's output failed validation after re-asks
+    └── AuditError                   the review queue or audit log
+        └── AuditTamperedError       the hash chain does not verify
+
+The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
+``MedcodeError`` to exit code 1.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditError",
+    "AuditTamperedError",
+    "CodeSetBuildError",
+    "CodeSetError",
+    "ConfigError",
+    "DateOutOfRangeError",
+    "IndexMismatchError",
+    "IndexNotBuiltError",
+    "InputError",
+    "LLMError",
+    "LLMOutputError",
+    "LLMUnavailableError",
+    "MalformedCodeError",
+    "MedcodeError",
+    "NoteError",
+    "RetrievalError",
+    "UnknownCodeError",
+]
+
+
+class MedcodeError(Exception):
+    """Base class of every error medcode raises on purpose."""
+
+
+class ConfigError(MedcodeError):
+    """Settings, environment variables or the config file are invalid."""
+
+
+class InputError(MedcodeError):
+    """User input is unusable; the message names the problem."""
+
+
+class NoteError(InputError):
+    """A clinical note is empty, binary, not UTF-8 or larger than the configured limit."""
+
+
+class CodeSetError(MedcodeError):
+    """Code-set data could not be used."""
+
+
+class MalformedCodeError(CodeSetError, InputError):
+    """The string is not shaped like an ICD-10-CM code."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+        super().__init__(f"malformed code {raw[:40]!r}: {reason}")
+
+
+class UnknownCodeError(CodeSetError):
+    """A well-formed code that the release does not contain."""
+
+    def __init__(self, code: str, release: str, suggestions: list[str] | None = None) -> None:
+        self.code = code
+        self.release = release
+        self.suggestions = list(suggestions or [])
+        msg = f"unknown code {code!r} in {release}"
+        if self.suggestions:
+            msg += "; near matches: " + ", ".join(self.suggestions[:10])
+        super().__init__(msg)
+
+
+class DateOutOfRangeError(CodeSetError, InputError):
+    """No loaded code-set release covers the date of service."""
+
+
+class CodeSetBuildError(CodeSetError):
+    """The code-set source (package or files) could not be read into the store."""
+
+
+class RetrievalError(MedcodeError):
+    """The candidate index could not answer."""
+
+
+class IndexNotBuiltError(RetrievalError):
+    """The index is missing or was left half-built; run ``medcode index build``."""
+
+
+class IndexMismatchError(RetrievalError):
+    """The index was built for another code-set version or embedder."""
+
+
+class LLMError(MedcodeError):
+    """The language-model layer failed."""
+
+
+class LLMUnavailableError(LLMError):
+    """The endpoint could not be reached or kept failing after retries."""
+
+
+class LLMOutputError(LLMError):
+    """The model's output still failed validation after the allowed re-asks."""
+
+
+class AuditError(MedcodeError):
+    """The review queue or audit log could not be used."""
+
+
+class AuditTamperedError(AuditError):
+    """An audit record was edited, removed or reordered."""

@@ -1,0 +1,93 @@
+"""The sentence embedder, loaded from an installed package or a local directory. Never downloads."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from medcode.config import Settings
+from medcode.errors import ConfigError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["Embedder", "get_embedder"]
+
+_CACHE: dict[tuple[str, int], Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _resolve(spec: str) -> tuple[Path, str]:
+    """Map the ``embedder`` setting to a model directory and a stable embedder id."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path, f"dir:{path.resolve().name}"
+    module = spec.replace("-", "_")
+    found = importlib.util.find_spec(module) if module.isidentifier() else None
+    if found is None or not found.submodule_search_locations:
+        raise ConfigError(f"embedder {spec!r} is neither a directory nor an installed package")
+    model_dir = Path(next(iter(found.submodule_search_locations))) / "model"
+    if not (model_dir / "modules.json").is_file():
+        raise ConfigError(f"package {spec!r} has no sentence-transformers model under {model_dir}")
+    try:
+        version = metadata.version(spec)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return model_dir, f"{spec}=={version}"
+
+
+class Embedder:
+    """L2-normalised sentence embeddings (cosine similarity = dot product).
+
+    Raises ``ConfigError`` when the model cannot be found. The model loads on first use.
+    """
+
+    def __init__(self, spec: str, threads: int = 1) -> None:
+        self.model_dir, self.id = _resolve(spec)
+        self.threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(self.threads)
+                self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self._load().get_sentence_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> NDArray[np.float32]:
+        """Embed texts; returns an ``(n, dim)`` float32 array of unit vectors."""
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The process-wide embedder for these settings (loaded once, shared by all stages)."""
+    key = (settings.embedder, settings.embed_threads)
+    with _CACHE_LOCK:
+        embedder = _CACHE.get(key)
+        if embedder is None:
+            embedder = Embedder(settings.embedder, settings.embed_threads)
+            _CACHE[key] = embedder
+        return embedder

@@ -1,0 +1,112 @@
+"""Typed hand-offs of the validation stage: proposals in, verdicts out.
+
+A proposal can come from our LLM, from the retrieval-only proposer or from anyone's system
+(``medcode validate``); the validators treat them all the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CodeVerdict",
+    "Evidence",
+    "ProposedCode",
+    "Proposal",
+    "RuleResult",
+    "Setting",
+    "Severity",
+    "ValidationContext",
+    "ValidationReport",
+]
+
+Setting = Literal["outpatient", "inpatient"]
+Severity = Literal["reject", "warn"]
+
+
+class Evidence(BaseModel):
+    """A verbatim quote from the note; ``start``/``end`` are character offsets (end exclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=2_000)
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=0)
+
+
+class ProposedCode(BaseModel):
+    """One proposed code with its evidence and the proposer's confidence (0..1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(max_length=64)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=50)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class Proposal(BaseModel):
+    """The file format of ``medcode validate --proposal``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    codes: list[ProposedCode] = Field(max_length=500)
+
+
+class ValidationContext(BaseModel):
+    """What the validators judge against besides the code set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    note_text: str
+    setting: Setting = "outpatient"
+    age: int | None = Field(default=None, ge=0, le=130)
+    sex: Literal["F", "M"] | None = None
+    date_of_service: dt.date | None = None
+    candidates: frozenset[str] | None = Field(
+        default=None, description="Codes the proposer was offered (dotted); enables NOT_A_CANDIDATE."
+    )
+
+
+class RuleResult(BaseModel):
+    """One rule firing on one code."""
+
+    rule: str
+    severity: Severity
+    reason: str
+    data_version: str
+    evidence_index: int | None = None
+    related_codes: list[str] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list)
+
+
+class CodeVerdict(BaseModel):
+    """The outcome for one proposed code. ``rules`` lists the ids that rejected it."""
+
+    code: str
+    canonical: str | None = None
+    description: str | None = None
+    status: Literal["accepted", "rejected"]
+    confidence: float | None = None
+    rules: list[str] = Field(default_factory=list)
+    warnings: list[RuleResult] = Field(default_factory=list)
+    results: list[RuleResult] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list, description="Resolved spans that passed the checks.")
+
+
+class ValidationReport(BaseModel):
+    """Verdicts for a whole proposal, in proposal order."""
+
+    verdicts: list[CodeVerdict]
+    codeset_version: str
+    rules_version: str
+
+    @property
+    def accepted(self) -> list[CodeVerdict]:
+        return [v for v in self.verdicts if v.status == "accepted"]
+
+    @property
+    def all_accepted(self) -> bool:
+        return all(v.status == "accepted" for v in self.verdicts)
