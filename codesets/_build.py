@@ -23,7 +23,16 @@ from medcode.errors import CodeSetBuildError
 __all__ = ["SCHEMA_VERSION", "build_store"]
 
 SCHEMA_VERSION = 1
-NOTE_FIELDS = ("inclusion_terms", "includes", "excludes1", "excludes2", "code_first", "use_additional", "code_also", "notes")
+NOTE_FIELDS = (
+    "inclusion_terms",
+    "includes",
+    "excludes1",
+    "excludes2",
+    "code_first",
+    "use_additional",
+    "code_also",
+    "notes",
+)
 _library_switched = False
 _KIND = {"category": "category", "subcategory": "subcategory", "extended subcategory": "extension"}
 

@@ -48,7 +48,9 @@ class ICD10CMCodeSet:
         except sqlite3.DatabaseError as exc:
             raise CodeSetBuildError(f"code-set store {store} is unreadable ({exc}); delete it to rebuild") from exc
         if meta.get("schema_version") != str(SCHEMA_VERSION):
-            raise CodeSetBuildError(f"code-set store {store} has schema {meta.get('schema_version')}, need {SCHEMA_VERSION}")
+            raise CodeSetBuildError(
+                f"code-set store {store} has schema {meta.get('schema_version')}, need {SCHEMA_VERSION}"
+            )
         self.release = Release.model_validate_json(meta["release"])
         self.counts: dict[str, int] = json.loads(meta["counts"])
         self.built_at = meta["built_at"]
@@ -63,11 +65,15 @@ class ICD10CMCodeSet:
         return conn
 
     def _row(self, code: str) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self._conn().execute(
-            "SELECT code, description, kind, billable, parent, category, block, chapter, seventh_at, payload "
-            "FROM codes WHERE nodot = ?",
-            (strip_dot(code),),
-        ).fetchone()
+        row: tuple[Any, ...] | None = (
+            self._conn()
+            .execute(
+                "SELECT code, description, kind, billable, parent, category, block, chapter, seventh_at, payload "
+                "FROM codes WHERE nodot = ?",
+                (strip_dot(code),),
+            )
+            .fetchone()
+        )
         return row
 
     # -- public -------------------------------------------------------------------
@@ -211,10 +217,12 @@ class ICD10CMCodeSet:
 
     def iter_billable(self) -> Iterator[BillableEntry]:
         """Every billable code with the texts an index embeds, in code order."""
-        rows = self._conn().execute("SELECT code, description, chapter, payload FROM codes WHERE billable = 1 ORDER BY code")
+        rows = self._conn().execute(
+            "SELECT code, description, chapter, payload FROM codes WHERE billable = 1 ORDER BY code"
+        )
         for code, description, chapter, payload in rows:
             data = json.loads(payload)
-            yield BillableEntry((code, description, chapter, data.get("inclusion_terms", []), data.get("includes", [])))
+            yield BillableEntry(code, description, chapter, data.get("inclusion_terms", []), data.get("includes", []))
 
     def chapter_title(self, chapter: str) -> str:
         """Title of a chapter id (``"19"``); empty string when unknown."""

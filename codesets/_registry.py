@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import threading
 from importlib import resources
@@ -52,7 +53,7 @@ class CodeSetRegistry:
         if len(ids) != len(set(ids)):
             raise ConfigError(f"duplicate code-set release ids: {sorted({i for i in ids if ids.count(i) > 1})}")
         releases.sort(key=lambda r: r.effective_from)
-        for earlier, later in zip(releases, releases[1:], strict=False):
+        for earlier, later in itertools.pairwise(releases):
             if later.effective_from <= earlier.effective_to:
                 raise ConfigError(f"code-set releases {earlier.id} and {later.id} overlap in effective dates")
         self.releases = releases

@@ -68,9 +68,10 @@ def _show(args: argparse.Namespace, ctx: CommandContext) -> int:
         if s.placeholder_x:
             out.write("            uses placeholder X\n")
     for field in ("inclusion_terms", "includes", "excludes1", "excludes2", "code_first", "use_additional", "code_also"):
-        notes = record.all_notes(field) if field != "inclusion_terms" else record.all_notes(field)
-        for note in notes:
-            out.write(f"  {field:<15} {note.text}" + (f"  [{note.source}]" if note.source != record.code else "") + "\n")
+        for note in record.all_notes(field):
+            out.write(
+                f"  {field:<15} {note.text}" + (f"  [{note.source}]" if note.source != record.code else "") + "\n"
+            )
     return 0
 
 

@@ -45,7 +45,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
     """Stage CLIs, in pipeline order. Each module must import its heavy parts lazily."""
     from codesets import cli as codesets_cli
 
-    registrars = [codesets_cli.register]
+    registrars: list[Callable[[argparse._SubParsersAction], None]] = [codesets_cli.register]  # type: ignore[type-arg]
     for module_name in ("retrieval.cli", "validators.cli", "agent.cli", "agent.review_cli", "evals.cli", "copilot.cli"):
         try:
             module = __import__(module_name, fromlist=["register"])

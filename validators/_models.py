@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "CodeVerdict",
     "Evidence",
-    "ProposedCode",
     "Proposal",
+    "ProposedCode",
     "RuleResult",
     "Setting",
     "Severity",
