@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=300.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0, le=20, description="Transport retries (timeouts, refused, 5xx).")
     llm_max_reasks: int = Field(default=1, ge=0, le=10, description="Re-asks after a response fails validation.")
+    llm_mode: Literal["auto", "json_schema", "tools", "json", "md_json"] = Field(
+        default="auto",
+        description="instructor mode; auto = json_schema (grammar-constrained) except tools for api.openai.com.",
+    )
+    llm_parallel: int = Field(default=1, ge=1, le=16, description="Parallel slots of the embedded server.")
+    llm_start_timeout_s: float = Field(default=300.0, gt=0, description="Wait for the embedded server to load.")
+    llm_retry_backoff_s: float = Field(
+        default=1.0, ge=0, description="First transport-retry wait; doubles per retry, capped at 30 s."
+    )
+    llm_max_output_tokens: int = Field(default=1024, ge=1, description="Default cap on generated tokens per call.")
 
     # Input limits
     max_note_chars: int = Field(default=100_000, ge=1_000, description="Longer notes are refused with a clear error.")

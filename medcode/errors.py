@@ -14,7 +14,8 @@
     │   └── IndexMismatchError       index built for another code-set version or embedder
     ├── LLMError                     the language model layer
     │   ├── LLMUnavailableError      transport faults after retries (routes the note to a human)
-    │   └── LLMOutputError           the model's output failed validation after re-asks
+    │   ├── LLMOutputError           the model's output failed validation after re-asks
+    │   └── ModelWeightsError        embedded model weights missing, incomplete or failing their checksum
     └── AuditError                   the review queue or audit log
         └── AuditTamperedError       the hash chain does not verify
 
@@ -39,6 +40,7 @@ __all__ = [
     "LLMUnavailableError",
     "MalformedCodeError",
     "MedcodeError",
+    "ModelWeightsError",
     "NoteError",
     "RetrievalError",
     "UnknownCodeError",
@@ -112,11 +114,41 @@ class LLMError(MedcodeError):
 
 
 class LLMUnavailableError(LLMError):
-    """The endpoint could not be reached or kept failing after retries."""
+    """The endpoint could not be reached or kept failing after retries.
+
+    ``endpoint`` is where medcode tried; ``attempts`` how many calls were made.
+    """
+
+    def __init__(self, message: str, *, endpoint: str = "", attempts: int = 0) -> None:
+        self.endpoint = endpoint
+        self.attempts = attempts
+        super().__init__(message)
 
 
 class LLMOutputError(LLMError):
-    """The model's output still failed validation after the allowed re-asks."""
+    """The model's output still failed validation after the allowed re-asks.
+
+    ``raw_texts`` holds each attempt's completion text (may quote the note: PHI, audit use only);
+    ``prompt_tokens``/``completion_tokens`` add up all attempts.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_texts: list[str] | None = None,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> None:
+        self.raw_texts = list(raw_texts or [])
+        self.attempts = len(self.raw_texts)
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        super().__init__(message)
+
+
+class ModelWeightsError(LLMError):
+    """Embedded model weights are missing, incomplete or fail their checksum; the message says what to install."""
 
 
 class AuditError(MedcodeError):
