@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         description="Note types allowed to skip review; empty = human-assisted (everything reviewed).",
     )
     audit_store_note_text: bool = Field(default=False, description="Store note text in the audit log (PHI!).")
+    db_busy_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How long a review-queue/audit write waits for another process's lock."
+    )
 
     @field_validator("data_dir", "codeset_releases_file", "cpt_file", "llm_gguf", mode="after")
     @classmethod

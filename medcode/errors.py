@@ -17,7 +17,9 @@
     │   ├── LLMOutputError           the model's output failed validation after re-asks
     │   └── ModelWeightsError        embedded model weights missing, incomplete or failing their checksum
     └── AuditError                   the review queue or audit log
-        └── AuditTamperedError       the hash chain does not verify
+        ├── AuditTamperedError       the hash chain does not verify
+        ├── ChartNotFoundError       no chart with that id in the review queue (also an InputError)
+        └── ChartConflictError       stale chart version, or the chart is already finalised
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
 ``MedcodeError`` to exit code 1.
@@ -28,6 +30,8 @@ from __future__ import annotations
 __all__ = [
     "AuditError",
     "AuditTamperedError",
+    "ChartConflictError",
+    "ChartNotFoundError",
     "CodeSetBuildError",
     "CodeSetError",
     "ConfigError",
@@ -157,3 +161,19 @@ class AuditError(MedcodeError):
 
 class AuditTamperedError(AuditError):
     """An audit record was edited, removed or reordered."""
+
+
+class ChartNotFoundError(AuditError, InputError):
+    """The review queue has no chart with that id."""
+
+
+class ChartConflictError(AuditError):
+    """Someone changed the chart since you read it (stale version), or it is already finalised.
+
+    ``current_version`` is the chart's version now; re-read the chart and retry.
+    """
+
+    def __init__(self, message: str, *, chart_id: int, current_version: int | None) -> None:
+        self.chart_id = chart_id
+        self.current_version = current_version
+        super().__init__(message)
