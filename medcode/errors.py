@@ -5,7 +5,7 @@
     ├── InputError                   bad user input (note, proposal, dataset line, query)
     │   └── NoteError                empty, binary, non-UTF-8 or oversized note
     ├── CodeSetError                 code-set data problems
-    │   ├── MalformedCodeError       the string cannot be an ICD-10-CM code
+    │   ├── MalformedCodeError       the string cannot be a code of the system asked for
     │   ├── UnknownCodeError         well-formed, but not in the release (carries suggestions)
     │   ├── DateOutOfRangeError      no loaded release covers the date of service
     │   └── CodeSetBuildError        the source package or files could not be read
@@ -72,7 +72,7 @@ class CodeSetError(MedcodeError):
 
 
 class MalformedCodeError(CodeSetError, InputError):
-    """The string is not shaped like an ICD-10-CM code."""
+    """The string is not shaped like a code of the system asked for (ICD-10-CM, HCPCS Level II or CPT)."""
 
     def __init__(self, raw: str, reason: str) -> None:
         self.raw = raw
