@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         default=None, description="Use a chroma server (HttpClient) instead of the on-disk index."
     )
     chroma_port: int = Field(default=8000, ge=1, le=65535)
+    index_ef_search: int = Field(
+        default=400, ge=10, le=5000, description="HNSW ef_search of the dense index (chroma's 100 missed neighbours)."
+    )
+    max_query_chars: int = Field(
+        default=2_000, ge=100, description="Longer search queries are refused; use the note-level search for notes."
+    )
 
     # LLM
     llm_base_url: str | None = Field(
