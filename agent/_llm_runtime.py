@@ -1,0 +1,370 @@
+"""The embedded LLM server: llama.cpp's OpenAI-compatible HTTP server (via xllamacpp) in a child process.
+
+``EmbeddedLLMServer`` starts ``agent/_llm_serve.py`` on 127.0.0.1 with an OS-chosen free port, waits until
+the model has loaded and ``/health`` answers 200, and restarts the child if it dies (up to ``max_restarts``
+times). A child process rather than an in-process server keeps a llama.cpp abort from killing the batch,
+keeps llama.cpp's logs out of the terminal (they go to ``<data_dir>/logs/llm-server.log``) and lets medcode
+stop it cleanly. The child also exits by itself when its stdin closes, so it never outlives medcode.
+
+``shared_server(settings)`` gives one server per process and configuration, reused across notes and
+stopped at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import httpx
+
+from agent._model_weights import LocalModel, ensure_model
+from medcode.config import Settings
+from medcode.errors import LLMUnavailableError
+
+__all__ = ["EmbeddedLLMServer", "shared_server", "stop_shared_servers"]
+
+logger = logging.getLogger(__name__)
+
+_SERVE_SCRIPT = Path(__file__).with_name("_llm_serve.py")
+_LOG_ROTATE_BYTES = 5 * 1024 * 1024
+
+
+def _xllamacpp_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xllamacpp")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+class EmbeddedLLMServer:
+    """A supervised llama.cpp server for one GGUF model, listening on 127.0.0.1.
+
+    Use as a context manager, or call ``start()``/``stop()``; ``ensure_running()`` returns the base URL,
+    restarting a dead child first. Every failure to start or restart raises ``LLMUnavailableError``
+    with the tail of the server log.
+    """
+
+    def __init__(
+        self,
+        model: LocalModel,
+        *,
+        threads: int = 2,
+        context: int = 4096,
+        parallel: int = 1,
+        start_timeout_s: float = 300.0,
+        log_path: Path | None = None,
+        max_restarts: int = 3,
+        poll: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.model = model
+        self.threads = threads
+        self.context = context
+        self.parallel = parallel
+        self.start_timeout_s = start_timeout_s
+        self.log_path = log_path
+        self.max_restarts = max_restarts
+        self.poll = poll
+        self._env = env
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_fh: IO[bytes] | None = None
+        self._base_url: str | None = None
+        self._starts = 0
+        self.last_start_s: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmbeddedLLMServer:
+        """A (not yet started) server for the embedded model the settings select; see ``ensure_model``."""
+        return cls(
+            ensure_model(settings),
+            threads=settings.llm_threads,
+            context=settings.llm_context,
+            parallel=settings.llm_parallel,
+            start_timeout_s=settings.llm_start_timeout_s,
+            log_path=settings.data_dir / "logs" / "llm-server.log",
+        )
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    @property
+    def endpoint_label(self) -> str:
+        return f"embedded llama.cpp server ({self.model.model_id})"
+
+    @property
+    def runtime(self) -> str:
+        """Runtime name and version for the ``versions`` block."""
+        return f"xllamacpp {_xllamacpp_version()}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def restarts(self) -> int:
+        return max(self._starts - 1, 0)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the running server (append ``/v1`` for the OpenAI API)."""
+        if self._base_url is None or not self.running:
+            raise LLMUnavailableError(f"{self.endpoint_label} is not running", endpoint=self.endpoint_label)
+        return self._base_url
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start the server if it is not running; return its base URL. Raises ``LLMUnavailableError``."""
+        return self.ensure_running()
+
+    def ensure_running(self) -> str:
+        """Return the base URL, (re)starting the child first when it is not running.
+
+        Raises ``LLMUnavailableError`` when the model does not load within ``start_timeout_s``, the child
+        exits during start-up, or it has already been restarted ``max_restarts`` times.
+        """
+        with self._lock:
+            if self.running and self._base_url is not None:
+                return self._base_url
+            if self._proc is not None:
+                code = self._proc.poll()
+                logger.warning("%s (pid %s) exited with code %s", self.endpoint_label, self._proc.pid, code)
+                self._cleanup()
+                if self._starts > self.max_restarts:
+                    raise LLMUnavailableError(
+                        f"{self.endpoint_label} died {self._starts} times; giving up ({self._log_hint()})",
+                        endpoint=self.endpoint_label,
+                    )
+                logger.warning("restarting %s", self.endpoint_label)
+            return self._spawn()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the child: close its stdin, then SIGTERM, then SIGKILL. Safe to call twice."""
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                try:
+                    if proc.stdin is not None:
+                        proc.stdin.close()
+                    proc.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(timeout=5)
+            self._cleanup()
+
+    def __enter__(self) -> EmbeddedLLMServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"running at {self._base_url}" if self.running else "stopped"
+        return f"EmbeddedLLMServer({self.model.model_id!r}, threads={self.threads}, {state})"
+
+    # -- internals -----------------------------------------------------------------------------------------
+
+    def _cleanup(self) -> None:
+        proc, self._proc, self._base_url = self._proc, None, None
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+
+    def _open_log(self) -> IO[bytes]:
+        if self.log_path is None:
+            return open(os.devnull, "ab")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.log_path.stat().st_size > _LOG_ROTATE_BYTES:
+                os.replace(self.log_path, self.log_path.with_suffix(".log.1"))
+        except FileNotFoundError:
+            pass
+        fh = open(self.log_path, "ab")  # noqa: SIM115 - closed in _cleanup
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        fh.write(f"\n=== {stamp} medcode starts {self.model.model_id} ({self.model.path}) ===\n".encode())
+        fh.flush()
+        return fh
+
+    def _log_hint(self) -> str:
+        if self.log_path is None:
+            return "no server log kept"
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(max(self.log_path.stat().st_size - 1500, 0))
+                tail = fh.read().decode("utf-8", "replace").strip().splitlines()[-6:]
+        except OSError:
+            return f"see {self.log_path}"
+        return f"see {self.log_path}; last lines: " + " | ".join(line.strip() for line in tail)
+
+    def _spawn(self) -> str:
+        config: dict[str, object] = {
+            "gguf": str(self.model.path),
+            "alias": self.model.model_id,
+            "threads": self.threads,
+            "context": self.context,
+            "parallel": self.parallel,
+            "port": 0,
+        }
+        if self.poll is not None:
+            config["poll"] = self.poll
+        self._log_fh = self._open_log()
+        env = dict(os.environ if self._env is None else self._env)
+        started = time.monotonic()
+        self._starts += 1
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-P", str(_SERVE_SCRIPT), json.dumps(config)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log_fh,
+                env=env,
+                start_new_session=True,  # a terminal Ctrl-C reaches medcode, which then stops the child
+                close_fds=True,
+            )
+        except OSError as exc:
+            self._cleanup()
+            raise LLMUnavailableError(
+                f"cannot start {self.endpoint_label}: {exc}", endpoint=self.endpoint_label
+            ) from exc
+        deadline = started + self.start_timeout_s
+        try:
+            root = self._await_address(deadline)
+            self._await_health(root, deadline)
+        except LLMUnavailableError:
+            self._cleanup()
+            raise
+        self._base_url = root
+        self.last_start_s = time.monotonic() - started
+        logger.info("%s ready at %s in %.1f s (pid %s)", self.endpoint_label, root, self.last_start_s, self.pid)
+        return root
+
+    def _await_address(self, deadline: float) -> str:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        fd = proc.stdout.fileno()
+        buffer = b""
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LLMUnavailableError(
+                    f"{self.endpoint_label} did not load within {self.start_timeout_s:.0f} s "
+                    f"(llm_start_timeout_s; {self._log_hint()})",
+                    endpoint=self.endpoint_label,
+                )
+            ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+            if not ready:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:  # child exited before reporting
+                code = proc.wait(timeout=10)
+                raise LLMUnavailableError(
+                    f"{self.endpoint_label} exited with code {code} while loading ({self._log_hint()})",
+                    endpoint=self.endpoint_label,
+                )
+            buffer += chunk
+        line = buffer.split(b"\n", 1)[0]
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            message = {"error": f"unexpected start-up output {line[:200]!r}"}
+        if not isinstance(message, dict) or "base_url" not in message:
+            error = message.get("error") if isinstance(message, dict) else message
+            raise LLMUnavailableError(
+                f"{self.endpoint_label} failed to load {self.model.path.name}: {error} ({self._log_hint()})",
+                endpoint=self.endpoint_label,
+            )
+        return str(message["base_url"]).rstrip("/")
+
+    def _await_health(self, root: str, deadline: float) -> None:
+        """Poll ``/health`` until 200; llama.cpp answers 503 while the model is still loading."""
+        last = "no answer"
+        with httpx.Client(timeout=5.0) as http:
+            while time.monotonic() < deadline:
+                if not self.running:
+                    raise LLMUnavailableError(
+                        f"{self.endpoint_label} exited during start-up ({self._log_hint()})",
+                        endpoint=self.endpoint_label,
+                    )
+                try:
+                    response = http.get(f"{root}/health")
+                    if response.status_code == 200:
+                        return
+                    last = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
+                time.sleep(0.2)
+        raise LLMUnavailableError(
+            f"{self.endpoint_label} not healthy within {self.start_timeout_s:.0f} s (last: {last})",
+            endpoint=self.endpoint_label,
+        )
+
+
+_SHARED: dict[tuple[object, ...], EmbeddedLLMServer] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_server(settings: Settings) -> EmbeddedLLMServer:
+    """The process-wide server for these settings' model and runtime options (started lazily).
+
+    Reused across notes and clients; stopped at interpreter exit or by ``stop_shared_servers()``.
+    Raises what ``ensure_model`` raises.
+    """
+    model = ensure_model(settings)
+    key = (str(model.path), settings.llm_threads, settings.llm_context, settings.llm_parallel)
+    with _SHARED_LOCK:
+        server = _SHARED.get(key)
+        if server is None:
+            server = EmbeddedLLMServer(
+                model,
+                threads=settings.llm_threads,
+                context=settings.llm_context,
+                parallel=settings.llm_parallel,
+                start_timeout_s=settings.llm_start_timeout_s,
+                log_path=settings.data_dir / "logs" / "llm-server.log",
+            )
+            _SHARED[key] = server
+        return server
+
+
+def stop_shared_servers() -> None:
+    """Stop every shared server (registered with ``atexit``)."""
+    with _SHARED_LOCK:
+        servers = list(_SHARED.values())
+        _SHARED.clear()
+    for server in servers:
+        server.stop()
+
+
+atexit.register(stop_shared_servers)
