@@ -1,0 +1,109 @@
+"""The validators' rule tables (``validators/data/*.json``) and their combined version.
+
+Every table is data, versioned by a content hash: ``rules_version`` changes whenever any table
+changes, so a verdict names exactly the rules it was judged by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from medcode.errors import ConfigError
+from validators._refs import CodeRefMatcher
+
+__all__ = ["DATA_FILES", "RULES_SERIES", "RulesData", "load_rules_data"]
+
+RULES_SERIES = "2026.11"
+DATA_FILES = (
+    "assertion_policy.json",
+    "context_rules.json",
+    "conventions.json",
+    "instruction_patterns.json",
+    "relatedness.json",
+    "sex_edits.json",
+)
+
+
+def _read(name: str) -> tuple[bytes, Any]:
+    raw = resources.files("validators").joinpath(f"data/{name}").read_bytes()
+    try:
+        return raw, json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"invalid rules file validators/data/{name}: {exc}") from None
+
+
+def _matcher(entries: list[str]) -> CodeRefMatcher:
+    """Entries are ``"<reference> <free description>"``; only the leading reference counts."""
+    return CodeRefMatcher([f"({entry.split()[0]})" for entry in entries if entry.strip()])
+
+
+@dataclass
+class RulesData:
+    """Parsed rule tables."""
+
+    version: str
+    category_rules: dict[str, str]
+    precedence: list[str]
+    section_categories: dict[str, str]
+    section_preference: list[str]
+    uncertain_inpatient: str
+    allow: dict[str, CodeRefMatcher]
+    warn_instead: dict[str, CodeRefMatcher]
+    male_only: CodeRefMatcher
+    female_only: CodeRefMatcher
+    instruction_patterns: list[re.Pattern[str]]
+    manifestation_phrases: list[str]
+    manifestation_codes: CodeRefMatcher
+    nonexhaustive_markers: list[str]
+    use_additional_skip_phrases: list[str]
+    use_additional_skip_lists: bool
+    relatedness: dict[str, Any] = field(default_factory=dict)
+
+
+def _build() -> RulesData:
+    digest = hashlib.sha256()
+    tables: dict[str, Any] = {}
+    for name in DATA_FILES:
+        raw, parsed = _read(name)
+        digest.update(name.encode() + b"\0" + raw)
+        tables[name] = parsed
+    policy = tables["assertion_policy.json"]
+    sex = tables["sex_edits.json"]
+    conv = tables["conventions.json"]
+    try:
+        patterns = [
+            re.compile(p, re.IGNORECASE | re.MULTILINE) for p in tables["instruction_patterns.json"]["patterns"]
+        ]
+        return RulesData(
+            version=f"rules-{RULES_SERIES}+{digest.hexdigest()[:8]}",
+            category_rules=dict(policy["categories"]),
+            precedence=list(policy["precedence"]),
+            section_categories=dict(policy["sections"]),
+            section_preference=list(policy["section_preference"]),
+            uncertain_inpatient=str(policy["uncertain_inpatient"]),
+            allow={rule: _matcher(entries) for rule, entries in policy["allow"].items()},
+            warn_instead={rule: _matcher(entries) for rule, entries in policy["warn_instead"].items()},
+            male_only=_matcher(sex["male"]),
+            female_only=_matcher(sex["female"]),
+            instruction_patterns=patterns,
+            manifestation_phrases=[p.lower() for p in conv["manifestation_phrases"]],
+            manifestation_codes=_matcher(conv["manifestation_codes"]),
+            nonexhaustive_markers=[m.lower() for m in conv["nonexhaustive_markers"]],
+            use_additional_skip_phrases=[p.lower() for p in conv["use_additional_skip_phrases"]],
+            use_additional_skip_lists=bool(conv["use_additional_skip_lists"]),
+            relatedness=dict(tables["relatedness.json"]),
+        )
+    except (KeyError, TypeError, re.error) as exc:
+        raise ConfigError(f"invalid validators rule tables: {exc!r}") from None
+
+
+@lru_cache(maxsize=1)
+def load_rules_data() -> RulesData:
+    """The packaged rule tables (parsed once per process). Raises ``ConfigError`` if one is invalid."""
+    return _build()

