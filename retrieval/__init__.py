@@ -1,5 +1,35 @@
-"""Stage 2: retrieval. Clinical text -> ranked candidate codes (dense + lexical)."""
+"""Stage 2: retrieval. Clinical text -> ranked candidate codes (dense + lexical), and note segmentation.
+
+Candidate generation only: ``HybridRetriever`` ranks codes, later stages decide. The index lives
+under ``<data_dir>/retrieval/<code-set version>/`` and is built by ``medcode index build`` (or on
+first use).
+"""
 
 from retrieval._embedder import Embedder, get_embedder
+from retrieval._expand import QueryExpander, default_expander
+from retrieval._index import CodeIndex, IndexUnit, build_index, index_dir, index_info
+from retrieval._models import Candidate, IndexInfo, NoteCandidate, NoteCandidates, Segment, SpanHit
+from retrieval._retriever import HybridRetriever, Mode
+from retrieval._segment import SECTION_NAMES, segment_note
 
-__all__ = ["Embedder", "get_embedder"]
+__all__ = [
+    "SECTION_NAMES",
+    "Candidate",
+    "CodeIndex",
+    "Embedder",
+    "HybridRetriever",
+    "IndexInfo",
+    "IndexUnit",
+    "Mode",
+    "NoteCandidate",
+    "NoteCandidates",
+    "QueryExpander",
+    "Segment",
+    "SpanHit",
+    "build_index",
+    "default_expander",
+    "get_embedder",
+    "index_dir",
+    "index_info",
+    "segment_note",
+]

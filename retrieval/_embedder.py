@@ -62,6 +62,10 @@ class Embedder:
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                 import torch
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the "Loading weights" bar on every load
+                hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
                 torch.set_num_threads(self.threads)
                 self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)

@@ -1,0 +1,631 @@
+"""``CodeIndex``: the embedded code index (chromadb, dense) plus an SQLite FTS5 index (lexical).
+
+Layout under ``<data_dir>/retrieval/<codeset version>/``:
+
+- ``manifest.json``: code-set version, embedder id, unit count, progress and status. Written
+  atomically after every chunk, so an interrupted build resumes where it stopped.
+- ``lexical.sqlite``: the index units (texts -> codes) and their FTS5 (bm25) table.
+- ``chroma/``: the chromadb ``PersistentClient`` store (absent when ``chroma_host`` is set: then
+  the same collection lives on the chroma server, reached with ``HttpClient``).
+
+An *index unit* is one text pointing at one or more codes: a billable code's description, one of
+its inclusion terms or "includes" notes. Codes whose descriptions differ only by a 7th-character
+encounter suffix ("..., initial encounter", "..., sequela") share one unit; the variant is chosen
+at query time (``retrieval/data/seventh_character_cues.json``). Non-billable header codes are in
+the lexical side only (``billable_only=False``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from codesets import ICD10CMCodeSet, strip_dot
+from medcode.config import Settings
+from medcode.errors import IndexMismatchError, IndexNotBuiltError, RetrievalError
+from retrieval._embedder import Embedder, get_embedder
+from retrieval._models import IndexInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+__all__ = ["FORMAT_VERSION", "CodeIndex", "IndexUnit", "build_index", "index_dir", "index_info", "units_for"]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_CHUNK = 1024
+_ENCOUNTER = re.compile(r",\s*(?:initial encounter|subsequent encounter|sequela)\b.*$")
+_TOKEN = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "she",
+        "that",
+        "the",
+        "their",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "patient",
+        "patients",
+        "pt",
+        "reports",
+        "states",
+        "noted",
+        "also",
+        "which",
+        "who",
+        "not",
+        "no",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class IndexUnit:
+    """One indexed text and the codes it points to (several only for 7th-character variants)."""
+
+    id: int
+    text: str
+    kind: str  # description | inclusion_term | includes | header
+    codes: tuple[str, ...]
+    chapter: str
+    category: str
+    billable: bool
+    variants: bool  # codes are 7th-character variants of one condition
+
+
+def index_dir(settings: Settings, version: str) -> Path:
+    """Where the index for a code-set version lives."""
+    return settings.data_dir / "retrieval" / version
+
+
+def _collection_name(version: str, embedder_id: str) -> str:
+    digest = hashlib.sha1(embedder_id.encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"medcode-{version}-{digest}")
+
+
+def _billable_rows(codeset: ICD10CMCodeSet) -> Iterator[tuple[str, str, str, list[str], list[str], str | None, str]]:
+    """(code, description, chapter, inclusion_terms, includes, parent, kind) of every billable code."""
+    conn = sqlite3.connect(f"file:{codeset.path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT code, description, chapter, payload, parent, kind FROM codes WHERE billable = 1 ORDER BY code"
+        )
+        for code, description, chapter, payload, parent, kind in rows:
+            data = json.loads(payload)
+            yield code, description, chapter, data.get("inclusion_terms", []), data.get("includes", []), parent, kind
+    finally:
+        conn.close()
+
+
+def _header_rows(codeset: ICD10CMCodeSet) -> Iterator[tuple[str, str, str]]:
+    conn = sqlite3.connect(f"file:{codeset.path}?mode=ro", uri=True)
+    try:
+        yield from conn.execute("SELECT code, description, chapter FROM codes WHERE billable = 0 ORDER BY code")
+    finally:
+        conn.close()
+
+
+def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> list[IndexUnit]:
+    """The index units of a code set (or of a subset of its codes, for tests), in a stable order.
+
+    Reads the code-set store read-only and directly, because grouping 7th-character variants
+    needs each code's parent and kind, which ``ICD10CMCodeSet.iter_billable`` does not carry.
+    """
+    wanted = {strip_dot(c).upper() for c in codes} if codes is not None else None
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    meta: dict[tuple[str, str, str], tuple[str, str, bool, str]] = {}
+    for code, description, chapter, inclusion, includes, parent, kind in _billable_rows(codeset):
+        if wanted is not None and strip_dot(code) not in wanted:
+            continue
+        category = strip_dot(code)[:3]
+        texts: list[tuple[str, str, bool]] = []
+        if kind == "extension" and _ENCOUNTER.search(description):
+            texts.append((_ENCOUNTER.sub("", description).strip(), "description", True))
+        else:
+            texts.append((description, "description", False))
+        texts += [(t, "inclusion_term", False) for t in inclusion]
+        texts += [(t, "includes", False) for t in includes]
+        for text, text_kind, is_variant in texts:
+            text = " ".join(text.split())
+            if not text:
+                continue
+            key = (text.lower(), category, parent if is_variant and parent else "")
+            if key not in groups:
+                groups[key] = []
+                meta[key] = (text, text_kind, is_variant, chapter)
+            if code not in groups[key]:
+                groups[key].append(code)
+    units: list[IndexUnit] = []
+    for key, group_codes in groups.items():
+        text, text_kind, is_variant, chapter = meta[key]
+        units.append(
+            IndexUnit(
+                id=len(units),
+                text=text,
+                kind=text_kind,
+                codes=tuple(group_codes),
+                chapter=chapter,
+                category=key[1],
+                billable=True,
+                variants=is_variant and len(group_codes) > 1,
+            )
+        )
+    if wanted is None:
+        for code, description, chapter in _header_rows(codeset):
+            units.append(
+                IndexUnit(len(units), description, "header", (code,), chapter, strip_dot(code)[:3], False, False)
+            )
+    return units
+
+
+def _units_digest(units: Sequence[IndexUnit]) -> str:
+    h = hashlib.sha256()
+    for u in units:
+        h.update(f"{u.id}\x1f{u.text}\x1f{','.join(u.codes)}\x1f{u.billable}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest, None when absent; raises IndexNotBuiltError when unreadable."""
+    file = path / "manifest.json"
+    if not file.exists():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ValueError("unknown manifest format")
+        return data
+    except (OSError, ValueError) as exc:
+        raise IndexNotBuiltError(
+            f"retrieval index at {path} is corrupt ({exc}); run `medcode index build --rebuild`"
+        ) from None
+
+
+def _dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def _chroma_client(settings: Settings, path: Path) -> Any:
+    """A chroma client: on-disk under ``path``, or the configured server. Telemetry is off."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.chroma_host:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        return chromadb.PersistentClient(path=str(path / "chroma"), settings=chroma_settings)
+    except Exception as exc:  # chroma raises a variety of errors for unreachable/corrupt stores
+        where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(path / "chroma")
+        raise RetrievalError(f"cannot open the chroma store at {where}: {exc}") from exc
+
+
+# -- lexical side ----------------------------------------------------------------------------
+
+
+def _build_lexical(path: Path, units: Sequence[IndexUnit]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp)
+    try:
+        conn.executescript(
+            """
+            CREATE TABLE units (id INTEGER PRIMARY KEY, text TEXT NOT NULL, kind TEXT NOT NULL, codes TEXT NOT NULL,
+                                chapter TEXT NOT NULL, category TEXT NOT NULL, billable INTEGER NOT NULL,
+                                variants INTEGER NOT NULL);
+            CREATE INDEX units_category ON units(category);
+            CREATE VIRTUAL TABLE units_fts USING fts5(text, content='units', content_rowid='id',
+                                                      tokenize='porter unicode61 remove_diacritics 2');
+            """
+        )
+        conn.executemany(
+            "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (u.id, u.text, u.kind, " ".join(u.codes), u.chapter, u.category, int(u.billable), int(u.variants))
+                for u in units
+            ),
+        )
+        conn.execute("INSERT INTO units_fts(rowid, text) SELECT id, text FROM units")
+        conn.execute("INSERT INTO units_fts(units_fts) VALUES ('optimize')")
+        conn.commit()
+    finally:
+        conn.close()
+    os.replace(tmp, path)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 OR-query of the content words of ``text``; None when it has none."""
+    tokens: list[str] = []
+    for tok in _TOKEN.findall(text.lower()):
+        if tok in _STOPWORDS or (len(tok) < 2 and not tok.isdigit()) or tok in tokens:
+            continue
+        tokens.append(tok)
+    if not tokens:
+        return None
+    return " OR ".join(f'"{t}"' for t in tokens[:32])
+
+
+# -- build ---------------------------------------------------------------------------------
+
+
+def build_index(
+    settings: Settings,
+    codeset: ICD10CMCodeSet,
+    *,
+    rebuild: bool = False,
+    codes: Iterable[str] | None = None,
+    progress: bool = True,
+    chunk_size: int = _CHUNK,
+    batch_size: int = 64,
+) -> IndexInfo:
+    """Build (or resume building) the index for ``codeset``; returns its status.
+
+    An index built for another code-set version, embedder or unit list is rebuilt from scratch
+    (logged). A complete matching index is left alone unless ``rebuild``. ``codes`` limits the
+    index to a subset (tests). Raises ``RetrievalError`` when chroma cannot be written and
+    ``ConfigError`` when the embedder is missing.
+    """
+    embedder = get_embedder(settings)
+    path = index_dir(settings, codeset.version)
+    units = units_for(codeset, codes)
+    digest = _units_digest(units)
+    dense_units = [u for u in units if u.billable]
+    try:
+        manifest = _read_manifest(path)
+    except IndexNotBuiltError:
+        log.warning("retrieval index at %s is corrupt; rebuilding", path)
+        manifest = None
+        rebuild = True
+    same = (
+        manifest is not None
+        and manifest.get("codeset_version") == codeset.version
+        and manifest.get("embedder") == embedder.id
+        and manifest.get("units_digest") == digest
+    )
+    if manifest is not None and not same:
+        log.warning(
+            "retrieval index at %s was built for %s / %s; rebuilding for %s / %s",
+            path,
+            manifest.get("codeset_version"),
+            manifest.get("embedder"),
+            codeset.version,
+            embedder.id,
+        )
+        rebuild = True
+    if manifest is not None and same and manifest.get("status") == "complete" and not rebuild:
+        return index_info(settings, codeset.version)
+    name = _collection_name(codeset.version, embedder.id)
+    if rebuild or manifest is None:
+        if path.exists():
+            shutil.rmtree(path / "chroma", ignore_errors=True)
+            for file in ("manifest.json", "lexical.sqlite"):
+                (path / file).unlink(missing_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "codeset_version": codeset.version,
+            "embedder": embedder.id,
+            "collection": name,
+            "units": len(units),
+            "dense_units": len(dense_units),
+            "units_digest": digest,
+            "units_done": 0,
+            "codes": len({c for u in dense_units for c in u.codes}),
+            "status": "building",
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "build_seconds": 0.0,
+            "ef_search": settings.index_ef_search,
+        }
+        _write_json_atomic(path / "manifest.json", manifest)
+        client = _chroma_client(settings, path)
+        if settings.chroma_host:  # a server may hold a stale collection of the same name
+            with contextlib.suppress(Exception):
+                client.delete_collection(name)
+    else:
+        client = _chroma_client(settings, path)
+    assert manifest is not None
+    if not (path / "lexical.sqlite").is_file():
+        _build_lexical(path / "lexical.sqlite", units)
+    collection = client.get_or_create_collection(
+        name=name,
+        configuration={
+            "hnsw": {
+                "space": "cosine",
+                "ef_search": settings.index_ef_search,
+                "ef_construction": 200,
+                "max_neighbors": 32,
+            }
+        },
+        metadata={"codeset_version": codeset.version, "embedder": embedder.id, "units_digest": digest},
+        embedding_function=None,
+    )
+    done = int(manifest.get("units_done", 0))
+    started = time.perf_counter() - float(manifest.get("build_seconds", 0.0))
+    bar = _progress(total=len(dense_units), initial=done, enabled=progress)
+    try:
+        for offset in range(done, len(dense_units), chunk_size):
+            chunk = dense_units[offset : offset + chunk_size]
+            vectors = embedder.encode([u.text for u in chunk], batch_size=batch_size)
+            _upsert(collection, chunk, vectors, codeset.version, embedder.id)
+            manifest["units_done"] = offset + len(chunk)
+            manifest["build_seconds"] = round(time.perf_counter() - started, 1)
+            _write_json_atomic(path / "manifest.json", manifest)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    manifest["status"] = "complete"
+    manifest["built_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    manifest["build_seconds"] = round(time.perf_counter() - started, 1)
+    _write_json_atomic(path / "manifest.json", manifest)
+    return index_info(settings, codeset.version)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="text", desc="embedding codes", file=sys.stderr, dynamic_ncols=True)
+
+
+def _upsert(
+    collection: Any, chunk: Sequence[IndexUnit], vectors: NDArray[np.float32], version: str, embedder: str
+) -> None:
+    collection.upsert(
+        ids=[str(u.id) for u in chunk],
+        embeddings=vectors,
+        documents=[u.text for u in chunk],
+        metadatas=[
+            {
+                "code": u.codes[0],
+                "codes": list(u.codes),
+                "chapter": u.chapter,
+                "category": u.category,
+                "kind": u.kind,
+                "billable": u.billable,
+                "codeset_version": version,
+                "embedder": embedder,
+            }
+            for u in chunk
+        ],
+    )
+
+
+def index_info(settings: Settings, version: str) -> IndexInfo:
+    """Status of the index for a code-set version; never raises."""
+    path = index_dir(settings, version)
+    if not path.exists() or not (path / "manifest.json").exists():
+        return IndexInfo(path=str(path), status="missing", message="no index; run `medcode index build`")
+    try:
+        manifest = _read_manifest(path)
+    except IndexNotBuiltError as exc:
+        return IndexInfo(path=str(path), status="corrupt", message=str(exc))
+    assert manifest is not None
+    status: Literal["complete", "building"] = "complete" if manifest.get("status") == "complete" else "building"
+    return IndexInfo(
+        path=str(path),
+        status=status,
+        codeset_version=manifest.get("codeset_version"),
+        embedder=manifest.get("embedder"),
+        units=manifest.get("dense_units"),
+        units_done=manifest.get("units_done"),
+        codes=manifest.get("codes"),
+        built_at=manifest.get("built_at"),
+        build_seconds=manifest.get("build_seconds"),
+        size_bytes=_dir_size(path),
+        message="" if status == "complete" else "half-built; `medcode index build` resumes it",
+    )
+
+
+# -- query ---------------------------------------------------------------------------------
+
+
+class CodeIndex:
+    """An opened, complete index. Use ``CodeIndex.open``; thread-safe for queries.
+
+    Raises ``IndexNotBuiltError`` (missing, half-built, corrupt) and ``IndexMismatchError``
+    (another code-set version or embedder) on open, naming the command that fixes it.
+    """
+
+    def __init__(
+        self, settings: Settings, codeset: ICD10CMCodeSet, embedder: Embedder, manifest: dict[str, Any]
+    ) -> None:
+        self.settings = settings
+        self.codeset = codeset
+        self.embedder = embedder
+        self.manifest = manifest
+        self.path = index_dir(settings, codeset.version)
+        self._local = threading.local()
+        self._lexical_path = self.path / "lexical.sqlite"
+        try:
+            conn = self._conn()
+            count = conn.execute("SELECT count(*) FROM units").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise IndexNotBuiltError(
+                f"lexical index {self._lexical_path} is unreadable ({exc}); run `medcode index build --rebuild`"
+            ) from None
+        if count != manifest.get("units"):
+            raise IndexNotBuiltError(
+                f"lexical index {self._lexical_path} has {count} units, manifest says {manifest.get('units')}; "
+                "run `medcode index build --rebuild`"
+            )
+        client = _chroma_client(settings, self.path)
+        try:
+            self._collection = client.get_collection(name=manifest["collection"], embedding_function=None)
+            dense_count = int(self._collection.count())
+        except Exception as exc:
+            raise IndexNotBuiltError(
+                f"dense index (chroma collection {manifest.get('collection')}) is missing or unreadable ({exc}); "
+                "run `medcode index build --rebuild`"
+            ) from None
+        if dense_count != manifest.get("dense_units"):
+            raise IndexNotBuiltError(
+                f"dense index holds {dense_count} entries, manifest says {manifest.get('dense_units')}; "
+                "run `medcode index build --rebuild`"
+            )
+        ef = self._collection.configuration.get("hnsw", {}) or {}
+        if ef.get("ef_search") != settings.index_ef_search:
+            with contextlib.suppress(Exception):
+                self._collection.modify(configuration={"hnsw": {"ef_search": settings.index_ef_search}})
+        self._units: dict[int, IndexUnit] = {}
+        self._units_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings, codeset: ICD10CMCodeSet, *, build_if_missing: bool = False) -> CodeIndex:
+        """Open the index for ``codeset``; build or resume it first when ``build_if_missing``."""
+        embedder = get_embedder(settings)
+        path = index_dir(settings, codeset.version)
+        manifest = _read_manifest(path)
+        if manifest is not None and (
+            manifest.get("codeset_version") != codeset.version or manifest.get("embedder") != embedder.id
+        ):
+            raise IndexMismatchError(
+                f"retrieval index at {path} was built for code set {manifest.get('codeset_version')} with embedder "
+                f"{manifest.get('embedder')}, but this run uses {codeset.version} with {embedder.id}; "
+                "run `medcode index build --rebuild`"
+            )
+        if manifest is None or manifest.get("status") != "complete":
+            if not build_if_missing:
+                state = "missing" if manifest is None else "half-built"
+                raise IndexNotBuiltError(
+                    f"retrieval index for {codeset.version} is {state} at {path}; run `medcode index build`"
+                )
+            log.warning("building the retrieval index for %s at %s (first use)", codeset.version, path)
+            build_index(settings, codeset)
+            manifest = _read_manifest(path)
+            assert manifest is not None
+        return cls(settings, codeset, embedder, manifest)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if not self._lexical_path.is_file():
+                raise IndexNotBuiltError(f"lexical index {self._lexical_path} is missing; run `medcode index build`")
+            conn = sqlite3.connect(f"file:{self._lexical_path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.conn = conn
+        return conn
+
+    @property
+    def version(self) -> str:
+        return self.codeset.version
+
+    def units(self, ids: Iterable[int]) -> dict[int, IndexUnit]:
+        """Index units by id (cached)."""
+        wanted = [i for i in ids if i not in self._units]
+        if wanted:
+            rows = self._conn().execute(
+                f"SELECT id, text, kind, codes, chapter, category, billable, variants FROM units "
+                f"WHERE id IN ({','.join('?' * len(wanted))})",
+                wanted,
+            )
+            with self._units_lock:
+                for uid, text, kind, codes, chapter, category, billable, variants in rows:
+                    self._units[uid] = IndexUnit(
+                        uid, text, kind, tuple(codes.split()), chapter, category, bool(billable), bool(variants)
+                    )
+        return {i: self._units[i] for i in ids if i in self._units}
+
+    def dense(
+        self, vectors: NDArray[np.float32], n: int, categories: Sequence[str] | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """Nearest units per query vector as (unit id, cosine similarity), best first."""
+        if len(vectors) == 0:
+            return []
+        where: dict[str, Any] | None = None
+        if categories:
+            where = {"category": {"$in": sorted(set(categories))}}
+        try:
+            result = self._collection.query(query_embeddings=vectors, n_results=n, where=where, include=["distances"])
+        except Exception as exc:
+            raise RetrievalError(f"dense index query failed: {exc}") from exc
+        out: list[list[tuple[int, float]]] = []
+        for ids, distances in zip(result["ids"], result["distances"] or [], strict=True):
+            out.append([(int(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)])
+        return out
+
+    def lexical(
+        self, text: str, n: int, categories: Sequence[str] | None = None, billable_only: bool = True
+    ) -> list[tuple[int, float]]:
+        """Best bm25 units for ``text`` as (unit id, bm25 score, higher better), best first."""
+        query = fts_query(text)
+        if query is None:
+            return []
+        sql = (
+            "SELECT units.id, -bm25(units_fts) AS s FROM units_fts JOIN units ON units.id = units_fts.rowid "
+            "WHERE units_fts MATCH ?"
+        )
+        params: list[Any] = [query]
+        if billable_only:
+            sql += " AND units.billable = 1"
+        if categories:
+            sql += f" AND units.category IN ({','.join('?' * len(categories))})"
+            params += list(categories)
+        sql += " ORDER BY bm25(units_fts) LIMIT ?"
+        params.append(n)
+        try:
+            return [(int(r[0]), float(r[1])) for r in self._conn().execute(sql, params)]
+        except sqlite3.DatabaseError as exc:
+            raise RetrievalError(f"lexical index query failed: {exc}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

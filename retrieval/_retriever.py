@@ -1,0 +1,403 @@
+"""``HybridRetriever``: clinical text -> ranked candidate codes (dense + lexical, fused).
+
+Candidate generation only (scispacy style): scores rank codes for one query; no threshold decides
+anything here. Model and index load once per retriever (and the embedder once per process).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from codesets import ICD10CMCodeSet, strip_dot
+from medcode.config import Settings
+from medcode.errors import InputError, NoteError
+from retrieval._expand import QueryExpander, default_expander
+from retrieval._index import CodeIndex, IndexUnit
+from retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
+from retrieval._segment import segment_note
+
+__all__ = ["HybridRetriever", "Mode"]
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+_RRF_K = 60.0
+_CODE_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{0,6}$")
+
+
+@dataclass(frozen=True)
+class _Feature:
+    name: str
+    suffix: re.Pattern[str]
+    query: re.Pattern[str]
+    default: bool
+
+
+@lru_cache(maxsize=1)
+def _seventh_features() -> tuple[_Feature, ...]:
+    raw = resources.files("retrieval").joinpath("data/seventh_character_cues.json").read_text(encoding="utf-8")
+    features = json.loads(raw)["features"]
+    return tuple(
+        _Feature(
+            name,
+            re.compile(re.escape(spec["suffix"]), re.IGNORECASE),
+            re.compile(spec["query"], re.IGNORECASE),
+            bool(spec.get("default", False)),
+        )
+        for name, spec in features.items()
+    )
+
+
+def _variant_score(description: str, query: str) -> float:
+    """How well a 7th-character variant's description suffix fits the query's cues."""
+    score = 0.0
+    for feature in _seventh_features():
+        if feature.suffix.search(description):
+            if feature.query.search(query):
+                score += 1.0
+            elif not feature.default:
+                score -= 0.1
+    return score
+
+
+@dataclass
+class _Hit:
+    code: str
+    dense: float | None = None
+    dense_text: str = ""
+    lexical_rank: int | None = None
+    lexical_text: str = ""
+    variants: list[str] = field(default_factory=list)
+
+
+class HybridRetriever:
+    """Dense (chromadb) + lexical (FTS5 bm25) candidate generation over one code-set release.
+
+    ``mode`` picks the side(s): ``"hybrid"`` (reciprocal-rank fusion of both, the default),
+    ``"dense"`` or ``"lexical"``. Opening raises ``IndexNotBuiltError``/``IndexMismatchError``
+    like ``CodeIndex.open``; with ``auto_build`` a missing or half-built index is built first
+    (minutes, with a progress bar).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        codeset: ICD10CMCodeSet,
+        *,
+        auto_build: bool = True,
+        mode: Mode = "hybrid",
+        index: CodeIndex | None = None,
+        expander: QueryExpander | None = None,
+    ) -> None:
+        self.settings = settings
+        self.codeset = codeset
+        self.index = index if index is not None else CodeIndex.open(settings, codeset, build_if_missing=auto_build)
+        self.embedder = self.index.embedder
+        self.expander = expander if expander is not None else default_expander()
+        self.mode: Mode = mode
+        self._local = threading.local()
+        self._descriptions: dict[str, tuple[str, str]] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+    def _store(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "store", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.codeset.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.store = conn
+        return conn
+
+    def _describe(self, codes: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """code -> (description, chapter), cached."""
+        missing = [c for c in set(codes) if c not in self._descriptions]
+        for start in range(0, len(missing), 500):
+            part = missing[start : start + 500]
+            rows = self._store().execute(
+                f"SELECT code, description, chapter FROM codes WHERE code IN ({','.join('?' * len(part))})", part
+            )
+            for code, description, chapter in rows:
+                self._descriptions[code] = (description, chapter)
+        return {c: self._descriptions[c] for c in codes if c in self._descriptions}
+
+    def _check_query(self, text: object) -> str:
+        if not isinstance(text, str):
+            raise InputError(f"search query must be text, not {type(text).__name__}")
+        stripped = text.strip()
+        if not stripped:
+            raise InputError("search query is empty")
+        if len(stripped) > self.settings.max_query_chars:
+            raise InputError(
+                f"search query is {len(stripped)} characters, over the limit of {self.settings.max_query_chars} "
+                "(MEDCODE_MAX_QUERY_CHARS); search a whole note with search_note / `medcode search --note`"
+            )
+        return stripped
+
+    @staticmethod
+    def _prefixes(code_prefixes: Sequence[str] | None) -> list[str] | None:
+        if code_prefixes is None:
+            return None
+        out: list[str] = []
+        for raw in code_prefixes:
+            prefix = strip_dot(str(raw).strip()).upper()
+            if not _CODE_PREFIX.match(prefix):
+                raise InputError(f"not an ICD-10-CM code prefix: {raw!r}")
+            out.append(prefix)
+        if not out:
+            raise InputError("code_prefixes is empty; pass None for no filter")
+        return out
+
+    def _expand_units(
+        self, units: dict[int, IndexUnit], uid: int, query: str, prefixes: list[str] | None
+    ) -> list[tuple[str, list[str]]]:
+        """(code, other variants) pairs a unit stands for, filtered by prefixes."""
+        unit = units.get(uid)
+        if unit is None:
+            return []
+        codes = list(unit.codes)
+        if prefixes is not None:
+            codes = [c for c in codes if any(strip_dot(c).startswith(p) for p in prefixes)]
+            if not codes:
+                return []
+        if unit.variants and len(codes) > 1:
+            described = self._describe(codes)
+            ranked = sorted(
+                codes, key=lambda c: (-_variant_score(described.get(c, ("", ""))[0], query), codes.index(c))
+            )
+            return [(ranked[0], ranked[1:])]
+        return [(c, []) for c in codes]
+
+    # -- public --------------------------------------------------------------------------
+    def search(
+        self,
+        text: str,
+        top_k: int = 20,
+        billable_only: bool = True,
+        code_prefixes: Sequence[str] | None = None,
+        mode: Mode | None = None,
+    ) -> list[Candidate]:
+        """Ranked candidates for one phrase or sentence.
+
+        Raises ``InputError`` for an empty or over-long query, a bad ``top_k`` or a malformed
+        code prefix; ``RetrievalError`` when the index cannot answer.
+        """
+        return self.search_many([text], top_k, billable_only, code_prefixes, mode)[0]
+
+    def search_many(
+        self,
+        texts: Sequence[str],
+        top_k: int = 20,
+        billable_only: bool = True,
+        code_prefixes: Sequence[str] | None = None,
+        mode: Mode | None = None,
+    ) -> list[list[Candidate]]:
+        """``search`` for many queries at once: one embedding call and one dense query for all.
+
+        Raises like ``search``; one bad query fails the call (validate first with the same
+        rules if you need per-query errors).
+        """
+        if isinstance(texts, str):
+            raise InputError("search_many takes a list of queries, not one string")
+        if not isinstance(top_k, int) or not 1 <= top_k <= 1000:
+            raise InputError(f"top_k must be an integer from 1 to 1000, not {top_k!r}")
+        queries = [self._check_query(t) for t in texts]
+        if not queries:
+            return []
+        prefixes = self._prefixes(code_prefixes)
+        use: Mode = mode or self.mode
+        categories = sorted({p[:3] for p in prefixes}) if prefixes and all(len(p) >= 3 for p in prefixes) else None
+        oversample = 4 if prefixes is None or categories is not None else 20
+        n_units = min(max(top_k * oversample, 50), 2000)
+
+        expanded = [self.expander.expand(q) for q in queries]
+        # Dense: every query (and its expansion) embedded in one call.
+        dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
+        if use in ("hybrid", "dense"):
+            variant_texts: list[str] = []
+            owner: list[int] = []
+            for i, (q, e) in enumerate(zip(queries, expanded, strict=True)):
+                variant_texts.append(q)
+                owner.append(i)
+                if e is not None:
+                    variant_texts.append(e)
+                    owner.append(i)
+            vectors = self.embedder.encode(variant_texts)
+            results = self.index.dense(vectors, n_units, categories)
+            best: list[dict[int, float]] = [{} for _ in queries]
+            for i, hits in zip(owner, results, strict=True):
+                for uid, sim in hits:
+                    if sim > best[i].get(uid, -2.0):
+                        best[i][uid] = sim
+            dense_lists = [sorted(b.items(), key=lambda kv: -kv[1]) for b in best]
+        lexical_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
+        if use in ("hybrid", "lexical"):
+            for i, (q, e) in enumerate(zip(queries, expanded, strict=True)):
+                lexical_lists[i] = self.index.lexical(
+                    q if e is None else f"{q} {e}", n_units, categories, billable_only=billable_only
+                )
+        all_ids = {uid for lst in dense_lists + lexical_lists for uid, _ in lst}
+        units = self.index.units(all_ids)
+        return [
+            self._rank(q, dense_lists[i], lexical_lists[i], units, prefixes, top_k, use) for i, q in enumerate(queries)
+        ]
+
+    def _rank(
+        self,
+        query: str,
+        dense: list[tuple[int, float]],
+        lexical: list[tuple[int, float]],
+        units: dict[int, IndexUnit],
+        prefixes: list[str] | None,
+        top_k: int,
+        mode: Mode,
+    ) -> list[Candidate]:
+        hits: dict[str, _Hit] = {}
+        dense_order: list[str] = []
+        for uid, sim in dense:
+            for code, variants in self._expand_units(units, uid, query, prefixes):
+                hit = hits.get(code)
+                if hit is None:
+                    hit = hits[code] = _Hit(code, variants=variants)
+                if hit.dense is None:
+                    hit.dense, hit.dense_text = sim, units[uid].text
+                    dense_order.append(code)
+        lexical_order: list[str] = []
+        for uid, _score in lexical:
+            for code, variants in self._expand_units(units, uid, query, prefixes):
+                hit = hits.get(code)
+                if hit is None:
+                    hit = hits[code] = _Hit(code, variants=variants)
+                if hit.lexical_rank is None:
+                    lexical_order.append(code)
+                    hit.lexical_rank, hit.lexical_text = len(lexical_order), units[uid].text
+        dense_rank = {code: r for r, code in enumerate(dense_order, start=1)}
+        scored: list[tuple[float, _Hit]] = []
+        for code, hit in hits.items():
+            if mode == "dense":
+                if hit.dense is None:
+                    continue
+                score = hit.dense
+            elif mode == "lexical":
+                if hit.lexical_rank is None:
+                    continue
+                score = 1.0 / (_RRF_K + hit.lexical_rank)
+            else:
+                score = 0.0
+                if code in dense_rank:
+                    score += 1.0 / (_RRF_K + dense_rank[code])
+                if hit.lexical_rank is not None:
+                    score += 1.0 / (_RRF_K + hit.lexical_rank)
+            scored.append((score, hit))
+        scored.sort(key=lambda sh: (-sh[0], sh[1].code))
+        top = scored[:top_k]
+        described = self._describe([h.code for _, h in top])
+        out: list[Candidate] = []
+        for rank, (score, hit) in enumerate(top, start=1):
+            description, chapter = described.get(hit.code, ("", ""))
+            source: Literal["dense", "lexical", "both"]
+            if hit.dense is not None and hit.lexical_rank is not None and mode == "hybrid":
+                source = "both"
+            elif hit.dense is not None and mode != "lexical":
+                source = "dense"
+            else:
+                source = "lexical"
+            matched = hit.dense_text if source in ("dense", "both") and hit.dense_text else hit.lexical_text
+            out.append(
+                Candidate(
+                    code=hit.code,
+                    description=description,
+                    score=round(score, 6),
+                    matched_text=matched,
+                    source=source,
+                    chapter=chapter,
+                    rank=rank,
+                    dense_score=None if hit.dense is None else round(hit.dense, 4),
+                    lexical_rank=hit.lexical_rank,
+                    variants=hit.variants,
+                )
+            )
+        return out
+
+    def search_note(
+        self,
+        note_text: str,
+        top_k: int = 50,
+        per_segment_k: int = 20,
+        skip_sections: Sequence[str] = (),
+    ) -> NoteCandidates:
+        """Candidates for a whole note: segment it, search every segment at once, merge by code.
+
+        A code's note score is its best segment score plus a small bonus per further segment
+        that found it; each candidate lists the segments (offsets, section, score) that found
+        it. Raises ``NoteError`` for an empty or oversized note.
+        """
+        if not isinstance(note_text, str) or not note_text.strip():
+            raise NoteError("note is empty")
+        if len(note_text) > self.settings.max_note_chars:
+            raise NoteError(
+                f"note is {len(note_text)} characters, over the limit of {self.settings.max_note_chars} "
+                "(MEDCODE_MAX_NOTE_CHARS)"
+            )
+        segments = segment_note(note_text)
+        queries = [s for s in segments if s.section not in skip_sections]
+        limit = self.settings.max_query_chars
+        texts = [s.text[:limit] for s in queries]
+        results = self.search_many(texts, per_segment_k) if texts else []
+        return NoteCandidates(
+            codeset_version=self.codeset.version,
+            segments=segments,
+            candidates=self._merge(queries, results, top_k),
+        )
+
+    @staticmethod
+    def _merge(segments: Sequence[Segment], results: Sequence[list[Candidate]], top_k: int) -> list[NoteCandidate]:
+        by_code: dict[str, list[tuple[Segment, Candidate]]] = {}
+        for segment, candidates in zip(segments, results, strict=True):
+            for cand in candidates:
+                by_code.setdefault(cand.code, []).append((segment, cand))
+        merged: list[tuple[float, str, list[tuple[Segment, Candidate]]]] = []
+        for code, found in by_code.items():
+            found.sort(key=lambda sc: -sc[1].score)
+            best = found[0][1].score
+            score = best * (1.0 + 0.1 * math.log1p(len(found) - 1))
+            merged.append((score, code, found))
+        merged.sort(key=lambda m: (-m[0], m[1]))
+        out: list[NoteCandidate] = []
+        for rank, (score, code, found) in enumerate(merged[:top_k], start=1):
+            top = found[0][1]
+            sources = {c.source for _, c in found}
+            source: Literal["dense", "lexical", "both"] = (
+                "both" if "both" in sources or {"dense", "lexical"} <= sources else top.source
+            )
+            out.append(
+                NoteCandidate(
+                    code=code,
+                    description=top.description,
+                    chapter=top.chapter,
+                    score=round(score, 6),
+                    rank=rank,
+                    source=source,
+                    matched_text=top.matched_text,
+                    variants=top.variants,
+                    hits=[
+                        SpanHit(
+                            segment_id=s.id, start=s.start, end=s.end, section=s.section, score=c.score, rank=c.rank
+                        )
+                        for s, c in found
+                    ],
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        store = getattr(self._local, "store", None)
+        if store is not None:
+            store.close()
+            self._local.store = None
+        self.index.close()
