@@ -309,6 +309,13 @@ class CodingDecision(BaseModel):
             raise ValueError("note_sha256 does not match the sha256 of note_text")
         else:
             self.note_sha256 = actual
+        if self.routing.decision == "auto":  # defence in depth: never auto-finalise what failed a rule
+            bad = [v.canonical or v.code for v in self.verdicts if v.status != "accepted" or v.warnings]
+            if bad or not self.verdicts or self.errors:
+                raise ValueError(
+                    "routing 'auto' needs at least one code, every code accepted without warnings and no errors"
+                    + (f" (not so: {', '.join(bad)})" if bad else "")
+                )
         return self
 
     @property

@@ -279,8 +279,8 @@ class Chart(ChartSummary):
         if not show_text:
             data.pop("note_text", None)
             data["decision"].pop("raw_llm_output", None)
-            for code in data["codes"]:
-                code["evidence"] = [{"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in code["evidence"]]
+            for item in [*data["codes"], *data["decision"].get("verdicts", [])]:
+                item["evidence"] = [{"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in item["evidence"]]
         return data
 
 

@@ -8,11 +8,12 @@ import multiprocessing
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent._audit import GENESIS_HASH, AuditLog, CodingDecision, _record_hash, audit_db_path
-from agent._routing import RoutingPolicy
+from agent._routing import RoutingDecision, RoutingPolicy
 from medcode.cli import main
 from medcode.config import Settings, load_settings
 from medcode.errors import AuditError, AuditTamperedError
@@ -251,13 +252,19 @@ def test_coding_decision_checks_the_note_hash() -> None:
         CodingDecision(note_text=NOTE, note_sha256="0" * 64, routing=good.routing)
     with pytest.raises(ValidationError, match="blank"):
         CodingDecision(note_text="   ", routing=good.routing)
+    auto = RoutingDecision(decision="auto", reasons=[])
+    with pytest.raises(ValidationError, match=r"routing 'auto' needs .*R07\.9"):
+        CodingDecision(note_text=NOTE, verdicts=good.verdicts, routing=auto)
+    with pytest.raises(ValidationError, match="routing 'auto' needs"):
+        CodingDecision(note_text=NOTE, verdicts=[], routing=auto)
 
 
 # -- several processes --------------------------------------------------------------------
 
 
-def _append_many(data_dir: str, worker: int, count: int) -> None:
+def _append_many(data_dir: str, worker: int, count: int, barrier: Any) -> None:
     with AuditLog(load_settings(data_dir=data_dir)) as audit:
+        barrier.wait(60)
         for i in range(count):
             audit.append("test_event", {"worker": worker, "i": i})
 
@@ -265,7 +272,8 @@ def _append_many(data_dir: str, worker: int, count: int) -> None:
 def test_two_processes_appending_keep_one_valid_chain(settings: Settings) -> None:
     AuditLog(settings).close()
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_many, args=(str(settings.data_dir), w, 60)) for w in range(2)]
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_append_many, args=(str(settings.data_dir), w, 100, barrier)) for w in range(2)]
     for p in procs:
         p.start()
     for p in procs:
@@ -274,9 +282,9 @@ def test_two_processes_appending_keep_one_valid_chain(settings: Settings) -> Non
     with AuditLog(settings) as audit:
         result = audit.verify()
         records = audit.records()
-    assert result.ok and result.records == 120
+    assert result.ok and result.records == 200
     for worker in range(2):  # each writer's records are all there, in its own order
-        assert [r.payload["i"] for r in records if r.payload["worker"] == worker] == list(range(60))
+        assert [r.payload["i"] for r in records if r.payload["worker"] == worker] == list(range(100))
 
 
 # -- CLI ----------------------------------------------------------------------------------
