@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Writes medcode's own gold set (``evals/data/gold.jsonl``) and the sample notes (``samples/*.txt``).
 
 Every note here is synthetic, written for medcode; none comes from a real patient or from a
@@ -46,7 +45,14 @@ SAMPLE_FILES: dict[str, str] = {
 
 NoteType = Literal["outpatient_visit", "ed_note", "discharge_summary"]
 TrapKind = Literal[
-    "negation", "family_history", "historical", "uncertain", "excludes1", "laterality", "seventh_character", "prompt_injection"
+    "negation",
+    "family_history",
+    "historical",
+    "uncertain",
+    "excludes1",
+    "laterality",
+    "seventh_character",
+    "prompt_injection",
 ]
 
 
@@ -103,7 +109,11 @@ def N(
 # ---------------------------------------------------------------------------------------------
 SAMPLES: list[GoldNoteSpec] = [
     N(
-        "sample-outpatient-visit", "outpatient_visit", "2026-05-12", 64, "F",
+        "sample-outpatient-visit",
+        "outpatient_visit",
+        "2026-05-12",
+        64,
+        "F",
         """
         OUTPATIENT FOLLOW-UP VISIT
 
@@ -145,7 +155,11 @@ SAMPLES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "sample-ed-note", "ed_note", "2026-06-20", 27, "M",
+        "sample-ed-note",
+        "ed_note",
+        "2026-06-20",
+        27,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -174,7 +188,11 @@ SAMPLES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "sample-discharge-summary", "discharge_summary", "2026-07-07", 78, "M",
+        "sample-discharge-summary",
+        "discharge_summary",
+        "2026-07-07",
+        78,
+        "M",
         """
         DISCHARGE SUMMARY
 
@@ -213,7 +231,11 @@ SAMPLES: list[GoldNoteSpec] = [
 # ---------------------------------------------------------------------------------------------
 OUTPATIENT: list[GoldNoteSpec] = [
     N(
-        "gold-001", "outpatient_visit", "2026-04-07", 67, "M",
+        "gold-001",
+        "outpatient_visit",
+        "2026-04-07",
+        67,
+        "M",
         """
         CHIEF COMPLAINT: COPD follow-up.
 
@@ -238,7 +260,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("negation", "He denies hemoptysis", "R04.2")],
     ),
     N(
-        "gold-002", "outpatient_visit", "2026-04-14", 71, "F",
+        "gold-002",
+        "outpatient_visit",
+        "2026-04-14",
+        71,
+        "F",
         """
         CHIEF COMPLAINT: Worsening cough and shortness of breath for 4 days.
 
@@ -266,7 +292,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-003", "outpatient_visit", "2026-04-21", 72, "M",
+        "gold-003",
+        "outpatient_visit",
+        "2026-04-21",
+        72,
+        "M",
         """
         CHIEF COMPLAINT: Follow-up after stroke.
 
@@ -296,7 +326,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-004", "outpatient_visit", "2026-04-28", 69, "F",
+        "gold-004",
+        "outpatient_visit",
+        "2026-04-28",
+        69,
+        "F",
         """
         CHIEF COMPLAINT: Atrial fibrillation follow-up.
 
@@ -324,7 +358,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-005", "outpatient_visit", "2026-05-05", 48, "F",
+        "gold-005",
+        "outpatient_visit",
+        "2026-05-05",
+        48,
+        "F",
         """
         CHIEF COMPLAINT: Thyroid follow-up.
 
@@ -349,7 +387,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-006", "outpatient_visit", "2026-05-19", 58, "M",
+        "gold-006",
+        "outpatient_visit",
+        "2026-05-19",
+        58,
+        "M",
         """
         CHIEF COMPLAINT: Diabetes follow-up, high sugars.
 
@@ -376,7 +418,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-007", "outpatient_visit", "2026-05-26", 34, "F",
+        "gold-007",
+        "outpatient_visit",
+        "2026-05-26",
+        34,
+        "F",
         """
         CHIEF COMPLAINT: Type 1 diabetes follow-up; eye exam results.
 
@@ -399,7 +445,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("excludes1", "listed her as having type 2 diabetes", "E11.9", "E11.3293")],
     ),
     N(
-        "gold-008", "outpatient_visit", "2026-06-02", 29, "F",
+        "gold-008",
+        "outpatient_visit",
+        "2026-06-02",
+        29,
+        "F",
         """
         CHIEF COMPLAINT: Burning with urination.
 
@@ -420,7 +470,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-009", "outpatient_visit", "2026-06-09", 41, "M",
+        "gold-009",
+        "outpatient_visit",
+        "2026-06-09",
+        41,
+        "M",
         """
         CHIEF COMPLAINT: Low back pain after lifting.
 
@@ -445,7 +499,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-010", "outpatient_visit", "2026-06-16", 37, "F",
+        "gold-010",
+        "outpatient_visit",
+        "2026-06-16",
+        37,
+        "F",
         """
         CHIEF COMPLAINT: Depression and anxiety follow-up.
 
@@ -471,7 +529,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-011", "outpatient_visit", "2026-04-09", 26, "M",
+        "gold-011",
+        "outpatient_visit",
+        "2026-04-09",
+        26,
+        "M",
         """
         CHIEF COMPLAINT: Sneezing and congestion.
 
@@ -489,7 +551,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-012", "outpatient_visit", "2026-04-16", 31, "F",
+        "gold-012",
+        "outpatient_visit",
+        "2026-04-16",
+        31,
+        "F",
         """
         CHIEF COMPLAINT: Headaches.
 
@@ -511,7 +577,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("negation", "She denies visual aura", "G43.109")],
     ),
     N(
-        "gold-013", "outpatient_visit", "2026-04-23", 63, "F",
+        "gold-013",
+        "outpatient_visit",
+        "2026-04-23",
+        63,
+        "F",
         """
         CHIEF COMPLAINT: Right knee pain.
 
@@ -537,7 +607,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-014", "outpatient_visit", "2026-04-30", 52, "F",
+        "gold-014",
+        "outpatient_visit",
+        "2026-04-30",
+        52,
+        "F",
         """
         CHIEF COMPLAINT: Numbness in left hand.
 
@@ -559,7 +633,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("laterality", "The right hand is asymptomatic", "G56.01", "G56.03")],
     ),
     N(
-        "gold-015", "outpatient_visit", "2026-05-07", 55, "M",
+        "gold-015",
+        "outpatient_visit",
+        "2026-05-07",
+        55,
+        "M",
         """
         CHIEF COMPLAINT: Left calf pain and ankle swelling.
 
@@ -585,7 +663,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-016", "outpatient_visit", "2026-05-14", 14, "M",
+        "gold-016",
+        "outpatient_visit",
+        "2026-05-14",
+        14,
+        "M",
         """
         CHIEF COMPLAINT: Sore throat and fever.
 
@@ -607,7 +689,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-017", "outpatient_visit", "2026-05-21", 45, "M",
+        "gold-017",
+        "outpatient_visit",
+        "2026-05-21",
+        45,
+        "M",
         """
         CHIEF COMPLAINT: Heartburn.
 
@@ -632,7 +718,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-018", "outpatient_visit", "2026-05-28", 66, "F",
+        "gold-018",
+        "outpatient_visit",
+        "2026-05-28",
+        66,
+        "F",
         """
         CHIEF COMPLAINT: Annual cancer survivorship and blood pressure visit.
 
@@ -661,7 +751,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-019", "outpatient_visit", "2026-06-04", 44, "M",
+        "gold-019",
+        "outpatient_visit",
+        "2026-06-04",
+        44,
+        "M",
         """
         CHIEF COMPLAINT: Lab review.
 
@@ -688,7 +782,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-020", "outpatient_visit", "2026-06-11", 3, "F",
+        "gold-020",
+        "outpatient_visit",
+        "2026-06-11",
+        3,
+        "F",
         """
         CHIEF COMPLAINT: Ear pain and fever.
 
@@ -712,7 +810,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-021", "outpatient_visit", "2026-06-18", 9, "M",
+        "gold-021",
+        "outpatient_visit",
+        "2026-06-18",
+        9,
+        "M",
         """
         CHIEF COMPLAINT: Wheezing and cough.
 
@@ -735,7 +837,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("excludes1", "Diffuse expiratory wheezing", "R06.2")],
     ),
     N(
-        "gold-022", "outpatient_visit", "2026-06-25", 8, "M",
+        "gold-022",
+        "outpatient_visit",
+        "2026-06-25",
+        8,
+        "M",
         """
         CHIEF COMPLAINT: ADHD medication check.
 
@@ -762,7 +868,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-023", "outpatient_visit", "2026-07-02", 61, "F",
+        "gold-023",
+        "outpatient_visit",
+        "2026-07-02",
+        61,
+        "F",
         """
         CHIEF COMPLAINT: Blood pressure and lab follow-up.
 
@@ -785,7 +895,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("seventh_character", "lab follow-up", "T50.2X5D", "T50.2X5")],
     ),
     N(
-        "gold-024", "outpatient_visit", "2026-07-09", 74, "M",
+        "gold-024",
+        "outpatient_visit",
+        "2026-07-09",
+        74,
+        "M",
         """
         CHIEF COMPLAINT: Kidney function follow-up.
 
@@ -813,7 +927,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("negation", "Not on dialysis", "Z99.2", "N18.6")],
     ),
     N(
-        "gold-025", "outpatient_visit", "2026-07-16", 57, "M",
+        "gold-025",
+        "outpatient_visit",
+        "2026-07-16",
+        57,
+        "M",
         """
         CHIEF COMPLAINT: Right foot pain and swelling.
 
@@ -843,7 +961,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-026", "outpatient_visit", "2026-07-23", 49, "M",
+        "gold-026",
+        "outpatient_visit",
+        "2026-07-23",
+        49,
+        "M",
         """
         CHIEF COMPLAINT: Right shoulder pain.
 
@@ -863,7 +985,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-027", "outpatient_visit", "2026-07-30", 77, "M",
+        "gold-027",
+        "outpatient_visit",
+        "2026-07-30",
+        77,
+        "M",
         """
         CHIEF COMPLAINT: Heart failure and atrial fibrillation follow-up.
 
@@ -886,7 +1012,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("negation", "no orthopnea or PND", "R06.01")],
     ),
     N(
-        "gold-028", "outpatient_visit", "2026-08-06", 62, "F",
+        "gold-028",
+        "outpatient_visit",
+        "2026-08-06",
+        62,
+        "F",
         """
         CHIEF COMPLAINT: Burning feet.
 
@@ -914,7 +1044,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-029", "outpatient_visit", "2026-08-13", 68, "M",
+        "gold-029",
+        "outpatient_visit",
+        "2026-08-13",
+        68,
+        "M",
         """
         CHIEF COMPLAINT: Sore on left heel.
 
@@ -939,7 +1073,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-030", "outpatient_visit", "2026-08-20", 59, "F",
+        "gold-030",
+        "outpatient_visit",
+        "2026-08-20",
+        59,
+        "F",
         """
         CHIEF COMPLAINT: Red, painful right leg.
 
@@ -963,7 +1101,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-031", "outpatient_visit", "2026-08-27", 70, "M",
+        "gold-031",
+        "outpatient_visit",
+        "2026-08-27",
+        70,
+        "M",
         """
         CHIEF COMPLAINT: Urinary symptoms.
 
@@ -991,7 +1133,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-032", "outpatient_visit", "2026-09-03", 71, "F",
+        "gold-032",
+        "outpatient_visit",
+        "2026-09-03",
+        71,
+        "F",
         """
         CHIEF COMPLAINT: Bone density results.
 
@@ -1014,7 +1160,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("historical", "sustained a left distal radius fracture", "S52.502A", "S52.502D")],
     ),
     N(
-        "gold-033", "outpatient_visit", "2026-09-10", 33, "M",
+        "gold-033",
+        "outpatient_visit",
+        "2026-09-10",
+        33,
+        "M",
         """
         CHIEF COMPLAINT: Cold symptoms.
 
@@ -1038,7 +1188,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-034", "outpatient_visit", "2026-09-17", 42, "F",
+        "gold-034",
+        "outpatient_visit",
+        "2026-09-17",
+        42,
+        "F",
         """
         CHIEF COMPLAINT: Fatigue and low blood count.
 
@@ -1063,7 +1217,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-035", "outpatient_visit", "2026-04-02", 66, "F",
+        "gold-035",
+        "outpatient_visit",
+        "2026-04-02",
+        66,
+        "F",
         """
         CHIEF COMPLAINT: Dizziness.
 
@@ -1088,7 +1246,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-036", "outpatient_visit", "2026-04-10", 53, "M",
+        "gold-036",
+        "outpatient_visit",
+        "2026-04-10",
+        53,
+        "M",
         """
         CHIEF COMPLAINT: Chronic care visit.
 
@@ -1114,7 +1276,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("family_history", "His father died of a heart attack at age 50", "I21.9", "I25.10")],
     ),
     N(
-        "gold-037", "outpatient_visit", "2026-04-17", 56, "M",
+        "gold-037",
+        "outpatient_visit",
+        "2026-04-17",
+        56,
+        "M",
         """
         CHIEF COMPLAINT: Diabetes visit; hepatitis C follow-up.
 
@@ -1137,7 +1303,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("historical", "treated for chronic hepatitis C", "B18.2")],
     ),
     N(
-        "gold-038", "outpatient_visit", "2026-04-24", 38, "F",
+        "gold-038",
+        "outpatient_visit",
+        "2026-04-24",
+        38,
+        "F",
         """
         PREVENTIVE VISIT
 
@@ -1167,7 +1337,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-039", "outpatient_visit", "2026-05-01", 61, "F",
+        "gold-039",
+        "outpatient_visit",
+        "2026-05-01",
+        61,
+        "F",
         """
         ORTHOPEDIC CLINIC FOLLOW-UP
 
@@ -1190,7 +1364,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("seventh_character", "subsequent encounter, routine healing", "S52.531A")],
     ),
     N(
-        "gold-040", "outpatient_visit", "2026-05-08", 24, "M",
+        "gold-040",
+        "outpatient_visit",
+        "2026-05-08",
+        24,
+        "M",
         """
         DERMATOLOGY VISIT
 
@@ -1210,7 +1388,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
         [T("seventh_character", "glass laceration repaired with sutures 14 months ago", "S61.411A", "S61.411D")],
     ),
     N(
-        "gold-041", "outpatient_visit", "2026-05-15", 59, "M",
+        "gold-041",
+        "outpatient_visit",
+        "2026-05-15",
+        59,
+        "M",
         """
         CHIEF COMPLAINT: Persistent dry cough.
 
@@ -1243,7 +1425,11 @@ OUTPATIENT: list[GoldNoteSpec] = [
 # ---------------------------------------------------------------------------------------------
 ED_NOTES: list[GoldNoteSpec] = [
     N(
-        "gold-042", "ed_note", "2026-04-04", 52, "M",
+        "gold-042",
+        "ed_note",
+        "2026-04-04",
+        52,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1281,7 +1467,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-043", "ed_note", "2026-04-11", 58, "F",
+        "gold-043",
+        "ed_note",
+        "2026-04-11",
+        58,
+        "F",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1311,7 +1501,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-044", "ed_note", "2026-05-17", 35, "M",
+        "gold-044",
+        "ed_note",
+        "2026-05-17",
+        35,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1339,7 +1533,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-045", "ed_note", "2026-05-24", 22, "F",
+        "gold-045",
+        "ed_note",
+        "2026-05-24",
+        22,
+        "F",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1367,7 +1565,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-046", "ed_note", "2026-06-01", 17, "M",
+        "gold-046",
+        "ed_note",
+        "2026-06-01",
+        17,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1392,7 +1594,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         [T("negation", "he did not lose consciousness", "S06.0X1A", "S06.0X9A")],
     ),
     N(
-        "gold-047", "ed_note", "2026-06-08", 44, "M",
+        "gold-047",
+        "ed_note",
+        "2026-06-08",
+        44,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1412,7 +1618,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         [T("excludes1", "Left ureteral calculus with mild hydronephrosis", "N20.1", "N13.30")],
     ),
     N(
-        "gold-048", "ed_note", "2026-06-15", 23, "F",
+        "gold-048",
+        "ed_note",
+        "2026-06-15",
+        23,
+        "F",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1444,7 +1654,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-049", "ed_note", "2026-06-22", 28, "F",
+        "gold-049",
+        "ed_note",
+        "2026-06-22",
+        28,
+        "F",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1467,7 +1681,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-050", "ed_note", "2026-06-29", 81, "F",
+        "gold-050",
+        "ed_note",
+        "2026-06-29",
+        81,
+        "F",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1502,7 +1720,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-051", "ed_note", "2026-07-06", 30, "M",
+        "gold-051",
+        "ed_note",
+        "2026-07-06",
+        30,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1532,7 +1754,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-052", "ed_note", "2026-07-13", 46, "F",
+        "gold-052",
+        "ed_note",
+        "2026-07-13",
+        46,
+        "F",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1566,7 +1792,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-053", "ed_note", "2026-07-20", 64, "M",
+        "gold-053",
+        "ed_note",
+        "2026-07-20",
+        64,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1598,7 +1828,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-054", "ed_note", "2026-07-27", 76, "M",
+        "gold-054",
+        "ed_note",
+        "2026-07-27",
+        76,
+        "M",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1625,7 +1859,11 @@ ED_NOTES: list[GoldNoteSpec] = [
         },
     ),
     N(
-        "gold-055", "ed_note", "2026-08-01", 2, "F",
+        "gold-055",
+        "ed_note",
+        "2026-08-01",
+        2,
+        "F",
         """
         EMERGENCY DEPARTMENT NOTE
 
@@ -1651,7 +1889,11 @@ ED_NOTES: list[GoldNoteSpec] = [
 # ---------------------------------------------------------------------------------------------
 DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
     N(
-        "gold-056", "discharge_summary", "2026-04-17", 69, "F",
+        "gold-056",
+        "discharge_summary",
+        "2026-04-17",
+        69,
+        "F",
         """
         DISCHARGE SUMMARY
 
@@ -1682,7 +1924,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         [T("negation", "she did not meet sepsis criteria", "A41.9")],
     ),
     N(
-        "gold-057", "discharge_summary", "2026-04-25", 72, "M",
+        "gold-057",
+        "discharge_summary",
+        "2026-04-25",
+        72,
+        "M",
         """
         DISCHARGE SUMMARY
 
@@ -1715,7 +1961,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-058", "discharge_summary", "2026-05-08", 84, "F",
+        "gold-058",
+        "discharge_summary",
+        "2026-05-08",
+        84,
+        "F",
         """
         DISCHARGE SUMMARY
 
@@ -1745,7 +1995,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         [T("negation", "No head injury", "S09.90XA")],
     ),
     N(
-        "gold-059", "discharge_summary", "2026-05-15", 70, "M",
+        "gold-059",
+        "discharge_summary",
+        "2026-05-15",
+        70,
+        "M",
         """
         DISCHARGE SUMMARY
 
@@ -1782,7 +2036,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-060", "discharge_summary", "2026-05-23", 19, "F",
+        "gold-060",
+        "discharge_summary",
+        "2026-05-23",
+        19,
+        "F",
         """
         DISCHARGE SUMMARY
 
@@ -1814,7 +2072,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-061", "discharge_summary", "2026-06-04", 63, "M",
+        "gold-061",
+        "discharge_summary",
+        "2026-06-04",
+        63,
+        "M",
         """
         DISCHARGE SUMMARY
 
@@ -1849,7 +2111,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         codes_pcs=("027034Z",),
     ),
     N(
-        "gold-062", "discharge_summary", "2026-06-13", 67, "M",
+        "gold-062",
+        "discharge_summary",
+        "2026-06-13",
+        67,
+        "M",
         """
         DISCHARGE SUMMARY
 
@@ -1883,7 +2149,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-063", "discharge_summary", "2026-06-27", 79, "F",
+        "gold-063",
+        "discharge_summary",
+        "2026-06-27",
+        79,
+        "F",
         """
         DISCHARGE SUMMARY
 
@@ -1912,7 +2182,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         [T("negation", "no hydronephrosis", "N13.30")],
     ),
     N(
-        "gold-064", "discharge_summary", "2026-07-11", 58, "F",
+        "gold-064",
+        "discharge_summary",
+        "2026-07-11",
+        58,
+        "F",
         """
         DISCHARGE SUMMARY
 
@@ -1939,7 +2213,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         [T("negation", "no free air, no abscess", "K57.20")],
     ),
     N(
-        "gold-065", "discharge_summary", "2026-07-18", 81, "M",
+        "gold-065",
+        "discharge_summary",
+        "2026-07-18",
+        81,
+        "M",
         """
         DISCHARGE SUMMARY
 
@@ -1968,7 +2246,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         [T("excludes1", "prior left hemispheric stroke (2024)", "Z86.73")],
     ),
     N(
-        "gold-066", "discharge_summary", "2026-08-07", 57, "F",
+        "gold-066",
+        "discharge_summary",
+        "2026-08-07",
+        57,
+        "F",
         """
         DISCHARGE SUMMARY
 
@@ -2003,7 +2285,11 @@ DISCHARGE_SUMMARIES: list[GoldNoteSpec] = [
         ],
     ),
     N(
-        "gold-067", "discharge_summary", "2026-09-02", 66, "M",
+        "gold-067",
+        "discharge_summary",
+        "2026-09-02",
+        66,
+        "M",
         """
         DISCHARGE SUMMARY
 
