@@ -373,6 +373,10 @@ _CODE_COLUMNS = (
 )
 
 
+def _chapter_order(chapter: str) -> tuple[int, int, str]:
+    return (0, int(chapter), chapter) if chapter.isdigit() else (1, 0, chapter)
+
+
 def _age(created_at: str, now: dt.datetime) -> float:
     return max(0.0, (now - dt.datetime.fromisoformat(created_at)).total_seconds())
 
@@ -936,6 +940,7 @@ class ReviewQueue:
             generated_at=_iso(now), charts=len(charts), routing=dict(routing), open_by_status=dict(open_by_status),
             oldest_open_age_s=max(ages) if ages else None,
             median_open_age_s=statistics.median(ages) if ages else None,
-            overall=overall, by_chapter=dict(sorted(by_chapter.items())), by_note_type=dict(sorted(by_type.items())),
+            overall=overall, by_chapter=dict(sorted(by_chapter.items(), key=lambda kv: _chapter_order(kv[0]))),
+            by_note_type=dict(sorted(by_type.items())),
             validator_rejections=dict(rejections.most_common()), routing_reasons=dict(reasons.most_common()),
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +99,7 @@ def _register_queue(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     resolve.add_argument("--reason", help="why (required to accept a code the validators rejected)")
     resolve.add_argument("--finalise", action="store_true", help="finalise the chart after the changes")
     resolve.add_argument(
-        "--expect-version", type=_positive_int,
+        "--expect-version", type=_positive_int, metavar="N",
         help="fail if the chart is no longer at this version (default: the version read just before)",
     )
     resolve.add_argument("--json", action="store_true", help="print the updated chart as JSON (no note text)")
@@ -212,8 +211,8 @@ def _print_chart(chart: Chart, show_text: bool) -> None:
         if code.confidence is not None:
             extra.append(f"conf {code.confidence:.2f}")
         if code.decision != "pending":
-            who = "suggestion" if code.prefilled else code.decided_by
-            extra.append(f"{code.decision} by {who}" + (f" -> {code.replaced_by}" if code.replaced_by else ""))
+            who = " (pre-filled suggestion)" if code.prefilled else f" by {code.decided_by}"
+            extra.append(f"{code.decision}{who}" + (f" -> {code.replaced_by}" if code.replaced_by else ""))
         out.write(f"   [{mark}] {code.code:<9} {verdict:<9} {(code.description or '')[:60]}\n")
         if extra:
             out.write(f"       {'; '.join(extra)}\n")
@@ -299,7 +298,8 @@ def _queue_metrics(args: argparse.Namespace, ctx: CommandContext) -> int:
     out = sys.stdout
     out.write(f"charts           {metrics.charts} (auto {metrics.routing.get('auto', 0)}, "
               f"review {metrics.routing.get('review', 0)}; auto share {_rate(metrics.auto_share)})\n")
-    out.write(f"open             {metrics.open_charts} " + json.dumps(metrics.open_by_status) + "\n")
+    by_status = ", ".join(f"{k} {v}" for k, v in metrics.open_by_status.items())
+    out.write(f"open             {metrics.open_charts}" + (f" ({by_status})" if by_status else "") + "\n")
     if metrics.oldest_open_age_s is not None and metrics.median_open_age_s is not None:
         out.write(f"open age         oldest {_age(metrics.oldest_open_age_s)}, median {_age(metrics.median_open_age_s)}\n")
     rows: list[tuple[str, Any]] = [("overall", metrics.overall)]
