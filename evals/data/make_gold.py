@@ -441,6 +441,7 @@ OUTPATIENT: list[GoldNoteSpec] = [
         {
             "E10.3293": "Type 1 diabetes mellitus with mild nonproliferative diabetic retinopathy without macular edema, bilateral",
             "K90.0": "Celiac disease, well controlled on a gluten-free diet",
+            "Z96.41": "on an insulin pump",
         },
         [T("excludes1", "listed her as having type 2 diabetes", "E11.9", "E11.3293")],
     ),
@@ -573,6 +574,7 @@ OUTPATIENT: list[GoldNoteSpec] = [
         {
             "G43.009": "Migraine without aura, not intractable, without status migrainosus",
             "E55.9": "Vitamin D deficiency",
+            "Z79.3": "combined oral contraceptive",
         },
         [T("negation", "She denies visual aura", "G43.109")],
     ),
