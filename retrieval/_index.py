@@ -192,8 +192,9 @@ def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> li
                 variants=is_variant and len(group_codes) > 1,
             )
         )
-    if wanted is None:
-        for code, description, chapter in _header_rows(codeset):
+    ancestors = {w[:n] for w in wanted for n in range(3, len(w))} if wanted is not None else set()
+    for code, description, chapter in _header_rows(codeset):
+        if wanted is None or strip_dot(code) in ancestors:
             units.append(
                 IndexUnit(len(units), description, "header", (code,), chapter, strip_dot(code)[:3], False, False)
             )
@@ -247,6 +248,25 @@ def _chroma_client(settings: Settings, path: Path) -> Any:
     except Exception as exc:  # chroma raises a variety of errors for unreachable/corrupt stores
         where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(path / "chroma")
         raise RetrievalError(f"cannot open the chroma store at {where}: {exc}") from exc
+
+
+def _open_chroma_for_build(settings: Settings, path: Path) -> Any:
+    """A chroma client for writing; an unreadable local store is deleted and recreated once."""
+    try:
+        client = _chroma_client(settings, path)
+        client.list_collections()
+        return client
+    except Exception as exc:
+        if settings.chroma_host:
+            raise RetrievalError(
+                f"cannot use the chroma server {settings.chroma_host}:{settings.chroma_port}: {exc}"
+            ) from exc
+        log.warning("chroma store at %s is unreadable (%s); recreating it", path / "chroma", exc)
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        shutil.rmtree(path / "chroma", ignore_errors=True)
+        return _chroma_client(settings, path)
 
 
 # -- lexical side ----------------------------------------------------------------------------
@@ -344,12 +364,15 @@ def build_index(
     if manifest is not None and same and manifest.get("status") == "complete" and not rebuild:
         return index_info(settings, codeset.version)
     name = _collection_name(codeset.version, embedder.id)
+    path.mkdir(parents=True, exist_ok=True)
+    client = _open_chroma_for_build(settings, path)
     if rebuild or manifest is None:
-        if path.exists():
-            shutil.rmtree(path / "chroma", ignore_errors=True)
-            for file in ("manifest.json", "lexical.sqlite"):
-                (path / file).unlink(missing_ok=True)
-        path.mkdir(parents=True, exist_ok=True)
+        stale = {name} | ({str(manifest["collection"])} if manifest and manifest.get("collection") else set())
+        for old in stale:
+            with contextlib.suppress(Exception):  # absent collection: nothing to delete
+                client.delete_collection(old)
+        for file in ("manifest.json", "lexical.sqlite"):
+            (path / file).unlink(missing_ok=True)
         manifest = {
             "format": FORMAT_VERSION,
             "codeset_version": codeset.version,
@@ -366,12 +389,6 @@ def build_index(
             "ef_search": settings.index_ef_search,
         }
         _write_json_atomic(path / "manifest.json", manifest)
-        client = _chroma_client(settings, path)
-        if settings.chroma_host:  # a server may hold a stale collection of the same name
-            with contextlib.suppress(Exception):
-                client.delete_collection(name)
-    else:
-        client = _chroma_client(settings, path)
     assert manifest is not None
     if not (path / "lexical.sqlite").is_file():
         _build_lexical(path / "lexical.sqlite", units)
@@ -388,7 +405,8 @@ def build_index(
         metadata={"codeset_version": codeset.version, "embedder": embedder.id, "units_digest": digest},
         embedding_function=None,
     )
-    done = int(manifest.get("units_done", 0))
+    # The collection is the truth for progress: chunks are upserted in order, then recorded.
+    done = min(int(manifest.get("units_done", 0)), int(collection.count()))
     started = time.perf_counter() - float(manifest.get("build_seconds", 0.0))
     bar = _progress(total=len(dense_units), initial=done, enabled=progress)
     try:
@@ -506,8 +524,8 @@ class CodeIndex:
                 f"lexical index {self._lexical_path} has {count} units, manifest says {manifest.get('units')}; "
                 "run `medcode index build --rebuild`"
             )
-        client = _chroma_client(settings, self.path)
         try:
+            client = _chroma_client(settings, self.path)
             self._collection = client.get_collection(name=manifest["collection"], embedding_function=None)
             dense_count = int(self._collection.count())
         except Exception as exc:
@@ -525,6 +543,7 @@ class CodeIndex:
             with contextlib.suppress(Exception):
                 self._collection.modify(configuration={"hnsw": {"ef_search": settings.index_ef_search}})
         self._units: dict[int, IndexUnit] = {}
+        self._vectors: dict[int, NDArray[np.float32]] = {}
         self._units_lock = threading.Lock()
 
     @classmethod
@@ -599,6 +618,31 @@ class CodeIndex:
         for ids, distances in zip(result["ids"], result["distances"] or [], strict=True):
             out.append([(int(i), 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)])
         return out
+
+    def vectors(self, ids: Iterable[int]) -> dict[int, NDArray[np.float32]]:
+        """Unit vectors by unit id: stored ones from chroma, header texts embedded on first use (cached)."""
+        import numpy as np
+
+        ids = list(ids)
+        if len(self._vectors) > 200_000:
+            self._vectors.clear()  # bound memory in long-running processes
+        wanted = [i for i in set(ids) if i not in self._vectors]
+        if wanted:
+            units = self.units(wanted)
+            stored = [i for i in wanted if i in units and units[i].billable]
+            if stored:
+                try:
+                    got = self._collection.get(ids=[str(i) for i in stored], include=["embeddings"])
+                except Exception as exc:
+                    raise RetrievalError(f"dense index lookup failed: {exc}") from exc
+                for uid, vec in zip(got["ids"], got["embeddings"], strict=True):
+                    self._vectors[int(uid)] = np.asarray(vec, dtype=np.float32)
+            headers = [i for i in wanted if i in units and not units[i].billable]
+            if headers:
+                encoded = self.embedder.encode([units[i].text for i in headers])
+                for uid, vec in zip(headers, encoded, strict=True):
+                    self._vectors[uid] = vec
+        return {i: self._vectors[i] for i in ids if i in self._vectors}
 
     def lexical(
         self, text: str, n: int, categories: Sequence[str] | None = None, billable_only: bool = True

@@ -28,12 +28,17 @@ class Candidate(BaseModel):
 
     code: str = Field(description="Dotted ICD-10-CM code (billable unless billable_only=False was asked).")
     description: str
-    score: float = Field(description="Higher is better. Dense cosine for dense hits; fused score otherwise.")
+    score: float = Field(
+        description="Higher is better, comparable within one mode: hybrid = cosine of the best text + a lexical "
+        "bonus (0.15 x bm25 relative to the query's best); dense = cosine; lexical = 1/(60 + lexical rank)."
+    )
     matched_text: str = Field(description="The index text (description, inclusion term or synonym) that matched.")
-    source: Source
+    source: Source = Field(description="Which search found it: the dense side, the lexical side or both.")
     chapter: str
     rank: int = Field(ge=1)
-    dense_score: float | None = Field(default=None, description="Cosine similarity of the best dense match.")
+    dense_score: float | None = Field(
+        default=None, description="Cosine similarity of the best matching text (also for lexical-only finds)."
+    )
     lexical_rank: int | None = Field(default=None, description="Rank on the lexical (bm25) side, 1 = best.")
     variants: list[str] = Field(
         default_factory=list,

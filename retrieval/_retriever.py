@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from codesets import ICD10CMCodeSet, strip_dot
 from medcode.config import Settings
@@ -25,11 +27,15 @@ from retrieval._index import CodeIndex, IndexUnit
 from retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
 from retrieval._segment import segment_note
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 __all__ = ["HybridRetriever", "Mode"]
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
 _RRF_K = 60.0
+_LEXICAL_WEIGHT = 0.15
 _CODE_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{0,6}$")
 
 
@@ -75,6 +81,8 @@ class _Hit:
     dense_text: str = ""
     lexical_rank: int | None = None
     lexical_text: str = ""
+    lexical_norm: float = 0.0
+    found_dense: bool = False  # the dense search found it (not only re-scored)
     variants: list[str] = field(default_factory=list)
 
 
@@ -96,6 +104,8 @@ class HybridRetriever:
         mode: Mode = "hybrid",
         index: CodeIndex | None = None,
         expander: QueryExpander | None = None,
+        fusion: Literal["score", "rrf"] = "score",
+        lexical_weight: float = _LEXICAL_WEIGHT,
     ) -> None:
         self.settings = settings
         self.codeset = codeset
@@ -103,6 +113,8 @@ class HybridRetriever:
         self.embedder = self.index.embedder
         self.expander = expander if expander is not None else default_expander()
         self.mode: Mode = mode
+        self.fusion: Literal["score", "rrf"] = fusion
+        self.lexical_weight = lexical_weight
         self._local = threading.local()
         self._descriptions: dict[str, tuple[str, str]] = {}
 
@@ -218,6 +230,7 @@ class HybridRetriever:
         expanded = [self.expander.expand(q) for q in queries]
         # Dense: every query (and its expansion) embedded in one call.
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in queries]
+        query_vectors: list[list[NDArray[np.float32]]] = [[] for _ in queries]
         if use in ("hybrid", "dense"):
             variant_texts: list[str] = []
             owner: list[int] = []
@@ -230,7 +243,8 @@ class HybridRetriever:
             vectors = self.embedder.encode(variant_texts)
             results = self.index.dense(vectors, n_units, categories)
             best: list[dict[int, float]] = [{} for _ in queries]
-            for i, hits in zip(owner, results, strict=True):
+            for i, vector, hits in zip(owner, vectors, results, strict=True):
+                query_vectors[i].append(vector)
                 for uid, sim in hits:
                     if sim > best[i].get(uid, -2.0):
                         best[i][uid] = sim
@@ -241,10 +255,22 @@ class HybridRetriever:
                 lexical_lists[i] = self.index.lexical(
                     q if e is None else f"{q} {e}", n_units, categories, billable_only=billable_only
                 )
+        # Hybrid: give lexical-only units a dense similarity too, so one scale ranks them all.
+        extra: list[dict[int, float]] = [{} for _ in queries]
+        if use == "hybrid" and self.fusion == "score":
+            missing = [
+                {uid for uid, _ in lexical_lists[i]} - {uid for uid, _ in dense_lists[i]} for i in range(len(queries))
+            ]
+            stored = self.index.vectors(set().union(*missing))
+            for i, uids in enumerate(missing):
+                for uid in uids:
+                    if uid in stored:
+                        extra[i][uid] = max(float(np.dot(stored[uid], v)) for v in query_vectors[i])
         all_ids = {uid for lst in dense_lists + lexical_lists for uid, _ in lst}
         units = self.index.units(all_ids)
         return [
-            self._rank(q, dense_lists[i], lexical_lists[i], units, prefixes, top_k, use) for i, q in enumerate(queries)
+            self._rank(q, dense_lists[i], lexical_lists[i], extra[i], units, prefixes, top_k, use)
+            for i, q in enumerate(queries)
         ]
 
     def _rank(
@@ -252,6 +278,7 @@ class HybridRetriever:
         query: str,
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
+        rescored: dict[int, float],
         units: dict[int, IndexUnit],
         prefixes: list[str] | None,
         top_k: int,
@@ -265,10 +292,11 @@ class HybridRetriever:
                 if hit is None:
                     hit = hits[code] = _Hit(code, variants=variants)
                 if hit.dense is None:
-                    hit.dense, hit.dense_text = sim, units[uid].text
+                    hit.dense, hit.dense_text, hit.found_dense = sim, units[uid].text, True
                     dense_order.append(code)
         lexical_order: list[str] = []
-        for uid, _score in lexical:
+        top_bm25 = lexical[0][1] if lexical else 1.0
+        for uid, bm25 in lexical:
             for code, variants in self._expand_units(units, uid, query, prefixes):
                 hit = hits.get(code)
                 if hit is None:
@@ -276,6 +304,9 @@ class HybridRetriever:
                 if hit.lexical_rank is None:
                     lexical_order.append(code)
                     hit.lexical_rank, hit.lexical_text = len(lexical_order), units[uid].text
+                    hit.lexical_norm = bm25 / top_bm25 if top_bm25 > 0 else 0.0
+                if hit.dense is None and uid in rescored:
+                    hit.dense, hit.dense_text = rescored[uid], units[uid].text
         dense_rank = {code: r for r, code in enumerate(dense_order, start=1)}
         scored: list[tuple[float, _Hit]] = []
         for code, hit in hits.items():
@@ -287,6 +318,8 @@ class HybridRetriever:
                 if hit.lexical_rank is None:
                     continue
                 score = 1.0 / (_RRF_K + hit.lexical_rank)
+            elif self.fusion == "score":
+                score = (hit.dense if hit.dense is not None else 0.0) + self.lexical_weight * hit.lexical_norm
             else:
                 score = 0.0
                 if code in dense_rank:
@@ -301,9 +334,9 @@ class HybridRetriever:
         for rank, (score, hit) in enumerate(top, start=1):
             description, chapter = described.get(hit.code, ("", ""))
             source: Literal["dense", "lexical", "both"]
-            if hit.dense is not None and hit.lexical_rank is not None and mode == "hybrid":
+            if hit.found_dense and hit.lexical_rank is not None and mode == "hybrid":
                 source = "both"
-            elif hit.dense is not None and mode != "lexical":
+            elif hit.found_dense and mode != "lexical":
                 source = "dense"
             else:
                 source = "lexical"

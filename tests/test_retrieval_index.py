@@ -1,0 +1,280 @@
+"""The code index and HybridRetriever on a small real index (a few hundred codes, real embedder)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import retrieval._index as index_module
+from codesets import ICD10CMCodeSet
+from medcode.cli import main
+from medcode.config import Settings, load_settings
+from medcode.errors import IndexMismatchError, IndexNotBuiltError, InputError, NoteError
+from retrieval import CodeIndex, HybridRetriever, build_index, index_dir, index_info
+
+pytestmark = pytest.mark.slow
+
+# Enough neighbours that ranking is a real test: every code under these headers is indexed.
+_HEADERS = [
+    "I10",
+    "I11",
+    "I20",
+    "I21",
+    "I25.1",
+    "I48",
+    "I50",
+    "E11.2",
+    "E11.6",
+    "E11.9",
+    "N18",
+    "J44",
+    "J45.2",
+    "K21",
+    "S72.03",
+    "W18.4",
+    "F32",
+    "M17",
+    "R07",
+    "R51",
+    "E78",
+    "K35.2",
+    "G43.0",
+    "N39.0",
+    "Z94",
+]
+
+
+def _subset(codeset: ICD10CMCodeSet) -> list[str]:
+    codes: list[str] = []
+    for header in _HEADERS:
+        codes += codeset.billable_descendants(header, limit=80)
+    return sorted(set(codes))
+
+
+@pytest.fixture(scope="module")
+def small_index(session_settings: Settings, codeset: ICD10CMCodeSet) -> Iterator[Settings]:
+    """A subset index built once in the session data dir (so the CLI sees it too)."""
+    build_index(session_settings, codeset, codes=_subset(codeset), progress=False)
+    yield session_settings
+
+
+@pytest.fixture(scope="module")
+def retriever(small_index: Settings, codeset: ICD10CMCodeSet) -> HybridRetriever:
+    return HybridRetriever(small_index, codeset, auto_build=False)
+
+
+def _codes(cands: list[Any]) -> list[str]:
+    return [c.code for c in cands]
+
+
+def test_build_records_a_complete_manifest(small_index: Settings, codeset: ICD10CMCodeSet) -> None:
+    info = index_info(small_index, codeset.version)
+    assert info.status == "complete"
+    assert info.codeset_version == codeset.version
+    assert info.codes == len(_subset(codeset))
+    assert info.units is not None and info.units_done == info.units
+    # S72.031A..S share one text: fewer texts than codes.
+    assert info.units < info.codes + 200
+    assert info.size_bytes and info.size_bytes > 0
+
+
+def test_lay_terms_find_the_right_codes(retriever: HybridRetriever) -> None:
+    assert "I10" in _codes(retriever.search("high blood pressure", top_k=5))
+    assert any(c.startswith("I21") for c in _codes(retriever.search("heart attack", top_k=5)))
+    assert retriever.search("HTN", top_k=3)[0].code == "I10"
+
+
+def test_specific_combination_code_ranks_first(retriever: HybridRetriever) -> None:
+    results = retriever.search("type 2 diabetes with diabetic chronic kidney disease", top_k=10)
+    assert results[0].code == "E11.22"
+    assert [c.rank for c in results] == list(range(1, len(results) + 1))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(results))
+    assert results[0].source in ("dense", "both")
+
+
+def test_seventh_character_follows_the_query(retriever: HybridRetriever) -> None:
+    base = "displaced midcervical fracture of right femur"
+    assert retriever.search(base, top_k=3)[0].code == "S72.031A"
+    follow_up = retriever.search(base + ", subsequent encounter with routine healing", top_k=3)[0]
+    assert follow_up.code == "S72.031D"
+    assert "S72.031A" in follow_up.variants
+    assert retriever.search(base + ", sequela", top_k=3)[0].code == "S72.031S"
+    assert retriever.search("open " + base + " type IIIB, initial encounter", top_k=3)[0].code == "S72.031C"
+
+
+def test_modes_and_sources(retriever: HybridRetriever) -> None:
+    dense = retriever.search("acute appendicitis with perforation", top_k=5, mode="dense")
+    lexical = retriever.search("acute appendicitis with perforation", top_k=5, mode="lexical")
+    assert {c.source for c in dense} == {"dense"} and all(c.dense_score is not None for c in dense)
+    assert {c.source for c in lexical} == {"lexical"} and all(c.lexical_rank is not None for c in lexical)
+    assert dense[0].code.startswith("K35.2") and lexical[0].code.startswith("K35.2")
+
+
+def test_code_prefix_filter(retriever: HybridRetriever) -> None:
+    results = retriever.search("chest pain", top_k=10, code_prefixes=["I21", "I20"])
+    assert results and all(c.code[:3] in ("I20", "I21") for c in results)
+    short = retriever.search("chest pain", top_k=10, code_prefixes=["R"])
+    assert short and all(c.code.startswith("R") for c in short)
+    with pytest.raises(InputError, match="prefix"):
+        retriever.search("chest pain", code_prefixes=["not a code!"])
+
+
+def test_billable_only_false_adds_headers(retriever: HybridRetriever, codeset: ICD10CMCodeSet) -> None:
+    query = "type 2 diabetes mellitus with kidney complications"
+    billable = retriever.search(query, top_k=30)
+    assert billable and all(codeset.is_billable(c.code) for c in billable)
+    everything = retriever.search(query, top_k=30, billable_only=False)
+    headers = [c for c in everything if not codeset.is_billable(c.code)]
+    assert "E11.2" in _codes(headers)
+    assert all(c.source == "lexical" for c in headers)
+
+
+def test_search_many_matches_single_searches(retriever: HybridRetriever) -> None:
+    queries = ["atrial fibrillation", "COPD with acute exacerbation", "migraine without aura"]
+    batched = retriever.search_many(queries, top_k=5)
+    for query, got in zip(queries, batched, strict=True):
+        assert _codes(got) == _codes(retriever.search(query, top_k=5))
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 5000])
+def test_bad_queries_raise_input_error(retriever: HybridRetriever, bad: str) -> None:
+    with pytest.raises(InputError):
+        retriever.search(bad)
+
+
+def test_bad_top_k_and_types(retriever: HybridRetriever) -> None:
+    with pytest.raises(InputError, match="top_k"):
+        retriever.search("asthma", top_k=0)
+    with pytest.raises(InputError, match="list"):
+        retriever.search_many("asthma")  # type: ignore[arg-type]
+
+
+def test_search_note_merges_and_points_at_spans(retriever: HybridRetriever) -> None:
+    note = (
+        "HISTORY OF PRESENT ILLNESS\nPatient with high blood pressure and type 2 diabetes.\n\n"
+        "FAMILY HISTORY\nFather had a heart attack.\n\n"
+        "ASSESSMENT AND PLAN\n1. Essential hypertension: continue lisinopril.\n2. Diabetes, well controlled.\n"
+    )
+    found = retriever.search_note(note, top_k=30)
+    by_code = {c.code: c for c in found.candidates}
+    assert "I10" in by_code
+    hits = by_code["I10"].hits
+    assert len(hits) >= 2  # HPI and A/P both mention it
+    sections = {h.section for h in hits}
+    assert {"hpi", "assessment_plan"} <= sections
+    for h in hits:
+        assert note[h.start : h.end] == found.segments[h.segment_id].text
+    assert any(c.code.startswith("I21") and c.hits[0].section == "family_history" for c in found.candidates)
+    assert [c.rank for c in found.candidates] == list(range(1, len(found.candidates) + 1))
+    # Skipping a section removes codes only it found.
+    skipped = retriever.search_note(note, top_k=30, skip_sections=["family_history"])
+    assert all(h.section != "family_history" for c in skipped.candidates for h in c.hits)
+    with pytest.raises(NoteError):
+        retriever.search_note("   ")
+
+
+def test_cli_search_json_and_table(small_index: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = str(small_index.data_dir)
+    assert main(["--data-dir", data_dir, "search", "high blood pressure", "--top", "5", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert "I10" in [r["code"] for r in payload["results"]]
+    assert {"code", "description", "score", "matched_text", "source", "rank"} <= set(payload["results"][0])
+    assert main(["--data-dir", data_dir, "search", "heart attack", "--top", "5"]) == 0
+    table = capsys.readouterr().out
+    assert "I21" in table and "code" in table.splitlines()[0]
+    assert main(["--data-dir", data_dir, "search", "  ", "--json"]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+# -- index lifecycle on copies of the small index -------------------------------------------
+
+
+@pytest.fixture()
+def copied(small_index: Settings, codeset: ICD10CMCodeSet, tmp_path: Path) -> Settings:
+    settings = load_settings(data_dir=tmp_path)
+    shutil.copytree(index_dir(small_index, codeset.version), index_dir(settings, codeset.version))
+    return settings
+
+
+def _manifest(settings: Settings, codeset: ICD10CMCodeSet) -> Path:
+    return index_dir(settings, codeset.version) / "manifest.json"
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path, codeset: ICD10CMCodeSet) -> None:
+    with pytest.raises(IndexNotBuiltError, match="medcode index build"):
+        CodeIndex.open(load_settings(data_dir=tmp_path), codeset)
+
+
+def test_corrupt_manifest_is_a_clear_error_and_rebuild_fixes_it(copied: Settings, codeset: ICD10CMCodeSet) -> None:
+    _manifest(copied, codeset).write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexNotBuiltError, match="corrupt"):
+        CodeIndex.open(copied, codeset)
+    assert index_info(copied, codeset.version).status == "corrupt"
+    info = build_index(copied, codeset, codes=["I10", "I21.9"], progress=False)
+    assert info.status == "complete" and info.codes == 2
+    assert CodeIndex.open(copied, codeset).manifest["dense_units"] == info.units
+
+
+def test_corrupt_lexical_store_is_a_clear_error(copied: Settings, codeset: ICD10CMCodeSet) -> None:
+    (index_dir(copied, codeset.version) / "lexical.sqlite").write_bytes(b"garbage" * 100)
+    with pytest.raises(IndexNotBuiltError, match="rebuild"):
+        CodeIndex.open(copied, codeset)
+
+
+def test_other_embedder_or_version_is_refused_then_rebuilt(copied: Settings, codeset: ICD10CMCodeSet) -> None:
+    path = _manifest(copied, codeset)
+    manifest = json.loads(path.read_text())
+    manifest["embedder"] = "some-other-model==1"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="some-other-model"):
+        CodeIndex.open(copied, codeset)
+    manifest["embedder"] = json.loads(path.read_text())["embedder"]
+    manifest["codeset_version"] = "icd10cm-2019-10"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="icd10cm-2019-10"):
+        CodeIndex.open(copied, codeset)
+    info = build_index(copied, codeset, codes=["I10"], progress=False)
+    assert info.status == "complete" and info.codeset_version == codeset.version and info.codes == 1
+
+
+def test_interrupted_build_resumes_without_redoing_chunks(
+    tmp_path: Path, codeset: ICD10CMCodeSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    codes = codeset.billable_descendants("I21", limit=40) + codeset.billable_descendants("E11.6", limit=40)
+    calls: list[int] = []
+    real_upsert = index_module._upsert
+
+    def flaky_upsert(collection: Any, chunk: Any, *args: Any) -> None:
+        calls.append(len(chunk))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C mid-build
+        real_upsert(collection, chunk, *args)
+
+    monkeypatch.setattr(index_module, "_upsert", flaky_upsert)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(settings, codeset, codes=codes, progress=False, chunk_size=8)
+    half = index_info(settings, codeset.version)
+    assert half.status == "building" and half.units_done == 16
+    with pytest.raises(IndexNotBuiltError, match="half-built"):
+        CodeIndex.open(settings, codeset)
+    calls.clear()
+    monkeypatch.setattr(index_module, "_upsert", real_upsert)
+    counted: list[int] = []
+
+    def counting_upsert(collection: Any, chunk: Any, *args: Any) -> None:
+        counted.append(len(chunk))
+        real_upsert(collection, chunk, *args)
+
+    monkeypatch.setattr(index_module, "_upsert", counting_upsert)
+    done = build_index(settings, codeset, codes=codes, progress=False, chunk_size=8)
+    assert done.status == "complete"
+    assert done.units is not None and sum(counted) == done.units - 16  # only the missing chunks were embedded
+    retriever = HybridRetriever(settings, codeset, auto_build=False)
+    assert retriever.search("type 2 diabetes with hyperglycemia", top_k=3)[0].code == "E11.65"

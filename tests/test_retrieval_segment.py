@@ -1,0 +1,126 @@
+"""Note segmentation and query expansion: pure functions, no model or index needed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import retrieval
+from retrieval import QueryExpander, default_expander, segment_note
+from retrieval._segment import section_headers
+
+
+def _check_offsets(text: str) -> list[retrieval.Segment]:
+    segments = segment_note(text)
+    previous_end = 0
+    for i, seg in enumerate(segments):
+        assert seg.id == i
+        assert text[seg.start : seg.end] == seg.text
+        assert seg.start >= previous_end, "segments overlap or are out of order"
+        assert seg.text == seg.text.strip() and seg.text
+        previous_end = seg.end
+    return segments
+
+
+def test_public_api_is_declared() -> None:
+    for name in retrieval.__all__:
+        assert hasattr(retrieval, name), name
+    assert {"HybridRetriever", "Candidate", "Segment", "segment_note", "NoteCandidates"} <= set(retrieval.__all__)
+
+
+def test_sections_inline_headers_and_list_items() -> None:
+    note = (
+        "CHIEF COMPLAINT\r\n\r\nJoint pain.\r\n\r\nPMH: HTN, DM2, CKD 3a, AFib\r\n"
+        "FAMILY HISTORY:\r\nMother had breast cancer. Father with MI at 50.\r\n\r\n"
+        "A/P:\r\n1. Hypertension - continue lisinopril\r\n2. Type 2 diabetes, A1c 7.2.\r\n"
+    )
+    segments = _check_offsets(note)
+    by_text = {s.text: s.section for s in segments}
+    assert by_text["Joint pain."] == "chief_complaint"
+    # The inline header switches the section and its list is split into items without commas.
+    assert [s.text for s in segments if s.section == "past_medical_history"] == ["HTN", "DM2", "CKD 3a", "AFib"]
+    assert by_text["Mother had breast cancer."] == "family_history"
+    assert by_text["Father with MI at 50."] == "family_history"
+    # Numbered list markers are stripped; header lines are not segments.
+    assert by_text["Hypertension - continue lisinopril"] == "assessment_plan"
+    assert "A/P:" not in by_text and "1." not in by_text and "FAMILY HISTORY:" not in by_text
+
+
+def test_bullet_labels_do_not_switch_sections() -> None:
+    note = "ASSESSMENT AND PLAN\n\nArthritis.\n• Medical Treatment: Initiate Ultram.\n• Treatment: rest.\nKnee pain."
+    segments = _check_offsets(note)
+    assert {s.section for s in segments} == {"assessment_plan"}
+    assert segments[1].text == "Medical Treatment: Initiate Ultram."
+
+
+def test_sentence_split_respects_abbreviations_and_decimals() -> None:
+    segments = _check_offsets("Seen by Dr. Smith on 3.5 mg daily. Pain improved e.g. at night. Next visit soon.")
+    assert [s.text for s in segments] == [
+        "Seen by Dr. Smith on 3.5 mg daily.",
+        "Pain improved e.g. at night.",
+        "Next visit soon.",
+    ]
+
+
+def test_wrapped_lines_join_and_unpunctuated_lines_stay_apart() -> None:
+    note = "The patient has a long history of\nchronic kidney disease stage 3\nDiabetes\nAsthma"
+    texts = [s.text for s in _check_offsets(note)]
+    assert texts[0] == "The patient has a long history of\nchronic kidney disease stage 3"
+    assert texts[1:] == ["Diabetes", "Asthma"]
+
+
+def test_long_sentences_are_split_into_clauses() -> None:
+    clause = "worsening shortness of breath on exertion with bilateral ankle swelling"
+    sentence = "; ".join([clause] * 6) + "."
+    segments = _check_offsets(sentence)
+    assert len(segments) == 6
+    assert all(len(s.text) <= 200 for s in segments)
+
+
+@pytest.mark.parametrize("text", ["", "   \n\r\n\t", "...", "\n1.\n2.\n-\n"])
+def test_empty_or_contentless_notes_give_no_segments(text: str) -> None:
+    assert segment_note(text) == []
+
+
+def test_large_note_is_fast_and_exact() -> None:
+    block = (
+        "HISTORY OF PRESENT ILLNESS\nPatient is a 70 yo with CHF and COPD, here for follow up. "
+        "He denies chest pain.\n• Vitals: BP 150/90\n1) Metformin 500 mg\n"
+    )
+    note = block * (100_000 // len(block))
+    started = time.perf_counter()
+    segments = _check_offsets(note)
+    elapsed = time.perf_counter() - started
+    assert len(segments) >= 4 * (100_000 // len(block))
+    assert elapsed < 5.0  # generous: a functional guard against quadratic behaviour, not a benchmark
+
+
+def test_header_table_is_data_and_complete() -> None:
+    table = section_headers()
+    for label, section in {
+        "family history": "family_history",
+        "a/p": "assessment_plan",
+        "pmh": "past_medical_history",
+        "review of systems": "ros",
+        "hpi": "hpi",
+    }.items():
+        assert table[label] == section
+    assert set(table.values()) <= set(retrieval.SECTION_NAMES)
+
+
+def test_expander_replaces_whole_words_and_respects_case() -> None:
+    expander = default_expander()
+    assert expander.expand("HTN and T2DM") == "hypertension and type 2 diabetes mellitus"
+    assert expander.expand("heart attack last year") == "myocardial infarction last year"
+    assert expander.expand("MS flare") == "multiple sclerosis flare"
+    assert expander.expand("took 5 ms") is None  # short keys are case-sensitive
+    assert expander.expand("HTNX and CHFs") is None  # whole words only
+    assert expander.expand("no known terms here") is None
+
+
+def test_expander_from_json() -> None:
+    expander = QueryExpander.from_json(
+        '{"abbreviations": {"ABC": "alpha beta"}, "lay_terms": {"tummy bug": "gastroenteritis"}}'
+    )
+    assert expander.expand("ABC with a Tummy Bug") == "alpha beta with a gastroenteritis"
