@@ -85,6 +85,7 @@ class EmbeddedLLMServer:
         self._base_url: str | None = None
         self._starts = 0
         self.last_start_s: float | None = None
+        self.last_exit_code: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedLLMServer:
@@ -198,6 +199,7 @@ class EmbeddedLLMServer:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+            self.last_exit_code = proc.returncode
         if self._log_fh is not None:
             self._log_fh.close()
             self._log_fh = None
@@ -241,6 +243,9 @@ class EmbeddedLLMServer:
             config["poll"] = self.poll
         self._log_fh = self._open_log()
         env = dict(os.environ if self._env is None else self._env)
+        # llama.cpp's CPU backend uses OpenMP; spinning worker threads collapse generation speed when the
+        # cores are shared (bench: 9 -> 19 tok/s with 2 threads under load). Users may still override it.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         started = time.monotonic()
         self._starts += 1
         try:

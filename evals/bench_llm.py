@@ -144,7 +144,14 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_one(model_id: str, threads: int, notes: int, data_dir: str | None, max_tokens: int) -> dict[str, Any]:
+def run_one(
+    model_id: str,
+    threads: int,
+    notes: int,
+    data_dir: str | None,
+    max_tokens: int,
+    server_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "llm_model": model_id,
         "llm_threads": threads,
@@ -158,9 +165,16 @@ def run_one(model_id: str, threads: int, notes: int, data_dir: str | None, max_t
     settings = load_settings(**overrides)
     load_before = _load()
     t0 = time.monotonic()
-    ensure_model(settings)  # first run assembles split weights: counted in start_s
+    local = ensure_model(settings)  # the first run assembles split weights: counted in start_s
     weights_s = time.monotonic() - t0
-    server = EmbeddedLLMServer.from_settings(settings)
+    server = EmbeddedLLMServer(
+        local,
+        threads=threads,
+        context=settings.llm_context,
+        start_timeout_s=settings.llm_start_timeout_s,
+        log_path=settings.data_dir / "logs" / "llm-server.log",
+        env={**os.environ, **server_env} if server_env else None,
+    )
     rows: list[dict[str, Any]] = []
     with server:
         start_s = time.monotonic() - t0
@@ -199,6 +213,7 @@ def run_one(model_id: str, threads: int, notes: int, data_dir: str | None, max_t
     return {
         "model": model_id,
         "threads": threads,
+        "env": " ".join(f"{k}={v}" for k, v in (server_env or {}).items()),
         "weights_s": weights_s,
         "start_s": start_s,
         "notes": len(rows),
@@ -236,7 +251,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{_fmt(r['gen_tps']):>7} {_fmt(r['latency_s']):>9} {_fmt(r['prompt_tokens'], '.0f'):>5} "
             f"{_fmt(r['cached'], '.0f'):>6} {_fmt(r['completion_tokens'], '.0f'):>4} "
             f"{r['parsed']:>3}/{n:<2} {r['correct']:>4}/{n:<2} {r['quoted']:>3}/{n:<2}  "
-            f"{r['load_before']} / {r['load_after']}"
+            f"{r['load_before']} / {r['load_after']}  {r['env']}"
         )
 
 
@@ -248,12 +263,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=160, help="output cap per note")
     parser.add_argument("--data-dir", help="data directory (Qwen is assembled into <data-dir>/models)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for the server process, e.g. OMP_WAIT_POLICY=PASSIVE (repeatable)",
+    )
     args = parser.parse_args(argv)
+    server_env = dict(item.split("=", 1) for item in args.server_env)
     results = []
     for model_id in args.models.split(","):
         for threads in (int(t) for t in args.threads.split(",")):
             print(f"== {model_id}, {threads} thread(s); load {_load()}", file=sys.stderr, flush=True)
-            results.append(run_one(model_id.strip(), threads, args.notes, args.data_dir, args.max_tokens))
+            results.append(run_one(model_id.strip(), threads, args.notes, args.data_dir, args.max_tokens, server_env))
     print_table(results)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -85,7 +85,9 @@ class Settings(BaseSettings):
     llm_gguf: Path | None = Field(
         default=None, description="A GGUF file for the embedded server (overrides llm_model)."
     )
-    llm_threads: int = Field(default=2, ge=1, le=256)
+    llm_threads: int = Field(
+        default=1, ge=1, le=256, description="llama.cpp threads (1 was fastest on the shared 2-core box)."
+    )
     llm_context: int = Field(default=4096, ge=512)
     llm_timeout_s: float = Field(default=300.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0, le=20, description="Transport retries (timeouts, refused, 5xx).")

@@ -105,6 +105,7 @@ def test_stop_closes_the_port_and_ends_the_child(smol_settings: Settings) -> Non
         assert httpx.get(f"{url}/health", timeout=5).json() == {"status": "ok"}
         assert httpx.get(f"{url}/v1/models", timeout=5).json()["data"][0]["id"] == "smollm2-135m"
     assert not server.running
+    assert server.last_exit_code == 0  # left on stdin EOF, before any SIGTERM/SIGKILL
     assert not _port_open(url)
     assert pid is not None
     with pytest.raises(ProcessLookupError):
