@@ -48,10 +48,11 @@ __all__ = ["FORMAT_VERSION", "CodeIndex", "IndexUnit", "build_index", "index_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _CHUNK = 1024
 _ENCOUNTER = re.compile(r",\s*(?:initial encounter|subsequent encounter|sequela)\b.*$")
 _TOKEN = re.compile(r"[a-z0-9]+")
+_NONESSENTIAL = re.compile(r"\s*\([^()]*\)")
 _STOPWORDS = frozenset(
     [
         "a",
@@ -107,7 +108,7 @@ class IndexUnit:
 
     id: int
     text: str
-    kind: str  # description | inclusion_term | includes | header
+    kind: str  # description | inclusion_term | includes (each maybe + "_short") | header
     codes: tuple[str, ...]
     chapter: str
     category: str
@@ -167,6 +168,12 @@ def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> li
             texts.append((description, "description", False))
         texts += [(t, "inclusion_term", False) for t in inclusion]
         texts += [(t, "includes", False) for t in includes]
+        # ICD-10-CM's parenthesised words are nonessential modifiers: index the short form too
+        # ("hypertension (arterial) (benign) ..." -> "hypertension").
+        for text, text_kind, is_variant in list(texts):
+            short = " ".join(_NONESSENTIAL.sub("", text).split()).strip(" ,")
+            if short and short.lower() != " ".join(text.split()).lower():
+                texts.append((short, f"{text_kind}_short", is_variant))
         for text, text_kind, is_variant in texts:
             text = " ".join(text.split())
             if not text:
@@ -221,8 +228,8 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
-            raise ValueError("unknown manifest format")
+        if not isinstance(data, dict) or not isinstance(data.get("format"), int):
+            raise ValueError("not a medcode index manifest")
         return data
     except (OSError, ValueError) as exc:
         raise IndexNotBuiltError(
@@ -347,6 +354,7 @@ def build_index(
         rebuild = True
     same = (
         manifest is not None
+        and manifest.get("format") == FORMAT_VERSION
         and manifest.get("codeset_version") == codeset.version
         and manifest.get("embedder") == embedder.id
         and manifest.get("units_digest") == digest
@@ -552,6 +560,11 @@ class CodeIndex:
         embedder = get_embedder(settings)
         path = index_dir(settings, codeset.version)
         manifest = _read_manifest(path)
+        if manifest is not None and manifest.get("format") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"retrieval index at {path} has format {manifest.get('format')}, this medcode needs "
+                f"{FORMAT_VERSION}; run `medcode index build --rebuild`"
+            )
         if manifest is not None and (
             manifest.get("codeset_version") != codeset.version or manifest.get("embedder") != embedder.id
         ):

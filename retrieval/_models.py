@@ -47,14 +47,18 @@ class Candidate(BaseModel):
 
 
 class SpanHit(BaseModel):
-    """A note segment that retrieved a candidate, and how well."""
+    """A span of the note that retrieved a candidate, and how well.
+
+    The span is a whole segment or a mention inside it (a piece split at commas, "and", "with"...);
+    ``note[start:end]`` is the text that was searched.
+    """
 
     segment_id: int
     start: int
     end: int
     section: str
     score: float
-    rank: int = Field(description="The candidate's rank among that segment's results.")
+    rank: int = Field(description="The candidate's rank among that span's results.")
 
 
 class NoteCandidate(BaseModel):
@@ -63,7 +67,9 @@ class NoteCandidate(BaseModel):
     code: str
     description: str
     chapter: str
-    score: float = Field(description="Note-level score: best segment score plus a small bonus per extra hit.")
+    score: float = Field(
+        description="Note-level score: best span score + 0.02 x ln(number of segments that found the code)."
+    )
     rank: int = Field(ge=1)
     source: Source
     matched_text: str

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from medcode.errors import InputError, NoteError
 from retrieval._expand import QueryExpander, default_expander
 from retrieval._index import CodeIndex, IndexUnit
 from retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
-from retrieval._segment import segment_note
+from retrieval._segment import segment_note, split_mentions
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -36,6 +36,7 @@ Mode = Literal["hybrid", "dense", "lexical"]
 
 _RRF_K = 60.0
 _LEXICAL_WEIGHT = 0.15
+_HIT_BONUS = 0.02  # note score: best span score + this x log(1 + further segments that found the code)
 _CODE_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{0,6}$")
 
 
@@ -60,6 +61,68 @@ def _seventh_features() -> tuple[_Feature, ...]:
         )
         for name, spec in features.items()
     )
+
+
+@dataclass(frozen=True)
+class _Rule:
+    id: str
+    candidate: re.Pattern[str] | None
+    chapters: frozenset[str]
+    unless_query: re.Pattern[str] | None
+    adjust: float
+
+
+class _Priors:
+    """Coding-default score adjustments from ``retrieval/data/ranking_priors.json``."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.rules = tuple(
+            _Rule(
+                rule["id"],
+                re.compile(rule["candidate"], re.IGNORECASE) if rule.get("candidate") else None,
+                frozenset(rule.get("chapters", [])),
+                re.compile(rule["unless_query"], re.IGNORECASE) if rule.get("unless_query") else None,
+                float(rule["adjust"]),
+            )
+            for rule in data["rules"]
+        )
+        lat = data["laterality"]
+        self.sides = {side: re.compile(rx, re.IGNORECASE) for side, rx in lat["sides"].items()}
+        self.agree = float(lat["agree"])
+        self.conflict = float(lat["conflict"])
+        self.unspecified_side = float(lat["unspecified_side_when_asked"])
+        self.sided_not_asked = float(lat["sided_when_not_asked"])
+
+    def query_sides(self, query: str) -> frozenset[str]:
+        return frozenset(side for side, rx in self.sides.items() if rx.search(query))
+
+    def adjust(self, description: str, chapter: str, query: str, query_sides: frozenset[str]) -> float:
+        total = 0.0
+        for rule in self.rules:
+            if rule.candidate is not None and not rule.candidate.search(description):
+                continue
+            if rule.chapters and chapter not in rule.chapters:
+                continue
+            if rule.unless_query is not None and rule.unless_query.search(query):
+                continue
+            total += rule.adjust
+        sides = self.query_sides(description)
+        if query_sides:
+            if sides & query_sides:
+                total += self.agree
+            elif sides:
+                total += self.conflict
+            elif "unspecified" in description.lower():
+                total += self.unspecified_side
+        elif sides:
+            total += self.sided_not_asked
+        return total
+
+
+@lru_cache(maxsize=1)
+def _priors() -> _Priors:
+    raw = resources.files("retrieval").joinpath("data/ranking_priors.json").read_text(encoding="utf-8")
+    return _Priors(json.loads(raw))
 
 
 def _variant_score(description: str, query: str) -> float:
@@ -106,6 +169,7 @@ class HybridRetriever:
         expander: QueryExpander | None = None,
         fusion: Literal["score", "rrf"] = "score",
         lexical_weight: float = _LEXICAL_WEIGHT,
+        use_priors: bool = True,
     ) -> None:
         self.settings = settings
         self.codeset = codeset
@@ -115,6 +179,8 @@ class HybridRetriever:
         self.mode: Mode = mode
         self.fusion: Literal["score", "rrf"] = fusion
         self.lexical_weight = lexical_weight
+        self.use_priors = use_priors
+        self.use_mentions = True
         self._local = threading.local()
         self._descriptions: dict[str, tuple[str, str]] = {}
 
@@ -308,6 +374,9 @@ class HybridRetriever:
                 if hit.dense is None and uid in rescored:
                     hit.dense, hit.dense_text = rescored[uid], units[uid].text
         dense_rank = {code: r for r, code in enumerate(dense_order, start=1)}
+        priors = _priors() if self.use_priors and mode != "lexical" else None
+        described_all = self._describe(list(hits)) if priors is not None else {}
+        query_sides = priors.query_sides(query) if priors is not None else frozenset()
         scored: list[tuple[float, _Hit]] = []
         for code, hit in hits.items():
             if mode == "dense":
@@ -326,6 +395,9 @@ class HybridRetriever:
                     score += 1.0 / (_RRF_K + dense_rank[code])
                 if hit.lexical_rank is not None:
                     score += 1.0 / (_RRF_K + hit.lexical_rank)
+            if priors is not None and code in described_all:
+                description, chapter = described_all[code]
+                score += priors.adjust(description, chapter, query, query_sides)
             scored.append((score, hit))
         scored.sort(key=lambda sh: (-sh[0], sh[1].code))
         top = scored[:top_k]
@@ -378,27 +450,36 @@ class HybridRetriever:
                 "(MEDCODE_MAX_NOTE_CHARS)"
             )
         segments = segment_note(note_text)
-        queries = [s for s in segments if s.section not in skip_sections]
         limit = self.settings.max_query_chars
-        texts = [s.text[:limit] for s in queries]
-        results = self.search_many(texts, per_segment_k) if texts else []
+        # Queries: each segment, plus its mentions (pieces split at commas, "and", "with", ...).
+        spans: list[tuple[Segment, int, int]] = []
+        for seg in segments:
+            if seg.section in skip_sections:
+                continue
+            spans.append((seg, seg.start, min(seg.end, seg.start + limit)))
+            if self.use_mentions:
+                spans += [(seg, s, e) for s, e in split_mentions(note_text, seg.start, seg.end) if e - s <= limit]
+        results = self.search_many([note_text[s:e] for _, s, e in spans], per_segment_k) if spans else []
         return NoteCandidates(
             codeset_version=self.codeset.version,
             segments=segments,
-            candidates=self._merge(queries, results, top_k),
+            candidates=self._merge(spans, results, top_k),
         )
 
     @staticmethod
-    def _merge(segments: Sequence[Segment], results: Sequence[list[Candidate]], top_k: int) -> list[NoteCandidate]:
-        by_code: dict[str, list[tuple[Segment, Candidate]]] = {}
-        for segment, candidates in zip(segments, results, strict=True):
+    def _merge(
+        spans: Sequence[tuple[Segment, int, int]], results: Sequence[list[Candidate]], top_k: int
+    ) -> list[NoteCandidate]:
+        by_code: dict[str, list[tuple[tuple[Segment, int, int], Candidate]]] = {}
+        for span, candidates in zip(spans, results, strict=True):
             for cand in candidates:
-                by_code.setdefault(cand.code, []).append((segment, cand))
-        merged: list[tuple[float, str, list[tuple[Segment, Candidate]]]] = []
+                by_code.setdefault(cand.code, []).append((span, cand))
+        merged: list[tuple[float, str, list[tuple[tuple[Segment, int, int], Candidate]]]] = []
         for code, found in by_code.items():
             found.sort(key=lambda sc: -sc[1].score)
             best = found[0][1].score
-            score = best * (1.0 + 0.1 * math.log1p(len(found) - 1))
+            segments_hit = len({span[0].id for span, _ in found})
+            score = best + _HIT_BONUS * math.log1p(segments_hit - 1)
             merged.append((score, code, found))
         merged.sort(key=lambda m: (-m[0], m[1]))
         out: list[NoteCandidate] = []
@@ -419,10 +500,8 @@ class HybridRetriever:
                     matched_text=top.matched_text,
                     variants=top.variants,
                     hits=[
-                        SpanHit(
-                            segment_id=s.id, start=s.start, end=s.end, section=s.section, score=c.score, rank=c.rank
-                        )
-                        for s, c in found
+                        SpanHit(segment_id=seg.id, start=s, end=e, section=seg.section, score=c.score, rank=c.rank)
+                        for (seg, s, e), c in found
                     ],
                 )
             )

@@ -14,7 +14,7 @@ from importlib import resources
 
 from retrieval._models import Segment
 
-__all__ = ["SECTION_NAMES", "section_headers", "segment_note"]
+__all__ = ["SECTION_NAMES", "section_headers", "segment_note", "split_mentions"]
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 _BULLET = re.compile(
@@ -174,6 +174,93 @@ def _clauses(text: str, start: int, end: int, section: str) -> list[tuple[int, i
         else:
             out.extend(_pack(_split_at(text, s, e, ", "), _CLAUSE_TARGET))
     return out
+
+
+_MENTION_SPLIT = re.compile(
+    r"[,;:()\[\]]|\s(?:and|or|but|who|which|that|whereas|while|because|since|although|then|so|plus|as well as|"
+    r"with|complaining of|compatible with|consistent with|suggestive of|presented with|presenting with|showed|"
+    r"shows|showing|revealed|reveals|diagnosed with|diagnosis of|due to|secondary to)\s",
+    re.IGNORECASE,
+)
+_MENTION_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "with",
+        "by",
+        "from",
+        "is",
+        "was",
+        "were",
+        "are",
+        "be",
+        "been",
+        "has",
+        "had",
+        "have",
+        "he",
+        "she",
+        "it",
+        "they",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "patient",
+        "pt",
+        "also",
+        "no",
+        "not",
+        "any",
+        "some",
+        "and",
+        "or",
+        "as",
+        "which",
+        "who",
+        "there",
+        "then",
+        "very",
+        "well",
+    ]
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+_MAX_MENTIONS = 12
+
+
+def split_mentions(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sub-spans of ``text[start:end]`` split at punctuation and clause words (``,`` ``;`` ``and`` ...).
+
+    Returns ``[]`` when the span does not split into at least two pieces with a content word.
+    Offsets index ``text``; pieces keep at most ``12`` per span, in order.
+    """
+    stop = len(text) if end is None else end
+    pieces: list[tuple[int, int]] = []
+    begin = start
+    for match in _MENTION_SPLIT.finditer(text, start, stop):
+        pieces.append((begin, match.start()))
+        begin = match.end()
+    pieces.append((begin, stop))
+    out: list[tuple[int, int]] = []
+    for s, e in pieces:
+        while s < e and (text[s].isspace() or text[s] in ".-*"):
+            s += 1
+        while e > s and (text[e - 1].isspace() or text[e - 1] in ".-*"):
+            e -= 1
+        words = [w.lower() for w in _WORD.findall(text, s, e)]
+        if any(w not in _MENTION_STOP for w in words):
+            out.append((s, e))
+    if len(out) < 2:
+        return []
+    return out[:_MAX_MENTIONS]
 
 
 @dataclass
