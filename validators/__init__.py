@@ -1,5 +1,10 @@
-"""Stage 3: deterministic validators. Nothing hallucinated or unsupported is accepted."""
+"""Stage 3: deterministic validators. Nothing hallucinated or unsupported is accepted.
 
+``ValidatorPipeline(settings).validate(proposal, ctx)`` judges every proposed code with rules
+that each carry a stable id (``RULE_IDS``), a reason and the data version they used.
+"""
+
+from validators._io import load_proposal, parse_proposal
 from validators._models import (
     CodeVerdict,
     Evidence,
@@ -11,8 +16,14 @@ from validators._models import (
     ValidationContext,
     ValidationReport,
 )
+from validators._pipeline import ValidatorPipeline
+from validators._refs import CodeRef, CodeRefMatcher, parse_code_refs
+from validators._rules import ALL_RULE_IDS as RULE_IDS
 
 __all__ = [
+    "RULE_IDS",
+    "CodeRef",
+    "CodeRefMatcher",
     "CodeVerdict",
     "Evidence",
     "Proposal",
@@ -22,4 +33,8 @@ __all__ = [
     "Severity",
     "ValidationContext",
     "ValidationReport",
+    "ValidatorPipeline",
+    "load_proposal",
+    "parse_code_refs",
+    "parse_proposal",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["AssertionDetector", "ContentRun", "SpanAssertion"]
 
-CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HYPOTHETICAL", "HISTORICAL", "FAMILY")
+_NOT_MODIFYING = frozenset({"TERMINATE", "PSEUDO"})
 
 
 @dataclass
@@ -103,7 +103,7 @@ class AssertionDetector:
             for run in runs:
                 run_span = doc.char_span(run.start, run.end, alignment_mode="expand")
                 for modifier in modifiers:
-                    if modifier.category in CATEGORIES and run_span is not None and modifier.modifies(run_span):
+                    if modifier.category not in _NOT_MODIFYING and run_span is not None and modifier.modifies(run_span):
                         a, b = modifier.modifier_span
                         run.categories.setdefault(modifier.category, doc[a:b].text)
             out.append(SpanAssertion(start, end, runs, sent.start_char, sent.end_char, section))

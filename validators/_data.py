@@ -52,12 +52,12 @@ class RulesData:
     precedence: list[str]
     section_categories: dict[str, str]
     section_preference: list[str]
-    uncertain_inpatient: str
+    inpatient_warn_categories: frozenset[str]
     allow: dict[str, CodeRefMatcher]
     warn_instead: dict[str, CodeRefMatcher]
     male_only: CodeRefMatcher
     female_only: CodeRefMatcher
-    instruction_patterns: list[re.Pattern[str]]
+    instruction_patterns: list[tuple[str, re.Pattern[str]]]
     manifestation_phrases: list[str]
     manifestation_codes: CodeRefMatcher
     nonexhaustive_markers: list[str]
@@ -78,15 +78,18 @@ def _build() -> RulesData:
     conv = tables["conventions.json"]
     try:
         patterns = [
-            re.compile(p, re.IGNORECASE | re.MULTILINE) for p in tables["instruction_patterns.json"]["patterns"]
+            (str(p["scope"]), re.compile(p["regex"], re.IGNORECASE | re.MULTILINE))
+            for p in tables["instruction_patterns.json"]["patterns"]
         ]
+        if any(scope not in {"line", "quote"} for scope, _ in patterns):
+            raise KeyError("instruction pattern scope must be 'line' or 'quote'")
         return RulesData(
             version=f"rules-{RULES_SERIES}+{digest.hexdigest()[:8]}",
             category_rules=dict(policy["categories"]),
             precedence=list(policy["precedence"]),
             section_categories=dict(policy["sections"]),
             section_preference=list(policy["section_preference"]),
-            uncertain_inpatient=str(policy["uncertain_inpatient"]),
+            inpatient_warn_categories=frozenset(policy["inpatient_warn_categories"]),
             allow={rule: _matcher(entries) for rule, entries in policy["allow"].items()},
             warn_instead={rule: _matcher(entries) for rule, entries in policy["warn_instead"].items()},
             male_only=_matcher(sex["male"]),

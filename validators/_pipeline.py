@@ -290,7 +290,7 @@ class ValidatorPipeline:
         for (item_index, _e_index), span_checks in occurrences.items():
             record = by_index[item_index].record
             assert record is not None
-            code_stems = scorer.code_stems(record, env.codeset)
+            code_stems = scorer.positive_stems(record) or scorer.code_stems(record, env.codeset)
             for check in span_checks:
                 check.assertion = analysed[(check.start, check.end)]
                 check.section = check.assertion.section
@@ -313,7 +313,7 @@ class ValidatorPipeline:
         """The run that carries the code's concept: most shared stems, first on ties."""
         import copy
 
-        best = max(runs, key=lambda r: (len(scorer.stems(r.text) & code_stems), -runs.index(r)))
+        best = max(runs, key=lambda r: (*scorer.overlap(r.text, code_stems), -runs.index(r)))
         return copy.deepcopy(best)
 
     def _span_results(self, check: SpanCheck, item: CodeItem, env: RuleEnv) -> list[RuleResult]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from codesets import CodeRecord, ICD10CMCodeSet
+from validators._refs import CodeRefMatcher
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -27,6 +28,7 @@ __all__ = ["Relatedness", "RelatednessScorer"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CODE_LITERAL = re.compile(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?\b")
+_NEGATIVE_CLAUSE = re.compile(r"\b(?:without|with no|not|no)\b.*$", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,6 @@ class RelatednessScorer:
         self._stemmer = PorterStemmer()
         self.embed_threshold = float(config["embed_threshold"])
         self.lexical_floor = float(config["lexical_cosine_floor"])
-        self.weak_floor = float(config["weak_cosine_floor"])
         self._stop = {w.lower() for w in config["stopwords"]}
         self._equiv: dict[str, str] = {}
         for group in config["equivalents"]:
@@ -66,6 +67,11 @@ class RelatednessScorer:
             for word in group:
                 self._equiv[self._stem(word)] = canon
         self._weak = {self._canon(w) for w in config["weak"]}
+        self._index_terms: list[tuple[CodeRefMatcher, list[str]]] = [
+            (CodeRefMatcher([f"({ref})"]), [str(t) for t in terms])
+            for ref, terms in config.get("index_terms", {}).items()
+            if not ref.startswith("_")
+        ]
         self._encode = encode
         self._expand = expand
         self._code_cache: dict[str, tuple[list[str], set[str], NDArray[np.float32]]] = {}
@@ -93,6 +99,9 @@ class RelatednessScorer:
     def code_texts(self, record: CodeRecord, codeset: ICD10CMCodeSet) -> list[str]:
         """Description, inclusion terms, includes notes from codes, and ancestor descriptions."""
         texts = [record.description, *record.inclusion_terms]
+        for matcher, terms in self._index_terms:
+            if matcher.match(record.code):
+                texts.extend(terms)
         texts += [n.text for n in record.all_notes("includes") if not n.source.startswith(("Chapter", "("))]
         parent = record.parent
         while parent:
@@ -111,6 +120,18 @@ class RelatednessScorer:
                 seen.add(key)
                 out.append(text.strip())
         return out
+
+    def overlap(self, text: str, stems: set[str]) -> tuple[int, int]:
+        """(strong, weak) numbers of ``text``'s stems found in ``stems``."""
+        shared = self.stems(text) & stems
+        return len(shared - self._weak), len(shared & self._weak)
+
+    def positive_stems(self, record: CodeRecord) -> set[str]:
+        """Stems of the code's own wording before any 'without'/'not' clause (what it asserts)."""
+        stems: set[str] = set()
+        for text in [record.description, *record.inclusion_terms]:
+            stems |= self.stems(_NEGATIVE_CLAUSE.sub("", text))
+        return stems
 
     def _code_side(
         self, record: CodeRecord, codeset: ICD10CMCodeSet
@@ -152,10 +173,6 @@ class RelatednessScorer:
             shared = self.stems(text) & code_stems if text else set()
             strong = tuple(sorted(shared - self._weak))
             weak = tuple(sorted(shared & self._weak))
-            related = bool(text) and (
-                cosine >= self.embed_threshold
-                or (bool(strong) and cosine >= self.lexical_floor)
-                or (bool(weak) and cosine >= self.weak_floor)
-            )
+            related = bool(text) and (cosine >= self.embed_threshold or (bool(strong) and cosine >= self.lexical_floor))
             out.append(Relatedness(cosine, strong, weak, related, texts[best] if texts else ""))
         return out

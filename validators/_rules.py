@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,6 +23,17 @@ from validators._refs import CodeRefMatcher
 if TYPE_CHECKING:
     from validators._assertion import ContentRun, SpanAssertion
     from validators._relatedness import Relatedness
+
+_SEVENTH_LETTERS = "ABCDEFGHJKMNPQRS"
+# Symptoms (R) and factors influencing health status (Z) are never a manifestation's etiology.
+_NOT_ETIOLOGY_CHAPTERS = frozenset({"18", "21"})
+_NEGATIVE_CLAUSE = re.compile(r"\b(?:without|with no|not|no)\b.*$", re.IGNORECASE | re.DOTALL)
+
+
+def _positive_wording(record: CodeRecord) -> str:
+    """The code's description and inclusion terms, each cut before a 'without'/'not' clause, lower case."""
+    return " | ".join(_NEGATIVE_CLAUSE.sub("", t).lower() for t in [record.description, *record.inclusion_terms])
+
 
 __all__ = [
     "ALL_RULE_IDS",
@@ -161,13 +173,13 @@ class SeventhCharacterRule(Rule):
         if code in cs:
             record = cs.get(code)
             s = record.seventh
-            if not record.billable and s is not None and s.required:
-                kids = [c for c in record.children if len(strip_dot(c)) == 7]
+            kids = [c for c in record.children if len(strip_dot(c)) == 7]
+            if not record.billable and s is not None and s.required and kids:
                 return [
                     self.result(
                         env,
                         f"{code} needs a 7th character ({', '.join(s.allowed)}; defined at {s.defined_at})",
-                        suggestions=kids or cs.billable_descendants(code, 20),
+                        suggestions=kids,
                     )
                 ]
             return []
@@ -186,14 +198,36 @@ class SeventhCharacterRule(Rule):
                             suggestions=[c for c in record.children if len(strip_dot(c)) == 7],
                         )
                     ]
-                if s is None and record.billable:
+        if nodot[-1] in _SEVENTH_LETTERS and len(nodot) >= 5:
+            base_nodot = nodot[:-1]
+            base = base_nodot if len(base_nodot) == 3 else f"{base_nodot[:3]}.{base_nodot[3:]}"
+            if base in cs:
+                record = cs.get(base)
+                if record.billable and record.seventh is None:
+                    return [
+                        self.result(
+                            env, f"{record.code} is complete and takes no 7th character", suggestions=[record.code]
+                        )
+                    ]
+        if len(nodot) >= 5 and nodot[-1] in _SEVENTH_LETTERS:
+            stem = nodot[:-1]
+            stem_code = stem if len(stem) == 3 else f"{stem[:3]}.{stem[3:]}"
+            if stem_code in cs:
+                record = cs.get(stem_code)
+                if not record.billable and record.seventh is not None and nodot[-1] in record.seventh.definitions:
                     return [
                         self.result(
                             env,
-                            f"{record.code} is complete and takes no 7th character",
-                            suggestions=[record.code],
+                            f"{code} puts a 7th character on {record.code}, which is not complete; "
+                            f"choose a code under {record.code} first",
+                            suggestions=cs.billable_descendants(record.code, 20),
                         )
                     ]
+        if len(nodot) == 6:
+            completions = [f"{nodot[:3]}.{nodot[3:]}{ch}" for ch in _SEVENTH_LETTERS]
+            existing = [c for c in completions if c in cs]
+            if existing:
+                return [self.result(env, f"{code} needs a 7th character", suggestions=existing)]
         fixed = self._placeholder_fix(nodot, cs)
         if fixed:
             return [
@@ -296,8 +330,8 @@ class SpanInstructionRule(Rule):
     summary = "The quote comes from text that instructs a coder or model (prompt injection), not clinical text."
 
     def check(self, span: SpanCheck, env: RuleEnv) -> list[RuleResult]:
-        for pattern in env.rules.instruction_patterns:
-            for text in (span.text, span.line):
+        for scope, pattern in env.rules.instruction_patterns:
+            for text in (span.text, span.line) if scope == "line" else (span.text,):
                 if pattern.search(text):
                     return [
                         self.result(
@@ -355,6 +389,9 @@ class AssertionRule(Rule):
         if run is None or record is None or self.category not in run.categories:
             return []
         trigger = run.categories[self.category]
+        phrase = re.escape(" ".join(trigger.lower().split()))
+        if not trigger.startswith("section:") and re.search(rf"(?<!\w){phrase}(?!\w)", _positive_wording(record)):
+            return []  # the trigger is the code's own wording ("Acquired absence of ...", "Family history of ...")
         where = f"section {span.section}" if trigger.startswith("section:") else f"trigger {trigger!r}"
         if self.rule_id in env.rules.allow and env.rules.allow[self.rule_id].match(record.code):
             return []
@@ -363,12 +400,13 @@ class AssertionRule(Rule):
         warn_list = env.rules.warn_instead.get(self.rule_id)
         if warn_list is not None and warn_list.match(record.code):
             severity, note = "warn", "; chronic condition: confirm it is current"
-        if (
-            self.rule_id == "SPAN_UNCERTAIN"
-            and env.ctx.setting == "inpatient"
-            and env.rules.uncertain_inpatient == "warn"
-        ):
-            severity, note = "warn", "; inpatient: coded as if established (Guideline II.H), confirm at discharge"
+        if env.ctx.setting == "inpatient" and self.category in env.rules.inpatient_warn_categories:
+            severity = "warn"
+            note = (
+                "; inpatient: coded as if established (Guideline II.H), confirm at discharge"
+                if self.rule_id == "SPAN_UNCERTAIN"
+                else "; inpatient: a condition treated during the stay is still coded"
+            )
         elif self.rule_id == "SPAN_UNCERTAIN":
             note += "; outpatient: uncertain diagnoses are not coded (Guideline IV.H), code the symptoms"
         return [
@@ -543,7 +581,13 @@ class CodeFirstRule(Rule):
                 continue
             text = " ".join(n.text for n in notes).lower()
             examples_only = any(m in text for m in env.rules.nonexhaustive_markers)
-            etiologies = [o for o in others if o.record is not None and not self.is_manifestation(o.record, env)]
+            etiologies = [
+                o
+                for o in others
+                if o.record is not None
+                and not self.is_manifestation(o.record, env)
+                and o.record.chapter not in _NOT_ETIOLOGY_CHAPTERS
+            ]
             refs = ", ".join(dict.fromkeys(r.label for r in matcher.refs))
             if examples_only and etiologies:
                 out.setdefault(item.index, []).append(

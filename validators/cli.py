@@ -1,0 +1,192 @@
+"""``medcode validate``: check anyone's proposed codes against a note with the deterministic rules.
+
+Exit codes: 0 every code accepted (warnings allowed), 1 at least one code rejected, 2 bad input
+(unreadable note, malformed proposal JSON, missing fields, unknown setting, bad age or sex).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from medcode.cli import CommandContext
+    from validators._models import ValidationReport
+
+__all__ = ["read_note_file", "register", "routing_summary"]
+
+
+def _age(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"age must be a whole number of years, got {text!r}") from None
+    if not 0 <= value <= 130:
+        raise argparse.ArgumentTypeError(f"age must be between 0 and 130, got {value}")
+    return value
+
+
+def _sex(text: str) -> str:
+    value = text.strip().upper()
+    if value not in {"F", "M"}:
+        raise argparse.ArgumentTypeError(f"sex must be F or M, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from codesets.cli import parse_date
+
+    p = sub.add_parser(
+        "validate",
+        help="check proposed codes against a note with the deterministic rules",
+        description=(
+            "Check a proposal's codes (from any system) against a clinical note: hallucinated codes "
+            "(malformed, unknown, headers, 7th characters), unsupported or mis-asserted evidence quotes "
+            "(not in note, unrelated, negated, family history, hypothetical, uncertain, historical), and "
+            "conventions across codes (Excludes1, code first, use additional, duplicates, age and sex). "
+            'The proposal file is JSON: {"codes": [{"code": "E11.9", "evidence": [{"text": "..."} or '
+            '{"start": 10, "end": 25, "text": "..."}], "confidence": 0.9}]}. '
+            "Exit 0 when every code is accepted, 1 when any is rejected, 2 on bad input."
+        ),
+    )
+    p.add_argument("--note", required=True, metavar="NOTE_FILE", help="the clinical note (UTF-8 text; '-' for stdin)")
+    p.add_argument("--proposal", required=True, metavar="PROPOSAL.json", help="the proposed codes with evidence quotes")
+    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    p.add_argument(
+        "--setting",
+        choices=("outpatient", "inpatient"),
+        default=None,
+        help="care setting: uncertain diagnoses are rejected for outpatient, warned for inpatient "
+        "(default: the 'setting' configuration value)",
+    )
+    p.add_argument("--age", type=_age, help="patient age in years (enables the age edits)")
+    p.add_argument("--sex", type=_sex, help="patient sex F or M (enables the sex edits)")
+    p.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (picks the code-set release)")
+    p.add_argument(
+        "--candidates",
+        metavar="FILE",
+        help="optional file of the candidate codes the proposer was offered (one per line, or a JSON list); "
+        "codes outside it are rejected NOT_A_CANDIDATE",
+    )
+    p.set_defaults(handler=_validate)
+
+
+def read_note_file(source: str, max_chars: int) -> str:
+    """Read a note (``-`` = stdin) as UTF-8 text. Raises ``NoteError`` naming the problem."""
+    from medcode.errors import NoteError
+
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise NoteError(f"note file not found: {source}") from None
+    except IsADirectoryError:
+        raise NoteError(f"note path is a directory: {source}") from None
+    except OSError as exc:
+        raise NoteError(f"cannot read note {source}: {exc.strerror}") from None
+    if b"\x00" in data[:8192]:
+        raise NoteError(f"{source} looks binary (NUL bytes); expected a UTF-8 text note")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NoteError(f"{source} is not valid UTF-8 (bad byte at offset {exc.start})") from None
+    if not text.strip():
+        raise NoteError(f"the note {source} is empty")
+    if len(text) > max_chars:
+        raise NoteError(
+            f"the note has {len(text):,} characters, over the limit of {max_chars:,} (MEDCODE_MAX_NOTE_CHARS)"
+        )
+    return text
+
+
+def _read_candidates(source: str) -> frozenset[str]:
+    import json
+
+    from medcode.errors import InputError
+
+    try:
+        raw = Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read candidates file {source}: {exc}") from None
+    stripped = raw.strip()
+    if stripped.startswith("["):
+        try:
+            values = json.loads(stripped)
+        except ValueError as exc:
+            raise InputError(f"candidates file {source} is not valid JSON: {exc}") from None
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InputError(f"candidates file {source} must be a JSON list of code strings")
+        return frozenset(values)
+    return frozenset(line.strip() for line in raw.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def routing_summary(report: ValidationReport) -> dict[str, Any]:
+    """The CLI's routing: review with the rule reasons, or review by the human-assisted default.
+
+    A stand-in for the agent's routing policy (validators cannot import the agent stage).
+    """
+    reasons: list[str] = []
+    for verdict in report.verdicts:
+        for result in verdict.results:
+            if result.severity == "reject" or result in verdict.warnings:
+                reasons.append(f"{verdict.code}: {result.rule}")
+    reasons = list(dict.fromkeys(reasons))
+    return {"decision": "review", "reasons": reasons or ["HUMAN_ASSISTED_DEFAULT"]}
+
+
+def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode.cli import print_json
+    from validators import ValidationContext, ValidatorPipeline, load_proposal
+
+    settings = ctx.settings
+    proposal = load_proposal(args.proposal)
+    note = read_note_file(args.note, settings.max_note_chars)
+    candidates = _read_candidates(args.candidates) if args.candidates else None
+    vctx = ValidationContext(
+        note_text=note,
+        setting=args.setting or settings.setting,
+        age=args.age,
+        sex=args.sex,
+        date_of_service=args.date,
+        candidates=candidates,
+    )
+    with ValidatorPipeline(settings) as pipeline:
+        report = pipeline.validate(proposal, vctx)
+    routing = routing_summary(report)
+    if args.json:
+        print_json(
+            {
+                "codes": [
+                    {
+                        "code": v.code,
+                        "canonical": v.canonical,
+                        "description": v.description,
+                        "status": v.status,
+                        "rules": v.rules,
+                        "reasons": [r.model_dump(mode="json") for r in v.results if r.severity == "reject"],
+                        "warnings": [w.model_dump(mode="json") for w in v.warnings],
+                        "evidence": [e.model_dump(mode="json") for e in v.evidence],
+                        "confidence": v.confidence,
+                    }
+                    for v in report.verdicts
+                ],
+                "routing": routing,
+                "codeset_version": report.codeset_version,
+                "rules_version": report.rules_version,
+            }
+        )
+    else:
+        out = sys.stdout
+        out.write(f"code set {report.codeset_version}, rules {report.rules_version}\n")
+        for v in report.verdicts:
+            label = v.status.upper() + (" (with warnings)" if v.status == "accepted" and v.warnings else "")
+            out.write(f"{v.code:<10} {label}  {v.description or ''}\n")
+            for r in v.results:
+                out.write(f"    {'x' if r.severity == 'reject' else '!'} {r.rule}: {r.reason}\n")
+                if r.suggestions:
+                    out.write(f"      suggestions: {', '.join(r.suggestions[:10])}\n")
+            for e in v.evidence:
+                out.write(f"    evidence [{e.start}:{e.end}] {e.text[:100]!r}\n")
+        out.write(f"routing: {routing['decision']} ({'; '.join(routing['reasons'][:20])})\n")
+    return 0 if report.all_accepted else 1
