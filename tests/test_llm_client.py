@@ -27,14 +27,18 @@ Reply = tuple[int, bytes, str]  # status, body, content type
 Responder = Callable[[dict[str, Any]], Reply]
 
 
-def completion(content: str, *, prompt_tokens: int = 11, completion_tokens: int = 5) -> Responder:
+def completion(
+    content: str, *, prompt_tokens: int = 11, completion_tokens: int = 5, finish_reason: str = "stop"
+) -> Responder:
     def respond(_request: dict[str, Any]) -> Reply:
         body = {
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": "test-model",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "choices": [
+                {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": content}}
+            ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
@@ -271,6 +275,14 @@ def test_zero_reasks_fails_on_first_invalid_answer(tmp_path: Path) -> None:
                 MESSAGES, AllowedColour, validation_context={"allowed": []}, max_reasks=0
             )
         assert len(endpoint.requests) == 1
+
+
+def test_output_cut_off_at_max_tokens_is_an_output_error(tmp_path: Path) -> None:
+    with ScriptedEndpoint([completion('{"colour": "bl', finish_reason="length")] * 3) as endpoint:
+        with pytest.raises(LLMOutputError, match="cut off at max_tokens=7") as info:
+            LLMClient(settings_for(tmp_path, endpoint.url)).complete(MESSAGES, Colour, max_tokens=7)
+        assert endpoint.requests[0]["max_tokens"] == 7
+    assert info.value.raw_texts[0] == '{"colour": "bl'
 
 
 def test_auth_failure_is_a_config_error_without_retries(tmp_path: Path) -> None:
