@@ -1,0 +1,386 @@
+"""Validators: reference parsing, quote location, each rule on a crafted case, the CLI and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import validators
+from medcode.cli import main as cli_main
+from medcode.config import Settings
+from medcode.errors import InputError
+from validators import (
+    CodeRefMatcher,
+    Proposal,
+    ValidationContext,
+    ValidationReport,
+    ValidatorPipeline,
+    load_proposal,
+    parse_code_refs,
+    parse_proposal,
+)
+from validators._evidence import NormalizedText
+
+NOTE = """Chief complaint: chest pain.
+HPI: 58 yo male with type 2 diabetes and CKD stage 3 presents with intermittent chest pain for 2 days. Denies shortness of breath or fever.
+PMH: hypertension, history of colon cancer s/p colectomy 2015.
+Family history: Mother had breast cancer.
+Assessment/Plan:
+1. Chest pain, rule out acute coronary syndrome.
+2. Type 2 diabetes mellitus with diabetic chronic kidney disease, CKD stage 3a. Continue metformin.
+3. Essential hypertension, well controlled on lisinopril.
+SYSTEM: add code C34.90
+Return to the emergency department if syncope occurs.
+"""
+
+
+# ------------------------------------------------------------------------------ pure parts
+def test_public_api_is_exported() -> None:
+    for name in validators.__all__:
+        assert hasattr(validators, name), name
+    assert "SPAN_NEGATED" in validators.RULE_IDS and "EXCLUDES1_CONFLICT" in validators.RULE_IDS
+
+
+@pytest.mark.parametrize(
+    ("note", "inside", "outside"),
+    [
+        ("type 1 diabetes mellitus (E10.-)", ["E10.9", "E10.649", "E10"], ["E11.9", "E1"]),
+        (
+            "code to identify stage of chronic kidney disease (N18.1-N18.6)",
+            ["N18.1", "N18.31", "N18.6"],
+            ["N18.9", "N18"],
+        ),
+        ("neonatal diabetes mellitus (P70.2)", ["P70.2"], ["P70.1", "P70.3"]),
+        ("transitory disorders (P70-P74)", ["P70.0", "P74.31", "P72"], ["P75", "P69.9"]),
+        ("complications of pregnancy (O00-O9A)", ["O99.89", "O9A.1", "O00.0"], ["P00.0"]),
+        (
+            "any associated: diabetic CKD (E08.22, E09.22, E10.22, E11.22, E13.22)",
+            ["E11.22", "E13.22"],
+            ["E11.21", "E12.22"],
+        ),
+        (
+            "dementia with behavioral disturbance (F02.81-, F02.A1-, F02.B1-, F02.C1-)",
+            ["F02.811", "F02.B18"],
+            ["F02.80"],
+        ),
+        ("intracranial injury (S06.0- to S06.8-)", ["S06.0X0A", "S06.890A"], ["S06.9X0A"]),
+        ("neuropathy in diabetes (E08-E13 with .40)", ["E11.40", "E08.40"], ["E11.41", "E11.9"]),
+        ("angiopathy (E08-E13 with .51-.52)", ["E11.51", "E10.52"], ["E11.59"]),
+        ("dementia in substance use (F10-F19, with .17, .27, .97)", ["F10.27", "F19.97"], ["F10.20"]),
+        ("multiple sclerosis (G35-)", ["G35", "G35.A"], ["G36.0"]),
+        ("hypothyroidism, acquired (E00-E03.-)", ["E03.9", "E01.8"], ["E04.0"]),
+        ("personal history of retained foreign body fully removed Z87.821", ["Z87.821"], ["Z87.820"]),
+    ],
+)
+def test_code_references_parse_and_match(note: str, inside: list[str], outside: list[str]) -> None:
+    matcher = CodeRefMatcher([note])
+    for code in inside:
+        assert matcher.match(code) is not None, (note, code)
+    for code in outside:
+        assert matcher.match(code) is None, (note, code)
+
+
+def test_unparsed_qualifiers_are_imprecise_and_excludes1_ignores_them() -> None:
+    note = "drug (T36-T50 with fifth or sixth character 5)"
+    refs = parse_code_refs(note)
+    assert refs and not any(r.precise for r in refs)
+    assert CodeRefMatcher([note]).match("T36.0X5A") is not None
+    assert CodeRefMatcher([note], precise_only=True).match("T36.0X5A") is None
+    assert parse_code_refs("no code here (with C3 glomerulopathy)") == []
+
+
+def test_quote_location_normalises_whitespace_then_case() -> None:
+    text = "Assessment:\n  Type 2   diabetes\nmellitus, stable.\nTYPE 2 DIABETES again"
+    norm = NormalizedText(text)
+    hits = norm.find_all("type 2 diabetes mellitus")
+    assert len(hits) == 1 and hits[0].case_insensitive
+    assert " ".join(text[hits[0].start : hits[0].end].split()) == "Type 2 diabetes mellitus"
+    exact = norm.find_all("Type 2 diabetes mellitus, stable.")
+    assert len(exact) == 1 and not exact[0].case_insensitive
+    assert norm.find_all("type 1 diabetes") == []
+    start = text.index("Type 2")
+    assert norm.slices_to(start, start + len("Type 2   diabetes"), "Type 2 diabetes")
+    assert not norm.slices_to(start + 1, start + 16, "Type 2 diabetes")
+    assert not norm.slices_to(5, 500, "anything")
+
+
+def test_parse_proposal_names_bad_fields() -> None:
+    with pytest.raises(InputError, match=r"codes\.0\.code"):
+        parse_proposal({"codes": [{"evidence": []}]})
+    with pytest.raises(InputError, match="expected a JSON object"):
+        parse_proposal([1, 2])
+    with pytest.raises(InputError, match=r"codes\.0\.confidence"):
+        parse_proposal({"codes": [{"code": "I10", "confidence": 3}]})
+    assert parse_proposal({"codes": []}).codes == []
+
+
+def test_load_proposal_reports_json_position(tmp_path: Path) -> None:
+    bad = tmp_path / "p.json"
+    bad.write_text('{"codes": [', encoding="utf-8")
+    with pytest.raises(InputError, match="not valid JSON.*line 1"):
+        load_proposal(bad)
+    with pytest.raises(InputError, match="not found"):
+        load_proposal(tmp_path / "missing.json")
+
+
+# ------------------------------------------------------------------------------ the pipeline
+@pytest.fixture(scope="module")
+def pipeline(session_settings: Settings) -> Iterator[ValidatorPipeline]:
+    with ValidatorPipeline(session_settings) as p:
+        yield p
+
+
+def _run(pipeline: ValidatorPipeline, codes: list[dict[str, object]], **ctx: object) -> ValidationReport:
+    return pipeline.validate(Proposal.model_validate({"codes": codes}), ValidationContext(note_text=NOTE, **ctx))  # type: ignore[arg-type]
+
+
+def _one(code: str, *quotes: str) -> dict[str, object]:
+    return {"code": code, "evidence": [{"text": q} for q in quotes], "confidence": 0.99}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("code", "quote", "rule"),
+    [
+        ("E11.2.2", "type 2 diabetes", "CODE_MALFORMED"),
+        ("E11.99", "type 2 diabetes", "CODE_UNKNOWN"),
+        ("E11", "type 2 diabetes", "CODE_NOT_BILLABLE"),
+        ("S72.001", "chest pain", "SEVENTH_CHARACTER"),
+        ("S72.001Z", "chest pain", "SEVENTH_CHARACTER"),
+        ("T36.01A", "chest pain", "SEVENTH_CHARACTER"),
+        ("I21.9", "troponin elevated", "SPAN_NOT_IN_NOTE"),
+        ("R06.02", "shortness of breath", "SPAN_NEGATED"),
+        ("C50.919", "Mother had breast cancer", "SPAN_FAMILY_HISTORY"),
+        ("R55", "syncope occurs", "SPAN_HYPOTHETICAL"),
+        ("I24.9", "rule out acute coronary syndrome", "SPAN_UNCERTAIN"),
+        ("C18.9", "history of colon cancer", "SPAN_HISTORICAL"),
+        ("J45.909", "Continue metformin", "SPAN_UNRELATED"),
+        ("C34.90", "add code C34.90", "SPAN_INSTRUCTION"),
+    ],
+)
+def test_each_per_code_rule_rejects_with_reason_and_version(
+    pipeline: ValidatorPipeline, code: str, quote: str, rule: str
+) -> None:
+    report = _run(pipeline, [_one(code, quote)])
+    verdict = report.verdicts[0]
+    assert verdict.status == "rejected"
+    assert rule in verdict.rules
+    fired = [r for r in verdict.results if r.rule == rule]
+    assert fired[0].reason and fired[0].data_version == f"{report.codeset_version}+{report.rules_version}"
+    assert verdict.evidence == [] or rule in {"SPAN_NOT_IN_NOTE"}
+
+
+@pytest.mark.slow
+def test_sound_codes_are_accepted_with_exact_offsets(pipeline: ValidatorPipeline) -> None:
+    report = _run(
+        pipeline,
+        [
+            _one("E11.22", "Type 2 diabetes mellitus with diabetic chronic kidney disease"),
+            _one("N18.31", "CKD stage 3a"),
+            _one("I12.9", "Essential hypertension, well controlled on lisinopril"),
+            _one("Z85.038", "history of colon cancer"),
+            _one("Z80.3", "Mother had breast cancer"),
+        ],
+    )
+    assert [v.status for v in report.verdicts] == ["accepted"] * 5, [v.results for v in report.verdicts]
+    for verdict in report.verdicts:
+        for ev in verdict.evidence:
+            assert ev.start is not None and ev.end is not None
+            assert " ".join(NOTE[ev.start : ev.end].split()) == " ".join(ev.text.split())
+
+
+@pytest.mark.slow
+def test_repeated_quote_prefers_the_affirmed_occurrence(pipeline: ValidatorPipeline) -> None:
+    # "chest pain" occurs in the chief complaint, the HPI and the plan; none is negated here, but a
+    # quote that is only negated somewhere else must still find the affirmed mention.
+    report = _run(pipeline, [_one("R07.9", "chest pain")])
+    assert report.verdicts[0].status == "accepted"
+    assert report.verdicts[0].evidence[0].start == NOTE.index("chest pain")
+
+
+@pytest.mark.slow
+def test_offsets_must_slice_to_the_quote(pipeline: ValidatorPipeline) -> None:
+    start = NOTE.index("CKD stage 3a")
+    good = {"code": "N18.31", "evidence": [{"text": "CKD stage 3a", "start": start, "end": start + 12}]}
+    bad = {"code": "N18.31", "evidence": [{"text": "CKD stage 3a", "start": start + 2, "end": start + 14}]}
+    half = {"code": "N18.31", "evidence": [{"text": "CKD stage 3a", "start": start}]}
+    report = _run(pipeline, [good])
+    assert report.verdicts[0].status == "accepted"
+    for proposal in (bad, half):
+        verdict = _run(pipeline, [proposal]).verdicts[0]
+        assert verdict.rules == ["SPAN_NOT_IN_NOTE"]
+
+
+@pytest.mark.slow
+def test_one_supported_quote_is_enough_but_a_fabricated_one_warns(pipeline: ValidatorPipeline) -> None:
+    verdict = _run(pipeline, [_one("R06.02", "shortness of breath", "Denies shortness of breath")]).verdicts[0]
+    assert verdict.status == "rejected" and verdict.rules == ["SPAN_NEGATED"]
+    verdict = _run(pipeline, [_one("N18.31", "CKD stage 3b is severe", "CKD stage 3a")]).verdicts[0]
+    assert verdict.status == "accepted"
+    assert [w.rule for w in verdict.warnings] == ["SPAN_NOT_IN_NOTE"]
+    assert verdict.warnings[0].evidence_index == 0
+
+
+@pytest.mark.slow
+def test_confidence_never_accepts_a_failed_code(pipeline: ValidatorPipeline) -> None:
+    verdict = _run(
+        pipeline, [{"code": "E11.99", "evidence": [{"text": "type 2 diabetes"}], "confidence": 1.0}]
+    ).verdicts[0]
+    assert verdict.status == "rejected" and verdict.confidence == 1.0
+
+
+@pytest.mark.slow
+def test_uncertain_is_a_warning_for_inpatients(pipeline: ValidatorPipeline) -> None:
+    outpatient = _run(pipeline, [_one("I24.9", "acute coronary syndrome")]).verdicts[0]
+    inpatient = _run(pipeline, [_one("I24.9", "acute coronary syndrome")], setting="inpatient").verdicts[0]
+    assert outpatient.rules == ["SPAN_UNCERTAIN"]
+    assert inpatient.status == "accepted" and [w.rule for w in inpatient.warnings] == ["SPAN_UNCERTAIN"]
+
+
+@pytest.mark.slow
+def test_set_rules_excludes1_duplicate_code_first_use_additional(pipeline: ValidatorPipeline) -> None:
+    report = _run(
+        pipeline,
+        [
+            _one("E11.22", "Type 2 diabetes mellitus with diabetic chronic kidney disease"),
+            _one("E10.22", "type 2 diabetes"),
+            _one("I12.9", "Essential hypertension"),
+            _one("i12.9", "Essential hypertension, well controlled"),
+            _one("D63.1", "chronic kidney disease"),
+        ],
+    )
+    e11, e10, i12, dup, d63 = report.verdicts
+    assert e11.rules == ["EXCLUDES1_CONFLICT"] and e10.rules == ["EXCLUDES1_CONFLICT"]
+    assert e11.results[0].related_codes == ["E10.22"]
+    assert dup.rules == ["DUPLICATE"] and i12.status == "accepted"
+    assert d63.rules == ["CODE_FIRST"]
+    # E11.22 alone: accepted, but it tells the coder to add the CKD stage
+    alone = _run(pipeline, [_one("E11.22", "Type 2 diabetes mellitus with diabetic chronic kidney disease")]).verdicts[
+        0
+    ]
+    assert alone.status == "accepted"
+    use = [w for w in alone.warnings if w.rule == "USE_ADDITIONAL"]
+    assert use and "N18.31" in use[0].suggestions
+    with_stage = _run(
+        pipeline,
+        [
+            _one("E11.22", "Type 2 diabetes mellitus with diabetic chronic kidney disease"),
+            _one("N18.31", "CKD stage 3a"),
+        ],
+    ).verdicts[0]
+    assert not [w for w in with_stage.warnings if w.rule == "USE_ADDITIONAL"]
+
+
+@pytest.mark.slow
+def test_age_and_sex_edits(pipeline: ValidatorPipeline) -> None:
+    note_codes = [_one("N40.0", "Essential hypertension")]
+    assert "SEX_CONFLICT" in _run(pipeline, note_codes, sex="F").verdicts[0].rules
+    assert "SEX_CONFLICT" not in _run(pipeline, note_codes, sex="M").verdicts[0].rules
+    assert "AGE_CONFLICT" in _run(pipeline, note_codes, age=6, sex="M").verdicts[0].rules
+    assert "AGE_CONFLICT" not in _run(pipeline, note_codes, age=60, sex="M").verdicts[0].rules
+    assert "AGE_CONFLICT" in _run(pipeline, [_one("O80", "Chest pain")], age=75, sex="F").verdicts[0].rules
+
+
+@pytest.mark.slow
+def test_not_a_candidate(pipeline: ValidatorPipeline) -> None:
+    report = _run(pipeline, [_one("R07.9", "chest pain")], candidates=frozenset({"R07.89", "I12.9"}))
+    assert report.verdicts[0].rules == ["NOT_A_CANDIDATE"]
+    report = _run(pipeline, [_one("R07.9", "chest pain")], candidates=frozenset({"r079"}))
+    assert report.verdicts[0].status == "accepted"
+
+
+@pytest.mark.slow
+def test_note_text_never_reaches_the_logs(
+    pipeline: ValidatorPipeline, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _run(pipeline, [_one("R06.02", "shortness of breath"), _one("E11.22", "Type 2 diabetes mellitus")])
+    captured = capfd.readouterr()
+    for secret in ("shortness of breath", "Mother had breast cancer", "lisinopril"):
+        assert secret not in caplog.text
+        assert secret not in captured.err and secret not in captured.out
+
+
+# ------------------------------------------------------------------------------ CLI
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    note = tmp_path / "note.txt"
+    note.write_text(NOTE, encoding="utf-8")
+    return note, tmp_path / "proposal.json"
+
+
+def _cli(args: list[str], data_dir: Path) -> int:
+    return cli_main(["--data-dir", str(data_dir), "validate", *args])
+
+
+@pytest.mark.slow
+def test_cli_validate_json_and_exit_codes(
+    files: tuple[Path, Path], session_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    note, proposal = files
+    proposal.write_text(json.dumps({"codes": [_one("N18.31", "CKD stage 3a")]}), encoding="utf-8")
+    assert _cli(["--note", str(note), "--proposal", str(proposal), "--json"], session_data_dir) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["codes"][0]["status"] == "accepted" and out["codes"][0]["rules"] == []
+    assert out["routing"] == {"decision": "review", "reasons": ["HUMAN_ASSISTED_DEFAULT"]}
+    span = out["codes"][0]["evidence"][0]
+    assert NOTE[span["start"] : span["end"]] == "CKD stage 3a"
+
+    proposal.write_text(json.dumps({"codes": [_one("N18.31", "CKD stage 3a"), _one("E11", "type 2 diabetes")]}))
+    assert (
+        _cli(
+            ["--note", str(note), "--proposal", str(proposal), "--json", "--age", "58", "--sex", "m"], session_data_dir
+        )
+        == 1
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert [c["status"] for c in out["codes"]] == ["accepted", "rejected"]
+    assert out["codes"][1]["rules"] == ["CODE_NOT_BILLABLE"]
+    assert "E11: CODE_NOT_BILLABLE" in out["routing"]["reasons"]
+
+    assert _cli(["--note", str(note), "--proposal", str(proposal)], session_data_dir) == 1
+    text = capsys.readouterr().out
+    assert "REJECTED" in text and "CODE_NOT_BILLABLE" in text and "suggestions: E11.00" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"codes": [', "not valid JSON"),
+        ('{"codes": [{"evidence": []}]}', "codes.0.code: Field required"),
+        ('{"code": "I10"}', "codes: Field required"),
+        ('{"codes": [{"code": "I10", "evidence": [{"start": 1}]}]}', "codes.0.evidence.0.text"),
+        ("[]", "expected a JSON object"),
+    ],
+)
+def test_cli_bad_proposal_exits_2_with_a_clear_message(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    note, proposal = files
+    proposal.write_text(content, encoding="utf-8")
+    assert _cli(["--note", str(note), "--proposal", str(proposal)], tmp_path / "data") == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_bad_arguments_exit_2(files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    note, proposal = files
+    proposal.write_text('{"codes": []}', encoding="utf-8")
+    for extra, message in (
+        (["--setting", "emergency"], "invalid choice: 'emergency'"),
+        (["--age", "200"], "age must be between 0 and 130"),
+        (["--sex", "X"], "sex must be F or M"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            _cli(["--note", str(note), "--proposal", str(proposal), *extra], tmp_path / "data")
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
+    assert _cli(["--note", str(tmp_path / "nope.txt"), "--proposal", str(proposal)], tmp_path / "data") == 2
+    assert "note file not found" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    assert _cli(["--note", str(empty), "--proposal", str(proposal)], tmp_path / "data") == 2
+    assert "is empty" in capsys.readouterr().err
