@@ -121,7 +121,7 @@ def test_parse_proposal_names_bad_fields() -> None:
 def test_load_proposal_reports_json_position(tmp_path: Path) -> None:
     bad = tmp_path / "p.json"
     bad.write_text('{"codes": [', encoding="utf-8")
-    with pytest.raises(InputError, match="not valid JSON.*line 1"):
+    with pytest.raises(InputError, match=r"not valid JSON.*line 1"):
         load_proposal(bad)
     with pytest.raises(InputError, match="not found"):
         load_proposal(tmp_path / "missing.json")
@@ -205,9 +205,15 @@ def test_repeated_quote_prefers_the_affirmed_occurrence(pipeline: ValidatorPipel
 @pytest.mark.slow
 def test_offsets_must_slice_to_the_quote(pipeline: ValidatorPipeline) -> None:
     start = NOTE.index("CKD stage 3a")
-    good = {"code": "N18.31", "evidence": [{"text": "CKD stage 3a", "start": start, "end": start + 12}]}
-    bad = {"code": "N18.31", "evidence": [{"text": "CKD stage 3a", "start": start + 2, "end": start + 14}]}
-    half = {"code": "N18.31", "evidence": [{"text": "CKD stage 3a", "start": start}]}
+    good: dict[str, object] = {
+        "code": "N18.31",
+        "evidence": [{"text": "CKD stage 3a", "start": start, "end": start + 12}],
+    }
+    bad: dict[str, object] = {
+        "code": "N18.31",
+        "evidence": [{"text": "CKD stage 3a", "start": start + 2, "end": start + 14}],
+    }
+    half: dict[str, object] = {"code": "N18.31", "evidence": [{"text": "CKD stage 3a", "start": start}]}
     report = _run(pipeline, [good])
     assert report.verdicts[0].status == "accepted"
     for proposal in (bad, half):
