@@ -310,10 +310,14 @@ class ValidatorPipeline:
 
     @staticmethod
     def _pick_run(runs: list[ContentRun], code_stems: set[str], scorer: RelatednessScorer) -> ContentRun:
-        """The run that carries the code's concept: most shared stems, first on ties."""
+        """The run that carries the code's concept: most shared stems (after abbreviation expansion), then the longest."""
         import copy
 
-        best = max(runs, key=lambda r: (*scorer.overlap(r.text, code_stems), -runs.index(r)))
+        contentful = [r for r in runs if scorer.stems(r.text)] or runs
+        best = max(
+            contentful,
+            key=lambda r: (*scorer.overlap(scorer.quote_text(r.text), code_stems), len(r.text), -contentful.index(r)),
+        )
         return copy.deepcopy(best)
 
     def _span_results(self, check: SpanCheck, item: CodeItem, env: RuleEnv) -> list[RuleResult]:
