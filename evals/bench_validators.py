@@ -55,7 +55,7 @@ def _context(row: dict[str, Any], setting: str | None = None) -> ValidationConte
     chosen = setting or row.get("setting")
     return ValidationContext(
         note_text=row["text"],
-        setting=chosen if chosen in ("outpatient", "inpatient") else "outpatient",
+        setting="inpatient" if chosen == "inpatient" else "outpatient",
         age=row.get("age"),
         sex=row.get("sex"),
     )

@@ -19,11 +19,11 @@ Confidence is carried through but never changes a verdict.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from codesets import CodeSetRegistry
 from medcode.config import Settings
+from retrieval import default_expander, segment_note
 from validators._data import RulesData, load_rules_data
 from validators._evidence import NormalizedText, Occurrence
 from validators._models import CodeVerdict, Evidence, Proposal, RuleResult, ValidationContext, ValidationReport
@@ -56,29 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["ValidatorPipeline"]
 
 _SUSPICIOUS = frozenset({"SPAN_NOT_IN_NOTE", "SPAN_INSTRUCTION"})
-
-
-def _segmenter() -> Callable[[str], list[Any]]:
-    import retrieval
-
-    fn: Callable[[str], list[Any]] | None = getattr(retrieval, "segment_note", None)
-    if fn is None:  # pragma: no cover - until retrieval exports it
-        from retrieval._segment import segment_note
-
-        fn = segment_note
-    return fn
-
-
-def _expander() -> Callable[[str], str | None]:
-    import retrieval
-
-    factory: Callable[[], Any] | None = getattr(retrieval, "default_expander", None)
-    if factory is None:  # pragma: no cover - until retrieval exports it
-        from retrieval._expand import default_expander
-
-        factory = default_expander
-    expand: Callable[[str], str | None] = factory().expand
-    return expand
 
 
 class ValidatorPipeline:
@@ -132,7 +109,9 @@ class ValidatorPipeline:
                 from validators._relatedness import RelatednessScorer
 
                 embedder = get_embedder(self.settings)
-                self._relatedness = RelatednessScorer(self.rules.relatedness, embedder.encode, _expander())
+                self._relatedness = RelatednessScorer(
+                    self.rules.relatedness, embedder.encode, default_expander().expand
+                )
             return self._relatedness
 
     @property
@@ -278,7 +257,7 @@ class ValidatorPipeline:
     ) -> None:
         """Fill assertion, section, chosen run and relatedness on every span check."""
         note = env.ctx.note_text
-        segments = _segmenter()(note)
+        segments = segment_note(note)
         sections = [(s.start, s.end, s.section) for s in segments]
         unique = sorted({(c.start, c.end) for c in checks})
         analysed = dict(zip(unique, self.assertion.analyse(note, unique, sections), strict=True))
