@@ -1,0 +1,91 @@
+"""Stage 4: the agent. Orchestrates retrieval, the LLM, the validators, routing, the queue and the audit log."""
+
+from agent._audit import AuditLog, AuditRecord, CodingDecision, VerifyResult, audit_db_path, decision_payload
+from agent._coder import CodedCode, CodingResult, MedicalCoder, Usage
+from agent._llm_client import LLMClient, LLMIdentity, LLMResult, LLMUsage, resolve_mode
+from agent._llm_runtime import EmbeddedLLMServer, shared_server, stop_shared_servers
+from agent._model_weights import LocalModel, ensure_model, load_model_registry
+from agent._note import Note, read_note_bytes, sha256_text
+from agent._proposers import ConfidenceModel, LLMProposer, Proposed, ProposedItem, Proposer, RetrievalProposer
+from agent._queue import (
+    CHART_STATUSES,
+    Chart,
+    ChartAction,
+    ChartCode,
+    ChartStatus,
+    ChartSummary,
+    CodeAction,
+    QueueMetrics,
+    RateGroup,
+    ReviewQueue,
+    queue_db_path,
+)
+from agent._routing import (
+    CODE_REJECTED,
+    HUMAN_ASSISTED_DEFAULT,
+    LLM_UNAVAILABLE,
+    LOW_CONFIDENCE,
+    NO_CODES,
+    NOTE_TYPE_NOT_AUTONOMOUS,
+    WARNING,
+    RoutingDecision,
+    RoutingPolicy,
+    reason_kind,
+)
+from agent._selection import SelectionContext, build_selection_model
+
+__all__ = [
+    "CHART_STATUSES",
+    "CODE_REJECTED",
+    "HUMAN_ASSISTED_DEFAULT",
+    "LLM_UNAVAILABLE",
+    "LOW_CONFIDENCE",
+    "NOTE_TYPE_NOT_AUTONOMOUS",
+    "NO_CODES",
+    "WARNING",
+    "AuditLog",
+    "AuditRecord",
+    "Chart",
+    "ChartAction",
+    "ChartCode",
+    "ChartStatus",
+    "ChartSummary",
+    "CodeAction",
+    "CodedCode",
+    "CodingDecision",
+    "CodingResult",
+    "ConfidenceModel",
+    "EmbeddedLLMServer",
+    "LLMClient",
+    "LLMIdentity",
+    "LLMProposer",
+    "LLMResult",
+    "LLMUsage",
+    "LocalModel",
+    "MedicalCoder",
+    "Note",
+    "Proposed",
+    "ProposedItem",
+    "Proposer",
+    "QueueMetrics",
+    "RateGroup",
+    "RetrievalProposer",
+    "ReviewQueue",
+    "RoutingDecision",
+    "RoutingPolicy",
+    "SelectionContext",
+    "Usage",
+    "VerifyResult",
+    "audit_db_path",
+    "build_selection_model",
+    "decision_payload",
+    "ensure_model",
+    "load_model_registry",
+    "queue_db_path",
+    "read_note_bytes",
+    "reason_kind",
+    "resolve_mode",
+    "sha256_text",
+    "shared_server",
+    "stop_shared_servers",
+]

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import sys
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent._audit import sha256_text
 from medcode.errors import NoteError
 
 __all__ = ["Note", "NoteType", "read_note_bytes", "sha256_text"]
 
 NoteType = str  # free-form ("outpatient_visit", "ed_note", "discharge_summary", ...)
-
-
-def sha256_text(text: str) -> str:
-    """Hex sha256 of the UTF-8 text (what the audit log stores instead of the text)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Note(BaseModel):

@@ -16,10 +16,21 @@ __all__ = ["SelectionContext", "build_selection_model"]
 
 
 class SelectionContext(BaseModel):
-    """The validation context instructor passes to the response model's validators."""
+    """The validation context instructor passes to the response model's validators.
+
+    instructor hands validators a plain dict (``info.context``); ``of`` accepts both forms.
+    """
 
     candidate_codes: list[str]
     sentence_ids: list[int]
+
+    @classmethod
+    def of(cls, context: object) -> SelectionContext | None:
+        if isinstance(context, SelectionContext):
+            return context
+        if isinstance(context, dict) and "candidate_codes" in context and "sentence_ids" in context:
+            return cls.model_validate(context)
+        return None
 
 
 class _ChoiceBase(BaseModel):
@@ -28,8 +39,8 @@ class _ChoiceBase(BaseModel):
     @field_validator("sentences", check_fields=False)
     @classmethod
     def _known_sentences(cls, value: list[int], info: ValidationInfo) -> list[int]:
-        ctx = info.context
-        if isinstance(ctx, SelectionContext):
+        ctx = SelectionContext.of(info.context)
+        if ctx is not None:
             unknown = sorted(set(value) - set(ctx.sentence_ids))
             if unknown:
                 raise ValueError(f"sentence numbers {unknown} do not exist; cite only listed sentences")
@@ -40,15 +51,13 @@ class _ChoiceBase(BaseModel):
     @field_validator("code", check_fields=False)
     @classmethod
     def _offered_code(cls, value: str, info: ValidationInfo) -> str:
-        ctx = info.context
-        if isinstance(ctx, SelectionContext) and value not in ctx.candidate_codes:
+        ctx = SelectionContext.of(info.context)
+        if ctx is not None and value not in ctx.candidate_codes:
             raise ValueError(f"{value} is not in the candidate list; choose only listed codes")
         return value
 
 
-def build_selection_model(
-    candidate_codes: list[str], sentence_ids: list[int], max_codes: int = 8
-) -> type[BaseModel]:
+def build_selection_model(candidate_codes: list[str], sentence_ids: list[int], max_codes: int = 8) -> type[BaseModel]:
     """A ``Selection`` model whose ``codes[].code`` is a Literal of the candidates.
 
     Raises ``ValueError`` when there are no candidates or no sentences (nothing to choose).

@@ -1,0 +1,320 @@
+"""``MedicalCoder``: the orchestrator. Note -> candidates -> proposer -> validators -> routing -> audit.
+
+Everything heavy (code set, index, embedder, ConText, the LLM server) loads once per coder
+and is reused for every note. A failing LLM never loses a note: it is routed to a human with
+``LLM_UNAVAILABLE`` (or ``LLM_OUTPUT_INVALID``) and the retrieval candidates are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import threading
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agent._audit import AuditLog, CodingDecision
+from agent._note import Note
+from agent._proposers import LLMProposer, Proposed, Proposer, ProposerName, RetrievalProposer
+from agent._queue import ReviewQueue
+from agent._routing import LLM_UNAVAILABLE, RoutingDecision, RoutingPolicy
+from codesets import CodeSetRegistry, ICD10CMCodeSet
+from medcode import __version__
+from medcode.config import Settings
+from medcode.errors import LLMOutputError, LLMUnavailableError
+from validators import Evidence, Proposal, ValidationContext, ValidatorPipeline
+
+__all__ = ["CodedCode", "CodingResult", "MedicalCoder", "Usage"]
+
+LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
+
+
+class RuleNote(BaseModel):
+    rule: str
+    reason: str
+
+
+class CodedCode(BaseModel):
+    """One code in a result. ``rules`` lists the rule ids that rejected it."""
+
+    code: str
+    description: str | None = None
+    confidence: float | None = None
+    status: Literal["accepted", "rejected"]
+    evidence: list[Evidence] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list)
+    reasons: list[RuleNote] = Field(default_factory=list, description="Why each rejecting rule fired.")
+    warnings: list[RuleNote] = Field(default_factory=list)
+    chapter: str | None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    llm_seconds: float = 0.0
+    retrieval_seconds: float = 0.0
+    validation_seconds: float = 0.0
+
+
+class CodingResult(BaseModel):
+    """What ``medcode code --json`` prints for one note."""
+
+    note_id: str
+    codes: list[CodedCode]
+    routing: RoutingDecision
+    versions: dict[str, str | None]
+    usage: Usage
+    proposer: ProposerName
+    candidates: list[str] = Field(default_factory=list, description="Codes offered to the proposer, best first.")
+    chart_id: int | None = None
+    errors: list[str] = Field(default_factory=list)
+
+    @property
+    def accepted_codes(self) -> list[str]:
+        return [c.code for c in self.codes if c.status == "accepted"]
+
+
+@cache
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+class MedicalCoder:
+    """Codes notes end to end with the configured proposer.
+
+    ``record`` writes each decision to the review queue and the audit log (the CLI does; the
+    evaluation harness does not). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the
+    index cannot be opened and auto-build is off, ``ConfigError`` for bad settings.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        proposer: ProposerName = "llm",
+        record: bool = True,
+        auto_build_index: bool = True,
+        retrieval_top_k: int = 50,
+    ) -> None:
+        self.settings = settings
+        self.proposer_name: ProposerName = proposer
+        self.record = record
+        self.auto_build_index = auto_build_index
+        self.retrieval_top_k = retrieval_top_k
+        self.registry = CodeSetRegistry(settings)
+        self.validators = ValidatorPipeline(settings, registry=self.registry)
+        self.policy = RoutingPolicy.from_settings(settings)
+        self._retrievers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._llm: Any = None
+        self._proposer: Proposer | None = None
+        self._queue: ReviewQueue | None = None
+        self._audit: AuditLog | None = None
+
+    # -- lazily built parts ------------------------------------------------------------------
+    def retriever(self, date_of_service: dt.date | None = None) -> Any:
+        """The hybrid retriever for the code-set release of a date of service (built once)."""
+        from retrieval import HybridRetriever
+
+        codeset = self.registry.get(date_of_service)
+        with self._lock:
+            retriever = self._retrievers.get(codeset.version)
+            if retriever is None:
+                retriever = HybridRetriever(self.settings, codeset, auto_build=self.auto_build_index)
+                self._retrievers[codeset.version] = retriever
+            return retriever
+
+    @property
+    def proposer(self) -> Proposer:
+        with self._lock:
+            if self._proposer is None:
+                if self.proposer_name == "llm":
+                    from agent._llm_client import LLMClient
+
+                    self._llm = LLMClient(self.settings)
+                    self._proposer = LLMProposer(self._llm, max_codes=8)
+                else:
+                    self._proposer = RetrievalProposer()
+            return self._proposer
+
+    def _stores(self) -> tuple[ReviewQueue, AuditLog]:
+        with self._lock:
+            if self._queue is None:
+                self._queue = ReviewQueue(self.settings)
+            if self._audit is None:
+                self._audit = AuditLog(self.settings)
+            return self._queue, self._audit
+
+    def warm_up(self) -> None:
+        """Load the index, embedder and (for the LLM proposer) start the model server now."""
+        self.retriever()
+        if self._llm is None and self.proposer_name == "llm":
+            _ = self.proposer
+        if self._llm is not None and self._llm.server is not None:
+            self._llm.server.ensure_running()
+
+    def close(self) -> None:
+        for retriever in self._retrievers.values():
+            retriever.close()
+        if self._llm is not None:
+            self._llm.close()
+        if self._queue is not None:
+            self._queue.close()
+        if self._audit is not None:
+            self._audit.close()
+        self.validators.close()
+
+    def __enter__(self) -> MedicalCoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the pipeline ------------------------------------------------------------------------
+    def code(self, note: Note) -> CodingResult:
+        """Code one note. Raises ``NoteError`` for unusable text and ``DateOutOfRangeError`` when no
+        release covers the date of service; LLM failures are routed, not raised."""
+        started = time.monotonic()
+        codeset = self.registry.get(note.date_of_service)
+        retriever = self.retriever(note.date_of_service)
+        candidates = retriever.search_note(note.text, top_k=self.retrieval_top_k)
+        t_retrieval = time.monotonic() - started
+
+        errors: list[str] = []
+        extra_reasons: list[str] = []
+        t0 = time.monotonic()
+        proposer = self.proposer
+        try:
+            proposed = proposer.propose(note, candidates, codeset)
+        except LLMUnavailableError as exc:
+            errors.append(f"LLM unavailable: {exc}")
+            extra_reasons.append(LLM_UNAVAILABLE)
+            proposed = self._fallback(note, candidates, codeset)
+        except LLMOutputError as exc:
+            errors.append(f"LLM output invalid: {exc}")
+            extra_reasons.append(LLM_OUTPUT_INVALID)
+            proposed = self._fallback(note, candidates, codeset)
+        t_propose = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        ctx = ValidationContext(
+            note_text=note.text,
+            setting=note.setting,
+            age=note.age,
+            sex=note.sex,
+            date_of_service=note.date_of_service,
+            candidates=frozenset(proposed.candidates_offered),
+        )
+        report = self.validators.validate(Proposal(codes=proposed.as_proposal_codes()), ctx)
+        t_validate = time.monotonic() - t0
+
+        verdicts = report.verdicts
+        routing = self.policy.decide(verdicts, note.note_type, extra_reasons=extra_reasons)
+        codes = []
+        for verdict in verdicts:
+            reasons = [RuleNote(rule=r.rule, reason=r.reason) for r in verdict.results if r.severity == "reject"]
+            chapter = (
+                codeset.get(verdict.canonical).chapter if verdict.canonical and verdict.canonical in codeset else None
+            )
+            codes.append(
+                CodedCode(
+                    code=verdict.canonical or verdict.code,
+                    description=verdict.description,
+                    confidence=verdict.confidence,
+                    status=verdict.status,
+                    evidence=verdict.evidence,
+                    rules=verdict.rules,
+                    reasons=reasons,
+                    warnings=[RuleNote(rule=w.rule, reason=w.reason) for w in verdict.warnings],
+                    chapter=chapter,
+                )
+            )
+        usage = Usage(
+            prompt_tokens=proposed.usage.prompt_tokens if proposed.usage else 0,
+            completion_tokens=proposed.usage.completion_tokens if proposed.usage else 0,
+            llm_seconds=round(t_propose, 3) if self.proposer_name == "llm" else 0.0,
+            retrieval_seconds=round(t_retrieval, 3),
+            validation_seconds=round(t_validate, 3),
+        )
+        versions = self._versions(codeset.version, report.rules_version, proposed, retriever)
+        result = CodingResult(
+            note_id=note.id,
+            codes=codes,
+            routing=routing,
+            versions=versions,
+            usage=usage,
+            proposer=self.proposer_name,
+            candidates=proposed.candidates_offered,
+            errors=errors,
+        )
+        if self.record:
+            result.chart_id = self._record(note, result, proposed, verdicts, started)
+        result.usage.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    def _fallback(self, note: Note, candidates: Any, codeset: ICD10CMCodeSet) -> Proposed:
+        """When the LLM fails, pre-fill the human's worklist with the retrieval proposer."""
+        proposed = RetrievalProposer().propose(note, candidates, codeset)
+        proposed.prompt_version = None
+        return proposed
+
+    def _versions(
+        self, codeset_version: str, rules_version: str, proposed: Proposed, retriever: Any
+    ) -> dict[str, str | None]:
+        identity = proposed.identity
+        index = retriever.index
+        index_version = getattr(index, "version", None) or getattr(index, "collection_name", None)
+        return {
+            "medcode": __version__,
+            "git_commit": _git_commit(),
+            "proposer": self.proposer_name,
+            "model": identity.model if identity else None,
+            "model_sha256": identity.weights_sha256 if identity else None,
+            "endpoint": identity.endpoint if identity else None,
+            "prompt": proposed.prompt_version,
+            "confidence_model": self.proposer.confidence.version,
+            "codeset": codeset_version,
+            "rules": rules_version,
+            "index": str(index_version) if index_version else None,
+            "embedder": retriever.embedder.id,
+        }
+
+    def _record(self, note: Note, result: CodingResult, proposed: Proposed, verdicts: list[Any], started: float) -> int:
+        queue, _audit = self._stores()
+        decision = CodingDecision(
+            note_text=note.text,
+            note_id=note.id,
+            note_type=note.note_type,
+            setting=note.setting,
+            date_of_service=note.date_of_service,
+            routing=result.routing,
+            verdicts=verdicts,
+            chapters={c.code: c.chapter for c in result.codes if c.chapter},
+            llm_model=result.versions.get("model"),
+            prompt_version=result.versions.get("prompt"),
+            codeset_version=result.versions.get("codeset"),
+            rules_version=result.versions.get("rules"),
+            index_version=result.versions.get("index"),
+            candidates=proposed.candidates_offered,
+            raw_llm_output=proposed.raw_output,
+            errors=result.errors,
+            started_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=time.monotonic() - started),
+            finished_at=dt.datetime.now(dt.UTC),
+        )
+        return queue.enqueue(decision)

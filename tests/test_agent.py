@@ -1,0 +1,205 @@
+"""The real pipeline end to end: small real index, real validators, real embedded SmolLM2 server.
+
+The index covers a few hundred codes around the test note's conditions so it builds in seconds;
+everything else (code set, embedder, ConText, llama.cpp) is what users run.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent import AuditLog, MedicalCoder, Note, ReviewQueue
+from codesets import CodeSetRegistry, ICD10CMCodeSet
+from medcode.cli import main
+from medcode.config import Settings, load_settings
+from retrieval import build_index
+
+pytestmark = pytest.mark.slow
+
+NOTE = """CHIEF COMPLAINT: Follow-up of diabetes and blood pressure.
+
+HISTORY OF PRESENT ILLNESS: 58-year-old man with type 2 diabetes and high blood pressure.
+He denies chest pain. He reports no shortness of breath.
+
+FAMILY HISTORY: Mother had breast cancer.
+
+ASSESSMENT AND PLAN:
+1. Type 2 diabetes mellitus without complications. Continue metformin 500 mg twice daily.
+2. Essential hypertension, well controlled. Continue lisinopril.
+"""
+
+_HEADERS = ["E11", "E10", "I10", "I11", "I16", "R07", "R06.0", "C50.91", "Z80", "Z86.3", "I21.0", "J44", "E78"]
+
+
+@pytest.fixture(scope="module")
+def agent_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    data_dir = tmp_path_factory.mktemp("agent-data")
+    settings = load_settings(data_dir=data_dir, llm_model="smollm2-135m", llm_threads=1)
+    codeset = CodeSetRegistry(settings).get()
+    codes: list[str] = []
+    for header in _HEADERS:
+        codes += codeset.billable_descendants(header, limit=120)
+    build_index(settings, codeset, codes=sorted(set(codes)), progress=False)
+    yield settings
+
+
+@pytest.fixture(scope="module")
+def codeset(agent_settings: Settings) -> ICD10CMCodeSet:
+    return CodeSetRegistry(agent_settings).get()
+
+
+def _check_result_integrity(result_codes: list[dict], text: str, codeset: ICD10CMCodeSet, offered: list[str]) -> None:
+    for code in result_codes:
+        if code["status"] != "accepted":
+            assert code["rules"], f"{code['code']} rejected without a rule id"
+            continue
+        assert code["code"] in codeset and codeset.is_billable(code["code"])
+        assert code["code"] in offered
+        assert code["evidence"], f"accepted {code['code']} without evidence"
+        for ev in code["evidence"]:
+            assert text[ev["start"] : ev["end"]] == ev["text"]
+
+
+def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settings, codeset: ICD10CMCodeSet) -> None:
+    note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-1", age=58, sex="M")
+    with MedicalCoder(agent_settings, proposer="retrieval") as coder:
+        result = coder.code(note)
+    data = result.model_dump(mode="json")
+    _check_result_integrity(data["codes"], NOTE, codeset, result.candidates)
+    accepted = set(result.accepted_codes)
+    assert {"E11.9", "I10"} <= accepted
+    assert not any(c.startswith(("R07", "C50", "R06")) for c in accepted)  # denied / family history
+    assert result.routing.decision == "review"  # human-assisted by default
+    assert result.versions["codeset"] == "icd10cm-2026-04" and result.versions["proposer"] == "retrieval"
+    assert all(c.confidence is not None and 0 <= c.confidence <= 1 for c in result.codes)
+    # Recorded: a chart in the queue and a verifiable audit chain that does not hold the note text.
+    assert result.chart_id is not None
+    with ReviewQueue(agent_settings) as queue:
+        chart = queue.get(result.chart_id)
+        assert {c.code for c in chart.codes} >= {"E11.9", "I10"}
+    with AuditLog(agent_settings) as audit:
+        assert audit.verify().ok
+        for record in audit.records():
+            assert "Mother had breast cancer" not in json.dumps(record.payload)
+
+
+def test_llm_proposer_with_embedded_smollm2(agent_settings: Settings, codeset: ICD10CMCodeSet) -> None:
+    note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-llm")
+    with MedicalCoder(agent_settings, proposer="llm", record=False) as coder:
+        result = coder.code(note)
+    data = result.model_dump(mode="json")
+    assert not result.errors, result.errors
+    assert result.versions["model"] == "smollm2-135m"
+    assert result.versions["prompt"] == "select-v1"
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+    assert 0 < len(result.candidates) <= 20
+    _check_result_integrity(data["codes"], NOTE, codeset, result.candidates)
+    # Whatever the small model picked, the guardrails hold: nothing denied or family-history is accepted.
+    assert not any(c.startswith(("R07", "C50")) for c in result.accepted_codes)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_llm_routes_to_a_human_and_keeps_the_note(agent_settings: Settings) -> None:
+    settings = agent_settings.model_copy(
+        update={
+            "llm_base_url": f"http://127.0.0.1:{_closed_port()}/v1",
+            "llm_model": "any",
+            "llm_max_retries": 1,
+            "llm_retry_backoff_s": 0.01,
+        }
+    )
+    note = Note.checked(NOTE, settings.max_note_chars, id="t-down")
+    with MedicalCoder(settings, proposer="llm") as coder:
+        result = coder.code(note)
+    assert "LLM_UNAVAILABLE" in result.routing.reasons
+    assert result.routing.decision == "review"
+    assert result.errors and "unavailable" in result.errors[0].lower()
+    assert "E11.9" in [c.code for c in result.codes]  # the worklist is pre-filled from retrieval
+    assert result.chart_id is not None
+
+
+def test_cli_code_json_and_bad_inputs(
+    agent_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = str(agent_settings.data_dir)
+    note_file = tmp_path / "note.txt"
+    note_file.write_text(NOTE, encoding="utf-8")
+    args = ["--data-dir", data_dir, "code", str(note_file), "--proposer", "retrieval", "--no-record"]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"note_id", "codes", "routing", "versions", "usage"}
+    assert {"code", "description", "confidence", "status", "evidence", "rules"} <= set(out["codes"][0])
+    assert out["routing"]["decision"] in ("auto", "review")
+
+    assert main(args) == 0  # table output
+    assert "E11.9" in capsys.readouterr().out
+
+    bad = {
+        "empty.txt": b"   \n",
+        "binary.bin": b"\x7fELF\x00\x00\x01\x02",
+        "latin1.txt": "Patient f\u00fchlt sich schlecht".encode("latin-1"),
+        "huge.txt": b"hypertension. " * 80_000,
+    }
+    expected = {"empty.txt": "empty", "binary.bin": "binary", "latin1.txt": "UTF-8", "huge.txt": "over the limit"}
+    for name, content in bad.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert main(["--data-dir", data_dir, "code", str(path), "--proposer", "retrieval", "--no-record"]) == 2
+        assert expected[name] in capsys.readouterr().err
+    assert main(["--data-dir", data_dir, "code", str(tmp_path / "missing.txt"), "--proposer", "retrieval"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_code_batch_records_errors_and_resumes(
+    agent_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = str(agent_settings.data_dir)
+    batch = tmp_path / "in.jsonl"
+    rows = [
+        json.dumps({"id": "a", "text": NOTE}),
+        "{not json",
+        json.dumps({"id": "b", "text": "   "}),
+        json.dumps({"id": "c", "text": NOTE.replace("Essential hypertension", "Hyperlipidemia"), "age": 200}),
+        json.dumps({"id": "d", "text": NOTE, "date_of_service": "2019-01-01"}),
+    ]
+    batch.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    cmd = [
+        "--data-dir",
+        data_dir,
+        "code-batch",
+        str(batch),
+        "--out",
+        str(out),
+        "--proposer",
+        "retrieval",
+        "--no-record",
+    ]
+    assert main([*cmd, "--limit", "1"]) == 0
+    assert [json.loads(x)["note_id"] for x in out.read_text().splitlines()] == ["a"]
+    # Simulate a crash mid-write: a torn last line is dropped and that note redone.
+    with out.open("a") as handle:
+        handle.write('{"note_id": "line-2", "err')
+    assert main(cmd) == 1  # some notes failed
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    by_id = {row["note_id"]: row for row in lines}
+    assert [row["note_id"] for row in lines].count("a") == 1
+    assert "codes" in by_id["a"]
+    assert "line 2" in by_id["line-2"]["error"]["message"]
+    assert "empty" in by_id["b"]["error"]["message"]
+    assert by_id["c"]["error"]["type"] == "ValidationError" or "age" in by_id["c"]["error"]["message"]
+    assert "no loaded ICD-10-CM release covers" in by_id["d"]["error"]["message"]
+    capsys.readouterr()
+    # A rerun has nothing left to do but the failed ones are not retried forever: they are recorded.
+    assert main(cmd) == 0
+    assert len(out.read_text().splitlines()) == len(lines)
