@@ -153,6 +153,8 @@ class ValidatorPipeline:
                 item.results.extend(rule.check(item, env))
                 if item.rejected:
                     break
+            if item.record is None and item.canonical is not None and item.canonical in codeset:
+                item.record = codeset.get(item.canonical)  # a header stopped by SEVENTH_CHARACTER: describe it
             if item.record is not None and not item.rejected:
                 item.results.extend(self.candidate_rule.check(item, env))
         supported: dict[int, list[SpanCheck]] = {}

@@ -1,5 +1,8 @@
 """The deterministic rules. Each is a small class with a stable ``rule_id`` and a severity.
 
+Reasons never quote the note: they name evidence by index and character offsets (plus the ConText
+trigger word), so verdicts can go to an audit log without carrying patient text.
+
 Per-code rules see one proposed code (``CodeItem``); evidence rules see one resolved quote
 (``SpanCheck``); set rules see every code that survived the per-code rules. Every result carries
 a human reason and the data version (code-set release + rule tables) it was judged against.
@@ -412,7 +415,7 @@ class AssertionRule(Rule):
         return [
             self.result(
                 env,
-                f"evidence #{span.evidence_index} ({run.text[:60]!r}) is {self._label()} ({where}){note}",
+                f"evidence #{span.evidence_index} (chars {run.start}-{run.end}) is {self._label()} ({where}){note}",
                 severity=severity,
                 evidence_index=span.evidence_index,
             )
