@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["ValidatorPipeline"]
 
 _SUSPICIOUS = frozenset({"SPAN_NOT_IN_NOTE", "SPAN_INSTRUCTION"})
+_MAX_SPAN = 2_000  # Evidence.text's limit; a quote whose whitespace-expanded span is longer is not used
 
 
 class ValidatorPipeline:
@@ -236,10 +237,12 @@ class ValidatorPipeline:
         if (evidence.start is None) != (evidence.end is None):
             return [], "give both start and end offsets, or neither"
         if evidence.start is not None and evidence.end is not None:
-            if normalized.slices_to(evidence.start, evidence.end, evidence.text):
+            if evidence.end - evidence.start <= _MAX_SPAN and normalized.slices_to(
+                evidence.start, evidence.end, evidence.text
+            ):
                 return [Occurrence(evidence.start, evidence.end, False)], ""
             return [], f"offsets {evidence.start}-{evidence.end} do not slice to the quote"
-        found = normalized.find_all(evidence.text)
+        found = [o for o in normalized.find_all(evidence.text) if o.end - o.start <= _MAX_SPAN]
         if not found:
             return [], "quote not found verbatim in the note (whitespace-normalised, any case)"
         return found[:20], ""

