@@ -81,6 +81,7 @@ class Proposer:
     """Interface: ``propose(note, candidates, codeset) -> Proposed``."""
 
     name: ProposerName
+    confidence: ConfidenceModel
 
     def propose(
         self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet

@@ -38,3 +38,54 @@ def codeset(session_settings: Settings) -> Iterator[ICD10CMCodeSet]:
     """The real April 2026 ICD-10-CM release (store built once, ~3 s)."""
     registry = CodeSetRegistry(session_settings)
     yield registry.get()
+
+
+# Conditions of the end-to-end test notes, with their neighbours so that ranking is a real test.
+SMALL_INDEX_HEADERS = [
+    "E11",
+    "E10",
+    "I10",
+    "I11",
+    "I16",
+    "I12",
+    "I13",
+    "N18",
+    "I50",
+    "R07",
+    "R06.0",
+    "R50",
+    "C50.91",
+    "Z80",
+    "Z86.3",
+    "I21.0",
+    "J44",
+    "J45",
+    "E78",
+    "S93.4",
+    "S82",
+    "K21",
+    "F32",
+    "M17",
+    "G43.0",
+    "N39.0",
+    "J18",
+    "J06",
+]
+
+
+@pytest.fixture(scope="session")
+def small_index_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A data dir with the real code set and a real index over a few hundred codes (built once).
+
+    The embedded LLM is SmolLM2-135M (fast enough for CI), one thread.
+    """
+    from retrieval import build_index
+
+    data_dir = tmp_path_factory.mktemp("small-index")
+    settings = load_settings(data_dir=data_dir, llm_model="smollm2-135m", llm_threads=1)
+    codeset = CodeSetRegistry(settings).get()
+    codes: list[str] = []
+    for header in SMALL_INDEX_HEADERS:
+        codes += codeset.billable_descendants(header, limit=120)
+    build_index(settings, codeset, codes=sorted(set(codes)), progress=False)
+    return settings

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,7 @@ import pytest
 from agent import AuditLog, MedicalCoder, Note, ReviewQueue
 from codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode.cli import main
-from medcode.config import Settings, load_settings
-from retrieval import build_index
+from medcode.config import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +31,10 @@ ASSESSMENT AND PLAN:
 2. Essential hypertension, well controlled. Continue lisinopril.
 """
 
-_HEADERS = ["E11", "E10", "I10", "I11", "I16", "R07", "R06.0", "C50.91", "Z80", "Z86.3", "I21.0", "J44", "E78"]
-
 
 @pytest.fixture(scope="module")
-def agent_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    data_dir = tmp_path_factory.mktemp("agent-data")
-    settings = load_settings(data_dir=data_dir, llm_model="smollm2-135m", llm_threads=1)
-    codeset = CodeSetRegistry(settings).get()
-    codes: list[str] = []
-    for header in _HEADERS:
-        codes += codeset.billable_descendants(header, limit=120)
-    build_index(settings, codeset, codes=sorted(set(codes)), progress=False)
-    yield settings
+def agent_settings(small_index_settings: Settings) -> Settings:
+    return small_index_settings
 
 
 @pytest.fixture(scope="module")

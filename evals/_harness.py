@@ -1,0 +1,356 @@
+"""``medcode eval``: run the real pipeline over a gold dataset and score it.
+
+Writes ``predictions.jsonl`` (one line per document, appended and fsynced, so a rerun resumes),
+then ``metrics.json`` and ``report.html`` computed from every line of ``predictions.jsonl``.
+Evaluation runs record nothing in the review queue or the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evals._dataset import DatasetProblem, GoldDocument, read_dataset
+from evals._metrics import (
+    category_f1,
+    exact_match,
+    expected_calibration_error,
+    macro_f1,
+    mean_average_precision,
+    micro_prf,
+    reliability_bins,
+)
+from medcode.config import Settings
+from medcode.errors import InputError, MedcodeError
+
+if TYPE_CHECKING:
+    from agent import MedicalCoder
+    from codesets import ICD10CMCodeSet
+
+__all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "run_eval"]
+
+# Rules whose firing means the proposal was a hallucinated code or an unsupported justification.
+HALLUCINATION_RULES = frozenset(
+    {
+        "CODE_MALFORMED",
+        "CODE_UNKNOWN",
+        "CODE_NOT_BILLABLE",
+        "SEVENTH_CHARACTER",
+        "NOT_A_CANDIDATE",
+        "SPAN_NOT_IN_NOTE",
+        "SPAN_UNRELATED",
+        "SPAN_INSTRUCTION",
+        "SPAN_NEGATED",
+        "SPAN_FAMILY_HISTORY",
+        "SPAN_HYPOTHETICAL",
+        "SPAN_UNCERTAIN",
+        "SPAN_HISTORICAL",
+    }
+)
+
+
+def load_predictions(path: Path) -> list[dict[str, Any]]:
+    """Read ``predictions.jsonl``; a torn last line (crash mid-write) is cut off the file."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with path.open("r+b") as handle:
+            handle.truncate(cut)
+        data = data[:cut]
+    rows = []
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return rows
+
+
+def _note_for(doc: GoldDocument, max_chars: int) -> Any:
+    from agent import Note
+
+    return Note.checked(
+        doc.text,
+        max_chars,
+        id=doc.id,
+        setting=doc.coding_setting,
+        note_type=doc.note_type or ("case_report" if doc.setting == "case-report" else "outpatient_visit"),
+        age=doc.age,
+        sex=doc.sex,
+        date_of_service=doc.date_of_service,
+    )
+
+
+def run_eval(
+    settings: Settings,
+    dataset: Path,
+    out_dir: Path,
+    *,
+    proposer: str = "llm",
+    limit: int | None = None,
+    workers: int = 1,
+    strict: bool = False,
+    progress: bool = True,
+    coder: MedicalCoder | None = None,
+) -> dict[str, Any]:
+    """Evaluate and return the metrics (also written to ``out_dir``).
+
+    Raises ``InputError`` for an unreadable dataset, a malformed line under ``strict``, or an
+    output directory holding predictions of another proposer.
+    """
+    from tqdm import tqdm
+
+    from agent import MedicalCoder
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pred_path = out_dir / "predictions.jsonl"
+    problems: list[DatasetProblem] = []
+    docs = list(read_dataset(dataset, strict=strict, limit=limit, problems=problems))
+    for problem in problems:
+        print(f"medcode eval: {dataset}:{problem.line}: skipped: {problem.message}", file=sys.stderr)
+    existing = load_predictions(pred_path)
+    if existing and any(r.get("proposer") not in (None, proposer) for r in existing):
+        raise InputError(f"{pred_path} holds predictions of another proposer; use another --out")
+    done = {r["id"] for r in existing}
+    todo = [d for d in docs if d.id not in done]
+    own_coder = coder is None
+    coder = coder or MedicalCoder(settings, proposer=proposer, record=False)  # type: ignore[arg-type]
+    lock = threading.Lock()
+    try:
+        if todo:
+            coder.warm_up()
+        with pred_path.open("a", encoding="utf-8") as out:
+
+            def one(doc: GoldDocument) -> None:
+                row = _predict(coder, doc, settings.max_note_chars, proposer)
+                with lock:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    out.flush()
+                    os.fsync(out.fileno())
+
+            bar = tqdm(total=len(todo), desc=f"eval {dataset.name}", unit="doc", file=sys.stderr, disable=not progress)
+            if workers <= 1:
+                for doc in todo:
+                    one(doc)
+                    bar.update()
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    for _ in pool.map(one, todo):
+                        bar.update()
+            bar.close()
+    finally:
+        if own_coder:
+            coder.close()
+    wanted = {d.id for d in docs}
+    rows = [r for r in load_predictions(pred_path) if r["id"] in wanted]
+    texts = {d.id: d.text for d in docs}
+    metrics = compute_metrics(rows, coder.registry.get(), problems=len(problems), texts=texts)
+    metrics["dataset"] = str(dataset)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    from evals._report import write_report
+
+    write_report(out_dir, metrics, rows)
+    return metrics
+
+
+def _predict(coder: MedicalCoder, doc: GoldDocument, max_chars: int, proposer: str) -> dict[str, Any]:
+    """One document's prediction row; a failure is recorded, never raised."""
+    row: dict[str, Any] = {
+        "id": doc.id,
+        "proposer": proposer,
+        "gold": doc.codes,
+        "gold_spans": [s.model_dump() for s in doc.spans],
+        "setting": doc.coding_setting,
+    }
+    try:
+        result = coder.code(_note_for(doc, max_chars))
+    except (MedcodeError, ValueError) as exc:
+        row["error"] = {"type": type(exc).__name__, "message": str(exc)}
+        return row
+    accepted = sorted((c for c in result.codes if c.status == "accepted"), key=lambda c: -(c.confidence or 0.0))
+    row["predicted"] = [c.code for c in accepted]
+    row["result"] = result.model_dump(mode="json")
+    return row
+
+
+def _in_codeset(code: str, codeset: ICD10CMCodeSet) -> bool:
+    return code in codeset and codeset.is_billable(code)
+
+
+def _evidence_ok(code: dict[str, Any], text_by_offsets: dict[tuple[int, int], str] | None) -> bool:
+    evidence = code.get("evidence") or []
+    if not evidence:
+        return False
+    for ev in evidence:
+        if ev.get("start") is None or ev.get("end") is None or not str(ev.get("text", "")).strip():
+            return False
+        if text_by_offsets is not None and text_by_offsets.get((ev["start"], ev["end"])) != ev["text"]:
+            return False
+    return True
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return min(a[1], b[1]) > max(a[0], b[0])
+
+
+def compute_metrics(
+    rows: list[dict[str, Any]], codeset: ICD10CMCodeSet, *, problems: int = 0, texts: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """All metrics from prediction rows (see ``evals/_metrics.py`` for the definitions).
+
+    Documents that failed count with no predictions. ``texts`` (id -> note text) enables the
+    exact evidence re-check of accepted codes; without it spans are checked for shape only.
+    """
+    ok_rows = [r for r in rows if "result" in r]
+    gold = [r["gold"] for r in rows]
+    predicted = [r.get("predicted", []) for r in rows]
+    prf = micro_prf(gold, predicted)
+    cat = category_f1(gold, predicted)
+    gold_codes = [c for g in gold for c in g]
+    unknown_gold = sorted({c for c in gold_codes if not _in_codeset(c, codeset)})
+    known_gold = [[c for c in g if _in_codeset(c, codeset)] for g in gold]
+    prf_known = micro_prf(known_gold, predicted)
+
+    raw_total = raw_bad = 0
+    accepted_total = accepted_bad = 0
+    rejections: Counter[str] = Counter()
+    confidences: list[float] = []
+    correct: list[bool] = []
+    evidence_hits = evidence_total = 0
+    routing: Counter[str] = Counter()
+    seconds: list[float] = []
+    prompt_tokens: list[int] = []
+    completion_tokens: list[int] = []
+    offered_hits = 0
+    for row in ok_rows:
+        result = row["result"]
+        gold_set = {c.upper() for c in row["gold"]}
+        routing[result["routing"]["decision"]] += 1
+        seconds.append(float(result["usage"]["seconds"]))
+        prompt_tokens.append(int(result["usage"]["prompt_tokens"]))
+        completion_tokens.append(int(result["usage"]["completion_tokens"]))
+        offered = set(result.get("candidates", []))
+        offered_hits += sum(1 for c in gold_set if c in offered)
+        spans_by_code: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for span in row.get("gold_spans", []):
+            spans_by_code[span["code"].upper()].append((span["start"], span["end"]))
+        text = (texts or {}).get(row["id"])
+        for code in result["codes"]:
+            raw_total += 1
+            if set(code.get("rules", [])) & HALLUCINATION_RULES:
+                raw_bad += 1
+            for rule in code.get("rules", []):
+                rejections[rule] += 1
+            if code["status"] != "accepted":
+                continue
+            accepted_total += 1
+            check = (
+                None
+                if text is None
+                else {(e["start"], e["end"]): text[e["start"] : e["end"]] for e in code["evidence"]}
+            )
+            if not _in_codeset(code["code"], codeset) or not _evidence_ok(code, check):
+                accepted_bad += 1
+            is_correct = code["code"].upper() in gold_set
+            if code.get("confidence") is not None:
+                confidences.append(float(code["confidence"]))
+                correct.append(is_correct)
+            gold_spans = spans_by_code.get(code["code"].upper())
+            if is_correct and gold_spans:
+                for ev in code["evidence"]:
+                    evidence_total += 1
+                    evidence_hits += any(_overlaps((ev["start"], ev["end"]), g) for g in gold_spans)
+
+    chapters = _chapter_breakdown(gold, predicted, codeset)
+    n_ok = len(ok_rows)
+    versions = dict(ok_rows[0]["result"]["versions"]) if ok_rows else {}
+    metrics: dict[str, Any] = {
+        "n_documents": len(rows),
+        "n_failed": len(rows) - n_ok,
+        "n_skipped_lines": problems,
+        "micro_precision": round(prf.precision, 4),
+        "micro_recall": round(prf.recall, 4),
+        "micro_f1": round(prf.f1, 4),
+        "tp": prf.tp,
+        "fp": prf.fp,
+        "fn": prf.fn,
+        "macro_f1": round(macro_f1(gold, predicted), 4),
+        "exact_match": round(exact_match(gold, predicted), 4),
+        "map": round(mean_average_precision(gold, predicted), 4),
+        "category_f1": round(cat.f1, 4),
+        "candidate_recall": round(offered_hits / len(gold_codes), 4) if gold_codes else 0.0,
+        "gold_codes": len(gold_codes),
+        "gold_codes_not_in_codeset": len([c for c in gold_codes if c in unknown_gold]),
+        "gold_codes_not_in_codeset_list": unknown_gold,
+        "micro_f1_known_gold": round(prf_known.f1, 4),
+        "predicted_codes": sum(len(p) for p in predicted),
+        "raw_proposals": raw_total,
+        "hallucination_rate_raw": round(raw_bad / raw_total, 4) if raw_total else 0.0,
+        "accepted_codes": accepted_total,
+        "hallucination_rate_accepted": round(accepted_bad / accepted_total, 4) if accepted_total else 0.0,
+        "rejections_by_rule": dict(sorted(rejections.items())),
+        "auto_rate": round(routing["auto"] / n_ok, 4) if n_ok else 0.0,
+        "review_rate": round(routing["review"] / n_ok, 4) if n_ok else 0.0,
+        "ece": round(expected_calibration_error(confidences, correct), 4),
+        "reliability": [
+            {"bin": b, "confidence": round(c, 4), "accuracy": round(a, 4), "count": n}
+            for b, c, a, n in reliability_bins(confidences, correct)
+        ],
+        "evidence_precision": round(evidence_hits / evidence_total, 4) if evidence_total else None,
+        "seconds_per_document": round(statistics.median(seconds), 3) if seconds else 0.0,
+        "seconds_per_document_p90": round(_quantile(seconds, 0.9), 3) if seconds else 0.0,
+        "seconds_total": round(sum(seconds), 1),
+        "prompt_tokens_per_document": round(statistics.mean(prompt_tokens), 1) if prompt_tokens else 0.0,
+        "completion_tokens_per_document": round(statistics.mean(completion_tokens), 1) if completion_tokens else 0.0,
+        "per_chapter": chapters,
+        "versions": versions,
+    }
+    return metrics
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _chapter_of(code: str, codeset: ICD10CMCodeSet) -> str:
+    return codeset.get(code).chapter if code in codeset else "unknown"
+
+
+def _chapter_breakdown(
+    gold: Iterable[list[str]], predicted: Iterable[list[str]], codeset: ICD10CMCodeSet
+) -> dict[str, dict[str, Any]]:
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    for gold_codes, predicted_codes in zip(gold, predicted, strict=True):
+        gs, ps = {c.upper() for c in gold_codes}, {c.upper() for c in predicted_codes}
+        for c in gs & ps:
+            tp[_chapter_of(c, codeset)] += 1
+        for c in ps - gs:
+            fp[_chapter_of(c, codeset)] += 1
+        for c in gs - ps:
+            fn[_chapter_of(c, codeset)] += 1
+    out = {}
+    for chapter in sorted(set(tp) | set(fp) | set(fn), key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0)):
+        t, f_p, f_n = tp[chapter], fp[chapter], fn[chapter]
+        precision = t / (t + f_p) if t + f_p else 0.0
+        recall = t / (t + f_n) if t + f_n else 0.0
+        out[chapter] = {
+            "title": codeset.chapter_title(chapter) if chapter != "unknown" else "not in the code set",
+            "tp": t,
+            "fp": f_p,
+            "fn": f_n,
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+        }
+    return out

@@ -1,0 +1,175 @@
+"""The evaluation harness on a tiny dataset (real pipeline, small index) and the regress exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals._harness import compute_metrics, run_eval
+from evals._regress import compare, make_baseline
+from medcode.cli import main
+from medcode.config import Settings
+from medcode.errors import InputError
+
+NOTE = (
+    "ASSESSMENT AND PLAN:\n1. Type 2 diabetes mellitus without complications. Continue metformin.\n"
+    "2. Essential hypertension. Continue lisinopril.\nHe denies chest pain.\n"
+)
+
+REQUIRED_KEYS = {
+    "n_documents",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "macro_f1",
+    "exact_match",
+    "map",
+    "category_f1",
+    "candidate_recall",
+    "hallucination_rate_raw",
+    "hallucination_rate_accepted",
+    "rejections_by_rule",
+    "auto_rate",
+    "review_rate",
+    "ece",
+    "evidence_precision",
+    "seconds_per_document",
+    "prompt_tokens_per_document",
+    "completion_tokens_per_document",
+    "versions",
+}
+
+
+def _dataset(tmp_path: Path) -> Path:
+    start = NOTE.index("Type 2 diabetes")
+    rows = [
+        json.dumps(
+            {
+                "id": "d1",
+                "text": NOTE,
+                "codes": ["E11.9", "I10", "Z99.89"],
+                "spans": [{"code": "E11.9", "start": start, "end": start + 46}],
+                "setting": "outpatient",
+            }
+        ),
+        '{"id": "broken", "text": ',
+        json.dumps({"id": "d2", "text": "Well child visit. No complaints.", "codes": []}),
+        json.dumps({"id": "d3", "text": NOTE, "codes": ["E11.9", "R51"], "setting": "case-report"}),
+    ]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_eval_writes_metrics_predictions_and_report_and_resumes(
+    small_index_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = _dataset(tmp_path)
+    out = tmp_path / "run"
+    metrics = run_eval(small_index_settings, dataset, out, proposer="retrieval", progress=False)
+    assert set(metrics) >= REQUIRED_KEYS
+    assert "gold.jsonl:2: skipped: invalid JSON" in capsys.readouterr().err and metrics["n_skipped_lines"] == 1
+    assert metrics["n_documents"] == 3
+    assert metrics["hallucination_rate_accepted"] == 0.0
+    # R51 (2018 code, now R51.9) and Z99.89 (a real code nobody predicts) are gold; R51 is reported apart.
+    assert metrics["gold_codes_not_in_codeset_list"] == ["R51"]
+    assert metrics["micro_recall"] < 1.0 and metrics["tp"] >= 3
+    assert metrics["evidence_precision"] == 1.0
+    assert metrics["rejections_by_rule"].get("SPAN_NEGATED", 0) >= 1
+    assert (out / "report.html").read_text().count("<img") >= 2
+    assert (out / "reliability.png").stat().st_size > 1000
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["d1", "d2", "d3"]
+    assert "NOTE" not in (out / "report.html").read_text() and "metformin" not in (out / "report.html").read_text()
+
+    # Rerun: nothing is coded again; the metrics are recomputed from the file.
+    again = run_eval(small_index_settings, dataset, out, proposer="retrieval", progress=False)
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 3
+    assert again["micro_f1"] == metrics["micro_f1"]
+    with pytest.raises(InputError, match="another proposer"):
+        run_eval(small_index_settings, dataset, out, proposer="llm", progress=False)
+    with pytest.raises(InputError, match=r"gold.jsonl:2"):
+        run_eval(small_index_settings, dataset, tmp_path / "strict", proposer="retrieval", strict=True, progress=False)
+
+
+def _metrics(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "n_documents": 10,
+        "micro_precision": 0.5,
+        "micro_recall": 0.5,
+        "micro_f1": 0.5,
+        "hallucination_rate_raw": 0.10,
+        "hallucination_rate_accepted": 0.0,
+        "candidate_recall": 0.8,
+        "ece": 0.1,
+        "review_rate": 1.0,
+        "versions": {"proposer": "llm", "model": "m1", "prompt": "p1", "codeset": "c1"},
+    }
+    base.update(overrides)
+    return base
+
+
+def test_compare_rules() -> None:
+    assert compare(_metrics(), _metrics()).ok
+    assert compare(_metrics(), _metrics(micro_f1=0.49)).ok  # within tolerance
+    worse_f1 = compare(_metrics(), _metrics(micro_f1=0.40))
+    assert not worse_f1.ok and "micro_f1" in worse_f1.failures[0]
+    assert not compare(_metrics(), _metrics(hallucination_rate_raw=0.20)).ok
+    assert compare(_metrics(), _metrics(hallucination_rate_raw=0.0)).ok  # improvement is fine
+    accepted = compare(_metrics(), _metrics(hallucination_rate_accepted=0.001))
+    assert not accepted.ok and "must be 0" in accepted.failures[0]
+    changed = _metrics(versions={"proposer": "llm", "model": "m2", "prompt": "p1", "codeset": "c1"})
+    assert not compare(_metrics(), changed).ok
+    assert compare(_metrics(), changed, allow_version_change=True).ok
+    assert "micro_f1" in compare(_metrics(), _metrics()).table()
+    with pytest.raises(InputError, match="micro_f1"):
+        compare({"versions": {}}, _metrics())
+
+
+def _write_results(directory: Path, metrics: dict[str, object]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "metrics.json").write_text(json.dumps(metrics))
+    return directory
+
+
+def test_regress_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(make_baseline(_metrics())))
+    good = _write_results(tmp_path / "good", _metrics(micro_f1=0.55))
+    bad = _write_results(tmp_path / "bad", _metrics(hallucination_rate_accepted=0.05))
+    assert main(["regress", "--baseline", str(baseline), "--results", str(good)]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["regress", "--baseline", str(baseline), "--results", str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert "FAIL" in captured.out and "REGRESSION" in captured.err
+    loose = _write_results(tmp_path / "loose", _metrics(micro_f1=0.45))
+    assert main(["regress", "--baseline", str(baseline), "--results", str(loose)]) == 1
+    assert main(["regress", "--baseline", str(baseline), "--results", str(loose), "--tolerance-f1", "0.1"]) == 0
+    capsys.readouterr()
+    assert main(["regress", "--baseline", str(tmp_path / "missing.json"), "--results", str(good)]) == 2
+    assert "baseline not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.json"
+    broken.write_text("{nope")
+    assert main(["regress", "--baseline", str(broken), "--results", str(good)]) == 2
+    # Updating the baseline from a finished run, then passing against it.
+    new = tmp_path / "new-baseline.json"
+    assert main(["regress", "--baseline", str(new), "--results", str(good), "--update-baseline"]) == 0
+    assert json.loads(new.read_text())["micro_f1"] == 0.55
+    capsys.readouterr()
+    assert main(["regress", "--baseline", str(new), "--results", str(good), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["failures"] == []
+
+
+def test_compute_metrics_handles_failed_and_empty_documents(codeset) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        {"id": "a", "gold": ["I10"], "error": {"type": "NoteError", "message": "empty"}},
+        {"id": "b", "gold": [], "predicted": []},
+    ]
+    metrics = compute_metrics(rows, codeset)
+    assert metrics["n_documents"] == 2 and metrics["n_failed"] == 2
+    assert metrics["micro_f1"] == 0.0 and metrics["fn"] == 1
+    assert metrics["hallucination_rate_accepted"] == 0.0 and metrics["ece"] == 0.0
