@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from medcode.cli import CommandContext
-    from validators._models import ValidationReport
 
-__all__ = ["read_note_file", "register", "routing_summary"]
+__all__ = ["register"]
 
 
 def _age(text: str) -> int:
@@ -64,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--age", type=_age, help="patient age in years (enables the age edits)")
     p.add_argument("--sex", type=_sex, help="patient sex F or M (enables the sex edits)")
     p.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (picks the code-set release)")
+    p.add_argument("--note-type", default="outpatient_visit", help="note type for the routing policy")
     p.add_argument(
         "--candidates",
         metavar="FILE",
@@ -71,33 +71,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "codes outside it are rejected NOT_A_CANDIDATE",
     )
     p.set_defaults(handler=_validate)
-
-
-def read_note_file(source: str, max_chars: int) -> str:
-    """Read a note (``-`` = stdin) as UTF-8 text. Raises ``NoteError`` naming the problem."""
-    from medcode.errors import NoteError
-
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except FileNotFoundError:
-        raise NoteError(f"note file not found: {source}") from None
-    except IsADirectoryError:
-        raise NoteError(f"note path is a directory: {source}") from None
-    except OSError as exc:
-        raise NoteError(f"cannot read note {source}: {exc.strerror}") from None
-    if b"\x00" in data[:8192]:
-        raise NoteError(f"{source} looks binary (NUL bytes); expected a UTF-8 text note")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NoteError(f"{source} is not valid UTF-8 (bad byte at offset {exc.start})") from None
-    if not text.strip():
-        raise NoteError(f"the note {source} is empty")
-    if len(text) > max_chars:
-        raise NoteError(
-            f"the note has {len(text):,} characters, over the limit of {max_chars:,} (MEDCODE_MAX_NOTE_CHARS)"
-        )
-    return text
 
 
 def _read_candidates(source: str) -> frozenset[str]:
@@ -121,27 +94,15 @@ def _read_candidates(source: str) -> frozenset[str]:
     return frozenset(line.strip() for line in raw.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def routing_summary(report: ValidationReport) -> dict[str, Any]:
-    """The CLI's routing: review with the rule reasons, or review by the human-assisted default.
-
-    A stand-in for the agent's routing policy (validators cannot import the agent stage).
-    """
-    reasons: list[str] = []
-    for verdict in report.verdicts:
-        for result in verdict.results:
-            if result.severity == "reject" or result in verdict.warnings:
-                reasons.append(f"{verdict.code}: {result.rule}")
-    reasons = list(dict.fromkeys(reasons))
-    return {"decision": "review", "reasons": reasons or ["HUMAN_ASSISTED_DEFAULT"]}
-
-
 def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from agent._note import Note, read_note_bytes
+    from agent._routing import RoutingPolicy
     from medcode.cli import print_json
     from validators import ValidationContext, ValidatorPipeline, load_proposal
 
     settings = ctx.settings
     proposal = load_proposal(args.proposal)
-    note = read_note_file(args.note, settings.max_note_chars)
+    note = Note.checked(read_note_bytes(args.note), settings.max_note_chars).text
     candidates = _read_candidates(args.candidates) if args.candidates else None
     vctx = ValidationContext(
         note_text=note,
@@ -153,7 +114,7 @@ def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
     )
     with ValidatorPipeline(settings) as pipeline:
         report = pipeline.validate(proposal, vctx)
-    routing = routing_summary(report)
+    routing = RoutingPolicy.from_settings(settings).decide(report.verdicts, args.note_type).model_dump(mode="json")
     if args.json:
         print_json(
             {
