@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from medcode.errors import ConfigError
@@ -118,10 +118,36 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=3600, description="How long a review-queue/audit write waits for another process's lock."
     )
 
+    # Copilot (`medcode serve`)
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the copilot's /v1 API (MEDCODE_API_TOKEN), at least 16 characters. Required to "
+        "serve on a non-loopback address; without it a loopback server makes a one-time token.",
+    )
+    serve_proposer: Literal["llm", "retrieval"] = Field(
+        default="llm", description="Proposer of the copilot's coding worker (retrieval: no LLM)."
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1_024, description="HTTP request bodies larger than this get 413."
+    )
+    serve_max_queued_jobs: int = Field(
+        default=100, ge=1, description="Notes waiting for the copilot's coding worker; more get 503."
+    )
+    serve_job_retention_hours: float = Field(
+        default=24.0, gt=0, description="Finished coding jobs (status and result) are kept this long."
+    )
+
     @field_validator("data_dir", "codeset_releases_file", "cpt_file", "hcpcs_source", "llm_gguf", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,367 @@
+"""The copilot's FastAPI app: the ``/v1`` JSON API, the coder pages and the API docs.
+
+Every ``/v1`` route needs ``Authorization: Bearer <token>`` (401 otherwise, checked before the
+body is read). Request bodies over ``max_request_bytes`` get 413. Errors are JSON:
+``{"error": {"type": ..., "message": ...}}`` with 400 (bad input), 401, 404 (no such chart or
+job), 409 (stale chart version or already finalised), 413, 422 (malformed request), 503 (coding
+queue full, index or LLM unavailable). Pages and static files carry a strict Content-Security-
+Policy (no inline script, nothing from other origins). Request logs name method, path and
+status only: never the body or query string (both may hold PHI).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from copilot._jobs import JobNotFoundError, JobQueueFullError
+from copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
+from copilot._service import CopilotService, QueueFilter
+from medcode import __version__
+from medcode.config import Settings
+from medcode.errors import (
+    ChartConflictError,
+    ChartNotFoundError,
+    ConfigError,
+    InputError,
+    LLMError,
+    MedcodeError,
+    RetrievalError,
+    UnknownCodeError,
+)
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("copilot.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_DATA = Path(__file__).resolve().parent / "data"
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_DOC_PATHS = ("/docs", "/redoc", "/static-offline-docs")
+
+
+def _error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message, **extra}}
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    data = json.dumps(body).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+class _Guard:
+    """ASGI middleware: request log, security headers, bearer auth for ``/v1``, request size cap."""
+
+    def __init__(self, app: ASGIApp, *, token: str, max_body: int) -> None:
+        self.app = app
+        self._token = token.encode("utf-8")
+        self.max_body = max_body
+
+    def _authorised(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, credentials = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._token)
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                if not path.startswith(_DOC_PATHS):
+                    extra += [(b"content-security-policy", _CSP.encode()), (b"x-frame-options", b"DENY")]
+                if path.startswith("/v1"):
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = headers + extra
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, send_with_headers, path)
+        finally:
+            log.info("%s %s %d %.0fms", scope.get("method"), path, status, (time.perf_counter() - started) * 1000)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        if (path == "/v1" or path.startswith("/v1/")) and not self._authorised(scope):
+            await _send_json(
+                send,
+                401,
+                _error_body("unauthorized", "missing or wrong bearer token (Authorization: Bearer $MEDCODE_API_TOKEN)"),
+                ((b"www-authenticate", b'Bearer realm="medcode"'),),
+            )
+            return
+        length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
+        too_big = _error_body(
+            "request_too_large", f"request body is over {self.max_body:,} bytes (MEDCODE_MAX_REQUEST_BYTES)"
+        )
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _send_json(send, 400, _error_body("bad_request", "Content-Length is not a number"))
+                return
+            if declared > self.max_body:
+                await _send_json(send, 413, too_big)
+                return
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read up to the cap, then replay the body to the app.
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                await _send_json(send, 413, too_big)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _status_for(exc: MedcodeError) -> int:
+    if isinstance(exc, ChartNotFoundError | JobNotFoundError):
+        return 404
+    if isinstance(exc, ChartConflictError):
+        return 409
+    if isinstance(exc, InputError | UnknownCodeError):
+        return 400
+    if isinstance(exc, JobQueueFullError | RetrievalError | LLMError):
+        return 503
+    return 500
+
+
+def _job_view(job: CodingJob) -> dict[str, Any]:
+    job.status_url = f"/v1/jobs/{job.job_id}"
+    return job.model_dump(mode="json")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    token: str | None = None,
+    proposer: Literal["llm", "retrieval"] | None = None,
+    warm_up: bool = True,
+) -> FastAPI:
+    """The copilot app. The service (coder, worker, stores) starts with the app's lifespan.
+
+    ``token`` defaults to ``settings.api_token``. Raises ``ConfigError`` when there is no token.
+    """
+    secret = token if token is not None else (settings.api_token.get_secret_value() if settings.api_token else None)
+    if not secret or not secret.strip():
+        raise ConfigError("the copilot needs an API token: set MEDCODE_API_TOKEN (at least 16 characters)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = CopilotService(settings, proposer=proposer, warm_up=warm_up)
+        service.start()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPIOffline(
+        title="medcode copilot",
+        version=__version__,
+        description="Review ICD-10-CM code suggestions: code a note, read the evidence, accept, edit or reject, "
+        "finalise. Every `/v1` route needs `Authorization: Bearer $MEDCODE_API_TOKEN`. `POST /v1/code` queues "
+        "the note for the coding worker and answers 202 with a job (poll its `status_url`); with `?wait=S` it "
+        "waits up to S seconds and answers 200 with the `medcode code --json` document if coding finished.",
+        lifespan=lifespan,
+        favicon_url="/static/favicon.svg",
+    )
+    app.add_middleware(_Guard, token=secret.strip(), max_body=settings.max_request_bytes)
+    app.mount("/static", StaticFiles(directory=_DATA / "static"), name="static")
+
+    @app.exception_handler(MedcodeError)
+    async def _medcode_error(request: Request, exc: MedcodeError) -> JSONResponse:
+        status = _status_for(exc)
+        extra: dict[str, Any] = {}
+        if isinstance(exc, ChartConflictError):
+            extra["current_version"] = exc.current_version
+        if isinstance(exc, UnknownCodeError):
+            extra["suggestions"] = exc.suggestions[:10]
+        headers = {"Retry-After": "30"} if isinstance(exc, JobQueueFullError) else None
+        if status >= 500:
+            logging.getLogger("copilot").error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse(_error_body(type(exc).__name__, str(exc), **extra), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", ""))} for err in exc.errors()
+        ]  # no "input": it may echo the note
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p != "body") or "request"
+        message = f"{where}: {first['msg']}" + (f" (+{len(details) - 1} more)" if len(details) > 1 else "")
+        return JSONResponse(_error_body("validation_error", message, details=details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            _error_body("http_error", str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    def service(request: Request) -> CopilotService:
+        svc: CopilotService = request.app.state.service
+        return svc
+
+    # -- pages (no data in them: the page's script fetches /v1 with the token) ---------------
+    @app.get("/", include_in_schema=False)
+    def index_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "index.html", media_type="text/html")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "metrics.html", media_type="text/html")
+
+    @app.get("/healthz", tags=["service"], summary="Liveness and the coding worker's state (no auth)")
+    def healthz(request: Request) -> dict[str, Any]:
+        return service(request).health()
+
+    # -- the API -----------------------------------------------------------------------------
+    api = APIRouter(prefix="/v1", dependencies=[Security(HTTPBearer(auto_error=False))])
+
+    @api.post(
+        "/code",
+        tags=["coding"],
+        summary="Code a note (queued for the coding worker)",
+        status_code=202,
+        response_model=CodingJob,
+        responses={200: {"description": "With ?wait: coding finished in time; the `medcode code --json` document."}},
+    )
+    def code_note(
+        request: Request,
+        body: CodeRequest,
+        wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the result (0 = answer now).")] = 0,
+    ) -> Response:
+        svc = service(request)
+        job = svc.submit(body)
+        if wait > 0:
+            job = svc.wait(job.job_id, wait)
+            if job.status == "done" and job.result is not None:
+                return JSONResponse(job.result, status_code=200)
+        view = _job_view(job)
+        return JSONResponse(view, status_code=202, headers={"Location": view["status_url"]})
+
+    @api.get("/jobs/{job_id}", tags=["coding"], summary="A coding job; `result` once done", response_model=CodingJob)
+    def get_job(request: Request, job_id: str) -> dict[str, Any]:
+        return _job_view(service(request).job(job_id))
+
+    @api.get("/queue", tags=["review"], summary="Charts (oldest first, no note text) and coding jobs in flight")
+    def get_queue(
+        request: Request,
+        status: QueueFilter = "open",
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        note_type: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> dict[str, Any]:
+        svc = service(request)
+        charts = svc.list_charts(status, limit=limit, offset=offset, note_type=note_type)
+        return {
+            "charts": [c.model_dump(mode="json") for c in charts],
+            "jobs": [_job_view(j) for j in svc.jobs.active()],
+        }
+
+    @api.get("/charts/{chart_id}", tags=["review"], summary="One chart: note, codes, verdicts, history")
+    def get_chart(
+        request: Request,
+        chart_id: int,
+        text: Annotated[bool, Query(description="Include the note text and evidence quotes (PHI).")] = True,
+    ) -> dict[str, Any]:
+        return service(request).chart(chart_id, include_text=text)
+
+    @api.post(
+        "/charts/{chart_id}/review",
+        tags=["review"],
+        summary="Accept, reject, replace or add codes, and/or finalise (one audited change)",
+        responses={409: {"description": "The chart changed since expected_version, or is finalised."}},
+    )
+    def review_chart(request: Request, chart_id: int, body: ReviewRequest) -> dict[str, Any]:
+        return service(request).review(chart_id, body)
+
+    @api.get(
+        "/search",
+        tags=["review"],
+        summary="Find a code to add: exact code, then retrieval",
+        response_model=list[SearchHit],
+    )
+    def search_codes(
+        request: Request,
+        q: Annotated[str, Query(min_length=1, max_length=500, description="A code or words.")],
+        top_k: Annotated[int, Query(ge=1, le=50)] = 10,
+        chart_id: Annotated[int | None, Query(description="Use this chart's date of service.")] = None,
+        date_of_service: dt.date | None = None,
+    ) -> list[SearchHit]:
+        svc = service(request)
+        if chart_id is not None:
+            date_of_service = svc.queue.get(chart_id, include_text=False).date_of_service
+        return svc.search(q, top_k=top_k, date_of_service=date_of_service)
+
+    @api.get("/metrics", tags=["metrics"], summary="Acceptance, edit and override rates; queue size and age")
+    def get_metrics(
+        request: Request,
+        since: Annotated[dt.datetime | None, Query(description="Charts created at or after (UTC if no zone).")] = None,
+        note_type: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> dict[str, Any]:
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        return service(request).metrics(since=since, note_type=note_type)
+
+    app.include_router(api)
+    return app

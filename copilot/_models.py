@@ -1,0 +1,112 @@
+"""Typed hand-offs of the copilot's HTTP API: requests in, jobs and search hits out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "CodeRequest",
+    "CodingJob",
+    "ErrorInfo",
+    "JobStatus",
+    "ReviewAction",
+    "ReviewRequest",
+    "SearchHit",
+]
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+class CodeRequest(BaseModel):
+    """``POST /v1/code``: one note to code. ``text`` is PHI: stored with the chart, never logged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="The clinical note, plain UTF-8 text.")
+    id: str | None = Field(default=None, min_length=1, max_length=200, description="Note id (default: a hash prefix).")
+    setting: Literal["outpatient", "inpatient"] | None = Field(default=None, description="Default: from settings.")
+    note_type: str = Field(default="outpatient_visit", min_length=1, max_length=100, description="For routing.")
+    age: int | None = Field(default=None, ge=0, le=130, description="Patient age in years (enables age edits).")
+    sex: Literal["F", "M"] | None = Field(default=None, description="Patient sex (enables sex edits).")
+    date_of_service: dt.date | None = Field(default=None, description="Picks the code-set release.")
+
+
+class ErrorInfo(BaseModel):
+    """Why a job failed: the ``medcode.errors`` class name and its message (never note text)."""
+
+    type: str
+    message: str
+
+
+class CodingJob(BaseModel):
+    """A note handed to the coding worker. ``result`` is the ``medcode code --json`` document once done."""
+
+    job_id: str
+    status: JobStatus
+    note_id: str
+    note_type: str | None = None
+    proposer: str
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    position: int | None = Field(default=None, description="Jobs ahead of this one while queued (0 = next).")
+    chart_id: int | None = Field(default=None, description="The review-queue chart, once coded.")
+    error: ErrorInfo | None = None
+    result: dict[str, Any] | None = None
+    status_url: str | None = None
+
+
+class ReviewAction(BaseModel):
+    """One coder decision on a chart code. ``replace`` needs ``new_code``; ``add`` names the new code in ``code``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["accept", "reject", "replace", "add"]
+    code: str = Field(min_length=1, max_length=20)
+    new_code: str | None = Field(default=None, min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _new_code_only_for_replace(self) -> ReviewAction:
+        if self.action == "replace" and self.new_code is None:
+            raise ValueError("replace needs new_code (the code that replaces code)")
+        if self.action != "replace" and self.new_code is not None:
+            raise ValueError(f"new_code is only for replace, not {self.action}")
+        return self
+
+
+class ReviewRequest(BaseModel):
+    """``POST /v1/charts/{id}/review``: coder decisions applied all-or-nothing, then optionally finalise.
+
+    ``expected_version`` is the chart version the coder was looking at (optimistic locking):
+    the request fails with 409 when someone changed or finalised the chart since.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1, max_length=100, description="Who decides (recorded in the audit log).")
+    expected_version: int = Field(ge=1)
+    actions: list[ReviewAction] = Field(default_factory=list, max_length=200)
+    reason: str | None = Field(
+        default=None, max_length=1_000, description="Why; required to accept a code the validators rejected."
+    )
+    finalise: bool = False
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> ReviewRequest:
+        if not self.actions and not self.finalise:
+            raise ValueError("nothing to do: give at least one action or finalise=true")
+        return self
+
+
+class SearchHit(BaseModel):
+    """A code a coder can add: an exact code match or a retrieval candidate."""
+
+    code: str
+    description: str
+    chapter: str | None = None
+    billable: bool = True
+    score: float | None = Field(default=None, description="Retrieval score (None for an exact code match).")
+    source: Literal["code", "retrieval"]

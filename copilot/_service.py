@@ -1,0 +1,260 @@
+"""``CopilotService``: what the HTTP app calls. One coder, one coding worker, the queue and the audit log.
+
+Everything persists where the CLI keeps it (``<data_dir>/queue.sqlite`` and the audit log), so
+``medcode queue ...`` and the web app see the same charts. Methods are safe to call from many
+request threads at once; coding itself happens on the worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from typing import Any, Literal
+
+from agent import AuditLog, ChartSummary, MedicalCoder, Note, ReviewQueue
+from codesets import normalize_icd10cm, strip_dot
+from copilot._jobs import CodingWorker, JobStore, WorkerState
+from copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
+from medcode import __version__
+from medcode.config import Settings
+from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
+
+__all__ = ["CopilotService", "QueueFilter"]
+
+QueueFilter = Literal["open", "all", "pending", "coding", "in_review", "finalised"]
+_OPEN: tuple[Literal["pending", "coding", "in_review"], ...] = ("pending", "coding", "in_review")
+_CODE_LIKE = re.compile(r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{0,4})?$")
+
+
+class CopilotService:
+    """The copilot's back end for one data directory.
+
+    ``proposer`` defaults to ``settings.serve_proposer``; ``warm_up`` loads the index, embedder and
+    LLM on the worker thread at start (``health()`` says ``warming`` meanwhile). Call ``start()``
+    before use and ``close()`` at the end. Raises ``AuditError`` when the stores cannot be opened.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        proposer: Literal["llm", "retrieval"] | None = None,
+        warm_up: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
+        self.coder = MedicalCoder(settings, proposer=self.proposer, record=True)
+        self.queue = ReviewQueue(settings)
+        self.audit = AuditLog(settings)
+        self.jobs = JobStore(settings)
+        self.worker = CodingWorker(self.jobs, self.coder, warm_up=warm_up)
+        self._started = False
+
+    # -- life cycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the coding worker (it re-queues jobs a stopped server left running)."""
+        if not self._started:
+            self.worker.start()
+            self._started = True
+
+    def close(self) -> None:
+        """Stop the worker (waits briefly for a running job), stop the LLM server, close the stores."""
+        if self._started:
+            self.worker.stop()
+        self.coder.close()
+        self.queue.close()
+        self.audit.close()
+        self.jobs.close()
+
+    def health(self) -> dict[str, Any]:
+        """Liveness and the worker's state; no PHI."""
+        counts = self.jobs.counts()
+        state: WorkerState = self.worker.state
+        return {
+            "status": "ok",
+            "version": __version__,
+            "proposer": self.proposer,
+            "worker": state,
+            "problem": self.worker.problem,
+            "jobs": {"queued": counts.get("queued", 0), "running": counts.get("running", 0)},
+        }
+
+    # -- coding ------------------------------------------------------------------------------
+    def submit(self, request: CodeRequest) -> CodingJob:
+        """Check the note and queue it for the worker.
+
+        Raises ``NoteError`` for empty, NUL-containing or oversized text, ``DateOutOfRangeError``
+        when no release covers the date of service, ``JobQueueFullError`` when the queue is full.
+        """
+        fields: dict[str, Any] = {
+            "setting": request.setting or self.settings.setting,
+            "note_type": request.note_type,
+            "age": request.age,
+            "sex": request.sex,
+            "date_of_service": request.date_of_service,
+        }
+        if request.id is not None:
+            fields["id"] = request.id
+        note = Note.checked(request.text, self.settings.max_note_chars, **fields)
+        self.coder.registry.get(note.date_of_service)  # fail now, not on the worker
+        job = self.jobs.add(note, self.proposer, max_queued=self.settings.serve_max_queued_jobs)
+        self.worker.notify()
+        return job
+
+    def job(self, job_id: str) -> CodingJob:
+        """Raises ``JobNotFoundError``."""
+        return self.jobs.get(job_id)
+
+    def wait(self, job_id: str, timeout_s: float) -> CodingJob:
+        """The job when finished, or as it is after ``timeout_s``."""
+        return self.worker.wait_for(job_id, timeout_s)
+
+    # -- the queue ---------------------------------------------------------------------------
+    def list_charts(
+        self, status: QueueFilter = "open", *, limit: int = 50, offset: int = 0, note_type: str | None = None
+    ) -> list[ChartSummary]:
+        """Charts oldest first; ``open`` = pending, coding (a coder is on it) and in review."""
+        if status == "all":
+            return self.queue.list_charts(None, limit, offset=offset, note_type=note_type)
+        if status != "open":
+            return self.queue.list_charts(status, limit, offset=offset, note_type=note_type)
+        merged: list[ChartSummary] = []
+        for each in _OPEN:
+            merged += self.queue.list_charts(each, offset + limit, note_type=note_type)
+        merged.sort(key=lambda c: (c.created_at, c.chart_id))
+        return merged[offset : offset + limit]
+
+    def chart(self, chart_id: int, *, include_text: bool = True) -> dict[str, Any]:
+        """A chart for display: codes with their rule reasons and warnings, whether each is selected.
+
+        The raw LLM output is left out. Raises ``ChartNotFoundError``.
+        """
+        chart = self.queue.get(chart_id, include_text=include_text)
+        data = chart.to_display(show_text=include_text)
+        decision = data["decision"]
+        verdicts = decision.pop("verdicts", [])
+        decision.pop("raw_llm_output", None)
+        decision.pop("note_text", None)
+        for code, model in zip(data["codes"], chart.codes, strict=True):
+            code["selected"] = model.selected
+            code["reasons"], code["warning_details"] = [], []
+            position = code["position"]
+            if code["origin"] == "proposed" and 0 <= position < len(verdicts):
+                verdict = verdicts[position]
+                code["reasons"] = [
+                    {"rule": r["rule"], "reason": r["reason"]}
+                    for r in verdict.get("results", [])
+                    if r.get("severity") == "reject"
+                ]
+                code["warning_details"] = [
+                    {"rule": w["rule"], "reason": w["reason"]} for w in verdict.get("warnings", [])
+                ]
+        return data
+
+    def review(self, chart_id: int, request: ReviewRequest) -> dict[str, Any]:
+        """Apply a coder's decisions (and maybe finalise) in one audited, all-or-nothing change.
+
+        New codes (``add``, ``replace``) must be billable codes of the release for the chart's date
+        of service. Raises ``ChartNotFoundError``, ``ChartConflictError`` (stale version or already
+        finalised), ``InputError``/``MalformedCodeError``/``UnknownCodeError`` for bad codes or actions.
+        """
+        current = self.queue.get(chart_id, include_text=False)
+        details: dict[str, tuple[str | None, str | None]] = {}
+        new_codes = [a.code for a in request.actions if a.action == "add"]
+        new_codes += [a.new_code for a in request.actions if a.action == "replace" and a.new_code]
+        if new_codes:
+            codeset = self.coder.registry.get(current.date_of_service)
+            for raw in new_codes:
+                record = codeset.get(raw)
+                if not record.billable:
+                    raise InputError(f"{record.code} is a header, not a billable code; pick one of its children")
+                details[strip_dot(normalize_icd10cm(raw))] = (record.description, record.chapter)
+        self.queue.resolve(
+            chart_id,
+            user=request.user,
+            expected_version=request.expected_version,
+            actions=[(a.action, a.code, a.new_code) for a in request.actions],
+            reason=request.reason,
+            finalise=request.finalise,
+            details=details,
+        )
+        return self.chart(chart_id)
+
+    # -- finding codes to add ----------------------------------------------------------------
+    def search(self, query: str, *, top_k: int = 10, date_of_service: dt.date | None = None) -> list[SearchHit]:
+        """Codes for a coder's query: the code itself when the query is a code, then retrieval hits.
+
+        Raises ``InputError`` for an empty or over-long query, ``RetrievalError`` when the index
+        cannot answer, ``DateOutOfRangeError`` for a date no release covers.
+        """
+        query = query.strip()
+        if not query:
+            raise InputError("search query is empty")
+        codeset = self.coder.registry.get(date_of_service)
+        hits: list[SearchHit] = []
+        if _CODE_LIKE.match(query):
+            try:
+                record = codeset.get(query)
+            except (MalformedCodeError, UnknownCodeError):
+                record = None
+            if record is not None:
+                hits.append(
+                    SearchHit(
+                        code=record.code,
+                        description=record.description,
+                        chapter=record.chapter,
+                        billable=record.billable,
+                        source="code",
+                    )
+                )
+                for child in codeset.billable_descendants(record.code, limit=top_k) if not record.billable else []:
+                    entry = codeset.get(child)
+                    hits.append(
+                        SearchHit(code=entry.code, description=entry.description, chapter=entry.chapter, source="code")
+                    )
+                if hits:
+                    return hits[:top_k]
+        seen = {h.code for h in hits}
+        for candidate in self.coder.retriever(date_of_service).search(query, top_k=top_k):
+            if candidate.code not in seen:
+                hits.append(
+                    SearchHit(
+                        code=candidate.code,
+                        description=candidate.description,
+                        chapter=candidate.chapter,
+                        score=round(candidate.score, 4),
+                        source="retrieval",
+                    )
+                )
+        return hits[:top_k]
+
+    # -- metrics -----------------------------------------------------------------------------
+    def metrics(self, *, since: dt.datetime | None = None, note_type: str | None = None) -> dict[str, Any]:
+        """``ReviewQueue.metrics`` plus chapter titles, coders' rejection reasons and the job queue.
+
+        ``coder_rejection_reasons`` counts the reasons coders gave when rejecting or replacing
+        codes (from the audit log; ``since`` applies, ``note_type`` does not). Raises ``InputError``
+        for a naive ``since``.
+        """
+        data = self.queue.metrics(since=since, note_type=note_type).as_dict()
+        codeset = self.coder.registry.get()
+        data["chapter_titles"] = {ch: codeset.chapter_title(ch) for ch in data["by_chapter"] if ch != "unknown"}
+        reasons: Counter[str] = Counter()
+        cutoff = since.astimezone(dt.UTC).isoformat() if since is not None else None
+        for record in self.audit.records(event_type="code_action"):
+            payload = record.payload
+            if payload.get("action") not in ("reject", "replace"):
+                continue
+            if cutoff is not None and str(record.ts) < cutoff:
+                continue
+            reason = str(payload.get("reason") or "").strip()
+            reasons[reason[:120] if reason else "(no reason given)"] += 1
+        data["coder_rejection_reasons"] = dict(reasons.most_common(20))
+        counts = self.jobs.counts()
+        data["jobs"] = {
+            "queued": counts.get("queued", 0),
+            "running": counts.get("running", 0),
+            "failed": counts.get("failed", 0),
+        }
+        return data

@@ -1,0 +1,761 @@
+/* medcode copilot: the review page and the metrics page. Vanilla JS, no build step, no network but /v1.
+ *
+ * The API token lives in sessionStorage (this tab only) and goes out as "Authorization: Bearer".
+ * Note text is PHI: it is only ever put into the page as text nodes, never logged or stored here.
+ */
+(function () {
+  "use strict";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var session = window.sessionStorage;
+  var PALETTE = [
+    ["#fde68a", "#d97706"], ["#bfdbfe", "#2563eb"], ["#bbf7d0", "#16a34a"], ["#fbcfe8", "#db2777"],
+    ["#ddd6fe", "#7c3aed"], ["#fed7aa", "#ea580c"], ["#a5f3fc", "#0891b2"], ["#e9d5ff", "#9333ea"]
+  ];
+  var state = {
+    token: session.getItem("medcode.token"),
+    user: session.getItem("medcode.user"),
+    chart: null, selected: 0, charts: [], jobs: [], filter: "open",
+    jobTimer: null, queueTimer: null, replacing: null, searchSeq: 0, searchTimer: null, busy: false
+  };
+
+  // -- helpers -------------------------------------------------------------------------------
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (key) {
+        var value = attrs[key];
+        if (value === null || value === undefined || value === false) return;
+        if (key === "class") el.className = value;
+        else if (key === "text") el.textContent = value;
+        else if (key === "style") Object.keys(value).forEach(function (p) { el.style.setProperty(p, value[p]); });
+        else if (key.slice(0, 2) === "on") el.addEventListener(key.slice(2), value);
+        else el.setAttribute(key, value === true ? "" : String(value));
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined || child === false) continue;
+      if (Array.isArray(child)) child.forEach(function (c) { if (c) el.append(c); });
+      else el.append(child);
+    }
+    return el;
+  }
+  function badge(kind, text, title) { return h("span", { class: "badge " + kind, title: title }, text); }
+  function pct(value) { return value === null || value === undefined ? "–" : (value * 100).toFixed(value < 0.1 && value > 0 ? 1 : 0) + "%"; }
+  function fmtAge(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 90) return Math.round(seconds) + "s";
+    if (seconds < 5400) return Math.round(seconds / 60) + "m";
+    if (seconds < 172800) return Math.round(seconds / 3600) + "h";
+    return Math.round(seconds / 86400) + "d";
+  }
+  var toastTimer = null;
+  function toast(message, bad) {
+    var el = $("toast");
+    el.textContent = message;
+    el.className = "toast" + (bad ? " bad" : "");
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { el.hidden = true; }, bad ? 6000 : 2500);
+  }
+
+  function ApiError(status, body) { this.status = status; this.body = body; }
+  function errorText(err) {
+    if (err instanceof ApiError) {
+      return (err.body && err.body.error && err.body.error.message) || ("request failed (HTTP " + err.status + ")");
+    }
+    return "cannot reach the server (" + (err && err.message ? err.message : err) + ")";
+  }
+  function api(method, path, body, quiet401) {
+    var options = { method: method, headers: { Authorization: "Bearer " + state.token, Accept: "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(path, options).then(function (res) {
+      return res.json().catch(function () { return null; }).then(function (data) {
+        if (res.status === 401 && !quiet401) signOut("The server refused your token; sign in again.");
+        if (!res.ok) throw new ApiError(res.status, data);
+        return { status: res.status, data: data };
+      });
+    });
+  }
+
+  // -- sign in -------------------------------------------------------------------------------
+  function showSignedIn() {
+    $("login").hidden = true;
+    $("workspace").hidden = false;
+    $("session").hidden = false;
+    $("who").textContent = state.user;
+  }
+  function signOut(message) {
+    session.removeItem("medcode.token");
+    state.token = null;
+    clearInterval(state.queueTimer);
+    clearInterval(state.jobTimer);
+    $("workspace").hidden = true;
+    $("session").hidden = true;
+    $("login").hidden = false;
+    $("login-user").value = state.user || "";
+    var error = $("login-error");
+    error.textContent = message || "";
+    error.hidden = !message;
+    ($("login-user").value ? $("login-token") : $("login-user")).focus();
+  }
+  function setUpLogin(onReady) {
+    $("login-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      state.user = $("login-user").value.trim();
+      state.token = $("login-token").value.trim();
+      if (!state.user || !state.token) return;
+      $("login-submit").disabled = true;
+      api("GET", "/v1/queue?limit=1", undefined, true).then(function () {
+        session.setItem("medcode.token", state.token);
+        session.setItem("medcode.user", state.user);
+        $("login-token").value = "";
+        showSignedIn();
+        onReady();
+      }, function (err) {
+        var error = $("login-error");
+        error.textContent = err instanceof ApiError && err.status === 401 ? "That token was refused." : errorText(err);
+        error.hidden = false;
+      }).finally(function () { $("login-submit").disabled = false; });
+    });
+    $("sign-out").addEventListener("click", function () { signOut(""); });
+    if (state.token && state.user) {
+      showSignedIn();
+      onReady();
+    } else {
+      signOut("");
+    }
+  }
+
+  // ==========================================================================================
+  // The review page
+  // ==========================================================================================
+  function showView(name) {
+    ["empty", "compose", "job", "chart"].forEach(function (v) { $("view-" + v).hidden = v !== name; });
+  }
+
+  function route() {
+    clearInterval(state.jobTimer);
+    var match = /^#\/(chart|job)\/([\w-]+)$/.exec(location.hash);
+    if (location.hash === "#/new") {
+      state.chart = null;
+      showView("compose");
+      $("note-text").focus();
+    } else if (match && match[1] === "chart") {
+      openChart(parseInt(match[2], 10));
+    } else if (match && match[1] === "job") {
+      state.chart = null;
+      watchJob(match[2]);
+    } else {
+      state.chart = null;
+      showView("empty");
+    }
+    renderQueue();
+  }
+
+  // -- queue -------------------------------------------------------------------------------
+  function refreshQueue() {
+    if (!state.token) return Promise.resolve();
+    return api("GET", "/v1/queue?status=" + encodeURIComponent(state.filter) + "&limit=200").then(function (res) {
+      state.charts = res.data.charts;
+      state.jobs = res.data.jobs;
+      renderQueue();
+    }, function (err) { if (!(err instanceof ApiError && err.status === 401)) toast(errorText(err), true); });
+  }
+  function chartBadge(status, assigned) {
+    if (status === "finalised") return badge("ok", "finalised");
+    if (status === "coding") return badge("accent", "in progress", assigned ? "with " + assigned : null);
+    if (status === "in_review") return badge("info", "in review");
+    return badge("grey", "to review");
+  }
+  function renderQueue() {
+    var list = $("queue");
+    var items = [];
+    var current = state.chart ? state.chart.chart_id : null;
+    var currentJob = (/^#\/job\/([\w-]+)$/.exec(location.hash) || [])[1];
+    state.jobs.forEach(function (job) {
+      var failed = job.status === "failed";
+      items.push(h("li", null, h("button", {
+        type: "button", class: "queue-item", "data-job": job.job_id, "aria-current": job.job_id === currentJob ? "true" : null,
+        onclick: function () { location.hash = "#/job/" + job.job_id; }
+      },
+        h("div", { class: "row" }, h("span", { class: "title" }, "Note " + job.note_id.slice(0, 12)),
+          failed ? badge("bad", "failed") : badge("warn", "coding…")),
+        h("div", { class: "sub" }, failed ? (job.error ? job.error.type : "failed")
+          : job.status === "queued" ? "queued" + (job.position ? ", " + job.position + " ahead" : "") : "running")
+      )));
+    });
+    state.charts.forEach(function (c) {
+      items.push(h("li", null, h("button", {
+        type: "button", class: "queue-item", "data-chart": c.chart_id, "aria-current": c.chart_id === current ? "true" : null,
+        onclick: function () { location.hash = "#/chart/" + c.chart_id; }
+      },
+        h("div", { class: "row" }, h("span", { class: "title" }, "Chart #" + c.chart_id), chartBadge(c.status, c.assigned_to)),
+        h("div", { class: "sub" }, [c.note_type || "note", c.n_codes + " codes" + (c.n_rejected ? ", " + c.n_rejected + " blocked" : ""),
+          fmtAge(c.age_seconds) + " ago"].join(" · "))
+      )));
+    });
+    if (!items.length) items.push(h("li", { class: "queue-empty" }, state.filter === "open" ? "No open charts." : "No charts."));
+    list.replaceChildren.apply(list, items);
+  }
+  function stepChart(delta) {
+    if (!state.charts.length) return;
+    var ids = state.charts.map(function (c) { return c.chart_id; });
+    var at = state.chart ? ids.indexOf(state.chart.chart_id) : -1;
+    var next = at < 0 ? (delta > 0 ? 0 : ids.length - 1) : Math.min(ids.length - 1, Math.max(0, at + delta));
+    location.hash = "#/chart/" + ids[next];
+  }
+
+  // -- coding a note -----------------------------------------------------------------------
+  function submitNote(event) {
+    if (event) event.preventDefault();
+    var text = $("note-text").value;
+    var error = $("compose-error");
+    error.hidden = true;
+    if (!text.trim()) {
+      error.textContent = "Paste a note first.";
+      error.hidden = false;
+      return;
+    }
+    var body = { text: text, note_type: $("note-type").value.trim() || "outpatient_visit" };
+    if ($("note-setting").value) body.setting = $("note-setting").value;
+    if ($("note-age").value !== "") body.age = parseInt($("note-age").value, 10);
+    if ($("note-sex").value) body.sex = $("note-sex").value;
+    if ($("note-date").value) body.date_of_service = $("note-date").value;
+    $("compose-submit").disabled = true;
+    api("POST", "/v1/code", body).then(function (res) {
+      location.hash = "#/job/" + res.data.job_id;
+      refreshQueue();
+    }, function (err) {
+      error.textContent = errorText(err);
+      error.hidden = false;
+    }).finally(function () { $("compose-submit").disabled = false; });
+  }
+
+  function watchJob(jobId) {
+    showView("job");
+    var card = document.querySelector(".job-card");
+    card.classList.remove("failed");
+    $("job-title").textContent = "Coding…";
+    $("job-detail").textContent = "Waiting for the coding worker.";
+    $("job-error").hidden = true;
+    $("job-actions").hidden = true;
+    var poll = function () {
+      api("GET", "/v1/jobs/" + encodeURIComponent(jobId)).then(function (res) {
+        var job = res.data;
+        if (location.hash !== "#/job/" + jobId) return;
+        if (job.status === "done") {
+          clearInterval(state.jobTimer);
+          $("note-text").value = "";
+          location.replace("#/chart/" + job.chart_id);
+          refreshQueue();
+        } else if (job.status === "failed") {
+          clearInterval(state.jobTimer);
+          card.classList.add("failed");
+          $("job-title").textContent = "Coding failed";
+          $("job-detail").textContent = "";
+          $("job-error").textContent = (job.error ? job.error.type + ": " + job.error.message : "unknown error");
+          $("job-error").hidden = false;
+          $("job-actions").hidden = !$("note-text").value;
+        } else if (job.status === "queued") {
+          $("job-detail").textContent = job.position ? "Queued: " + job.position + " note(s) ahead." : "Queued: next.";
+        } else {
+          var since = job.started_at ? (Date.now() - Date.parse(job.started_at)) / 1000 : 0;
+          $("job-detail").textContent = "Finding candidates, choosing codes and checking them… " + fmtAge(Math.max(0, since));
+        }
+      }, function (err) {
+        clearInterval(state.jobTimer);
+        card.classList.add("failed");
+        $("job-title").textContent = "Coding job unavailable";
+        $("job-error").textContent = errorText(err);
+        $("job-error").hidden = false;
+      });
+    };
+    poll();
+    state.jobTimer = setInterval(poll, 1000);
+  }
+
+  // -- a chart -------------------------------------------------------------------------------
+  function openChart(chartId, keepSelection) {
+    return api("GET", "/v1/charts/" + chartId).then(function (res) {
+      setChart(res.data, keepSelection);
+    }, function (err) {
+      showView("empty");
+      toast(errorText(err), true);
+    });
+  }
+
+  function setChart(chart, keepSelection) {
+    var sameChart = state.chart && state.chart.chart_id === chart.chart_id;
+    state.chart = chart;
+    if (!(keepSelection && sameChart)) {
+      state.selected = 0;
+      cancelReplace();
+      $("search").value = "";
+      $("results").replaceChildren();
+    }
+    state.selected = Math.min(state.selected, Math.max(0, chart.codes.length - 1));
+    showView("chart");
+    renderChart();
+    renderQueue();
+  }
+
+  function finalised() { return state.chart && state.chart.status === "finalised"; }
+
+  function renderChart() {
+    var c = state.chart;
+    $("chart-title").textContent = "Chart #" + c.chart_id;
+    var meta = $("chart-meta");
+    var bits = [chartBadge(c.status, c.assigned_to), badge(c.routing === "auto" ? "ok" : "grey", "routed " + c.routing),
+      h("span", null, "version " + c.version), h("span", null, c.setting)];
+    if (c.date_of_service) bits.push(h("span", null, "service " + c.date_of_service));
+    var kinds = {};
+    c.reasons.forEach(function (r) { kinds[r.split(":")[0]] = (kinds[r.split(":")[0]] || 0) + 1; });
+    Object.keys(kinds).forEach(function (k) { bits.push(h("span", { class: "chip", title: "routing reason" }, k + (kinds[k] > 1 ? " ×" + kinds[k] : ""))); });
+    meta.replaceChildren.apply(meta, bits);
+    $("note-info").textContent = (c.note_id || "") + (c.note_type ? " · " + c.note_type : "");
+    var banner = $("chart-banner");
+    if (finalised()) {
+      var billed = c.codes.filter(function (k) { return k.decision === "accepted"; }).map(function (k) { return k.code; });
+      banner.textContent = "Finalised by " + c.finalised_by + " · billed: " + (billed.join(", ") || "no codes");
+      banner.hidden = false;
+    } else {
+      banner.hidden = true;
+    }
+    $("finalise").disabled = finalised();
+    $("search").disabled = finalised();
+    renderNote();
+    renderCodes();
+  }
+
+  function reasonSpans(code) {
+    // Rejected codes keep no evidence; the validators' reasons name the offending span by offsets.
+    var spans = [];
+    (code.reasons || []).forEach(function (r) {
+      var re = /chars (\d+)-(\d+)/g, m;
+      while ((m = re.exec(r.reason)) !== null) spans.push({ start: +m[1], end: +m[2] });
+    });
+    return spans;
+  }
+
+  function renderNote() {
+    var c = state.chart;
+    var text = c.note_text || "";
+    var body = $("note-body");
+    var spans = [];
+    c.codes.forEach(function (code, i) {
+      var evidence = code.evidence.filter(function (e) { return e.start !== null && e.end !== null && e.end > e.start; });
+      var rejected = false;
+      if (!evidence.length && code.proposed_status === "rejected") {
+        evidence = reasonSpans(code);
+        rejected = true;
+      }
+      evidence.forEach(function (e) {
+        var start = Math.max(0, Math.min(text.length, e.start)), end = Math.max(0, Math.min(text.length, e.end));
+        if (end > start) spans.push({ start: start, end: end, index: i, rejected: rejected });
+      });
+    });
+    var cuts = [0, text.length];
+    spans.forEach(function (s) { cuts.push(s.start, s.end); });
+    cuts = cuts.filter(function (v, i, all) { return all.indexOf(v) === i; }).sort(function (a, b) { return a - b; });
+    var nodes = [];
+    for (var k = 0; k + 1 < cuts.length; k++) {
+      var a = cuts[k], b = cuts[k + 1];
+      var covering = spans.filter(function (s) { return s.start <= a && s.end >= b; });
+      var piece = text.slice(a, b);
+      if (!covering.length) {
+        nodes.push(document.createTextNode(piece));
+        continue;
+      }
+      var indexes = covering.map(function (s) { return s.index; }).filter(function (v, i, all) { return all.indexOf(v) === i; });
+      var colour = PALETTE[indexes[0] % PALETTE.length];
+      var codes = indexes.map(function (i) { return c.codes[i].code; });
+      nodes.push(h("mark", {
+        class: "ev" + (covering.every(function (s) { return s.rejected; }) ? " rejected" : ""),
+        "data-index": indexes.join(" "), "data-codes": codes.join(" "), "data-start": a, "data-end": b,
+        title: codes.join(", "), style: { "--ev": colour[0], "--ev-line": colour[1] },
+        onclick: function (event) {
+          var ids = event.currentTarget.getAttribute("data-index").split(" ").map(Number);
+          var at = ids.indexOf(state.selected);
+          select(ids[(at + 1) % ids.length], false);
+        }
+      }, piece));
+    }
+    body.replaceChildren.apply(body, nodes);
+    highlightSelected(false);
+  }
+
+  function highlightSelected(scroll) {
+    var body = $("note-body");
+    var first = null;
+    body.querySelectorAll("mark.ev").forEach(function (mark) {
+      var on = mark.getAttribute("data-index").split(" ").indexOf(String(state.selected)) >= 0;
+      mark.classList.toggle("active", on);
+      if (on && !first) first = mark;
+    });
+    body.classList.toggle("focus", !!first);
+    if (scroll && first) first.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
+
+  function decisionBadge(code) {
+    if (code.decision === "replaced") return badge("warn", "replaced → " + code.replaced_by);
+    if (code.decision === "rejected") return badge("bad", code.prefilled ? "dropped" : "rejected");
+    if (code.origin === "added") return badge("info", code.replaces ? "replaces " + code.replaces : "added");
+    if (code.decision === "accepted") return badge("ok", code.prefilled ? "kept" : "accepted");
+    if (code.proposed_status === "rejected") return badge("outline-bad", "blocked by rules");
+    return badge("accent", "suggested");
+  }
+
+  function confidence(code) {
+    if (code.confidence === null || code.confidence === undefined) return null;
+    var value = Math.max(0, Math.min(1, code.confidence));
+    return h("span", { class: "conf", title: "model confidence" },
+      h("span", { class: "conf-bar" + (value < 0.6 ? " low" : "") }, h("span", { style: { width: (value * 100).toFixed(0) + "%" } })),
+      value.toFixed(2));
+  }
+
+  function renderCodes() {
+    var c = state.chart;
+    var list = $("codes");
+    var selectedCount = c.codes.filter(function (k) { return k.selected; }).length;
+    $("codes-summary").textContent = c.codes.length + " · " + selectedCount + " to bill";
+    if (!c.codes.length) {
+      list.replaceChildren(h("li", { class: "none" }, "No codes were proposed. Search below to add one."));
+      return;
+    }
+    var items = c.codes.map(function (code, i) {
+      var colour = PALETTE[i % PALETTE.length];
+      var isSelected = i === state.selected;
+      var li = h("li", {
+        class: "code" + (isSelected ? " selected" : "") + " decided-" + code.decision,
+        tabindex: isSelected ? "0" : "-1", role: "option", "aria-selected": isSelected ? "true" : "false",
+        "data-code": code.code, "data-index": i, "data-decision": code.decision,
+        style: { "--ev": colour[0], "--ev-line": colour[1] },
+        onclick: function (event) { if (!event.target.closest("button, input")) select(i, true); }
+      },
+        h("div", { class: "code-top" },
+          h("span", { class: "swatch" }), h("span", { class: "code-id" }, code.code), decisionBadge(code),
+          h("span", { class: "spacer" }), confidence(code)),
+        h("div", { class: "code-desc" }, code.description || "(no description)"));
+      if (isSelected) li.append(codeDetail(code));
+      return li;
+    });
+    list.replaceChildren.apply(list, items);
+  }
+
+  function codeDetail(code) {
+    var c = state.chart;
+    var verdicts = [];
+    if (code.origin === "added") {
+      verdicts.push(h("li", null, h("span", { class: "muted" }, "Added by " + (code.decided_by || "a coder") + (code.reason ? " · " + code.reason : ""))));
+    } else if (!code.reasons.length && code.proposed_status === "accepted") {
+      verdicts.push(h("li", null, h("span", { class: "ok" }, "✓ Passed every validator rule"),
+        h("span", { class: "muted" }, c.decision && c.decision.rules_version ? "(" + c.decision.rules_version + ")" : "")));
+    }
+    code.reasons.forEach(function (r) {
+      verdicts.push(h("li", null, h("span", { class: "chip bad" }, r.rule), h("span", null, r.reason)));
+    });
+    if (!code.reasons.length && code.proposed_status === "rejected") {
+      code.rules.forEach(function (rule) { verdicts.push(h("li", null, h("span", { class: "chip bad" }, rule))); });
+    }
+    (code.warning_details || []).forEach(function (w) {
+      verdicts.push(h("li", null, h("span", { class: "badge warn" }, "warning"), h("span", { class: "chip" }, w.rule), h("span", null, w.reason)));
+    });
+    var evidence = code.evidence.length
+      ? code.evidence.length + " evidence span" + (code.evidence.length > 1 ? "s" : "") + " highlighted in the note"
+      : (code.proposed_status === "rejected" && reasonSpans(code).length ? "rejected span hatched in the note" : "no evidence span");
+    var detail = h("div", { class: "code-detail" },
+      h("ul", { class: "verdicts" }, verdicts),
+      h("div", { class: "muted" }, evidence + (code.chapter ? " · chapter " + code.chapter : "")));
+    if (code.decision !== "pending" && !code.prefilled && code.origin !== "added") {
+      detail.append(h("div", { class: "decided" }, code.decision + " by " + code.decided_by + (code.reason ? " · “" + code.reason + "”" : "")));
+    }
+    if (!finalised() && code.decision !== "replaced") {
+      var needsReason = code.proposed_status === "rejected" && code.decision !== "accepted";
+      var reason = h("input", {
+        id: "reason", type: "text", maxlength: "1000", "aria-label": "Reason",
+        placeholder: needsReason ? "Reason (required to override the validators)" : "Reason (optional)"
+      });
+      detail.append(h("div", { class: "code-buttons" },
+        h("button", { type: "button", class: "accept", "data-action": "accept", title: "Accept (a)", onclick: function () { decide("accept"); } },
+          needsReason ? "Override & accept" : "Accept", " ", h("kbd", null, "a")),
+        h("button", { type: "button", class: "reject", "data-action": "reject", title: "Reject (r)", onclick: function () { decide("reject"); } },
+          "Reject ", h("kbd", null, "r")),
+        code.origin === "added" ? null : h("button", { type: "button", "data-action": "edit", title: "Replace with another code (e)", onclick: function () { startReplace(); } },
+          "Edit ", h("kbd", null, "e")),
+        reason));
+    }
+    return detail;
+  }
+
+  function select(index, scroll) {
+    if (!state.chart || !state.chart.codes.length) return;
+    state.selected = Math.max(0, Math.min(state.chart.codes.length - 1, index));
+    renderCodes();
+    highlightSelected(scroll !== false);
+    var el = document.querySelector('.code[data-index="' + state.selected + '"]');
+    if (el) {
+      el.focus({ preventScroll: true });
+      el.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function review(actions, finalise) {
+    var c = state.chart;
+    if (!c || state.busy) return Promise.resolve();
+    var reasonInput = $("reason");
+    var body = {
+      user: state.user, expected_version: c.version, actions: actions,
+      reason: reasonInput && reasonInput.value.trim() ? reasonInput.value.trim() : null, finalise: !!finalise
+    };
+    state.busy = true;
+    return api("POST", "/v1/charts/" + c.chart_id + "/review", body).then(function (res) {
+      setChart(res.data, true);
+      refreshQueue();
+      return true;
+    }, function (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        toast("This chart changed since you opened it (" + errorText(err) + "). Showing the latest version.", true);
+        return openChart(c.chart_id, true).then(function () { return false; });
+      }
+      toast(errorText(err), true);
+      return false;
+    }).finally(function () { state.busy = false; });
+  }
+
+  function decide(action) {
+    var c = state.chart;
+    if (!c || finalised() || !c.codes.length) return;
+    var code = c.codes[state.selected];
+    if (code.decision === "replaced") return;
+    var at = state.selected;
+    review([{ action: action, code: code.code }]).then(function (ok) {
+      if (!ok) return;
+      toast((action === "accept" ? "Accepted " : "Rejected ") + code.code);
+      var next = state.chart.codes.findIndex(function (k, i) { return i > at && k.decision === "pending"; });
+      select(next >= 0 ? next : at, true);
+    });
+  }
+
+  function startReplace() {
+    var c = state.chart;
+    if (!c || finalised() || !c.codes.length) return;
+    var code = c.codes[state.selected];
+    if (code.origin === "added" || code.decision === "replaced") return;
+    state.replacing = code.code;
+    $("search-title").textContent = "Replace " + code.code + " with…";
+    $("search-cancel").hidden = false;
+    $("search").value = code.description || code.code;
+    $("search").focus();
+    $("search").select();
+    runSearch();
+  }
+  function cancelReplace() {
+    state.replacing = null;
+    $("search-title").textContent = "Add a code";
+    $("search-cancel").hidden = true;
+  }
+
+  function runSearch() {
+    var q = $("search").value.trim();
+    var results = $("results");
+    var seq = ++state.searchSeq;
+    if (q.length < 2 || !state.chart) {
+      results.replaceChildren();
+      return;
+    }
+    results.replaceChildren(h("li", { class: "hint" }, "Searching…"));
+    api("GET", "/v1/search?top_k=12&q=" + encodeURIComponent(q) + "&chart_id=" + state.chart.chart_id).then(function (res) {
+      if (seq !== state.searchSeq) return;
+      var present = state.chart.codes.map(function (k) { return k.code; });
+      var rows = res.data.map(function (hit) {
+        var onChart = present.indexOf(hit.code) >= 0;
+        var disabled = !hit.billable || onChart;
+        var label = !hit.billable ? "header" : onChart ? "on chart" : state.replacing ? "replace" : "add";
+        return h("li", null, h("button", {
+          type: "button", class: "result", "data-code": hit.code, disabled: disabled,
+          title: hit.source === "retrieval" ? "retrieval score " + hit.score : "code match",
+          onclick: function () { pick(hit.code); }
+        }, h("span", { class: "code-id" }, hit.code), h("span", { style: { flex: "1" } }, hit.description),
+          h("span", { class: "badge " + (disabled ? "grey" : "accent") }, label)));
+      });
+      if (!rows.length) rows.push(h("li", { class: "hint" }, "No codes found."));
+      results.replaceChildren.apply(results, rows);
+    }, function (err) {
+      if (seq === state.searchSeq) results.replaceChildren(h("li", { class: "hint error" }, errorText(err)));
+    });
+  }
+
+  function pick(newCode) {
+    var action = state.replacing
+      ? { action: "replace", code: state.replacing, new_code: newCode }
+      : { action: "add", code: newCode };
+    review([action]).then(function (ok) {
+      if (!ok) return;
+      toast(state.replacing ? "Replaced " + state.replacing + " with " + newCode : "Added " + newCode);
+      cancelReplace();
+      $("search").value = "";
+      $("results").replaceChildren();
+      var index = state.chart.codes.findIndex(function (k) { return k.code === newCode; });
+      select(index >= 0 ? index : state.selected, true);
+    });
+  }
+
+  function askFinalise() {
+    if (!state.chart || finalised()) return;
+    var billed = state.chart.codes.filter(function (k) { return k.selected; }).map(function (k) { return k.code; });
+    $("finalise-codes").textContent = billed.join(", ") || "none";
+    $("finalise-dialog").showModal();
+    $("finalise-ok").focus();
+  }
+
+  function reviewShortcuts(event) {
+    if (event.defaultPrevented) return;
+    var target = event.target;
+    var typing = target.matches && target.matches("input, textarea, select");
+    if (event.key === "Escape") {
+      if (target.id === "search") {
+        cancelReplace();
+        target.value = "";
+        $("results").replaceChildren();
+      }
+      if (typing) target.blur();
+      return;
+    }
+    if (typing) {
+      if (target.id === "note-text" && event.key === "Enter" && (event.ctrlKey || event.metaKey)) submitNote(event);
+      if (target.id === "search" && event.key === "ArrowDown") {
+        var first = document.querySelector("#results button:not(:disabled)");
+        if (first) { event.preventDefault(); first.focus(); }
+      }
+      return;
+    }
+    if (target.classList && target.classList.contains("result") && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      var buttons = Array.prototype.slice.call(document.querySelectorAll("#results button:not(:disabled)"));
+      var at = buttons.indexOf(target) + (event.key === "ArrowDown" ? 1 : -1);
+      event.preventDefault();
+      if (at < 0) $("search").focus(); else if (buttons[at]) buttons[at].focus();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || document.querySelector("dialog[open]")) return;
+    var inChart = !$("view-chart").hidden;
+    var handled = true;
+    switch (event.key) {
+      case "n": location.hash = "#/new"; break;
+      case "]": stepChart(1); break;
+      case "[": stepChart(-1); break;
+      case "?": $("help").showModal(); break;
+      case "j": case "ArrowDown": if (inChart) select(state.selected + 1); else handled = false; break;
+      case "k": case "ArrowUp": if (inChart) select(state.selected - 1); else handled = false; break;
+      case "a": if (inChart) decide("accept"); break;
+      case "r": if (inChart) decide("reject"); break;
+      case "e": if (inChart) startReplace(); break;
+      case "/": if (inChart && !finalised()) $("search").focus(); break;
+      case "F": if (inChart) askFinalise(); break;
+      default: handled = false;
+    }
+    if (handled) event.preventDefault();
+  }
+
+  function startReview() {
+    $("new-note").addEventListener("click", function () { location.hash = "#/new"; });
+    $("compose-form").addEventListener("submit", submitNote);
+    $("queue-filter").addEventListener("change", function (event) { state.filter = event.target.value; refreshQueue(); });
+    $("finalise").addEventListener("click", askFinalise);
+    $("finalise-dialog").addEventListener("close", function () {
+      if ($("finalise-dialog").returnValue === "ok") {
+        review([], true).then(function (ok) { if (ok) toast("Chart #" + state.chart.chart_id + " finalised"); });
+      }
+    });
+    $("help-button").addEventListener("click", function () { $("help").showModal(); });
+    $("job-retry").addEventListener("click", function () { location.hash = "#/new"; });
+    $("search").addEventListener("input", function () {
+      clearTimeout(state.searchTimer);
+      state.searchTimer = setTimeout(runSearch, 250);
+    });
+    $("search-cancel").addEventListener("click", function () {
+      cancelReplace();
+      $("search").value = "";
+      $("results").replaceChildren();
+    });
+    document.addEventListener("keydown", reviewShortcuts);
+    window.addEventListener("hashchange", route);
+    setUpLogin(function () {
+      refreshQueue().then(route);
+      clearInterval(state.queueTimer);
+      state.queueTimer = setInterval(function () { if (!document.hidden) refreshQueue(); }, 5000);
+    });
+  }
+
+  // ==========================================================================================
+  // The metrics page
+  // ==========================================================================================
+  function rateCell(value) {
+    return h("td", null, h("span", { class: "rate" }, h("span", { class: "bar" }, h("span", { style: { width: value === null ? "0" : (value * 100).toFixed(0) + "%" } })), pct(value)));
+  }
+  function rateTable(groups, label, titles) {
+    var names = Object.keys(groups);
+    if (!names.length) return h("div", { class: "none" }, "No finalised, human-reviewed charts yet.");
+    return h("table", { class: "data" },
+      h("thead", null, h("tr", null, h("th", null, label), h("th", null, "Charts"), h("th", null, "Acceptance"),
+        h("th", null, "Edit rate"), h("th", null, "Override"), h("th", null, "Added"))),
+      h("tbody", null, names.map(function (name) {
+        var g = groups[name];
+        var title = titles && titles[name] ? name + " · " + titles[name] : name;
+        return h("tr", null, h("td", { class: name === "overall" ? "strong" : null }, title), h("td", null, String(g.charts)),
+          rateCell(g.acceptance_rate), rateCell(g.edit_rate), rateCell(g.override_rate), h("td", null, String(g.added)));
+      })));
+  }
+  function barList(counts) {
+    var names = Object.keys(counts);
+    if (!names.length) return h("div", { class: "none" }, "None.");
+    var max = Math.max.apply(null, names.map(function (n) { return counts[n]; }));
+    return h("div", { class: "bars" }, names.map(function (name) {
+      return h("div", { class: "row" }, h("span", { class: "name", title: name }, name),
+        h("span", { class: "track" }, h("span", { style: { width: (100 * counts[name] / max).toFixed(0) + "%" } })),
+        h("span", { class: "n" }, String(counts[name])));
+    }));
+  }
+  function tile(label, value, sub) {
+    return h("div", { class: "card tile" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), sub ? h("div", { class: "sub" }, sub) : null);
+  }
+  function loadMetrics(event) {
+    if (event) event.preventDefault();
+    var params = [];
+    if ($("m-since").value) params.push("since=" + encodeURIComponent($("m-since").value + "T00:00:00Z"));
+    if ($("m-type").value.trim()) params.push("note_type=" + encodeURIComponent($("m-type").value.trim()));
+    api("GET", "/v1/metrics" + (params.length ? "?" + params.join("&") : "")).then(function (res) {
+      var m = res.data;
+      $("m-generated").textContent = "As of " + new Date(m.generated_at).toLocaleString();
+      var tiles = $("m-tiles");
+      tiles.replaceChildren(
+        tile("Charts", String(m.charts), (m.routing.auto || 0) + " auto · " + (m.routing.review || 0) + " review"),
+        tile("Auto share", pct(m.auto_share), "finalised without a coder"),
+        tile("Open charts", String(m.open_charts), "oldest " + fmtAge(m.oldest_open_age_s) + " · median " + fmtAge(m.median_open_age_s)),
+        tile("Acceptance", pct(m.overall.acceptance_rate), m.overall.kept + " of " + m.overall.suggested + " suggestions kept"),
+        tile("Edit rate", pct(m.overall.edit_rate), m.overall.edited_charts + " of " + m.overall.charts + " charts changed"),
+        tile("Override rate", pct(m.overall.override_rate), m.overall.guardrail_overrides + " validator overrides"),
+        tile("Coding jobs", String(m.jobs.queued + m.jobs.running), m.jobs.running + " running · " + m.jobs.failed + " failed"));
+      var chapters = { overall: m.overall };
+      Object.keys(m.by_chapter).forEach(function (k) { chapters[k] = m.by_chapter[k]; });
+      $("m-chapters").replaceChildren(rateTable(chapters, "Chapter", m.chapter_titles));
+      $("m-types").replaceChildren(rateTable(m.by_note_type, "Note type"));
+      $("m-rules").replaceChildren(barList(m.validator_rejections));
+      $("m-routing").replaceChildren(barList(m.routing_reasons));
+      $("m-reasons").replaceChildren(barList(m.coder_rejection_reasons));
+      $("m-open").replaceChildren(barList(m.open_by_status));
+    }, function (err) { toast(errorText(err), true); });
+  }
+  function startMetrics() {
+    $("metrics-filter").addEventListener("submit", loadMetrics);
+    setUpLogin(function () { loadMetrics(); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.body.getAttribute("data-page") === "metrics") startMetrics(); else startReview();
+  });
+})();
