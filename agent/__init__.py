@@ -6,7 +6,16 @@ from agent._llm_client import LLMClient, LLMIdentity, LLMResult, LLMUsage, resol
 from agent._llm_runtime import EmbeddedLLMServer, shared_server, stop_shared_servers
 from agent._model_weights import LocalModel, ensure_model, load_model_registry
 from agent._note import Note, read_note_bytes, sha256_text
-from agent._proposers import ConfidenceModel, LLMProposer, Proposed, ProposedItem, Proposer, RetrievalProposer
+from agent._proposers import (
+    Condition,
+    ConfidenceModel,
+    LLMProposer,
+    Proposed,
+    ProposedItem,
+    Proposer,
+    RetrievalProposer,
+    group_conditions,
+)
 from agent._queue import (
     CHART_STATUSES,
     Chart,
@@ -32,7 +41,7 @@ from agent._routing import (
     RoutingPolicy,
     reason_kind,
 )
-from agent._selection import SelectionContext, build_selection_model
+from agent._selection import build_choice_model
 
 __all__ = [
     "CHART_STATUSES",
@@ -54,6 +63,7 @@ __all__ = [
     "CodedCode",
     "CodingDecision",
     "CodingResult",
+    "Condition",
     "ConfidenceModel",
     "EmbeddedLLMServer",
     "LLMClient",
@@ -73,13 +83,13 @@ __all__ = [
     "ReviewQueue",
     "RoutingDecision",
     "RoutingPolicy",
-    "SelectionContext",
     "Usage",
     "VerifyResult",
     "audit_db_path",
-    "build_selection_model",
+    "build_choice_model",
     "decision_payload",
     "ensure_model",
+    "group_conditions",
     "load_model_registry",
     "queue_db_path",
     "read_note_bytes",

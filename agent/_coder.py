@@ -148,7 +148,7 @@ class MedicalCoder:
                     from agent._llm_client import LLMClient
 
                     self._llm = LLMClient(self.settings)
-                    self._proposer = LLMProposer(self._llm, max_codes=8)
+                    self._proposer = LLMProposer(self._llm)
                 else:
                     self._proposer = RetrievalProposer()
             return self._proposer
@@ -162,8 +162,9 @@ class MedicalCoder:
             return self._queue, self._audit
 
     def warm_up(self) -> None:
-        """Load the index, embedder and (for the LLM proposer) start the model server now."""
+        """Load the index, embedder, validator models and (for the LLM proposer) start the model server now."""
         self.retriever()
+        _ = self.validators.assertion, self.validators.relatedness
         if self._llm is None and self.proposer_name == "llm":
             _ = self.proposer
         if self._llm is not None and self._llm.server is not None:

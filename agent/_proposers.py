@@ -1,10 +1,15 @@
 """Proposers: turn a note's retrieval candidates into proposed codes with evidence spans.
 
-Two proposers share one contract (``propose(note, candidates) -> Proposed``):
+Candidate generation (retrieval) is followed by a typed hand-off, ``group_conditions``: the note's
+candidates are grouped into *conditions*, each anchored at the sentence that found it and holding a
+few competing codes (siblings in one category, or neighbours of one block found by the same
+sentence). Then one of two linkers decides per condition:
 
-- ``RetrievalProposer``: no LLM; keeps the strongest candidates (one per condition).
-- ``LLMProposer``: a structured-output LLM chooses among the top candidates and cites numbered
-  sentences; medcode turns the cited sentences into exact character spans.
+- ``RetrievalProposer``: no LLM; the best-scoring code of each condition above a threshold.
+- ``LLMProposer``: a structured-output LLM picks one listed code or ``none`` per numbered condition.
+  Its response model is built per note: each condition's field is a ``Literal`` of that condition's
+  codes plus ``"none"``, so it cannot name anything else; the evidence is the sentence the
+  condition is anchored at, which medcode resolves to exact offsets.
 
 Neither asks anyone for a confidence: ``ConfidenceModel`` computes it from measured evidence
 (retrieval scores, where the evidence sits, whether the LLM chose the code), with weights kept
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from agent._selection import build_selection_model
+from agent._selection import build_choice_model
 from validators import CodeRefMatcher, Evidence, ProposedCode
 
 if TYPE_CHECKING:
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
     from retrieval import NoteCandidate, NoteCandidates, Segment, SpanHit
 
 __all__ = [
+    "DIAGNOSTIC_SECTIONS",
+    "Condition",
     "ConfidenceModel",
     "LLMProposer",
     "PromptTemplate",
@@ -39,15 +46,15 @@ __all__ = [
     "ProposedItem",
     "Proposer",
     "RetrievalProposer",
+    "excludes1_conflict",
+    "group_conditions",
     "load_prompt",
 ]
 
 ProposerName = Literal["llm", "retrieval"]
 
 # Sections whose statements are the encounter's diagnoses.
-DIAGNOSTIC_SECTIONS = frozenset(
-    {"assessment_plan", "assessment", "diagnoses", "discharge_diagnoses", "impression", "chief_complaint"}
-)
+DIAGNOSTIC_SECTIONS = frozenset({"assessment_plan", "chief_complaint"})
 
 
 @dataclass
@@ -77,18 +84,6 @@ class Proposed:
         return [ProposedCode(code=i.code, evidence=i.evidence, confidence=i.confidence) for i in self.items]
 
 
-class Proposer:
-    """Interface: ``propose(note, candidates, codeset) -> Proposed``."""
-
-    name: ProposerName
-    confidence: ConfidenceModel
-
-    def propose(
-        self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet
-    ) -> Proposed:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
 # -- confidence -------------------------------------------------------------------------------
 
 
@@ -115,96 +110,107 @@ class ConfidenceModel:
         return round(1.0 / (1.0 + math.exp(-z)), 4)
 
 
-def candidate_features(candidate: NoteCandidate, position: int) -> dict[str, float]:
-    """Features measured by retrieval for one note-level candidate (position is 1-based)."""
+# -- conditions -------------------------------------------------------------------------------
+
+
+@dataclass
+class Condition:
+    """Codes competing to describe one finding, anchored at the sentence that found the best one."""
+
+    anchor: SpanHit
+    block: str
+    options: list[NoteCandidate]
+    positions: dict[str, int]  # code -> 1-based rank among the note's candidates
+
+    @property
+    def score(self) -> float:
+        return self.options[0].score
+
+    @property
+    def categories(self) -> set[str]:
+        return {o.code[:3] for o in self.options}
+
+
+def _best_hit(candidate: NoteCandidate) -> SpanHit | None:
+    """The hit to cite: the best one, or a nearly-as-good one in a diagnostic section."""
+    if not candidate.hits:
+        return None
+    best_score = candidate.hits[0].score
+    for hit in candidate.hits:  # hits are best first
+        if hit.section in DIAGNOSTIC_SECTIONS and hit.score >= best_score - 0.05:
+            return hit
+    return candidate.hits[0]
+
+
+def group_conditions(
+    candidates: NoteCandidates,
+    codeset: ICD10CMCodeSet,
+    *,
+    min_score: float = 0.5,
+    max_conditions: int = 10,
+    max_options: int = 3,
+    anchor_margin: float = 0.08,
+    diagnostic_only: bool = False,
+) -> list[Condition]:
+    """Group the note's candidates into conditions, strongest first.
+
+    A candidate joins an existing condition when it shares a 3-character category with it, or when
+    it is in the same block and was found by the same sentence; otherwise it starts a new condition
+    (until ``max_conditions``), unless its best span already anchors a condition whose score beats
+    it by more than ``anchor_margin`` (a weaker reading of the same words). With ``diagnostic_only``
+    and a note that has an assessment (or chief complaint) section, only codes found there count. Conditions keep at most ``max_options`` codes, best first. Candidates
+    below ``min_score`` or missing from the code set are ignored.
+    """
+    conditions: list[Condition] = []
+    restrict = diagnostic_only and any(s.section in DIAGNOSTIC_SECTIONS for s in candidates.segments)
+    for position, cand in enumerate(candidates.candidates, start=1):
+        if cand.score < min_score:
+            break
+        if restrict:
+            allowed = [h for h in cand.hits if h.section in DIAGNOSTIC_SECTIONS]
+            if not allowed or allowed[0].score < min_score:
+                continue
+        hit = _best_hit(cand)
+        if hit is None or cand.code not in codeset:
+            continue
+        block = codeset.get(cand.code).block
+        home = None
+        for cond in conditions:
+            if cand.code[:3] in cond.categories or (
+                cond.block == block and cond.anchor.segment_id in {h.segment_id for h in cand.hits}
+            ):
+                home = cond
+                break
+        if home is not None:
+            if len(home.options) < max_options:
+                home.options.append(cand)
+                home.positions[cand.code] = position
+            continue
+        if any(_same_span(c.anchor, hit) and cand.score < c.score - anchor_margin for c in conditions):
+            continue  # a weaker reading of a sentence that already anchors a condition
+        if len(conditions) < max_conditions:
+            conditions.append(Condition(anchor=hit, block=block, options=[cand], positions={cand.code: position}))
+    return conditions
+
+
+def _same_span(a: SpanHit, b: SpanHit) -> bool:
+    overlap = min(a.end, b.end) - max(a.start, b.start)
+    return overlap > 0 and overlap >= 0.5 * min(a.end - a.start, b.end - b.start)
+
+
+def candidate_features(candidate: NoteCandidate, position: int, condition: Condition) -> dict[str, float]:
+    """Features measured by retrieval for one code of a condition (position is its 1-based note rank)."""
     best = candidate.hits[0] if candidate.hits else None
+    runner_up = next((o.score for o in condition.options if o.code != candidate.code), None)
     return {
         "score": candidate.score,
         "best_span_score": best.score if best else 0.0,
         "log_hits": math.log1p(len(candidate.hits)),
         "diagnostic_section": 1.0 if any(h.section in DIAGNOSTIC_SECTIONS for h in candidate.hits) else 0.0,
         "inverse_rank": 1.0 / position,
-        "lexical": 1.0 if candidate.source in ("lexical", "both") else 0.0,
+        "margin": candidate.score - runner_up if runner_up is not None else 0.3,
+        "top_option": 1.0 if condition.options[0].code == candidate.code else 0.0,
     }
-
-
-def _span_evidence(note_text: str, hit: SpanHit) -> Evidence:
-    return Evidence(text=note_text[hit.start : hit.end], start=hit.start, end=hit.end)
-
-
-def _best_hit(candidate: NoteCandidate, prefer_diagnostic: bool = True) -> SpanHit | None:
-    if not candidate.hits:
-        return None
-    if prefer_diagnostic:
-        best_score = candidate.hits[0].score
-        for hit in candidate.hits:  # hits are best first
-            if hit.section in DIAGNOSTIC_SECTIONS and hit.score >= best_score - 0.05:
-                return hit
-    return candidate.hits[0]
-
-
-# -- retrieval-only ---------------------------------------------------------------------------
-
-
-class RetrievalProposer(Proposer):
-    """The strongest candidates, one per condition, with the span that retrieved them.
-
-    Greedy by note score: a candidate is kept when its score reaches ``min_score``, some span
-    that found it is not already explaining a kept code (one mention, one code), no kept code
-    shares its 3-character category (siblings describe one condition), and no kept code
-    excludes it (Excludes1). At most ``max_codes`` codes. Never fails on an empty list.
-    """
-
-    name: ProposerName = "retrieval"
-
-    def __init__(
-        self,
-        *,
-        min_score: float = 0.62,
-        max_codes: int = 8,
-        claim_margin: float = 0.1,
-        confidence: ConfidenceModel | None = None,
-    ):
-        self.min_score = min_score
-        self.max_codes = max_codes
-        self.claim_margin = claim_margin
-        self.confidence = confidence or ConfidenceModel.default()
-
-    def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
-        items: list[ProposedItem] = []
-        kept: list[CodeRecord] = []
-        claimed: set[tuple[int, int]] = set()  # spans already explaining a kept code
-        for position, cand in enumerate(candidates.candidates, start=1):
-            if len(items) >= self.max_codes or cand.score < self.min_score:
-                break
-            free = [h for h in cand.hits if h.score >= self.min_score and not _claimed(h, claimed)]
-            if not free or cand.code not in codeset:
-                continue
-            record = codeset.get(cand.code)
-            if any(k.category == record.category or excludes1_conflict(k, record) for k in kept):
-                continue
-            kept.append(record)
-            claimed.update((h.start, h.end) for h in cand.hits if h.score >= cand.hits[0].score - self.claim_margin)
-            hit = _best_hit(cand) or free[0]
-            features = candidate_features(cand, position)
-            items.append(
-                ProposedItem(
-                    code=cand.code,
-                    evidence=[_span_evidence(note.text, hit)],
-                    features=features,
-                    confidence=self.confidence.score(self.name, features),
-                )
-            )
-        return Proposed(items=items, candidates_offered=[c.code for c in candidates.candidates])
-
-
-def _claimed(hit: SpanHit, claimed: set[tuple[int, int]]) -> bool:
-    """True when a claimed span covers most of the hit (or the hit covers most of it)."""
-    for start, end in claimed:
-        overlap = min(end, hit.end) - max(start, hit.start)
-        if overlap > 0 and overlap >= 0.5 * min(end - start, hit.end - hit.start):
-            return True
-    return False
 
 
 def excludes1_conflict(a: CodeRecord, b: CodeRecord) -> bool:
@@ -214,6 +220,78 @@ def excludes1_conflict(a: CodeRecord, b: CodeRecord) -> bool:
         if notes and CodeRefMatcher(notes, precise_only=True).match(y.code) is not None:
             return True
     return False
+
+
+def _evidence_for(note_text: str, candidate: NoteCandidate) -> list[Evidence]:
+    hit = _best_hit(candidate)
+    if hit is None:
+        return []
+    return [Evidence(text=note_text[hit.start : hit.end], start=hit.start, end=hit.end)]
+
+
+class Proposer:
+    """Interface: ``propose(note, candidates, codeset) -> Proposed``."""
+
+    name: ProposerName
+    confidence: ConfidenceModel
+
+    def propose(
+        self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet
+    ) -> Proposed:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _item(self, note: Note, cond: Condition, cand: NoteCandidate, extra: dict[str, float]) -> ProposedItem:
+        features = candidate_features(cand, cond.positions[cand.code], cond) | extra
+        return ProposedItem(
+            code=cand.code,
+            evidence=_evidence_for(note.text, cand),
+            features=features,
+            confidence=self.confidence.score(self.name, features),
+        )
+
+
+# -- retrieval-only ---------------------------------------------------------------------------
+
+
+class RetrievalProposer(Proposer):
+    """The best code of each condition whose score reaches ``min_score`` (at most ``max_codes``).
+
+    A code that an already kept code excludes (Excludes1) is skipped. Never fails on an empty list.
+    """
+
+    name: ProposerName = "retrieval"
+
+    def __init__(
+        self,
+        *,
+        min_score: float = 0.62,
+        max_codes: int = 8,
+        diagnostic_only: bool = False,
+        confidence: ConfidenceModel | None = None,
+    ):
+        self.min_score = min_score
+        self.max_codes = max_codes
+        self.diagnostic_only = diagnostic_only
+        self.confidence = confidence or ConfidenceModel.default()
+
+    def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
+        conditions = group_conditions(
+            candidates,
+            codeset,
+            min_score=self.min_score,
+            max_conditions=self.max_codes,
+            diagnostic_only=self.diagnostic_only,
+        )
+        items: list[ProposedItem] = []
+        kept: list[CodeRecord] = []
+        for cond in conditions:
+            top = cond.options[0]
+            record = codeset.get(top.code)
+            if any(excludes1_conflict(k, record) for k in kept):
+                continue
+            kept.append(record)
+            items.append(self._item(note, cond, top, {}))
+        return Proposed(items=items, candidates_offered=[c.code for c in candidates.candidates])
 
 
 # -- LLM --------------------------------------------------------------------------------------
@@ -226,6 +304,8 @@ class PromptTemplate(BaseModel):
     description: str = ""
     system: str
     user: str
+    condition: str
+    option: str
 
 
 @cache
@@ -235,16 +315,27 @@ def load_prompt(prompt_id: str) -> PromptTemplate:
     return PromptTemplate.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
+
+
+_SECTION_LABELS = {
+    "assessment_plan": "assessment/plan",
+    "chief_complaint": "chief complaint",
+    "family_history": "family history",
+    "past_medical_history": "past history",
+    "hpi": "history of present illness",
+    "ros": "review of systems",
+    "physical_exam": "exam",
+}
 
 
 class LLMProposer(Proposer):
-    """The LLM chooses among the top ``max_candidates`` candidates and cites sentence numbers.
+    """The LLM picks one code or ``none`` for each numbered condition.
 
-    Sentences shown are the segments that retrieved those candidates (plus diagnostic-section
-    segments), in note order, within ``max_sentence_chars``. The response model only admits the
-    offered codes and the shown sentence numbers. Raises ``LLMUnavailableError`` /
+    Shows each condition's anchor sentence (with its section) and its codes, at most
+    ``max_conditions`` conditions of ``max_options`` codes. Raises ``LLMUnavailableError`` /
     ``LLMOutputError`` from the client; the orchestrator routes such notes to a human.
     """
 
@@ -254,84 +345,59 @@ class LLMProposer(Proposer):
         self,
         client: LLMClient,
         *,
-        prompt_id: str = "select-v1",
-        max_candidates: int = 20,
-        max_sentence_chars: int = 3_000,
-        max_codes: int = 8,
+        prompt_id: str = "choose-v2",
+        min_score: float = 0.5,
+        max_conditions: int = 8,
+        max_options: int = 3,
+        sentence_chars: int = 220,
         confidence: ConfidenceModel | None = None,
     ) -> None:
         self.client = client
         self.prompt = load_prompt(prompt_id)
-        self.max_candidates = max_candidates
-        self.max_sentence_chars = max_sentence_chars
-        self.max_codes = max_codes
+        self.min_score = min_score
+        self.max_conditions = max_conditions
+        self.max_options = max_options
+        self.sentence_chars = sentence_chars
         self.confidence = confidence or ConfidenceModel.default()
 
-    def _sentences(self, candidates: list[NoteCandidate], segments: list[Segment]) -> list[Segment]:
-        """Segments to show, by priority (hit rank, diagnostic sections), then in note order."""
+    def build_messages(self, conditions: list[Condition], segments: list[Segment]) -> list[dict[str, str]]:
+        """The chat messages for a list of conditions (the system prompt never changes)."""
         by_id = {s.id: s for s in segments}
-        priority: dict[int, float] = {}
-        for cand in candidates:
-            for hit in cand.hits:
-                priority[hit.segment_id] = max(priority.get(hit.segment_id, 0.0), hit.score)
-        for seg in segments:
-            if seg.section in DIAGNOSTIC_SECTIONS:
-                priority[seg.id] = priority.get(seg.id, 0.0) + 0.2
-        chosen: list[int] = []
-        budget = self.max_sentence_chars
-        for seg_id in sorted(priority, key=lambda i: -priority[i]):
-            text = _one_line(by_id[seg_id].text)
-            if len(text) + 8 > budget:
-                continue
-            budget -= len(text) + 8
-            chosen.append(seg_id)
-        return [by_id[i] for i in sorted(chosen)]
-
-    def build_messages(
-        self, candidates: list[NoteCandidate], shown: list[Segment]
-    ) -> tuple[list[dict[str, str]], dict[int, Segment]]:
-        """Chat messages and the map from shown sentence number to segment."""
-        numbered = {n: seg for n, seg in enumerate(shown, start=1)}
-        sentences = "\n".join(f"{n}. {_one_line(seg.text)}" for n, seg in numbered.items())
-        listing = "\n".join(f"{c.code}: {c.description}" for c in candidates)
-        user = self.prompt.user.format(sentences=sentences, candidates=listing)
-        return [{"role": "system", "content": self.prompt.system}, {"role": "user", "content": user}], numbered
+        blocks = []
+        for n, cond in enumerate(conditions, start=1):
+            seg = by_id.get(cond.anchor.segment_id)
+            sentence = _one_line(seg.text if seg else "", self.sentence_chars)
+            section = _SECTION_LABELS.get(cond.anchor.section, cond.anchor.section.replace("_", " "))
+            options = "\n".join(self.prompt.option.format(code=o.code, description=o.description) for o in cond.options)
+            blocks.append(self.prompt.condition.format(n=n, section=section, sentence=sentence, options=options))
+        user = self.prompt.user.format(conditions="\n".join(blocks))
+        return [{"role": "system", "content": self.prompt.system}, {"role": "user", "content": user}]
 
     def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
-        top = candidates.candidates[: self.max_candidates]
-        offered = [c.code for c in top]
-        if not top:
-            return Proposed(items=[], candidates_offered=[], prompt_version=self.prompt.id)
-        shown = self._sentences(top, candidates.segments)
-        messages, numbered = self.build_messages(top, shown)
-        model = build_selection_model(offered, list(numbered), max_codes=self.max_codes)
-        result = self.client.complete(
-            messages,
-            model,
-            validation_context={"candidate_codes": offered, "sentence_ids": list(numbered)},
+        conditions = group_conditions(
+            candidates,
+            codeset,
+            min_score=self.min_score,
+            max_conditions=self.max_conditions,
+            max_options=self.max_options,
         )
-        by_code = {c.code: (pos, c) for pos, c in enumerate(top, start=1)}
+        offered = [o.code for cond in conditions for o in cond.options]
+        if not conditions:
+            return Proposed(items=[], candidates_offered=[], prompt_version=self.prompt.id)
+        messages = self.build_messages(conditions, candidates.segments)
+        options = [[o.code for o in cond.options] for cond in conditions]
+        model = build_choice_model(options)
+        result = self.client.complete(messages, model, validation_context={"options": options})
+        choices: dict[str, str] = result.parsed.model_dump()
         items: list[ProposedItem] = []
         selection: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for choice in result.parsed.codes:  # type: ignore[attr-defined]
-            code: str = choice.code
-            cited: list[int] = list(choice.sentences)
-            selection.append({"code": code, "sentences": cited})
-            if code in seen:
+        for n, cond in enumerate(conditions, start=1):
+            chosen = choices.get(f"condition_{n}", "none")
+            selection.append({"condition": n, "choice": chosen, "options": [o.code for o in cond.options]})
+            if chosen == "none":
                 continue
-            seen.add(code)
-            position, cand = by_code[code]
-            evidence = self._evidence(note.text, cand, [numbered[n] for n in cited])
-            features = candidate_features(cand, position) | {"llm_selected": 1.0}
-            items.append(
-                ProposedItem(
-                    code=code,
-                    evidence=evidence,
-                    features=features,
-                    confidence=self.confidence.score(self.name, features),
-                )
-            )
+            cand = next(o for o in cond.options if o.code == chosen)
+            items.append(self._item(note, cond, cand, {"llm_selected": 1.0}))
         return Proposed(
             items=items,
             candidates_offered=offered,
@@ -340,18 +406,5 @@ class LLMProposer(Proposer):
             usage=result.usage,
             identity=result.identity,
             prompt_version=self.prompt.id,
-            extra={"sentences_shown": len(numbered)},
+            extra={"conditions": len(conditions)},
         )
-
-    @staticmethod
-    def _evidence(note_text: str, cand: NoteCandidate, cited: list[Segment]) -> list[Evidence]:
-        """Each cited sentence becomes a span: the mention inside it that retrieved the code, else the sentence."""
-        out: list[Evidence] = []
-        for seg in cited:
-            inside = [h for h in cand.hits if h.start >= seg.start and h.end <= seg.end]
-            if inside:
-                hit = max(inside, key=lambda h: h.score)
-                out.append(Evidence(text=note_text[hit.start : hit.end], start=hit.start, end=hit.end))
-            else:
-                out.append(Evidence(text=note_text[seg.start : seg.end], start=seg.start, end=seg.end))
-        return out
