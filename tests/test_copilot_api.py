@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -299,7 +298,7 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     assert "raw_llm_output" not in chart["decision"]
     assert "note_text" not in client.get(f"/v1/charts/{chart_id}?text=false", headers=AUTH).json()
 
-    def review(body: dict[str, Any]) -> httpx.Response:
+    def review(body: dict[str, Any]) -> Any:  # the test client's response
         return client.post(f"/v1/charts/{chart_id}/review", json=body, headers=AUTH)
 
     r = review({"user": "alice", "expected_version": 1, "actions": [{"action": "accept", "code": "E11.9"}]})

@@ -327,7 +327,7 @@
       banner.hidden = true;
     }
     $("finalise").disabled = finalised();
-    $("search").disabled = finalised();
+    document.querySelector(".search-card").hidden = finalised();
     renderNote();
     renderCodes();
   }
@@ -697,14 +697,14 @@
   function rateCell(value) {
     return h("td", null, h("span", { class: "rate" }, h("span", { class: "bar" }, h("span", { style: { width: value === null ? "0" : (value * 100).toFixed(0) + "%" } })), pct(value)));
   }
-  function rateTable(groups, label, titles) {
-    var names = Object.keys(groups);
-    if (!names.length) return h("div", { class: "none" }, "No finalised, human-reviewed charts yet.");
+  function rateTable(rows, label, titles) {
+    // rows: [name, group] pairs, in display order (object keys would put "overall" after numeric chapters)
+    if (!rows.length) return h("div", { class: "none" }, "No finalised, human-reviewed charts yet.");
     return h("table", { class: "data" },
       h("thead", null, h("tr", null, h("th", null, label), h("th", null, "Charts"), h("th", null, "Acceptance"),
         h("th", null, "Edit rate"), h("th", null, "Override"), h("th", null, "Added"))),
-      h("tbody", null, names.map(function (name) {
-        var g = groups[name];
+      h("tbody", null, rows.map(function (row) {
+        var name = row[0], g = row[1];
         var title = titles && titles[name] ? name + " · " + titles[name] : name;
         return h("tr", null, h("td", { class: name === "overall" ? "strong" : null }, title), h("td", null, String(g.charts)),
           rateCell(g.acceptance_rate), rateCell(g.edit_rate), rateCell(g.override_rate), h("td", null, String(g.added)));
@@ -740,10 +740,16 @@
         tile("Edit rate", pct(m.overall.edit_rate), m.overall.edited_charts + " of " + m.overall.charts + " charts changed"),
         tile("Override rate", pct(m.overall.override_rate), m.overall.guardrail_overrides + " validator overrides"),
         tile("Coding jobs", String(m.jobs.queued + m.jobs.running), m.jobs.running + " running · " + m.jobs.failed + " failed"));
-      var chapters = { overall: m.overall };
-      Object.keys(m.by_chapter).forEach(function (k) { chapters[k] = m.by_chapter[k]; });
+      var pairs = function (groups) {
+        return Object.keys(groups).sort(function (a, b) {
+          var x = parseInt(a, 10), y = parseInt(b, 10);
+          return isNaN(x) || isNaN(y) ? (a < b ? -1 : a > b ? 1 : 0) : x - y;
+        }).map(function (k) { return [k, groups[k]]; });
+      };
+      var chapters = pairs(m.by_chapter);
+      if (m.overall.charts) chapters.unshift(["overall", m.overall]);
       $("m-chapters").replaceChildren(rateTable(chapters, "Chapter", m.chapter_titles));
-      $("m-types").replaceChildren(rateTable(m.by_note_type, "Note type"));
+      $("m-types").replaceChildren(rateTable(pairs(m.by_note_type), "Note type"));
       $("m-rules").replaceChildren(barList(m.validator_rejections));
       $("m-routing").replaceChildren(barList(m.routing_reasons));
       $("m-reasons").replaceChildren(barList(m.coder_rejection_reasons));
