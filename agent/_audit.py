@@ -345,9 +345,8 @@ def _digest(text: str) -> dict[str, Any]:
 def _verdict_for_audit(verdict: CodeVerdict, store_text: bool) -> dict[str, Any]:
     data = verdict.model_dump(mode="json")
     if not store_text:
-        data["evidence"] = [
-            {"start": ev.start, "end": ev.end, **_digest(ev.text)} for ev in verdict.evidence
-        ]
+        for key in ("evidence", "rejected_evidence"):
+            data[key] = [{"start": ev.start, "end": ev.end, **_digest(ev.text)} for ev in getattr(verdict, key)]
     return data
 
 

@@ -46,6 +46,7 @@ class CodedCode(BaseModel):
     confidence: float | None = None
     status: Literal["accepted", "rejected"]
     evidence: list[Evidence] = Field(default_factory=list)
+    rejected_evidence: list[Evidence] = Field(default_factory=list, description="Spans that failed a check.")
     rules: list[str] = Field(default_factory=list)
     reasons: list[RuleNote] = Field(default_factory=list, description="Why each rejecting rule fired.")
     warnings: list[RuleNote] = Field(default_factory=list)
@@ -240,6 +241,7 @@ class MedicalCoder:
                     confidence=verdict.confidence,
                     status=verdict.status,
                     evidence=verdict.evidence,
+                    rejected_evidence=verdict.rejected_evidence,
                     rules=verdict.rules,
                     reasons=reasons,
                     warnings=[RuleNote(rule=w.rule, reason=w.reason) for w in verdict.warnings],

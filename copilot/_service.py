@@ -138,7 +138,7 @@ class CopilotService:
         decision.pop("note_text", None)
         for code, model in zip(data["codes"], chart.codes, strict=True):
             code["selected"] = model.selected
-            code["reasons"], code["warning_details"] = [], []
+            code["reasons"], code["warning_details"], code["rejected_evidence"] = [], [], []
             position = code["position"]
             if code["origin"] == "proposed" and 0 <= position < len(verdicts):
                 verdict = verdicts[position]
@@ -150,6 +150,7 @@ class CopilotService:
                 code["warning_details"] = [
                     {"rule": w["rule"], "reason": w["reason"]} for w in verdict.get("warnings", [])
                 ]
+                code["rejected_evidence"] = verdict.get("rejected_evidence", [])
         return data
 
     def review(self, chart_id: int, request: ReviewRequest) -> dict[str, Any]:

@@ -94,6 +94,9 @@ class CodeVerdict(BaseModel):
     warnings: list[RuleResult] = Field(default_factory=list)
     results: list[RuleResult] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list, description="Resolved spans that passed the checks.")
+    rejected_evidence: list[Evidence] = Field(
+        default_factory=list, description="Spans found in the note that failed a check (for reviewers to see)."
+    )
 
 
 class ValidationReport(BaseModel):

@@ -228,6 +228,9 @@ class ValidatorPipeline:
             supported[item.index] = [
                 c for c, res in per_evidence if c is not None and not any(r.severity == "reject" for r in res)
             ]
+            item.failed_spans = [
+                c for c, res in per_evidence if c is not None and any(r.severity == "reject" for r in res)
+            ]
         return supported
 
     @staticmethod
@@ -344,6 +347,7 @@ class ValidatorPipeline:
             warnings=[r for r in item.results if r.severity == "warn"],
             results=list(item.results),
             evidence=[Evidence(text=c.text, start=c.start, end=c.end) for c in supported],
+            rejected_evidence=[Evidence(text=c.text, start=c.start, end=c.end) for c in item.failed_spans],
         )
 
 

@@ -103,6 +103,7 @@ class CodeItem:
     canonical: str | None = None
     record: CodeRecord | None = None
     results: list[RuleResult] = field(default_factory=list)
+    failed_spans: list[SpanCheck] = field(default_factory=list)
 
     @property
     def rejected(self) -> bool:

@@ -333,13 +333,8 @@
   }
 
   function reasonSpans(code) {
-    // Rejected codes keep no evidence; the validators' reasons name the offending span by offsets.
-    var spans = [];
-    (code.reasons || []).forEach(function (r) {
-      var re = /chars (\d+)-(\d+)/g, m;
-      while ((m = re.exec(r.reason)) !== null) spans.push({ start: +m[1], end: +m[2] });
-    });
-    return spans;
+    // Rejected codes carry the spans that failed the checks in rejected_evidence.
+    return (code.rejected_evidence || []).filter(function (e) { return e.start !== null && e.end !== null; });
   }
 
   function renderNote() {
