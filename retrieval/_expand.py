@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["QueryExpander", "default_expander"]
+__all__ = ["QueryExpander", "TermTable", "default_expander", "default_terms"]
 
 
 def _alternation(keys: list[str]) -> str:
@@ -77,4 +77,107 @@ def default_expander() -> QueryExpander:
     """The packaged synonym table."""
     return QueryExpander.from_json(
         resources.files("retrieval").joinpath("data/synonyms.json").read_text(encoding="utf-8")
+    )
+
+
+_WORDS = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
+_AUTO_SUFFIX = re.compile(r",?\s*(?:unspecified|not elsewhere classified|NOS|unspecified site)\s*$", re.IGNORECASE)
+_AUTO_PREFIX = re.compile(r"^unspecified\s+", re.IGNORECASE)
+_GENERIC = frozenset(["other", "unspecified", "left", "right", "bilateral", "acute", "chronic", "disease", "disorder"])
+_MAX_NGRAM = 8
+_MAX_CODES_PER_TERM = 3
+
+
+def _key(text: str) -> str:
+    return " ".join(w.lower() for w in _WORDS.findall(text))
+
+
+class TermTable:
+    """Exact phrase dictionary: clinical terms -> codes, matched on word n-grams of a query.
+
+    Two sources: curated default terms (``retrieval/data/index_terms.json``, after the ICD-10-CM
+    alphabetic index: "Diabetes" -> E11.9), which win, and the index's own texts with automatic
+    short forms ("Shock, unspecified" -> "shock"). ``lookup(query)`` returns ``(code, term, exact)``
+    for the longest non-overlapping matches; ``exact`` is True when the query is only the term.
+    Curated keys of three letters or fewer written in upper case match only in upper case.
+    """
+
+    def __init__(self, terms: dict[str, str], exact_score: float, contained_score: float) -> None:
+        self.exact_score = exact_score
+        self.contained_score = contained_score
+        self._table: dict[str, list[str]] = {}
+        self._case_sensitive: set[str] = set()
+        self._curated: set[str] = set()
+        for term, code in terms.items():
+            key = _key(term)
+            if len(term) <= 3 and term.isupper():
+                self._case_sensitive.add(term)
+            self._table[key] = [code]
+            self._curated.add(key)
+
+    @classmethod
+    def from_json(cls, raw: str) -> TermTable:
+        data = json.loads(raw)
+        return cls(dict(data["terms"]), float(data["exact_score"]), float(data["contained_score"]))
+
+    def add_index_texts(self, texts: list[tuple[str, list[str]]]) -> None:
+        """Add the index's texts (and their short forms) for the codes they name; curated terms win."""
+        auto: dict[str, list[str]] = {}
+        for text, codes in texts:
+            forms = {_key(text)}
+            short = _AUTO_PREFIX.sub("", _AUTO_SUFFIX.sub("", text)).strip(" ,")
+            forms.add(_key(short))
+            for form in forms:
+                if not form or form in self._curated or form in _GENERIC or len(form) < 4:
+                    continue
+                bucket = auto.setdefault(form, [])
+                for code in codes:
+                    if code not in bucket:
+                        bucket.append(code)
+        for form, codes in auto.items():
+            if len(codes) <= _MAX_CODES_PER_TERM:
+                self._table[form] = codes
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def codes(self) -> set[str]:
+        return {c for codes in self._table.values() for c in codes}
+
+    def lookup(self, query: str) -> list[tuple[str, str, bool]]:
+        words = _WORDS.findall(query)
+        lowered = [w.lower() for w in words]
+        used = [False] * len(words)
+        found: list[tuple[str, str, bool]] = []
+        seen: set[str] = set()
+        for n in range(min(_MAX_NGRAM, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                if any(used[i : i + n]):
+                    continue
+                key = " ".join(lowered[i : i + n])
+                codes = self._table.get(key)
+                if codes is None:
+                    continue
+                if (
+                    n == 1
+                    and key in self._curated
+                    and words[i] not in self._case_sensitive
+                    and words[i].upper() in self._case_sensitive
+                ):
+                    continue  # "ms" is not "MS"
+                for j in range(i, i + n):
+                    used[j] = True
+                term = " ".join(words[i : i + n])
+                exact = n == len(words)
+                for code in codes:
+                    if code not in seen:
+                        seen.add(code)
+                        found.append((code, term, exact))
+        return found
+
+
+def default_terms() -> TermTable:
+    """A new table holding the packaged curated terms (``retrieval/data/index_terms.json``)."""
+    return TermTable.from_json(
+        resources.files("retrieval").joinpath("data/index_terms.json").read_text(encoding="utf-8")
     )

@@ -17,6 +17,7 @@ the lexical side only (``billable_only=False``).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import hashlib
@@ -613,6 +614,38 @@ class CodeIndex:
                         uid, text, kind, tuple(codes.split()), chapter, category, bool(billable), bool(variants)
                     )
         return {i: self._units[i] for i in ids if i in self._units}
+
+    def dictionary_texts(self) -> list[tuple[str, list[str]]]:
+        """(text, codes) for the phrase dictionary.
+
+        Billable units that are not 7th-character variant groups give their own codes; a header
+        code's text gives its default billable code: the descendant with the shortest description
+        that says "unspecified", else its only billable descendant.
+        """
+        conn = self._conn()
+        out = [
+            (text, codes.split())
+            for text, codes in conn.execute("SELECT text, codes FROM units WHERE billable = 1 AND variants = 0")
+        ]
+        store = sqlite3.connect(f"file:{self.codeset.path}?mode=ro", uri=True)
+        try:
+            billable = store.execute("SELECT nodot, code, description FROM codes WHERE billable = 1 ORDER BY nodot")
+            rows = list(billable)
+        finally:
+            store.close()
+        keys = [r[0] for r in rows]
+        for text, codes in conn.execute("SELECT text, codes FROM units WHERE billable = 0"):
+            prefix = strip_dot(codes.split()[0])
+            lo = bisect.bisect_left(keys, prefix)
+            hi = bisect.bisect_left(keys, prefix + "\x7f")
+            below = rows[lo:hi]
+            unspecified = [(len(desc), code) for _, code, desc in below if "unspecified" in desc.lower()]
+            default = min(unspecified)[1] if unspecified else None
+            if default is None and len(below) == 1:
+                default = below[0][1]
+            if default is not None:
+                out.append((text, [default]))
+        return out
 
     def dense(
         self, vectors: NDArray[np.float32], n: int, categories: Sequence[str] | None = None

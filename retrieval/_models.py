@@ -29,8 +29,9 @@ class Candidate(BaseModel):
     code: str = Field(description="Dotted ICD-10-CM code (billable unless billable_only=False was asked).")
     description: str
     score: float = Field(
-        description="Higher is better, comparable within one mode: hybrid = cosine of the best text + a lexical "
-        "bonus (0.15 x bm25 relative to the query's best); dense = cosine; lexical = 1/(60 + lexical rank)."
+        description="Higher is better, comparable within one mode: hybrid = cosine of the best text + 0.1 x bm25 "
+        "relative to the query's best, at least the phrase-dictionary score (1.05 exact, 0.95 contained), plus "
+        "coding-default priors (ranking_priors.json); dense = cosine + priors; lexical = 1/(60 + lexical rank)."
     )
     matched_text: str = Field(description="The index text (description, inclusion term or synonym) that matched.")
     source: Source = Field(description="Which search found it: the dense side, the lexical side or both.")
@@ -68,7 +69,7 @@ class NoteCandidate(BaseModel):
     description: str
     chapter: str
     score: float = Field(
-        description="Note-level score: best span score + 0.02 x ln(number of segments that found the code)."
+        description="Note-level score: best span score (mentions -0.08) + 0.1 x ln(number of segments that found it)."
     )
     rank: int = Field(ge=1)
     source: Source

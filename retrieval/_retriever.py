@@ -22,7 +22,7 @@ import numpy as np
 from codesets import ICD10CMCodeSet, strip_dot
 from medcode.config import Settings
 from medcode.errors import InputError, NoteError
-from retrieval._expand import QueryExpander, default_expander
+from retrieval._expand import QueryExpander, default_expander, default_terms
 from retrieval._index import CodeIndex, IndexUnit
 from retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
 from retrieval._segment import segment_note, split_mentions
@@ -35,8 +35,7 @@ __all__ = ["HybridRetriever", "Mode"]
 Mode = Literal["hybrid", "dense", "lexical"]
 
 _RRF_K = 60.0
-_LEXICAL_WEIGHT = 0.15
-_HIT_BONUS = 0.02  # note score: best span score + this x log(1 + further segments that found the code)
+_LEXICAL_WEIGHT = 0.1
 _CODE_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{0,6}$")
 
 
@@ -86,6 +85,7 @@ class _Priors:
             )
             for rule in data["rules"]
         )
+        self.note: dict[str, Any] = data["note"]
         lat = data["laterality"]
         self.sides = {side: re.compile(rx, re.IGNORECASE) for side, rx in lat["sides"].items()}
         self.agree = float(lat["agree"])
@@ -146,6 +146,8 @@ class _Hit:
     lexical_text: str = ""
     lexical_norm: float = 0.0
     found_dense: bool = False  # the dense search found it (not only re-scored)
+    term_score: float = 0.0  # from the term table (exact-match side)
+    term_text: str = ""
     variants: list[str] = field(default_factory=list)
 
 
@@ -180,7 +182,16 @@ class HybridRetriever:
         self.fusion: Literal["score", "rrf"] = fusion
         self.lexical_weight = lexical_weight
         self.use_priors = use_priors
+        self.terms = default_terms()
+        self.terms.add_index_texts(self.index.dictionary_texts())
+        self.use_terms = True
+        note_rules = _priors().note
         self.use_mentions = True
+        sections = note_rules.get("mention_sections")
+        self.mention_sections: frozenset[str] | None = frozenset(sections) if sections is not None else None
+        self.mention_penalty = float(note_rules["mention_penalty"])
+        self.hit_bonus = float(note_rules["hit_bonus"])
+        self.section_adjust: dict[str, float] = {k: float(v) for k, v in note_rules["section_adjust"].items()}
         self._local = threading.local()
         self._descriptions: dict[str, tuple[str, str]] = {}
 
@@ -334,8 +345,9 @@ class HybridRetriever:
                         extra[i][uid] = max(float(np.dot(stored[uid], v)) for v in query_vectors[i])
         all_ids = {uid for lst in dense_lists + lexical_lists for uid, _ in lst}
         units = self.index.units(all_ids)
+        terms = [self.terms.lookup(q) if use == "hybrid" and self.use_terms else [] for q in queries]
         return [
-            self._rank(q, dense_lists[i], lexical_lists[i], extra[i], units, prefixes, top_k, use)
+            self._rank(q, dense_lists[i], lexical_lists[i], extra[i], terms[i], units, prefixes, top_k, use)
             for i, q in enumerate(queries)
         ]
 
@@ -345,6 +357,7 @@ class HybridRetriever:
         dense: list[tuple[int, float]],
         lexical: list[tuple[int, float]],
         rescored: dict[int, float],
+        terms: list[tuple[str, str, bool]],
         units: dict[int, IndexUnit],
         prefixes: list[str] | None,
         top_k: int,
@@ -373,6 +386,14 @@ class HybridRetriever:
                     hit.lexical_norm = bm25 / top_bm25 if top_bm25 > 0 else 0.0
                 if hit.dense is None and uid in rescored:
                     hit.dense, hit.dense_text = rescored[uid], units[uid].text
+        for code, term, exact in terms:
+            if prefixes is not None and not any(strip_dot(code).startswith(p) for p in prefixes):
+                continue
+            hit = hits.get(code)
+            if hit is None:
+                hit = hits[code] = _Hit(code)
+            hit.term_score = self.terms.exact_score if exact else self.terms.contained_score
+            hit.term_text = term
         dense_rank = {code: r for r, code in enumerate(dense_order, start=1)}
         priors = _priors() if self.use_priors and mode != "lexical" else None
         described_all = self._describe(list(hits)) if priors is not None else {}
@@ -389,6 +410,7 @@ class HybridRetriever:
                 score = 1.0 / (_RRF_K + hit.lexical_rank)
             elif self.fusion == "score":
                 score = (hit.dense if hit.dense is not None else 0.0) + self.lexical_weight * hit.lexical_norm
+                score = max(score, hit.term_score)
             else:
                 score = 0.0
                 if code in dense_rank:
@@ -406,13 +428,19 @@ class HybridRetriever:
         for rank, (score, hit) in enumerate(top, start=1):
             description, chapter = described.get(hit.code, ("", ""))
             source: Literal["dense", "lexical", "both"]
-            if hit.found_dense and hit.lexical_rank is not None and mode == "hybrid":
+            lexical_found = hit.lexical_rank is not None or bool(hit.term_text)
+            if hit.found_dense and lexical_found and mode == "hybrid":
                 source = "both"
             elif hit.found_dense and mode != "lexical":
                 source = "dense"
             else:
                 source = "lexical"
-            matched = hit.dense_text if source in ("dense", "both") and hit.dense_text else hit.lexical_text
+            if hit.term_text and hit.term_score >= score - 0.05:
+                matched = hit.term_text
+            elif source in ("dense", "both") and hit.dense_text:
+                matched = hit.dense_text
+            else:
+                matched = hit.lexical_text or hit.dense_text
             out.append(
                 Candidate(
                     code=hit.code,
@@ -433,14 +461,17 @@ class HybridRetriever:
         self,
         note_text: str,
         top_k: int = 50,
-        per_segment_k: int = 20,
+        per_segment_k: int = 10,
         skip_sections: Sequence[str] = (),
     ) -> NoteCandidates:
-        """Candidates for a whole note: segment it, search every segment at once, merge by code.
+        """Candidates for a whole note: segment it, search every span at once, merge by code.
 
-        A code's note score is its best segment score plus a small bonus per further segment
-        that found it; each candidate lists the segments (offsets, section, score) that found
-        it. Raises ``NoteError`` for an empty or oversized note.
+        Spans are the segments plus, in the sections named by ``ranking_priors.json`` (note ->
+        mention_sections), their mentions. A code's note score is its best span score (mentions
+        slightly discounted) plus a bonus growing with the number of segments that found it;
+        each candidate lists the spans (offsets, section, score) that found it, best first.
+        ``skip_sections`` leaves sections out (e.g. ``["family_history"]``). Raises
+        ``NoteError`` for an empty or oversized note, ``RetrievalError`` if the index fails.
         """
         if not isinstance(note_text, str) or not note_text.strip():
             raise NoteError("note is empty")
@@ -457,7 +488,7 @@ class HybridRetriever:
             if seg.section in skip_sections:
                 continue
             spans.append((seg, seg.start, min(seg.end, seg.start + limit)))
-            if self.use_mentions:
+            if self.use_mentions and (self.mention_sections is None or seg.section in self.mention_sections):
                 spans += [(seg, s, e) for s, e in split_mentions(note_text, seg.start, seg.end) if e - s <= limit]
         results = self.search_many([note_text[s:e] for _, s, e in spans], per_segment_k) if spans else []
         return NoteCandidates(
@@ -466,20 +497,27 @@ class HybridRetriever:
             candidates=self._merge(spans, results, top_k),
         )
 
-    @staticmethod
     def _merge(
-        spans: Sequence[tuple[Segment, int, int]], results: Sequence[list[Candidate]], top_k: int
+        self, spans: Sequence[tuple[Segment, int, int]], results: Sequence[list[Candidate]], top_k: int
     ) -> list[NoteCandidate]:
         by_code: dict[str, list[tuple[tuple[Segment, int, int], Candidate]]] = {}
         for span, candidates in zip(spans, results, strict=True):
             for cand in candidates:
                 by_code.setdefault(cand.code, []).append((span, cand))
         merged: list[tuple[float, str, list[tuple[tuple[Segment, int, int], Candidate]]]] = []
+
+        def span_score(span: tuple[Segment, int, int], cand: Candidate) -> float:
+            seg, start, end = span
+            score = cand.score + self.section_adjust.get(seg.section, 0.0)
+            if (start, end) != (seg.start, seg.end):
+                score -= self.mention_penalty
+            return score
+
         for code, found in by_code.items():
-            found.sort(key=lambda sc: -sc[1].score)
-            best = found[0][1].score
+            found.sort(key=lambda sc: -span_score(*sc))
+            best = span_score(*found[0])
             segments_hit = len({span[0].id for span, _ in found})
-            score = best + _HIT_BONUS * math.log1p(segments_hit - 1)
+            score = best + self.hit_bonus * math.log1p(segments_hit - 1)
             merged.append((score, code, found))
         merged.sort(key=lambda m: (-m[0], m[1]))
         out: list[NoteCandidate] = []

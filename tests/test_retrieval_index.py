@@ -171,9 +171,12 @@ def test_search_note_merges_and_points_at_spans(retriever: HybridRetriever) -> N
     for h in hits:
         segment = found.segments[h.segment_id]
         assert segment.start <= h.start < h.end <= segment.end and h.section == segment.section
-    # Mentions: "type 2 diabetes" alone is a searched span inside the HPI sentence.
+    # Mentions are searched in the assessment: "Diabetes" alone, split from "Diabetes, well controlled."
     diabetes = by_code["E11.9"].hits
-    assert any(note[h.start : h.end] == "type 2 diabetes" for h in diabetes)
+    assert any(note[h.start : h.end] == "Diabetes" and h.section == "assessment_plan" for h in diabetes)
+    # ... but not in the HPI, where every span searched is a whole segment.
+    segment_spans = {(s.start, s.end) for s in found.segments}
+    assert all((h.start, h.end) in segment_spans for c in found.candidates for h in c.hits if h.section == "hpi")
     assert any(c.code.startswith("I21") and c.hits[0].section == "family_history" for c in found.candidates)
     assert [c.rank for c in found.candidates] == list(range(1, len(found.candidates) + 1))
     # Skipping a section removes codes only it found.
@@ -282,3 +285,18 @@ def test_interrupted_build_resumes_without_redoing_chunks(
     assert done.units is not None and sum(counted) == done.units - 16  # only the missing chunks were embedded
     retriever = HybridRetriever(settings, codeset, auto_build=False)
     assert retriever.search("type 2 diabetes with hyperglycemia", top_k=3)[0].code == "E11.65"
+
+
+def test_coding_defaults_rank_first(retriever: HybridRetriever) -> None:
+    """Priors and the phrase dictionary: unspecified defaults, laterality, curated index terms."""
+    assert retriever.search("heart failure", top_k=5)[0].code == "I50.9"  # not I50.89 "Other heart failure"
+    assert retriever.search("osteoarthritis of left knee", top_k=5)[0].code == "M17.12"
+    assert retriever.search("osteoarthritis of right knee", top_k=5)[0].code == "M17.11"
+    top = retriever.search("Diabetes.", top_k=5)[0]
+    assert top.code == "E11.9" and top.matched_text == "Diabetes"
+    without = HybridRetriever(retriever.settings, retriever.codeset, index=retriever.index, use_priors=False)
+    without.use_terms = False
+    assert (
+        without.search("heart failure", top_k=5)[0].code != "I50.9"
+        or without.search("osteoarthritis of left knee", top_k=5)[0].code != "M17.12"
+    ), "the priors should be doing some work on these queries"

@@ -124,3 +124,25 @@ def test_expander_from_json() -> None:
         '{"abbreviations": {"ABC": "alpha beta"}, "lay_terms": {"tummy bug": "gastroenteritis"}}'
     )
     assert expander.expand("ABC with a Tummy Bug") == "alpha beta with a gastroenteritis"
+
+
+def test_term_table_longest_match_and_case() -> None:
+    from retrieval._expand import TermTable
+
+    table = TermTable({"low back pain": "M54.50", "pain": "R52", "MS": "G35.D"}, 1.05, 0.95)
+    table.add_index_texts([("Shock, unspecified", ["R57.9"]), ("Other shock", ["R57.8"])])
+    assert table.lookup("Low back pain.") == [("M54.50", "Low back pain", True)]
+    assert ("R52", "pain", False) in table.lookup("chest wall pain and shock")
+    assert ("R57.9", "shock", False) in table.lookup("chest wall pain and shock")
+    assert table.lookup("MS flare")[0][0] == "G35.D"
+    assert table.lookup("took 5 ms") == []
+    assert table.lookup("other") == []  # generic words never match alone
+
+
+def test_split_mentions_offsets() -> None:
+    from retrieval._segment import split_mentions
+
+    text = "No history of nephrolithiasis, hematuria or urinary tract infections."
+    pieces = [text[s:e] for s, e in split_mentions(text)]
+    assert pieces == ["No history of nephrolithiasis", "hematuria", "urinary tract infections"]
+    assert split_mentions("Hypertension.") == []
