@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from agent._audit import AuditLog, CodingDecision
 from agent._note import Note
-from agent._proposers import LLMProposer, Proposed, Proposer, ProposerName, RetrievalProposer
+from agent._proposers import LLMProposer, Proposed, Proposer, ProposerName, RetrievalProposer, proposer_parameters
 from agent._queue import ReviewQueue
 from agent._routing import LLM_UNAVAILABLE, RoutingDecision, RoutingPolicy
 from codesets import CodeSetRegistry, ICD10CMCodeSet
@@ -292,6 +292,7 @@ class MedicalCoder:
             "endpoint": identity.endpoint if identity else None,
             "prompt": proposed.prompt_version,
             "confidence_model": self.proposer.confidence.version,
+            "proposer_params": proposer_parameters()["version"],
             "codeset": codeset_version,
             "rules": rules_version,
             "index": str(index_version) if index_version else None,

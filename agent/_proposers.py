@@ -110,6 +110,14 @@ class ConfidenceModel:
         return round(1.0 / (1.0 + math.exp(-z)), 4)
 
 
+@cache
+def proposer_parameters() -> dict[str, Any]:
+    """Per-proposer, per-setting parameters (``agent/data/proposers.json``)."""
+    text = resources.files("agent").joinpath("data/proposers.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
 # -- conditions -------------------------------------------------------------------------------
 
 
@@ -256,7 +264,9 @@ class Proposer:
 class RetrievalProposer(Proposer):
     """The best code of each condition whose score reaches ``min_score`` (at most ``max_codes``).
 
-    A code that an already kept code excludes (Excludes1) is skipped. Never fails on an empty list.
+    Parameters come per setting (outpatient/inpatient) from ``agent/data/proposers.json`` unless
+    given. A code that an already kept code excludes (Excludes1) is skipped. Never fails on an
+    empty list.
     """
 
     name: ProposerName = "retrieval"
@@ -264,23 +274,29 @@ class RetrievalProposer(Proposer):
     def __init__(
         self,
         *,
-        min_score: float = 0.62,
-        max_codes: int = 8,
-        diagnostic_only: bool = False,
+        min_score: float | None = None,
+        max_codes: int | None = None,
+        diagnostic_only: bool | None = None,
         confidence: ConfidenceModel | None = None,
     ):
-        self.min_score = min_score
-        self.max_codes = max_codes
-        self.diagnostic_only = diagnostic_only
+        self.overrides = {
+            k: v
+            for k, v in {"min_score": min_score, "max_codes": max_codes, "diagnostic_only": diagnostic_only}.items()
+            if v is not None
+        }
         self.confidence = confidence or ConfidenceModel.default()
 
+    def parameters(self, setting: str) -> dict[str, Any]:
+        return {**proposer_parameters()["retrieval"][setting], **self.overrides}
+
     def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
+        params = self.parameters(note.setting)
         conditions = group_conditions(
             candidates,
             codeset,
-            min_score=self.min_score,
-            max_conditions=self.max_codes,
-            diagnostic_only=self.diagnostic_only,
+            min_score=params["min_score"],
+            max_conditions=params["max_codes"],
+            diagnostic_only=params["diagnostic_only"],
         )
         items: list[ProposedItem] = []
         kept: list[CodeRecord] = []
@@ -334,8 +350,8 @@ _SECTION_LABELS = {
 class LLMProposer(Proposer):
     """The LLM picks one code or ``none`` for each numbered condition.
 
-    Shows each condition's anchor sentence (with its section) and its codes, at most
-    ``max_conditions`` conditions of ``max_options`` codes. Raises ``LLMUnavailableError`` /
+    Shows each condition's anchor sentence (with its section) and its codes; how many conditions
+    and codes comes per setting from ``agent/data/proposers.json`` (or keyword overrides). Raises ``LLMUnavailableError`` /
     ``LLMOutputError`` from the client; the orchestrator routes such notes to a human.
     """
 
@@ -346,19 +362,18 @@ class LLMProposer(Proposer):
         client: LLMClient,
         *,
         prompt_id: str = "choose-v2",
-        min_score: float = 0.5,
-        max_conditions: int = 8,
-        max_options: int = 3,
         sentence_chars: int = 220,
         confidence: ConfidenceModel | None = None,
+        **overrides: Any,
     ) -> None:
         self.client = client
         self.prompt = load_prompt(prompt_id)
-        self.min_score = min_score
-        self.max_conditions = max_conditions
-        self.max_options = max_options
         self.sentence_chars = sentence_chars
+        self.overrides = overrides
         self.confidence = confidence or ConfidenceModel.default()
+
+    def parameters(self, setting: str) -> dict[str, Any]:
+        return {**proposer_parameters()["llm"][setting], **self.overrides}
 
     def build_messages(self, conditions: list[Condition], segments: list[Segment]) -> list[dict[str, str]]:
         """The chat messages for a list of conditions (the system prompt never changes)."""
@@ -374,13 +389,7 @@ class LLMProposer(Proposer):
         return [{"role": "system", "content": self.prompt.system}, {"role": "user", "content": user}]
 
     def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
-        conditions = group_conditions(
-            candidates,
-            codeset,
-            min_score=self.min_score,
-            max_conditions=self.max_conditions,
-            max_options=self.max_options,
-        )
+        conditions = group_conditions(candidates, codeset, **self.parameters(note.setting))
         offered = [o.code for cond in conditions for o in cond.options]
         if not conditions:
             return Proposed(items=[], candidates_offered=[], prompt_version=self.prompt.id)
