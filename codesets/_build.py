@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sqlite3
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 from codesets._models import Release
 from codesets._normalize import strip_dot
+from codesets._sqlite import atomic_store
 from medcode.errors import CodeSetBuildError
 
 __all__ = ["SCHEMA_VERSION", "build_store"]
@@ -129,12 +128,8 @@ def build_store(release: Release, target: Path) -> dict[str, int]:
     Raises ``CodeSetBuildError`` when the source cannot be read or yields no billable codes.
     """
     lib = _load_library(release)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
     counts = {"chapters": 0, "blocks": 0, "codes": 0, "billable": 0, "categories": 0}
-    conn = sqlite3.connect(tmp)
-    try:
+    with atomic_store(target, "code-set store") as conn:
         conn.executescript(_SCHEMA)
         code_rows: list[tuple[Any, ...]] = []
         for chapter in lib._chapter_list:
@@ -188,15 +183,4 @@ def build_store(release: Release, target: Path) -> dict[str, int]:
             "counts": json.dumps(counts),
         }
         conn.executemany("INSERT INTO meta VALUES (?,?)", meta.items())
-        conn.commit()
-    except sqlite3.Error as exc:
-        conn.close()
-        tmp.unlink(missing_ok=True)
-        raise CodeSetBuildError(f"cannot write code-set store {target}: {exc}") from exc
-    except BaseException:
-        conn.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    conn.close()
-    os.replace(tmp, target)
     return counts

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +20,7 @@ from codesets._hcpcs_build import (
 )
 from codesets._proc_models import HCPCSRelease, ProcedureCodeRecord
 from codesets._proc_normalize import normalize_hcpcs
+from codesets._sqlite import ReadOnlyStore
 from medcode.config import Settings
 from medcode.errors import CodeSetBuildError, DateOutOfRangeError, MalformedCodeError, UnknownCodeError
 
@@ -46,7 +46,7 @@ class _Quarter(NamedTuple):
     date_to: dt.date
 
 
-class HCPCSCodeSet:
+class HCPCSCodeSet(ReadOnlyStore):
     """HCPCS Level II codes from CMS's outpatient code editor tables, quarter by quarter.
 
     Thread-safe for reads. Lookups take a date of service (default: the newest quarter's first day)
@@ -58,8 +58,7 @@ class HCPCSCodeSet:
     def __init__(self, store: Path) -> None:
         if not store.is_file():
             raise CodeSetBuildError(f"HCPCS store not found: {store}")
-        self.path = store
-        self._local = threading.local()
+        super().__init__(store)
         try:
             meta = dict(self._conn().execute("SELECT key, value FROM meta").fetchall())
             quarters = self._conn().execute(
@@ -81,12 +80,6 @@ class HCPCSCodeSet:
         self._by_version = {q.version: q for q in self._quarters}
 
     # -- plumbing -----------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
 
     def _spans(self, code: str) -> list[tuple[Any, ...]]:
         return self._conn().execute(f"SELECT {_SPAN_COLUMNS} FROM spans WHERE code = ? ORDER BY lo", (code,)).fetchall()
@@ -246,12 +239,6 @@ class HCPCSCodeSet:
             "built_at": self.built_at,
             **self.counts,
         }
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
 
 def hcpcs_store_path(settings: Settings) -> Path:

@@ -22,7 +22,6 @@ import logging
 import lzma
 import marshal
 import os
-import sqlite3
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from typing import Any, NamedTuple
 
 from codesets._proc_models import HCPCSRelease, HCPCSSource
 from codesets._proc_normalize import HCPCS_LEVEL2_PATTERN
+from codesets._sqlite import atomic_store
 from medcode.errors import CodeSetBuildError, ConfigError
 
 __all__ = [
@@ -322,10 +322,7 @@ def build_hcpcs_store(source: ResolvedSource, target: Path, *, progress: bool = 
         "skipped_non_level2_rows": skipped,
     }
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp)
-    try:
+    with atomic_store(target, "HCPCS store") as conn:
         conn.executescript(_SCHEMA)
         conn.executemany("INSERT INTO quarters VALUES (?,?,?,?)", quarters)
         conn.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?)", spans)
@@ -338,15 +335,4 @@ def build_hcpcs_store(source: ResolvedSource, target: Path, *, progress: bool = 
             "counts": json.dumps(counts),
         }
         conn.executemany("INSERT INTO meta VALUES (?,?)", meta.items())
-        conn.commit()
-    except sqlite3.Error as exc:
-        conn.close()
-        tmp.unlink(missing_ok=True)
-        raise CodeSetBuildError(f"cannot write HCPCS store {target}: {exc}") from exc
-    except BaseException:
-        conn.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    conn.close()
-    os.replace(tmp, target)
     return counts

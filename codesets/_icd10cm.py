@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, NamedTuple
 from codesets._build import NOTE_FIELDS, SCHEMA_VERSION
 from codesets._models import CodeRecord, InheritedNote, Release, SeventhCharacter
 from codesets._normalize import normalize_icd10cm, strip_dot
+from codesets._sqlite import ReadOnlyStore
 from medcode.errors import CodeSetBuildError, UnknownCodeError
 
 __all__ = ["BillableEntry", "ICD10CMCodeSet"]
@@ -30,7 +30,7 @@ class BillableEntry(NamedTuple):
     includes: list[str]
 
 
-class ICD10CMCodeSet:
+class ICD10CMCodeSet(ReadOnlyStore):
     """One ICD-10-CM release. Thread-safe for reads; opening takes milliseconds.
 
     Lookups accept any spelling ``normalize_icd10cm`` accepts. ``get`` raises
@@ -41,8 +41,7 @@ class ICD10CMCodeSet:
     def __init__(self, store: Path) -> None:
         if not store.is_file():
             raise CodeSetBuildError(f"code-set store not found: {store}")
-        self.path = store
-        self._local = threading.local()
+        super().__init__(store)
         try:
             meta = dict(self._conn().execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
@@ -57,12 +56,6 @@ class ICD10CMCodeSet:
         self._record = lru_cache(maxsize=4096)(self._record_uncached)
 
     # -- plumbing -----------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
 
     def _row(self, code: str) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = (
@@ -241,9 +234,3 @@ class ICD10CMCodeSet:
             "built_at": self.built_at,
             **self.counts,
         }
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
