@@ -333,7 +333,13 @@ class CodingDecision(BaseModel):
             "date_of_service": self.date_of_service,
             "verdicts": [v.model_dump(mode="json") for v in self.verdicts],
             "routing": self.routing.model_dump(mode="json"),
-            "versions": [self.llm_model, self.prompt_version, self.codeset_version, self.rules_version, self.index_version],
+            "versions": [
+                self.llm_model,
+                self.prompt_version,
+                self.codeset_version,
+                self.rules_version,
+                self.index_version,
+            ],
         }
         return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
@@ -451,15 +457,18 @@ def verify_chain(conn: sqlite3.Connection, schema: str, expected_head: str | Non
     """Walk the chain from the first record; report the first problem (see ``AuditLog.verify``)."""
     if expected_head is not None and not _SHA256.match(expected_head.lower()):
         raise InputError(f"--expect-head must be a 64-character hex sha256, got {expected_head[:80]!r}")
-    by_hash: dict[str, int] = {
-        str(h): int(s) for s, h in conn.execute(f"SELECT seq, hash FROM {schema}.records")
-    }
+    by_hash: dict[str, int] = {str(h): int(s) for s, h in conn.execute(f"SELECT seq, hash FROM {schema}.records")}
     expected_seq, prev, count = 1, GENESIS_HASH, 0
 
     def bad(seq: int | None, problem: Problem, message: str) -> VerifyResult:
         return VerifyResult(
-            ok=False, records=count, last_seq=expected_seq - 1, last_hash=prev,
-            first_bad_seq=seq, problem=problem, message=message,
+            ok=False,
+            records=count,
+            last_seq=expected_seq - 1,
+            last_hash=prev,
+            first_bad_seq=seq,
+            problem=problem,
+            message=message,
         )
 
     rows = conn.execute(
@@ -481,10 +490,13 @@ def verify_chain(conn: sqlite3.Connection, schema: str, expected_head: str | Non
             origin = by_hash.get(prev_hash)
             if origin is not None and origin != seq - 1:
                 return bad(
-                    seq, "reordered",
+                    seq,
+                    "reordered",
                     f"record {seq} follows record {origin} in the chain but sits at position {seq}: records were reordered",
                 )
-            return bad(seq, "removed", f"record {seq} does not follow record {seq - 1}: records were removed or inserted")
+            return bad(
+                seq, "removed", f"record {seq} does not follow record {seq - 1}: records were removed or inserted"
+            )
         prev, expected_seq = stored_hash, expected_seq + 1
     head = conn.execute(f"SELECT seq, hash FROM {schema}.head WHERE id = 1").fetchone()
     last_seq = expected_seq - 1
@@ -493,14 +505,18 @@ def verify_chain(conn: sqlite3.Connection, schema: str, expected_head: str | Non
     head_seq, head_hash = int(head[0]), str(head[1])
     if head_seq > last_seq:
         return bad(
-            last_seq + 1, "truncated",
+            last_seq + 1,
+            "truncated",
             f"records {last_seq + 1}..{head_seq} were removed from the end (the head anchor says {head_seq})",
         )
     if head_seq != last_seq or head_hash != prev:
-        return bad(None, "head_mismatch", f"the head anchor (record {head_seq}) does not match the last record ({last_seq})")
+        return bad(
+            None, "head_mismatch", f"the head anchor (record {head_seq}) does not match the last record ({last_seq})"
+        )
     if expected_head is not None and expected_head.lower() not in by_hash:
         return bad(
-            None, "anchor_missing",
+            None,
+            "anchor_missing",
             "the expected head hash is not in the log: the log was rewritten or truncated since it was taken",
         )
     return VerifyResult(ok=True, records=count, last_seq=last_seq, last_hash=prev)
@@ -540,9 +556,7 @@ class AuditLog:
         """Append one event; returns the stored record. Raises like ``append_record``."""
         conn = self._conns.get()
         with write_transaction(conn, self._what, self._timeout):
-            return append_record(
-                conn, "main", event_type, payload, chart_id=chart_id, allow_text=self.store_note_text
-            )
+            return append_record(conn, "main", event_type, payload, chart_id=chart_id, allow_text=self.store_note_text)
 
     def append_decision(self, decision: CodingDecision, *, chart_id: int | None = None) -> AuditRecord:
         """Record a coding decision (event ``coding_decision``) without enqueuing a chart."""
@@ -550,7 +564,12 @@ class AuditLog:
         return self.append("coding_decision", payload, chart_id=chart_id)
 
     def records(
-        self, *, start_seq: int = 1, chart_id: int | None = None, event_type: str | None = None, limit: int | None = None
+        self,
+        *,
+        start_seq: int = 1,
+        chart_id: int | None = None,
+        event_type: str | None = None,
+        limit: int | None = None,
     ) -> list[AuditRecord]:
         """Records in order, optionally for one chart or one event type."""
         sql = "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM records WHERE seq >= ?"
@@ -571,9 +590,14 @@ class AuditLog:
         """The last ``n`` records, oldest first. Raises ``InputError`` for ``n < 1``."""
         if n < 1:
             raise InputError(f"-n must be at least 1, got {n}")
-        rows = self._conns.get().execute(
-            "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM records ORDER BY seq DESC LIMIT ?", (n,)
-        ).fetchall()
+        rows = (
+            self._conns.get()
+            .execute(
+                "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM records ORDER BY seq DESC LIMIT ?",
+                (n,),
+            )
+            .fetchall()
+        )
         return [_row_to_record(row) for row in reversed(rows)]
 
     def head(self) -> tuple[int, str]:

@@ -26,11 +26,12 @@ from codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode import __version__
 from medcode.config import Settings
 from medcode.errors import LLMOutputError, LLMUnavailableError
-from validators import Evidence, Proposal, ValidationContext, ValidatorPipeline
+from validators import Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
 __all__ = ["CodedCode", "CodingResult", "MedicalCoder", "Usage"]
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
+_SET_RULES = frozenset({"DUPLICATE", "EXCLUDES1_CONFLICT", "CODE_FIRST", "USE_ADDITIONAL"})
 
 
 class RuleNote(BaseModel):
@@ -149,7 +150,7 @@ class MedicalCoder:
                     from agent._llm_client import LLMClient
 
                     self._llm = LLMClient(self.settings)
-                    self._proposer = LLMProposer(self._llm)
+                    self._proposer = LLMProposer(self._llm, vetter=self._vet)
                 else:
                     self._proposer = RetrievalProposer()
             return self._proposer
@@ -270,6 +271,14 @@ class MedicalCoder:
             result.chart_id = self._record(note, result, proposed, verdicts, started)
         result.usage.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def _vet(self, note: Note, codes: list[ProposedCode]) -> list[list[str]]:
+        """Rule ids rejecting each code on its own merits (rules between codes are left out)."""
+        ctx = ValidationContext(
+            note_text=note.text, setting=note.setting, age=note.age, sex=note.sex, date_of_service=note.date_of_service
+        )
+        report = self.validators.validate(Proposal(codes=codes), ctx)
+        return [[r for r in v.rules if r not in _SET_RULES] for v in report.verdicts]
 
     def _fallback(self, note: Note, candidates: Any, codeset: ICD10CMCodeSet) -> Proposed:
         """When the LLM fails, pre-fill the human's worklist with the retrieval proposer."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -52,6 +53,19 @@ __all__ = [
 ]
 
 ProposerName = Literal["llm", "retrieval"]
+# Given a note and proposed codes, the rule ids that reject each code (the validators).
+Vetter = Callable[["Note", list[ProposedCode]], list[list[str]]]
+# Rejections that say the anchor sentence does not assert the condition for this patient now.
+NOT_ASSERTED = frozenset(
+    {
+        "SPAN_NEGATED",
+        "SPAN_FAMILY_HISTORY",
+        "SPAN_HYPOTHETICAL",
+        "SPAN_UNCERTAIN",
+        "SPAN_HISTORICAL",
+        "SPAN_INSTRUCTION",
+    }
+)
 
 # Sections whose statements are the encounter's diagnoses.
 DIAGNOSTIC_SECTIONS = frozenset({"assessment_plan", "chief_complaint"})
@@ -131,6 +145,18 @@ class Condition:
     positions: dict[str, int]  # code -> 1-based rank among the note's candidates
 
     @property
+    def anchors(self) -> list[SpanHit]:
+        """The cited span of each option, one per sentence, the main anchor first."""
+        seen = {self.anchor.segment_id}
+        out = [self.anchor]
+        for option in self.options:
+            hit = _best_hit(option)
+            if hit is not None and hit.segment_id not in seen:
+                seen.add(hit.segment_id)
+                out.append(hit)
+        return out
+
+    @property
     def score(self) -> float:
         return self.options[0].score
 
@@ -185,7 +211,7 @@ def group_conditions(
         home = None
         for cond in conditions:
             if cand.code[:3] in cond.categories or (
-                cond.block == block and cond.anchor.segment_id in {h.segment_id for h in cand.hits}
+                cond.block == block and {a.segment_id for a in cond.anchors} & {h.segment_id for h in cand.hits}
             ):
                 home = cond
                 break
@@ -321,6 +347,7 @@ class PromptTemplate(BaseModel):
     system: str
     user: str
     condition: str
+    sentence: str
     option: str
 
 
@@ -364,9 +391,11 @@ class LLMProposer(Proposer):
         prompt_id: str = "choose-v2",
         sentence_chars: int = 220,
         confidence: ConfidenceModel | None = None,
+        vetter: Vetter | None = None,
         **overrides: Any,
     ) -> None:
         self.client = client
+        self.vetter = vetter
         self.prompt = load_prompt(prompt_id)
         self.sentence_chars = sentence_chars
         self.overrides = overrides
@@ -380,16 +409,37 @@ class LLMProposer(Proposer):
         by_id = {s.id: s for s in segments}
         blocks = []
         for n, cond in enumerate(conditions, start=1):
-            seg = by_id.get(cond.anchor.segment_id)
-            sentence = _one_line(seg.text if seg else "", self.sentence_chars)
-            section = _SECTION_LABELS.get(cond.anchor.section, cond.anchor.section.replace("_", " "))
+            sentences = []
+            for anchor in cond.anchors[:2]:
+                seg = by_id.get(anchor.segment_id)
+                section = _SECTION_LABELS.get(anchor.section, anchor.section.replace("_", " "))
+                text = _one_line(seg.text if seg else "", self.sentence_chars)
+                sentences.append(self.prompt.sentence.format(section=section, sentence=text))
             options = "\n".join(self.prompt.option.format(code=o.code, description=o.description) for o in cond.options)
-            blocks.append(self.prompt.condition.format(n=n, section=section, sentence=sentence, options=options))
+            blocks.append(self.prompt.condition.format(n=n, sentences="\n".join(sentences), options=options))
         user = self.prompt.user.format(conditions="\n".join(blocks))
         return [{"role": "system", "content": self.prompt.system}, {"role": "user", "content": user}]
 
+    def _asserted(self, note: Note, conditions: list[Condition]) -> list[Condition]:
+        """Drop conditions whose every code the validators reject because the sentence does not assert it
+        (negated, family member, hypothetical, uncertain where that counts, resolved, planted instruction).
+        The LLM then spends no tokens on them; the validators still judge whatever it picks."""
+        if self.vetter is None or not conditions:
+            return conditions
+        codes = [
+            ProposedCode(code=o.code, evidence=_evidence_for(note.text, o)) for cond in conditions for o in cond.options
+        ]
+        verdicts = iter(self.vetter(note, codes))
+        kept = []
+        for cond in conditions:
+            rules = [next(verdicts) for _ in cond.options]
+            if not all(r and set(r) <= NOT_ASSERTED for r in rules):
+                kept.append(cond)
+        return kept
+
     def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
         conditions = group_conditions(candidates, codeset, **self.parameters(note.setting))
+        conditions = self._asserted(note, conditions)
         offered = [o.code for cond in conditions for o in cond.options]
         if not conditions:
             return Proposed(items=[], candidates_offered=[], prompt_version=self.prompt.id)

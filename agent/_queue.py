@@ -280,7 +280,9 @@ class Chart(ChartSummary):
             data.pop("note_text", None)
             data["decision"].pop("raw_llm_output", None)
             for item in [*data["codes"], *data["decision"].get("verdicts", [])]:
-                item["evidence"] = [{"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in item["evidence"]]
+                item["evidence"] = [
+                    {"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in item["evidence"]
+                ]
         return data
 
 
@@ -382,25 +384,77 @@ def _age(created_at: str, now: dt.datetime) -> float:
 
 
 def _summary(row: Sequence[Any], now: dt.datetime) -> dict[str, Any]:
-    (chart_id, note_id, note_type, setting, status, routing, reasons, version, n_codes, n_rejected,
-     assigned_to, created_at, updated_at) = row
+    (
+        chart_id,
+        note_id,
+        note_type,
+        setting,
+        status,
+        routing,
+        reasons,
+        version,
+        n_codes,
+        n_rejected,
+        assigned_to,
+        created_at,
+        updated_at,
+    ) = row
     return {
-        "chart_id": chart_id, "note_id": note_id, "note_type": note_type, "setting": setting, "status": status,
-        "routing": routing, "reasons": json.loads(reasons), "version": version, "n_codes": n_codes,
-        "n_rejected": n_rejected, "assigned_to": assigned_to, "created_at": created_at, "updated_at": updated_at,
+        "chart_id": chart_id,
+        "note_id": note_id,
+        "note_type": note_type,
+        "setting": setting,
+        "status": status,
+        "routing": routing,
+        "reasons": json.loads(reasons),
+        "version": version,
+        "n_codes": n_codes,
+        "n_rejected": n_rejected,
+        "assigned_to": assigned_to,
+        "created_at": created_at,
+        "updated_at": updated_at,
         "age_seconds": _age(created_at, now),
     }
 
 
 def _code(row: Sequence[Any]) -> ChartCode:
-    (position, code, description, chapter, origin, proposed_status, confidence, rules, warnings, evidence,
-     decision, prefilled, replaced_by, replaces, decided_by, decided_at, reason) = row
+    (
+        position,
+        code,
+        description,
+        chapter,
+        origin,
+        proposed_status,
+        confidence,
+        rules,
+        warnings,
+        evidence,
+        decision,
+        prefilled,
+        replaced_by,
+        replaces,
+        decided_by,
+        decided_at,
+        reason,
+    ) = row
     return ChartCode(
-        position=position, code=code, description=description, chapter=chapter, origin=origin,
-        proposed_status=proposed_status, confidence=confidence, rules=json.loads(rules),
-        warnings=json.loads(warnings), evidence=[Evidence.model_validate(e) for e in json.loads(evidence)],
-        decision=decision, prefilled=bool(prefilled), replaced_by=replaced_by, replaces=replaces,
-        decided_by=decided_by, decided_at=decided_at, reason=reason,
+        position=position,
+        code=code,
+        description=description,
+        chapter=chapter,
+        origin=origin,
+        proposed_status=proposed_status,
+        confidence=confidence,
+        rules=json.loads(rules),
+        warnings=json.loads(warnings),
+        evidence=[Evidence.model_validate(e) for e in json.loads(evidence)],
+        decision=decision,
+        prefilled=bool(prefilled),
+        replaced_by=replaced_by,
+        replaces=replaces,
+        decided_by=decided_by,
+        decided_at=decided_at,
+        reason=reason,
     )
 
 
@@ -493,10 +547,21 @@ class ReviewQueue:
                 "result_sha256, decision_json, routing, reasons_json, status, version, created_at, updated_at, "
                 "finalised_at, finalised_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
                 (
-                    decision.note_id, decision.sha256, decision.note_text, decision.note_type, decision.setting,
-                    decision.date_of_service.isoformat() if decision.date_of_service else None, result_sha,
-                    canonical_json(stored), decision.routing.decision, json.dumps(decision.routing.reasons),
-                    "finalised" if auto else "pending", at, at, at if auto else None, AUTO_USER if auto else None,
+                    decision.note_id,
+                    decision.sha256,
+                    decision.note_text,
+                    decision.note_type,
+                    decision.setting,
+                    decision.date_of_service.isoformat() if decision.date_of_service else None,
+                    result_sha,
+                    canonical_json(stored),
+                    decision.routing.decision,
+                    json.dumps(decision.routing.reasons),
+                    "finalised" if auto else "pending",
+                    at,
+                    at,
+                    at if auto else None,
+                    AUTO_USER if auto else None,
                 ),
             )
             chart_id = int(cursor.lastrowid or 0)
@@ -507,11 +572,20 @@ class ReviewQueue:
                     f"INSERT INTO chart_codes (chart_id, {_CODE_COLUMNS}, code_key) "
                     "VALUES (?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, ?)",
                     (
-                        chart_id, position, code, verdict.description, chapter, verdict.status, verdict.confidence,
-                        json.dumps(verdict.rules), json.dumps([w.rule for w in verdict.warnings]),
+                        chart_id,
+                        position,
+                        code,
+                        verdict.description,
+                        chapter,
+                        verdict.status,
+                        verdict.confidence,
+                        json.dumps(verdict.rules),
+                        json.dumps([w.rule for w in verdict.warnings]),
                         json.dumps([e.model_dump(mode="json") for e in verdict.evidence]),
-                        verdict.status if auto else "pending", 1 if auto else 0,
-                        at if auto else None, _code_key(code),
+                        verdict.status if auto else "pending",
+                        1 if auto else 0,
+                        at if auto else None,
+                        _code_key(code),
                     ),
                 )
             payload = decision_payload(decision, store_text=self.store_note_text, chart_id=chart_id)
@@ -519,7 +593,8 @@ class ReviewQueue:
             if auto:
                 final = [v.canonical or v.code for v in decision.verdicts if v.status == "accepted"]
                 self._audit(
-                    conn, "chart_finalised",
+                    conn,
+                    "chart_finalised",
                     {"chart_id": chart_id, "user": AUTO_USER, "version": 1, "final_codes": final, "prefilled": final},
                     chart_id,
                 )
@@ -530,7 +605,8 @@ class ReviewQueue:
         if not isinstance(expected_version, int) or isinstance(expected_version, bool) or expected_version < 1:
             raise InputError(f"expected_version must be a positive integer, got {expected_version!r}")
         row = conn.execute(
-            "SELECT status, version, assigned_to, finalised_by, finalised_at FROM charts WHERE chart_id = ?", (chart_id,)
+            "SELECT status, version, assigned_to, finalised_by, finalised_at FROM charts WHERE chart_id = ?",
+            (chart_id,),
         ).fetchone()
         if row is None:
             raise ChartNotFoundError(f"no chart {chart_id} in the review queue")
@@ -538,13 +614,15 @@ class ReviewQueue:
         if status == "finalised":
             raise ChartConflictError(
                 f"chart {chart_id} was already finalised by {finalised_by} at {finalised_at}",
-                chart_id=chart_id, current_version=version,
+                chart_id=chart_id,
+                current_version=version,
             )
         if version != expected_version:
             raise ChartConflictError(
                 f"chart {chart_id} changed since you read it (you had version {expected_version}, it is now "
                 f"{version}); re-read it and try again",
-                chart_id=chart_id, current_version=version,
+                chart_id=chart_id,
+                current_version=version,
             )
         return str(status), assigned_to
 
@@ -556,8 +634,16 @@ class ReviewQueue:
             "INSERT INTO actions (chart_id, action, code, new_code, user, reason, from_status, to_status, version, at, "
             "audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                chart_id, payload["action"], payload.get("code"), payload.get("new_code"), payload["user"],
-                payload.get("reason"), payload.get("from_status"), payload.get("to_status"), payload["version"], at,
+                chart_id,
+                payload["action"],
+                payload.get("code"),
+                payload.get("new_code"),
+                payload["user"],
+                payload.get("reason"),
+                payload.get("from_status"),
+                payload.get("to_status"),
+                payload["version"],
+                at,
                 record.seq,
             ),
         )
@@ -574,8 +660,17 @@ class ReviewQueue:
         return rows
 
     def _insert_added(
-        self, conn: sqlite3.Connection, chart_id: int, code: str, *, user: str, at: str, reason: str | None,
-        replaces: str | None, description: str | None, chapter: str | None,
+        self,
+        conn: sqlite3.Connection,
+        chart_id: int,
+        code: str,
+        *,
+        user: str,
+        at: str,
+        reason: str | None,
+        replaces: str | None,
+        description: str | None,
+        chapter: str | None,
     ) -> None:
         exists = conn.execute(
             "SELECT code FROM chart_codes WHERE chart_id = ? AND code_key = ?", (chart_id, _code_key(code))
@@ -592,8 +687,18 @@ class ReviewQueue:
         )
 
     def _apply(
-        self, conn: sqlite3.Connection, chart_id: int, action: str, code: str, new_code: str | None, *,
-        user: str, reason: str | None, at: str, description: str | None, chapter: str | None,
+        self,
+        conn: sqlite3.Connection,
+        chart_id: int,
+        action: str,
+        code: str,
+        new_code: str | None,
+        *,
+        user: str,
+        reason: str | None,
+        at: str,
+        description: str | None,
+        chapter: str | None,
     ) -> dict[str, Any]:
         """Apply one code action; returns the audit payload (without version)."""
         if action not in CODE_ACTIONS:
@@ -603,8 +708,17 @@ class ReviewQueue:
         payload: dict[str, Any] = {"chart_id": chart_id, "action": action, "user": user, "reason": reason}
         if action == "add":
             canonical = _canonical_code(code)
-            self._insert_added(conn, chart_id, canonical, user=user, at=at, reason=reason, replaces=None,
-                               description=description, chapter=chapter)
+            self._insert_added(
+                conn,
+                chart_id,
+                canonical,
+                user=user,
+                at=at,
+                reason=reason,
+                replaces=None,
+                description=description,
+                chapter=chapter,
+            )
             payload["code"] = canonical
             return payload
         rows = self._rows_for(conn, chart_id, code)
@@ -626,8 +740,17 @@ class ReviewQueue:
             replacement = _canonical_code(new_code)
             if _code_key(replacement) == _code_key(code):
                 raise InputError(f"cannot replace {code} with itself")
-            self._insert_added(conn, chart_id, replacement, user=user, at=at, reason=reason, replaces=rows[0][1],
-                               description=description, chapter=chapter)
+            self._insert_added(
+                conn,
+                chart_id,
+                replacement,
+                user=user,
+                at=at,
+                reason=reason,
+                replaces=rows[0][1],
+                description=description,
+                chapter=chapter,
+            )
             payload["new_code"] = replacement
             decision, replaced_by = "replaced", replacement
         conn.execute(
@@ -666,8 +789,11 @@ class ReviewQueue:
         ``coding`` and is assigned to the user.
         """
         return self.resolve(
-            chart_id, user=user, expected_version=expected_version,
-            actions=[(action, code, new_code)], reason=reason,
+            chart_id,
+            user=user,
+            expected_version=expected_version,
+            actions=[(action, code, new_code)],
+            reason=reason,
             details={_code_key(new_code or code): (description, chapter)},
         )
 
@@ -701,17 +827,39 @@ class ReviewQueue:
             payloads = []
             for action, code, new_code in steps:
                 description, chapter = details.get(_code_key(new_code or code), (None, None))
-                payloads.append(self._apply(conn, chart_id, action, code, new_code, user=user, reason=reason, at=at,
-                                            description=description, chapter=chapter))
+                payloads.append(
+                    self._apply(
+                        conn,
+                        chart_id,
+                        action,
+                        code,
+                        new_code,
+                        user=user,
+                        reason=reason,
+                        at=at,
+                        description=description,
+                        chapter=chapter,
+                    )
+                )
             new_status = "coding" if steps and status == "pending" else status
             version = self._bump(conn, chart_id, status=new_status, assigned_to=assigned_to or user, at=at)
             for payload in payloads:
                 self._log_action(conn, chart_id, "code_action", {**payload, "version": version}, at=at)
             if new_status != status:
-                self._log_action(conn, chart_id, "chart_status", {
-                    "chart_id": chart_id, "action": "status", "user": user, "from_status": status,
-                    "to_status": new_status, "version": version,
-                }, at=at)
+                self._log_action(
+                    conn,
+                    chart_id,
+                    "chart_status",
+                    {
+                        "chart_id": chart_id,
+                        "action": "status",
+                        "user": user,
+                        "from_status": status,
+                        "to_status": new_status,
+                        "version": version,
+                    },
+                    at=at,
+                )
             if finalise:
                 self._finalise_locked(conn, chart_id, user=user, status=new_status, version=version, at=at)
         return self.get(chart_id)
@@ -719,10 +867,13 @@ class ReviewQueue:
     def _finalise_locked(
         self, conn: sqlite3.Connection, chart_id: int, *, user: str, status: str, version: int, at: str
     ) -> None:
-        prefilled = [r[0] for r in conn.execute(
-            "SELECT code FROM chart_codes WHERE chart_id = ? AND decision = 'pending' AND proposed_status = 'accepted'",
-            (chart_id,),
-        )]
+        prefilled = [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM chart_codes WHERE chart_id = ? AND decision = 'pending' AND proposed_status = 'accepted'",
+                (chart_id,),
+            )
+        ]
         conn.execute(
             "UPDATE chart_codes SET decision = CASE WHEN proposed_status = 'accepted' THEN 'accepted' ELSE 'rejected' END, "
             "prefilled = 1 WHERE chart_id = ? AND decision = 'pending'",
@@ -732,13 +883,29 @@ class ReviewQueue:
             "UPDATE charts SET status = 'finalised', finalised_at = ?, finalised_by = ?, updated_at = ? WHERE chart_id = ?",
             (at, user, at, chart_id),
         )
-        final = [r[0] for r in conn.execute(
-            "SELECT code FROM chart_codes WHERE chart_id = ? AND decision = 'accepted' ORDER BY position", (chart_id,)
-        )]
-        self._log_action(conn, chart_id, "chart_finalised", {
-            "chart_id": chart_id, "action": "finalise", "user": user, "from_status": status, "to_status": "finalised",
-            "version": version, "final_codes": final, "prefilled": prefilled,
-        }, at=at)
+        final = [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM chart_codes WHERE chart_id = ? AND decision = 'accepted' ORDER BY position",
+                (chart_id,),
+            )
+        ]
+        self._log_action(
+            conn,
+            chart_id,
+            "chart_finalised",
+            {
+                "chart_id": chart_id,
+                "action": "finalise",
+                "user": user,
+                "from_status": status,
+                "to_status": "finalised",
+                "version": version,
+                "final_codes": final,
+                "prefilled": prefilled,
+            },
+            at=at,
+        )
 
     def finalise(self, chart_id: int, *, user: str, expected_version: int) -> Chart:
         """Finalise a chart (undecided codes take their suggestion); audited as ``chart_finalised``.
@@ -771,10 +938,20 @@ class ReviewQueue:
                 raise InputError(f"chart {chart_id} is {current}; it cannot move to {status}")
             assignee = user if status == "coding" else (None if status == "pending" else assigned_to)
             version = self._bump(conn, chart_id, status=status, assigned_to=assignee, at=at)
-            self._log_action(conn, chart_id, "chart_status", {
-                "chart_id": chart_id, "action": "status", "user": user, "from_status": current, "to_status": status,
-                "version": version,
-            }, at=at)
+            self._log_action(
+                conn,
+                chart_id,
+                "chart_status",
+                {
+                    "chart_id": chart_id,
+                    "action": "status",
+                    "user": user,
+                    "from_status": current,
+                    "to_status": status,
+                    "version": version,
+                },
+                at=at,
+            )
         return self.get(chart_id)
 
     # -- reading ---------------------------------------------------------------------
@@ -792,12 +969,26 @@ class ReviewQueue:
             ).fetchone()
             if row is None:
                 raise ChartNotFoundError(f"no chart {chart_id} in the review queue")
-            codes = [_code(r) for r in conn.execute(
-                f"SELECT {_CODE_COLUMNS} FROM chart_codes WHERE chart_id = ? ORDER BY position", (chart_id,)
-            )]
+            codes = [
+                _code(r)
+                for r in conn.execute(
+                    f"SELECT {_CODE_COLUMNS} FROM chart_codes WHERE chart_id = ? ORDER BY position", (chart_id,)
+                )
+            ]
             actions = [
-                ChartAction(action_id=r[0], action=r[1], code=r[2], new_code=r[3], user=r[4], reason=r[5],
-                            from_status=r[6], to_status=r[7], version=r[8], at=r[9], audit_seq=r[10])
+                ChartAction(
+                    action_id=r[0],
+                    action=r[1],
+                    code=r[2],
+                    new_code=r[3],
+                    user=r[4],
+                    reason=r[5],
+                    from_status=r[6],
+                    to_status=r[7],
+                    version=r[8],
+                    at=r[9],
+                    audit_seq=r[10],
+                )
                 for r in conn.execute(
                     "SELECT action_id, action, code, new_code, user, reason, from_status, to_status, version, at, "
                     "audit_seq FROM actions WHERE chart_id = ? ORDER BY action_id",
@@ -808,9 +999,15 @@ class ReviewQueue:
             conn.execute("COMMIT")
         note_sha256, note_text, dos, finalised_at, finalised_by, decision_json = row[13:]
         return Chart(
-            **_summary(row[:13], now), note_sha256=note_sha256, note_text=note_text if include_text else None,
-            date_of_service=dt.date.fromisoformat(dos) if dos else None, finalised_at=finalised_at,
-            finalised_by=finalised_by, codes=codes, actions=actions, decision=json.loads(decision_json),
+            **_summary(row[:13], now),
+            note_sha256=note_sha256,
+            note_text=note_text if include_text else None,
+            date_of_service=dt.date.fromisoformat(dos) if dos else None,
+            finalised_at=finalised_at,
+            finalised_by=finalised_by,
+            codes=codes,
+            actions=actions,
+            decision=json.loads(decision_json),
         )
 
     def list_charts(
@@ -842,9 +1039,12 @@ class ReviewQueue:
 
     def find(self, note_sha256: str) -> builtins.list[int]:
         """Chart ids for a note's sha256, oldest first."""
-        return [int(r[0]) for r in self._conns.get().execute(
-            "SELECT chart_id FROM charts WHERE note_sha256 = ? ORDER BY chart_id", (note_sha256.lower(),)
-        )]
+        return [
+            int(r[0])
+            for r in self._conns.get().execute(
+                "SELECT chart_id FROM charts WHERE note_sha256 = ? ORDER BY chart_id", (note_sha256.lower(),)
+            )
+        ]
 
     # -- metrics ---------------------------------------------------------------------
 
@@ -869,11 +1069,13 @@ class ReviewQueue:
         try:
             charts = conn.execute(
                 f"SELECT c.chart_id, c.routing, c.status, c.note_type, c.reasons_json, c.created_at, c.finalised_by "
-                f"FROM charts c {where}", params,
+                f"FROM charts c {where}",
+                params,
             ).fetchall()
             codes = conn.execute(
                 "SELECT k.chart_id, k.chapter, k.origin, k.proposed_status, k.decision, k.replaces, k.rules_json "
-                f"FROM chart_codes k JOIN charts c ON c.chart_id = k.chart_id {where}", params,
+                f"FROM chart_codes k JOIN charts c ON c.chart_id = k.chart_id {where}",
+                params,
             ).fetchall()
         finally:
             conn.execute("COMMIT")
@@ -937,10 +1139,15 @@ class ReviewQueue:
             group.charts += 1
             group.edited_charts += int(edited)
         return QueueMetrics(
-            generated_at=_iso(now), charts=len(charts), routing=dict(routing), open_by_status=dict(open_by_status),
+            generated_at=_iso(now),
+            charts=len(charts),
+            routing=dict(routing),
+            open_by_status=dict(open_by_status),
             oldest_open_age_s=max(ages) if ages else None,
             median_open_age_s=statistics.median(ages) if ages else None,
-            overall=overall, by_chapter=dict(sorted(by_chapter.items(), key=lambda kv: _chapter_order(kv[0]))),
+            overall=overall,
+            by_chapter=dict(sorted(by_chapter.items(), key=lambda kv: _chapter_order(kv[0]))),
             by_note_type=dict(sorted(by_type.items())),
-            validator_rejections=dict(rejections.most_common()), routing_reasons=dict(reasons.most_common()),
+            validator_rejections=dict(rejections.most_common()),
+            routing_reasons=dict(reasons.most_common()),
         )

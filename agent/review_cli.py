@@ -93,13 +93,19 @@ def _register_queue(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     resolve.add_argument("--reject", action="append", default=[], metavar="CODE", help="drop this code (repeatable)")
     resolve.add_argument("--add", action="append", default=[], metavar="CODE", help="add a missed code (repeatable)")
     resolve.add_argument(
-        "--replace", action="append", default=[], type=_replacement, metavar="OLD=NEW",
+        "--replace",
+        action="append",
+        default=[],
+        type=_replacement,
+        metavar="OLD=NEW",
         help="replace a code with another, e.g. E11.9=E11.65 (repeatable)",
     )
     resolve.add_argument("--reason", help="why (required to accept a code the validators rejected)")
     resolve.add_argument("--finalise", action="store_true", help="finalise the chart after the changes")
     resolve.add_argument(
-        "--expect-version", type=_positive_int, metavar="N",
+        "--expect-version",
+        type=_positive_int,
+        metavar="N",
         help="fail if the chart is no longer at this version (default: the version read just before)",
     )
     resolve.add_argument("--json", action="store_true", help="print the updated chart as JSON (no note text)")
@@ -164,7 +170,9 @@ def _queue_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     if not charts:
         sys.stdout.write("no charts\n")
         return 0
-    sys.stdout.write(f"{'ID':>6}  {'STATUS':<10} {'ROUTE':<6} {'AGE':>7}  {'CODES':>5} {'REJ':>3}  {'TYPE':<16} REASONS\n")
+    sys.stdout.write(
+        f"{'ID':>6}  {'STATUS':<10} {'ROUTE':<6} {'AGE':>7}  {'CODES':>5} {'REJ':>3}  {'TYPE':<16} REASONS\n"
+    )
     for c in charts:
         reasons = ", ".join(c.reasons[:3]) + (" ..." if len(c.reasons) > 3 else "")
         sys.stdout.write(
@@ -187,8 +195,10 @@ def _age(seconds: float) -> str:
 def _print_chart(chart: Chart, show_text: bool) -> None:
     out = sys.stdout
     out.write(f"chart {chart.chart_id}  version {chart.version}  {chart.status}  routed {chart.routing}\n")
-    out.write(f"  note       id {chart.note_id or '-'}  type {chart.note_type or '-'}  {chart.setting}  "
-              f"sha256 {chart.note_sha256[:16]}...\n")
+    out.write(
+        f"  note       id {chart.note_id or '-'}  type {chart.note_type or '-'}  {chart.setting}  "
+        f"sha256 {chart.note_sha256[:16]}...\n"
+    )
     if chart.date_of_service:
         out.write(f"  service    {chart.date_of_service.isoformat()}\n")
     versions = {k: chart.decision.get(k) for k in ("llm_model", "prompt_version", "codeset_version", "rules_version")}
@@ -269,8 +279,13 @@ def _queue_resolve(args: argparse.Namespace, ctx: CommandContext) -> int:
                 details[strip_dot(normalize_icd10cm(raw))] = (record.description, record.chapter)
         version = args.expect_version or current.version
         chart = queue.resolve(
-            args.chart_id, user=args.user, expected_version=version, actions=actions, reason=args.reason,
-            finalise=args.finalise, details=details,
+            args.chart_id,
+            user=args.user,
+            expected_version=version,
+            actions=actions,
+            reason=args.reason,
+            finalise=args.finalise,
+            details=details,
         )
     if args.json:
         print_json(chart.to_display(show_text=False))
@@ -296,21 +311,29 @@ def _queue_metrics(args: argparse.Namespace, ctx: CommandContext) -> int:
         print_json(metrics.as_dict())
         return 0
     out = sys.stdout
-    out.write(f"charts           {metrics.charts} (auto {metrics.routing.get('auto', 0)}, "
-              f"review {metrics.routing.get('review', 0)}; auto share {_rate(metrics.auto_share)})\n")
+    out.write(
+        f"charts           {metrics.charts} (auto {metrics.routing.get('auto', 0)}, "
+        f"review {metrics.routing.get('review', 0)}; auto share {_rate(metrics.auto_share)})\n"
+    )
     by_status = ", ".join(f"{k} {v}" for k, v in metrics.open_by_status.items())
     out.write(f"open             {metrics.open_charts}" + (f" ({by_status})" if by_status else "") + "\n")
     if metrics.oldest_open_age_s is not None and metrics.median_open_age_s is not None:
-        out.write(f"open age         oldest {_age(metrics.oldest_open_age_s)}, median {_age(metrics.median_open_age_s)}\n")
+        out.write(
+            f"open age         oldest {_age(metrics.oldest_open_age_s)}, median {_age(metrics.median_open_age_s)}\n"
+        )
     rows: list[tuple[str, Any]] = [("overall", metrics.overall)]
     rows += [(f"chapter {k}", v) for k, v in metrics.by_chapter.items()]
     rows += [(f"type {k}", v) for k, v in metrics.by_note_type.items()]
     out.write(f"{'':<22} {'charts':>6} {'accept':>7} {'edit':>7} {'override':>8}\n")
     for name, group in rows:
-        out.write(f"{name[:22]:<22} {group.charts:>6} {_rate(group.acceptance_rate):>7} "
-                  f"{_rate(group.edit_rate):>7} {_rate(group.override_rate):>8}\n")
-    for title, counts in (("validator rejections", metrics.validator_rejections),
-                          ("routing reasons", metrics.routing_reasons)):
+        out.write(
+            f"{name[:22]:<22} {group.charts:>6} {_rate(group.acceptance_rate):>7} "
+            f"{_rate(group.edit_rate):>7} {_rate(group.override_rate):>8}\n"
+        )
+    for title, counts in (
+        ("validator rejections", metrics.validator_rejections),
+        ("routing reasons", metrics.routing_reasons),
+    ):
         if counts:
             out.write(f"{title}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "\n")
     return 0
