@@ -342,8 +342,50 @@ def build_index(
     index to a subset (tests). Raises ``RetrievalError`` when chroma cannot be written and
     ``ConfigError`` when the embedder is missing.
     """
-    embedder = get_embedder(settings)
     path = index_dir(settings, codeset.version)
+    path.mkdir(parents=True, exist_ok=True)
+    with _build_lock(path):
+        return _build_locked(
+            settings,
+            codeset,
+            path,
+            rebuild=rebuild,
+            codes=codes,
+            progress=progress,
+            chunk_size=chunk_size,
+            batch_size=batch_size,
+        )
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """One builder per index directory: a second process waits for the first to finish."""
+    import fcntl
+
+    with (path / ".build.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another process is building the index at %s; waiting for it", path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_locked(
+    settings: Settings,
+    codeset: ICD10CMCodeSet,
+    path: Path,
+    *,
+    rebuild: bool,
+    codes: Iterable[str] | None,
+    progress: bool,
+    chunk_size: int,
+    batch_size: int,
+) -> IndexInfo:
+    embedder = get_embedder(settings)
     units = units_for(codeset, codes)
     digest = _units_digest(units)
     dense_units = [u for u in units if u.billable]
@@ -373,7 +415,6 @@ def build_index(
     if manifest is not None and same and manifest.get("status") == "complete" and not rebuild:
         return index_info(settings, codeset.version)
     name = _collection_name(codeset.version, embedder.id)
-    path.mkdir(parents=True, exist_ok=True)
     client = _open_chroma_for_build(settings, path)
     if rebuild or manifest is None:
         stale = {name} | ({str(manifest["collection"])} if manifest and manifest.get("collection") else set())

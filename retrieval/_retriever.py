@@ -395,7 +395,8 @@ class HybridRetriever:
             hit.term_score = self.terms.exact_score if exact else self.terms.contained_score
             hit.term_text = term
         dense_rank = {code: r for r, code in enumerate(dense_order, start=1)}
-        priors = _priors() if self.use_priors and mode != "lexical" else None
+        scored_on_cosine = mode == "dense" or (mode == "hybrid" and self.fusion == "score")
+        priors = _priors() if self.use_priors and scored_on_cosine else None
         described_all = self._describe(list(hits)) if priors is not None else {}
         query_sides = priors.query_sides(query) if priors is not None else frozenset()
         scored: list[tuple[float, _Hit]] = []
