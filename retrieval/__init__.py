@@ -9,7 +9,7 @@ from retrieval._embedder import Embedder, get_embedder
 from retrieval._expand import QueryExpander, default_expander
 from retrieval._index import CodeIndex, IndexUnit, build_index, index_dir, index_info
 from retrieval._models import Candidate, IndexInfo, NoteCandidate, NoteCandidates, Segment, SpanHit
-from retrieval._retriever import HybridRetriever, Mode
+from retrieval._retriever import HybridRetriever, Mode, get_retriever
 from retrieval._segment import SECTION_NAMES, segment_note
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "build_index",
     "default_expander",
     "get_embedder",
+    "get_retriever",
     "index_dir",
     "index_info",
     "segment_note",

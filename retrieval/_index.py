@@ -590,6 +590,7 @@ class CodeIndex:
             )
         ef = self._collection.configuration.get("hnsw", {}) or {}
         if ef.get("ef_search") != settings.index_ef_search:
+            # Persisted for the next process; chroma keeps a loaded segment's ef_search as it was.
             with contextlib.suppress(Exception):
                 self._collection.modify(configuration={"hnsw": {"ef_search": settings.index_ef_search}})
         self._units: dict[int, IndexUnit] = {}

@@ -30,7 +30,7 @@ from retrieval._segment import segment_note, split_mentions
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["HybridRetriever", "Mode"]
+__all__ = ["HybridRetriever", "Mode", "get_retriever"]
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
@@ -552,3 +552,21 @@ class HybridRetriever:
             store.close()
             self._local.store = None
         self.index.close()
+
+
+_RETRIEVERS: dict[tuple[str, str, str, str | None, int], HybridRetriever] = {}
+_RETRIEVERS_LOCK = threading.Lock()
+
+
+def get_retriever(settings: Settings, codeset: ICD10CMCodeSet, *, auto_build: bool = True) -> HybridRetriever:
+    """The process-wide retriever for these settings and code set (index and dictionary load once).
+
+    Raises like ``HybridRetriever`` on first use; later calls return the same object.
+    """
+    key = (str(settings.data_dir), codeset.version, settings.embedder, settings.chroma_host, settings.chroma_port)
+    with _RETRIEVERS_LOCK:
+        retriever = _RETRIEVERS.get(key)
+        if retriever is None:
+            retriever = HybridRetriever(settings, codeset, auto_build=auto_build)
+            _RETRIEVERS[key] = retriever
+        return retriever

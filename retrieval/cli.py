@@ -126,14 +126,15 @@ def _search(args: argparse.Namespace, ctx: CommandContext) -> int:
     from codesets import CodeSetRegistry
     from medcode.cli import print_json
     from medcode.errors import InputError
-    from retrieval._retriever import HybridRetriever
+    from retrieval._retriever import get_retriever
 
     if (args.query is None) == (args.note is None):
         raise InputError("give either a QUERY or --note FILE")
     if args.query is not None and not args.query.strip():
         raise InputError("search query is empty")
     codeset = CodeSetRegistry(ctx.settings).get(args.date)
-    retriever = HybridRetriever(ctx.settings, codeset, mode=args.mode)
+    retriever = get_retriever(ctx.settings, codeset)
+    retriever.mode = args.mode
     if args.note is not None:
         found = retriever.search_note(_read_note(args.note), top_k=args.top)
         rows = [c.model_dump(mode="json", exclude={"hits"}) | {"segments": len(c.hits)} for c in found.candidates]
