@@ -276,6 +276,7 @@ class Proposer:
 
     def _item(self, note: Note, cond: Condition, cand: NoteCandidate, extra: dict[str, float]) -> ProposedItem:
         features = candidate_features(cand, cond.positions[cand.code], cond) | extra
+        features["outpatient"] = 1.0 if note.setting == "outpatient" else 0.0
         return ProposedItem(
             code=cand.code,
             evidence=_evidence_for(note.text, cand),

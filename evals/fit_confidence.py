@@ -21,7 +21,16 @@ from pathlib import Path
 
 from evals._metrics import expected_calibration_error
 
-FEATURES = ("score", "best_span_score", "log_hits", "diagnostic_section", "inverse_rank", "margin", "top_option")
+FEATURES = (
+    "score",
+    "best_span_score",
+    "log_hits",
+    "diagnostic_section",
+    "inverse_rank",
+    "margin",
+    "top_option",
+    "outpatient",
+)
 
 
 def _predict(weights: dict[str, float], features: dict[str, float]) -> float:
