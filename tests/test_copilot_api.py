@@ -41,6 +41,7 @@ FAMILY HISTORY: Mother had breast cancer.
 ASSESSMENT AND PLAN:
 1. Type 2 diabetes mellitus without complications. Continue metformin 500 mg twice daily.
 2. Essential hypertension, well controlled. Continue lisinopril.
+3. Cough for two weeks, rule out pneumonia. Chest x-ray ordered.
 """
 
 
