@@ -18,6 +18,7 @@ as a versioned data file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agent._selection import build_choice_model
 from validators import CodeRefMatcher, Evidence, ProposedCode
@@ -116,7 +117,9 @@ class ConfidenceModel:
     @cache
     def default(cls) -> ConfidenceModel:
         text = resources.files("agent").joinpath("data/confidence.json").read_text(encoding="utf-8")
-        return cls(json.loads(text))
+        data = json.loads(text)
+        data["version"] = f"{data['version']}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        return cls(data)
 
     def score(self, proposer: str, features: dict[str, float]) -> float:
         weights = self.weights.get(proposer) or self.weights["retrieval"]
@@ -129,6 +132,7 @@ def proposer_parameters() -> dict[str, Any]:
     """Per-proposer, per-setting parameters (``agent/data/proposers.json``)."""
     text = resources.files("agent").joinpath("data/proposers.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
+    data["version"] = f"{data['version']}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return data
 
 
@@ -350,13 +354,16 @@ class PromptTemplate(BaseModel):
     condition: str
     sentence: str
     option: str
+    version: str = Field(default="", description="id + hash of the file: changes whenever the text does.")
 
 
 @cache
 def load_prompt(prompt_id: str) -> PromptTemplate:
     """Load a packaged prompt by id. Raises ``FileNotFoundError`` for an unknown id."""
-    path = resources.files("agent").joinpath(f"data/prompts/{prompt_id}.json")
-    return PromptTemplate.model_validate_json(path.read_text(encoding="utf-8"))
+    text = resources.files("agent").joinpath(f"data/prompts/{prompt_id}.json").read_text(encoding="utf-8")
+    prompt = PromptTemplate.model_validate_json(text)
+    prompt.version = f"{prompt.id}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return prompt
 
 
 def _one_line(text: str, limit: int) -> str:
@@ -443,7 +450,7 @@ class LLMProposer(Proposer):
         conditions = self._asserted(note, conditions)
         offered = [o.code for cond in conditions for o in cond.options]
         if not conditions:
-            return Proposed(items=[], candidates_offered=[], prompt_version=self.prompt.id)
+            return Proposed(items=[], candidates_offered=[], prompt_version=self.prompt.version)
         messages = self.build_messages(conditions, candidates.segments)
         options = [[o.code for o in cond.options] for cond in conditions]
         model = build_choice_model(options)
@@ -465,6 +472,6 @@ class LLMProposer(Proposer):
             selection=selection,
             usage=result.usage,
             identity=result.identity,
-            prompt_version=self.prompt.id,
+            prompt_version=self.prompt.version,
             extra={"conditions": len(conditions)},
         )
