@@ -22,8 +22,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--proposer",
         choices=("llm", "retrieval"),
-        default="llm",
-        help="llm: the model chooses among retrieved candidates (default); retrieval: no LLM",
+        help="llm: the model chooses among retrieved candidates; retrieval: no LLM (default: MEDCODE_PROPOSER, llm)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not write to the review queue and audit log")
 
@@ -93,7 +92,7 @@ def _print_table(result: CodingResult) -> None:
 def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
     from agent._coder import MedicalCoder
 
-    return MedicalCoder(ctx.settings, proposer=args.proposer, record=not args.no_record)
+    return MedicalCoder(ctx.settings, proposer=args.proposer or ctx.settings.proposer, record=not args.no_record)
 
 
 def _code(args: argparse.Namespace, ctx: CommandContext) -> int:

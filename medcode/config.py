@@ -108,6 +108,10 @@ class Settings(BaseSettings):
 
     # Routing and audit
     setting: Literal["outpatient", "inpatient"] = "outpatient"
+    proposer: Literal["llm", "retrieval"] = Field(
+        default="llm",
+        description="Who proposes codes: the LLM choosing among retrieved candidates, or retrieval alone (no LLM).",
+    )
     routing_auto_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     routing_autonomy_note_types: list[str] = Field(
         default_factory=list,
