@@ -290,8 +290,6 @@ class MedicalCoder:
         self, codeset_version: str, rules_version: str, proposed: Proposed, retriever: Any
     ) -> dict[str, str | None]:
         identity = proposed.identity
-        index = retriever.index
-        index_version = getattr(index, "version", None) or getattr(index, "collection_name", None)
         return {
             "medcode": __version__,
             "git_commit": _git_commit(),
@@ -304,7 +302,7 @@ class MedicalCoder:
             "proposer_params": proposer_parameters()["version"],
             "codeset": codeset_version,
             "rules": rules_version,
-            "index": str(index_version) if index_version else None,
+            "index": retriever.index.version,
             "embedder": retriever.embedder.id,
         }
 

@@ -639,7 +639,8 @@ class CodeIndex:
 
     @property
     def version(self) -> str:
-        return self.codeset.version
+        """Code-set version, index format and a digest of the indexed texts: changes whenever results could."""
+        return f"{self.codeset.version}/f{self.manifest.get('format')}/{self.manifest.get('units_digest')}"
 
     def units(self, ids: Iterable[int]) -> dict[int, IndexUnit]:
         """Index units by id (cached)."""
