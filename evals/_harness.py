@@ -285,6 +285,9 @@ def compute_metrics(
         "macro_f1": round(macro_f1(gold, predicted), 4),
         "exact_match": round(exact_match(gold, predicted), 4),
         "map": round(mean_average_precision(gold, predicted), 4),
+        "map_candidates": round(
+            mean_average_precision(gold, [r.get("result", {}).get("candidates", []) for r in rows]), 4
+        ),
         "category_f1": round(cat.f1, 4),
         "candidate_recall": round(offered_hits / len(gold_codes), 4) if gold_codes else 0.0,
         "gold_codes": len(gold_codes),

@@ -12,6 +12,9 @@ Conventions (documented in the README):
   ranked predictions (CodiEsp's official metric): sum of precision@k at each relevant
   rank k, divided by the number of gold codes. Repeated codes in a ranking are skipped.
 - ``category_f1`` is micro-F1 on 3-character categories (partial credit).
+- The harness also reports ``map_candidates``: MAP of the whole ranked candidate list the
+  proposer was offered (what a ranked submission would score), beside ``map`` of the proposed
+  codes ranked by confidence.
 - ``ece``: expected calibration error with equal-width bins over [0, 1].
 """
 
