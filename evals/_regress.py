@@ -30,6 +30,7 @@ VERSION_KEYS = (
     "model_sha256",
     "prompt",
     "confidence_model",
+    "proposer_params",
     "codeset",
     "rules",
     "index",
@@ -84,7 +85,7 @@ def make_baseline(metrics: dict[str, Any]) -> dict[str, Any]:
     """The part of ``metrics.json`` a baseline keeps."""
     return {
         **{k: metrics.get(k) for k in BASELINE_KEYS},
-        "dataset": metrics.get("dataset"),
+        "dataset": Path(str(metrics.get("dataset", ""))).name or None,
         "versions": {k: metrics.get("versions", {}).get(k) for k in VERSION_KEYS},
     }
 
