@@ -133,7 +133,7 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))  # lists re-render
     css = By.CSS_SELECTOR
@@ -163,6 +163,8 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     textarea = wait.until(ec.visibility_of_element_located((By.ID, "note-text")))
     browser.execute_script("arguments[0].value = arguments[1];", textarea, NOTE)  # paste
     browser.find_element(By.ID, "note-age").send_keys("58")
+    # Inpatient: every section is coded, so the family-history line yields a code the validators block.
+    Select(browser.find_element(By.ID, "note-setting")).select_by_visible_text("inpatient")
     textarea.send_keys(Keys.CONTROL, Keys.ENTER)
     WebDriverWait(browser, 120).until(ec.visibility_of_element_located((By.ID, "view-chart")))
     chart_id = int(browser.execute_script("return location.hash").rsplit("/", 1)[1])
