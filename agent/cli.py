@@ -120,24 +120,10 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _done_ids(out: Path) -> set[str]:
-    """Ids already written to a results file; a torn last line (crash mid-write) is dropped."""
-    done: set[str] = set()
-    if not out.exists():
-        return done
-    data = out.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with out.open("r+b") as handle:
-            handle.truncate(cut)
-        data = data[:cut]
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("note_id"), str):
-            done.add(row["note_id"])
-    return done
+    """Ids already written to a results file (a torn last line is dropped and redone)."""
+    from agent._results import read_result_lines
+
+    return {row["note_id"] for row in read_result_lines(out) if isinstance(row.get("note_id"), str)}
 
 
 def _row_id(lineno: int, row: dict[str, Any] | None) -> str:

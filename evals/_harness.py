@@ -58,20 +58,10 @@ HALLUCINATION_RULES = frozenset(
 
 
 def load_predictions(path: Path) -> list[dict[str, Any]]:
-    """Read ``predictions.jsonl``; a torn last line (crash mid-write) is cut off the file."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with path.open("r+b") as handle:
-            handle.truncate(cut)
-        data = data[:cut]
-    rows = []
-    for line in data.decode("utf-8").splitlines():
-        if line.strip():
-            rows.append(json.loads(line))
-    return rows
+    """Rows of ``predictions.jsonl`` that name a document (a torn last line is cut off the file)."""
+    from agent._results import read_result_lines
+
+    return [row for row in read_result_lines(path) if isinstance(row.get("id"), str)]
 
 
 def _note_for(doc: GoldDocument, max_chars: int) -> Any:
