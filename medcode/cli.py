@@ -46,7 +46,14 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
     from codesets import cli as codesets_cli
 
     registrars: list[Callable[[argparse._SubParsersAction], None]] = [codesets_cli.register]  # type: ignore[type-arg]
-    for module_name in ("retrieval.cli", "agent.cli", "agent.validate_cli", "agent.review_cli", "evals.cli", "copilot.cli"):
+    for module_name in (
+        "retrieval.cli",
+        "agent.cli",
+        "agent.validate_cli",
+        "agent.review_cli",
+        "evals.cli",
+        "copilot.cli",
+    ):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:

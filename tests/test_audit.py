@@ -50,15 +50,32 @@ def _cli_verify(settings: Settings, *extra: str) -> int:
 
 def _decision(verdicts: list[CodeVerdict] | None = None) -> CodingDecision:
     verdicts = verdicts or [
-        CodeVerdict(code="L30.9", canonical="L30.9", status="accepted", confidence=0.95,
-                    evidence=[Evidence(text="zebra-stripe dermatitis", start=25, end=48)]),
-        CodeVerdict(code="R07.9", canonical="R07.9", status="rejected", rules=["SPAN_NEGATED"],
-                    evidence=[Evidence(text="chest pain", start=58, end=68)]),
+        CodeVerdict(
+            code="L30.9",
+            canonical="L30.9",
+            status="accepted",
+            confidence=0.95,
+            evidence=[Evidence(text="zebra-stripe dermatitis", start=25, end=48)],
+        ),
+        CodeVerdict(
+            code="R07.9",
+            canonical="R07.9",
+            status="rejected",
+            rules=["SPAN_NEGATED"],
+            evidence=[Evidence(text="chest pain", start=58, end=68)],
+        ),
     ]
     routing = RoutingPolicy().decide(verdicts, "progress note")
     return CodingDecision(
-        note_text=NOTE, note_type="progress note", verdicts=verdicts, routing=routing, llm_model="qwen-test",
-        prompt_version="p1", codeset_version="icd10cm-2026-04", rules_version="r1", index_version="i1",
+        note_text=NOTE,
+        note_type="progress note",
+        verdicts=verdicts,
+        routing=routing,
+        llm_model="qwen-test",
+        prompt_version="p1",
+        codeset_version="icd10cm-2026-04",
+        rules_version="r1",
+        index_version="i1",
         candidates=["L30.9", "R07.9", "L20.9"],
         raw_llm_output='{"codes":[{"code":"L30.9","quote":"zebra-stripe dermatitis"}]}',
     )
@@ -146,7 +163,8 @@ def test_deleted_and_renumbered_record_is_detected(log: AuditLog, settings: Sett
 def test_swapped_records_are_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
     rows = {
-        seq: row for seq, *row in conn.execute(
+        seq: row
+        for seq, *row in conn.execute(
             "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM records WHERE seq IN (3, 4)"
         )
     }
@@ -198,8 +216,11 @@ def test_rewritten_log_is_caught_only_by_an_external_anchor(log: AuditLog, setti
 
 def test_payload_with_note_text_is_refused_unless_configured(settings: Settings, tmp_path: Path) -> None:
     with AuditLog(settings) as audit:
-        for payload in ({"note_text": NOTE}, {"verdicts": [{"evidence": [{"text": "chest pain"}]}]},
-                        {"raw_llm_output": "x"}):
+        for payload in (
+            {"note_text": NOTE},
+            {"verdicts": [{"evidence": [{"text": "chest pain"}]}]},
+            {"raw_llm_output": "x"},
+        ):
             with pytest.raises(AuditError, match="would store note text"):
                 audit.append("decision", payload)
         audit.append("decision", {"note_text": None, "note_sha256": "ab"})  # a null is not text
@@ -222,7 +243,10 @@ def test_decision_record_holds_hashes_and_versions_not_text(settings: Settings) 
     assert "note_text" not in payload and "raw_llm_output" not in payload
     assert payload["raw_llm_output_digest"]["chars"] == len(decision.raw_llm_output or "")
     assert (payload["llm_model"], payload["prompt_version"], payload["codeset_version"], payload["index_version"]) == (
-        "qwen-test", "p1", "icd10cm-2026-04", "i1",
+        "qwen-test",
+        "p1",
+        "icd10cm-2026-04",
+        "i1",
     )
     assert payload["candidates"] == ["L30.9", "R07.9", "L20.9"]
     assert payload["routing"]["decision"] == "review"
@@ -290,8 +314,9 @@ def test_two_processes_appending_keep_one_valid_chain(settings: Settings) -> Non
 # -- CLI ----------------------------------------------------------------------------------
 
 
-def test_cli_tail_and_bad_input(log: AuditLog, settings: Settings, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_tail_and_bad_input(
+    log: AuditLog, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = ["--data-dir", str(settings.data_dir), "audit"]
     assert main([*base, "tail", "-n", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -26,8 +26,14 @@ NOTE = "Follow-up: type 2 diabetes, stable. Hypertension controlled. Denies ches
 
 def _ok(code: str, confidence: float = 0.95, quote: str | None = None) -> CodeVerdict:
     evidence = [Evidence(text=quote, start=NOTE.index(quote), end=NOTE.index(quote) + len(quote))] if quote else []
-    return CodeVerdict(code=code.lower(), canonical=code, description=f"desc {code}", status="accepted",
-                       confidence=confidence, evidence=evidence)
+    return CodeVerdict(
+        code=code.lower(),
+        canonical=code,
+        description=f"desc {code}",
+        status="accepted",
+        confidence=confidence,
+        evidence=evidence,
+    )
 
 
 def _rej(code: str, rule: str) -> CodeVerdict:
@@ -37,12 +43,20 @@ def _rej(code: str, rule: str) -> CodeVerdict:
 CHAPTERS = {"E11.9": "4", "E11.65": "4", "I10": "9", "J45.909": "10", "R07.9": "18", "Z79.4": "21"}
 
 
-def _decision(verdicts: list[CodeVerdict], note_type: str = "progress", note: str = NOTE,
-              routing: RoutingDecision | None = None) -> CodingDecision:
+def _decision(
+    verdicts: list[CodeVerdict], note_type: str = "progress", note: str = NOTE, routing: RoutingDecision | None = None
+) -> CodingDecision:
     return CodingDecision(
-        note_text=note, note_id="n-1", note_type=note_type, verdicts=verdicts,
-        routing=routing or RoutingPolicy().decide(verdicts, note_type), chapters=CHAPTERS,
-        llm_model="m", prompt_version="p1", codeset_version="icd10cm-2026-04", rules_version="r1",
+        note_text=note,
+        note_id="n-1",
+        note_type=note_type,
+        verdicts=verdicts,
+        routing=routing or RoutingPolicy().decide(verdicts, note_type),
+        chapters=CHAPTERS,
+        llm_model="m",
+        prompt_version="p1",
+        codeset_version="icd10cm-2026-04",
+        rules_version="r1",
         raw_llm_output='{"quote": "Zebra-marker 4411"}',
     )
 
@@ -60,9 +74,15 @@ def queue(settings: Settings) -> Iterator[ReviewQueue]:
 
 @pytest.fixture()
 def chart_id(queue: ReviewQueue) -> int:
-    return queue.enqueue(_decision([
-        _ok("E11.9", quote="type 2 diabetes"), _ok("I10", quote="Hypertension"), _rej("R07.9", "SPAN_NEGATED"),
-    ]))
+    return queue.enqueue(
+        _decision(
+            [
+                _ok("E11.9", quote="type 2 diabetes"),
+                _ok("I10", quote="Hypertension"),
+                _rej("R07.9", "SPAN_NEGATED"),
+            ]
+        )
+    )
 
 
 # -- enqueue -------------------------------------------------------------------------------
@@ -74,7 +94,9 @@ def test_enqueue_stores_a_pending_chart_with_prefilled_suggestions(queue: Review
     assert chart.reasons == ["HUMAN_ASSISTED_DEFAULT", "CODE_REJECTED:R07.9:SPAN_NEGATED"]
     assert chart.note_text == NOTE and chart.note_sha256 == _decision([]).note_sha256
     assert [(c.code, c.proposed_status, c.decision, c.chapter) for c in chart.codes] == [
-        ("E11.9", "accepted", "pending", "4"), ("I10", "accepted", "pending", "9"), ("R07.9", "rejected", "pending", "18"),
+        ("E11.9", "accepted", "pending", "4"),
+        ("I10", "accepted", "pending", "9"),
+        ("R07.9", "rejected", "pending", "18"),
     ]
     assert chart.selected_codes == ["E11.9", "I10"]
     assert chart.codes[2].rules == ["SPAN_NEGATED"]
@@ -92,8 +114,9 @@ def test_queue_file_is_owner_only(queue: ReviewQueue, settings: Settings) -> Non
 
 
 def test_same_result_is_enqueued_once_unless_asked(queue: ReviewQueue, chart_id: int, settings: Settings) -> None:
-    decision = _decision([_ok("E11.9", quote="type 2 diabetes"), _ok("I10", quote="Hypertension"),
-                          _rej("R07.9", "SPAN_NEGATED")])
+    decision = _decision(
+        [_ok("E11.9", quote="type 2 diabetes"), _ok("I10", quote="Hypertension"), _rej("R07.9", "SPAN_NEGATED")]
+    )
     assert queue.enqueue(decision) == chart_id
     other = queue.enqueue(decision, allow_duplicate=True)
     assert other != chart_id
@@ -117,7 +140,9 @@ def test_auto_decision_lands_finalised_by_auto(queue: ReviewQueue, settings: Set
         assert [r.event_type for r in log.records(chart_id=chart_id)] == ["coding_decision", "chart_finalised"]
 
 
-def test_note_text_and_quotes_never_reach_the_audit_files(queue: ReviewQueue, chart_id: int, settings: Settings) -> None:
+def test_note_text_and_quotes_never_reach_the_audit_files(
+    queue: ReviewQueue, chart_id: int, settings: Settings
+) -> None:
     queue.record_action(chart_id, "reject", "I10", user="ann", expected_version=1)
     audit_dir = settings.data_dir / "audit"
     raw = b"".join(p.read_bytes() for p in audit_dir.iterdir())
@@ -129,11 +154,21 @@ def test_note_text_and_quotes_never_reach_the_audit_files(queue: ReviewQueue, ch
 # -- coder actions ----------------------------------------------------------------------------
 
 
-def test_actions_update_codes_bump_version_and_are_audited(queue: ReviewQueue, chart_id: int, settings: Settings) -> None:
+def test_actions_update_codes_bump_version_and_are_audited(
+    queue: ReviewQueue, chart_id: int, settings: Settings
+) -> None:
     chart = queue.record_action(chart_id, "reject", "i10", user="ann", expected_version=1)
     assert (chart.version, chart.status, chart.assigned_to) == (2, "coding", "ann")
-    chart = queue.record_action(chart_id, "replace", "E119", new_code="e11.65", user="ann", expected_version=2,
-                                chapter="4", description="T2DM with hyperglycemia")
+    chart = queue.record_action(
+        chart_id,
+        "replace",
+        "E119",
+        new_code="e11.65",
+        user="ann",
+        expected_version=2,
+        chapter="4",
+        description="T2DM with hyperglycemia",
+    )
     chart = queue.record_action(chart_id, "add", "z79.4", user="ann", expected_version=3, chapter="21")
     assert chart.version == 4
     by_code = {c.code: c for c in chart.codes}
@@ -145,14 +180,22 @@ def test_actions_update_codes_bump_version_and_are_audited(queue: ReviewQueue, c
     chart = queue.finalise(chart_id, user="bob", expected_version=4)
     assert (chart.status, chart.finalised_by, chart.version) == ("finalised", "bob", 5)
     assert [(c.code, c.decision, c.prefilled) for c in chart.codes] == [
-        ("E11.9", "replaced", False), ("I10", "rejected", False), ("R07.9", "rejected", True),
-        ("E11.65", "accepted", False), ("Z79.4", "accepted", False),
+        ("E11.9", "replaced", False),
+        ("I10", "rejected", False),
+        ("R07.9", "rejected", True),
+        ("E11.65", "accepted", False),
+        ("Z79.4", "accepted", False),
     ]
     assert [a.action for a in chart.actions] == ["reject", "status", "replace", "add", "finalise"]
     with AuditLog(settings) as log:
         events = log.records(chart_id=chart_id)
         assert [e.event_type for e in events] == [
-            "coding_decision", "code_action", "chart_status", "code_action", "code_action", "chart_finalised",
+            "coding_decision",
+            "code_action",
+            "chart_status",
+            "code_action",
+            "code_action",
+            "chart_finalised",
         ]
         assert events[-1].payload["final_codes"] == ["E11.65", "Z79.4"]
         assert [a.audit_seq for a in chart.actions] == [e.seq for e in events[1:]]
@@ -162,8 +205,14 @@ def test_actions_update_codes_bump_version_and_are_audited(queue: ReviewQueue, c
 def test_accepting_a_rejected_code_needs_a_reason(queue: ReviewQueue, chart_id: int) -> None:
     with pytest.raises(InputError, match=r"rejected by the validators \(SPAN_NEGATED\).*needs a reason"):
         queue.record_action(chart_id, "accept", "R07.9", user="ann", expected_version=1)
-    chart = queue.record_action(chart_id, "accept", "R07.9", user="ann", expected_version=1,
-                                reason="pain is current, 'denies' refers to the past visit")
+    chart = queue.record_action(
+        chart_id,
+        "accept",
+        "R07.9",
+        user="ann",
+        expected_version=1,
+        reason="pain is current, 'denies' refers to the past visit",
+    )
     assert chart.codes[2].decision == "accepted" and chart.codes[2].reason is not None
     assert "R07.9" in chart.selected_codes
 
@@ -181,7 +230,13 @@ def test_accepting_a_rejected_code_needs_a_reason(queue: ReviewQueue, chart_id: 
     ],
 )
 def test_bad_actions_are_input_errors_and_change_nothing(
-    queue: ReviewQueue, chart_id: int, action: Any, code: str, new_code: str | None, error: type[Exception], match: str,
+    queue: ReviewQueue,
+    chart_id: int,
+    action: Any,
+    code: str,
+    new_code: str | None,
+    error: type[Exception],
+    match: str,
 ) -> None:
     with pytest.raises(error, match=match):
         queue.record_action(chart_id, action, code, new_code=new_code, user="ann", expected_version=1)
@@ -193,14 +248,24 @@ def test_resolve_is_all_or_nothing(queue: ReviewQueue, chart_id: int, settings: 
     with AuditLog(settings) as log:
         before = log.head()
     with pytest.raises(InputError, match="not on chart"):
-        queue.resolve(chart_id, user="ann", expected_version=1,
-                      actions=[("reject", "I10", None), ("reject", "K21.9", None)], finalise=True)
+        queue.resolve(
+            chart_id,
+            user="ann",
+            expected_version=1,
+            actions=[("reject", "I10", None), ("reject", "K21.9", None)],
+            finalise=True,
+        )
     chart = queue.get(chart_id)
     assert (chart.version, chart.status, chart.actions) == (1, "pending", [])
     with AuditLog(settings) as log:
         assert log.head() == before
-    chart = queue.resolve(chart_id, user="ann", expected_version=1,
-                          actions=[("reject", "I10", None), ("add", "Z79.4", None)], finalise=True)
+    chart = queue.resolve(
+        chart_id,
+        user="ann",
+        expected_version=1,
+        actions=[("reject", "I10", None), ("add", "Z79.4", None)],
+        finalise=True,
+    )
     assert (chart.version, chart.status, chart.selected_codes) == (2, "finalised", ["E11.9", "Z79.4"])
 
 
@@ -259,8 +324,10 @@ def _finalise_race(data_dir: str, chart_id: int, user: str, barrier: Any, result
 def test_two_processes_cannot_finalise_the_same_chart(settings: Settings, chart_id: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_finalise_race, args=(str(settings.data_dir), chart_id, u, barrier, results))
-             for u in ("ann", "bob")]
+    procs = [
+        ctx.Process(target=_finalise_race, args=(str(settings.data_dir), chart_id, u, barrier, results))
+        for u in ("ann", "bob")
+    ]
     for p in procs:
         p.start()
     outcomes = dict(results.get(timeout=60) for _ in procs)
@@ -314,11 +381,26 @@ def test_metrics_by_hand(queue: ReviewQueue) -> None:
     a = queue.enqueue(_decision([_ok("E11.9"), _ok("I10"), _rej("R07.9", "SPAN_NEGATED")], note=NOTE + " a"))
     queue.finalise(a, user="ann", expected_version=1)
     b = queue.enqueue(_decision([_ok("E11.9"), _ok("J45.909")], note=NOTE + " b"))
-    queue.resolve(b, user="ann", expected_version=1, finalise=True,
-                  actions=[("reject", "J45.909", None), ("add", "Z79.4", None)], details={"Z794": (None, "21")})
-    c = queue.enqueue(_decision([_rej("R07.9", "NOT_A_CANDIDATE"), _ok("E11.9")], note_type="op note", note=NOTE + " c"))
-    queue.resolve(c, user="bob", expected_version=1, reason="documented", finalise=True,
-                  actions=[("replace", "E11.9", "E11.65"), ("accept", "R07.9", None)], details={"E1165": (None, "4")})
+    queue.resolve(
+        b,
+        user="ann",
+        expected_version=1,
+        finalise=True,
+        actions=[("reject", "J45.909", None), ("add", "Z79.4", None)],
+        details={"Z794": (None, "21")},
+    )
+    c = queue.enqueue(
+        _decision([_rej("R07.9", "NOT_A_CANDIDATE"), _ok("E11.9")], note_type="op note", note=NOTE + " c")
+    )
+    queue.resolve(
+        c,
+        user="bob",
+        expected_version=1,
+        reason="documented",
+        finalise=True,
+        actions=[("replace", "E11.9", "E11.65"), ("accept", "R07.9", None)],
+        details={"E1165": (None, "4")},
+    )
     queue.enqueue(_decision([_ok("I10")], routing=RoutingDecision(decision="auto", reasons=[]), note=NOTE + " d"))
     queue.enqueue(_decision([_ok("E11.9")], note=NOTE + " e"))
     f = queue.enqueue(_decision([_ok("E11.9")], note=NOTE + " f"))
@@ -331,13 +413,20 @@ def test_metrics_by_hand(queue: ReviewQueue) -> None:
     o = m.overall
     assert (o.charts, o.edited_charts, o.suggested, o.kept, o.rejected_by_coder, o.replaced) == (3, 2, 5, 3, 1, 1)
     assert (o.proposed_rejected, o.guardrail_overrides, o.added) == (2, 1, 1)
-    assert (o.acceptance_rate, o.override_rate, o.edit_rate) == (pytest.approx(0.6), pytest.approx(3 / 7),
-                                                                 pytest.approx(2 / 3))
+    assert (o.acceptance_rate, o.override_rate, o.edit_rate) == (
+        pytest.approx(0.6),
+        pytest.approx(3 / 7),
+        pytest.approx(2 / 3),
+    )
     ch = m.by_chapter
     assert set(ch) == {"4", "9", "10", "18", "21"}
     assert (ch["4"].charts, ch["4"].edited_charts, ch["4"].suggested, ch["4"].kept, ch["4"].replaced) == (3, 1, 3, 2, 1)
     assert (ch["18"].charts, ch["18"].edited_charts, ch["18"].proposed_rejected, ch["18"].guardrail_overrides) == (
-        2, 1, 2, 1)
+        2,
+        1,
+        2,
+        1,
+    )
     assert (ch["21"].charts, ch["21"].edited_charts, ch["21"].added) == (1, 1, 1)
     assert (ch["10"].rejected_by_coder, ch["9"].kept, ch["9"].edited_charts) == (1, 1, 0)
     assert (m.by_note_type["progress"].charts, m.by_note_type["progress"].edited_charts) == (2, 1)
@@ -358,8 +447,9 @@ def cli_data(settings: Settings, chart_id: int, codeset: ICD10CMCodeSet) -> list
     return ["--data-dir", str(settings.data_dir)]
 
 
-def test_cli_list_and_show_hide_phi_by_default(cli_data: list[str], chart_id: int,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_list_and_show_hide_phi_by_default(
+    cli_data: list[str], chart_id: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([*cli_data, "queue", "list"]) == 0
     out = capsys.readouterr().out
     assert "pending" in out and "HUMAN_ASSISTED_DEFAULT" in out
@@ -379,8 +469,9 @@ def test_cli_list_and_show_hide_phi_by_default(cli_data: list[str], chart_id: in
     assert "Zebra-marker 4411" in out and "'type 2 diabetes'" in out
 
 
-def test_cli_resolve_and_finalise(cli_data: list[str], chart_id: int, settings: Settings,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_resolve_and_finalise(
+    cli_data: list[str], chart_id: int, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = [*cli_data, "queue", "resolve", str(chart_id), "--user", "ann"]
     assert main([*argv, "--reject", "I10", "--replace", "E11.9=E11.65", "--add", "z794", "--finalise"]) == 0
     assert "finalised" in capsys.readouterr().out
@@ -407,8 +498,9 @@ def test_cli_resolve_and_finalise(cli_data: list[str], chart_id: int, settings: 
         ([], 2, "nothing to do"),
     ],
 )
-def test_cli_resolve_bad_input(cli_data: list[str], chart_id: int, extra: list[str], code: int, message: str,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_resolve_bad_input(
+    cli_data: list[str], chart_id: int, extra: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([*cli_data, "queue", "resolve", str(chart_id), "--user", "ann", *extra]) == code
     assert message in capsys.readouterr().err
 
@@ -419,8 +511,12 @@ def test_cli_errors_for_missing_things(cli_data: list[str], tmp_path: Path, caps
     assert main(["--data-dir", str(tmp_path / "none"), "queue", "list"]) == 2
     assert "no review queue" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
-    for argv in (["queue", "show", "abc"], ["queue", "resolve", "1", "--accept", "E11.9"],
-                 ["queue", "resolve", "1", "--user", "a", "--replace", "E11.9"], ["queue", "list", "--status", "x"]):
+    for argv in (
+        ["queue", "show", "abc"],
+        ["queue", "resolve", "1", "--accept", "E11.9"],
+        ["queue", "resolve", "1", "--user", "a", "--replace", "E11.9"],
+        ["queue", "list", "--status", "x"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main([*cli_data, *argv])
         assert exc.value.code == 2
@@ -435,8 +531,13 @@ def test_cli_metrics(cli_data: list[str], chart_id: int, capsys: pytest.CaptureF
 
 
 def test_help_is_helpful(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["queue", "--help"], ["queue", "list", "--help"], ["queue", "show", "--help"],
-                 ["queue", "resolve", "--help"], ["queue", "metrics", "--help"]):
+    for argv in (
+        ["queue", "--help"],
+        ["queue", "list", "--help"],
+        ["queue", "show", "--help"],
+        ["queue", "resolve", "--help"],
+        ["queue", "metrics", "--help"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 0

@@ -101,7 +101,10 @@ def test_llm_unavailable_is_always_reviewed() -> None:
 def test_all_reasons_are_listed_not_only_the_first() -> None:
     decision = RoutingPolicy().decide([_rejected("R07.9", "SPAN_NEGATED"), _ok("I10", 0.2)], None, ["LLM_UNAVAILABLE"])
     assert [reason_kind(r) for r in decision.reasons] == [
-        "LLM_UNAVAILABLE", "HUMAN_ASSISTED_DEFAULT", "CODE_REJECTED", "LOW_CONFIDENCE",
+        "LLM_UNAVAILABLE",
+        "HUMAN_ASSISTED_DEFAULT",
+        "CODE_REJECTED",
+        "LOW_CONFIDENCE",
     ]
 
 
