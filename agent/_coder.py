@@ -25,12 +25,13 @@ from agent._routing import LLM_UNAVAILABLE, RoutingDecision, RoutingPolicy
 from codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode import __version__
 from medcode.config import Settings
-from medcode.errors import LLMOutputError, LLMUnavailableError
+from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError
 from validators import Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
 __all__ = ["CodedCode", "CodingResult", "MedicalCoder", "Usage"]
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
+LLM_ERROR = "LLM_ERROR"
 _SET_RULES = frozenset({"DUPLICATE", "EXCLUDES1_CONFLICT", "CODE_FIRST", "USE_ADDITIONAL"})
 
 
@@ -191,8 +192,10 @@ class MedicalCoder:
 
     # -- the pipeline ------------------------------------------------------------------------
     def code(self, note: Note) -> CodingResult:
-        """Code one note. Raises ``NoteError`` for unusable text and ``DateOutOfRangeError`` when no
-        release covers the date of service; LLM failures are routed, not raised."""
+        """Code one note. Raises ``NoteError`` for unusable text, ``DateOutOfRangeError`` when no
+        release covers the date of service and ``ConfigError`` when the endpoint refuses the credentials;
+        other LLM failures route the note to a human (``LLM_UNAVAILABLE``, ``LLM_OUTPUT_INVALID``,
+        ``LLM_ERROR``) with the retrieval proposals pre-filled."""
         started = time.monotonic()
         codeset = self.registry.get(note.date_of_service)
         retriever = self.retriever(note.date_of_service)
@@ -212,6 +215,10 @@ class MedicalCoder:
         except LLMOutputError as exc:
             errors.append(f"LLM output invalid: {exc}")
             extra_reasons.append(LLM_OUTPUT_INVALID)
+            proposed = self._fallback(note, candidates, codeset)
+        except LLMError as exc:  # e.g. a prompt over the endpoint's context: this note goes to a human
+            errors.append(f"LLM error: {exc}")
+            extra_reasons.append(LLM_ERROR)
             proposed = self._fallback(note, candidates, codeset)
         t_propose = time.monotonic() - t0
 

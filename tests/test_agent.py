@@ -192,3 +192,53 @@ def test_code_batch_records_errors_and_resumes(
     # A rerun has nothing left to do but the failed ones are not retried forever: they are recorded.
     assert main(cmd) == 0
     assert len(out.read_text().splitlines()) == len(lines)
+
+
+def test_invalid_llm_output_routes_to_a_human(agent_settings: Settings) -> None:
+    """A real local server that answers every chat completion with text that is not the schema."""
+    import http.server
+    import threading
+
+    class Garbage(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "garbage",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "I think I10?"},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        settings = agent_settings.model_copy(
+            update={"llm_base_url": f"http://127.0.0.1:{server.server_address[1]}/v1", "llm_model": "garbage"}
+        )
+        note = Note.checked(NOTE, settings.max_note_chars, id="t-garbage")
+        with MedicalCoder(settings, proposer="llm", record=False) as coder:
+            result = coder.code(note)
+    finally:
+        server.shutdown()
+    assert "LLM_OUTPUT_INVALID" in result.routing.reasons and result.routing.decision == "review"
+    assert result.errors and "invalid" in result.errors[0]
+    assert "E11.9" in [c.code for c in result.codes]
