@@ -123,7 +123,7 @@ class MedicalCoder:
         self.registry = CodeSetRegistry(settings)
         self.validators = ValidatorPipeline(settings, registry=self.registry)
         self.policy = RoutingPolicy.from_settings(settings)
-        self._retrievers: dict[str, Any] = {}
+        self._retrievers: set[Any] = set()  # used by this coder: their connections close with it
         self._lock = threading.Lock()
         self._llm: Any = None
         self._proposer: Proposer | None = None
@@ -132,16 +132,12 @@ class MedicalCoder:
 
     # -- lazily built parts ------------------------------------------------------------------
     def retriever(self, date_of_service: dt.date | None = None) -> Any:
-        """The hybrid retriever for the code-set release of a date of service (built once)."""
-        from retrieval import HybridRetriever
+        """The process-wide hybrid retriever for the code-set release of a date of service (loaded once)."""
+        from retrieval import get_retriever
 
-        codeset = self.registry.get(date_of_service)
-        with self._lock:
-            retriever = self._retrievers.get(codeset.version)
-            if retriever is None:
-                retriever = HybridRetriever(self.settings, codeset, auto_build=self.auto_build_index)
-                self._retrievers[codeset.version] = retriever
-            return retriever
+        retriever = get_retriever(self.settings, self.registry.get(date_of_service), auto_build=self.auto_build_index)
+        self._retrievers.add(retriever)
+        return retriever
 
     @property
     def proposer(self) -> Proposer:
@@ -174,7 +170,7 @@ class MedicalCoder:
             self._llm.server.ensure_running()
 
     def close(self) -> None:
-        for retriever in self._retrievers.values():
+        for retriever in self._retrievers:
             retriever.close()
         if self._llm is not None:
             self._llm.close()
