@@ -1,35 +1,25 @@
-"""Stage 4: the agent. Orchestrates retrieval, the LLM, the validators, routing, the queue and the audit log."""
+"""Stage 4: the agent. Orchestrates retrieval, a proposer (the LLM or retrieval alone), the validators and routing.
 
-from agent._audit import AuditLog, AuditRecord, CodingDecision, VerifyResult, audit_db_path, decision_payload
-from agent._coder import CodedCode, CodingResult, MedicalCoder, Usage
-from agent._llm_client import LLMClient, LLMIdentity, LLMResult, LLMUsage, resolve_mode
-from agent._llm_runtime import EmbeddedLLMServer, shared_server, stop_shared_servers
-from agent._model_weights import LocalModel, ensure_model, load_model_registry
-from agent._note import Note, read_note_bytes, sha256_text
-from agent._proposers import (
+``MedicalCoder`` codes a ``Note`` into a ``CodingResult``; a ``Runtime`` owns the heavy parts of
+the process (code sets, embedder, retrievers, validators, the LLM); a ``Recorder`` (the review
+stage provides one) receives each finished ``CodingRun``. The LLM client, the embedded llama.cpp
+server and the model weights live in ``medcode.agent.llm``.
+"""
+
+from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
+from medcode.agent._note import Note, read_note_bytes, sha256_text
+from medcode.agent._proposers import (
     Condition,
     ConfidenceModel,
     LLMProposer,
     Proposed,
     ProposedItem,
     Proposer,
+    ProposerName,
     RetrievalProposer,
     group_conditions,
 )
-from agent._queue import (
-    CHART_STATUSES,
-    Chart,
-    ChartAction,
-    ChartCode,
-    ChartStatus,
-    ChartSummary,
-    CodeAction,
-    QueueMetrics,
-    RateGroup,
-    ReviewQueue,
-    queue_db_path,
-)
-from agent._routing import (
+from medcode.agent._routing import (
     CODE_REJECTED,
     HUMAN_ASSISTED_DEFAULT,
     LLM_UNAVAILABLE,
@@ -41,10 +31,10 @@ from agent._routing import (
     RoutingPolicy,
     reason_kind,
 )
-from agent._selection import build_choice_model
+from medcode.agent._runtime import Runtime
+from medcode.agent._selection import build_choice_model
 
 __all__ = [
-    "CHART_STATUSES",
     "CODE_REJECTED",
     "HUMAN_ASSISTED_DEFAULT",
     "LLM_UNAVAILABLE",
@@ -52,50 +42,27 @@ __all__ = [
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CODES",
     "WARNING",
-    "AuditLog",
-    "AuditRecord",
-    "Chart",
-    "ChartAction",
-    "ChartCode",
-    "ChartStatus",
-    "ChartSummary",
-    "CodeAction",
     "CodedCode",
-    "CodingDecision",
     "CodingResult",
+    "CodingRun",
     "Condition",
     "ConfidenceModel",
-    "EmbeddedLLMServer",
-    "LLMClient",
-    "LLMIdentity",
     "LLMProposer",
-    "LLMResult",
-    "LLMUsage",
-    "LocalModel",
     "MedicalCoder",
     "Note",
     "Proposed",
     "ProposedItem",
     "Proposer",
-    "QueueMetrics",
-    "RateGroup",
+    "ProposerName",
+    "Recorder",
     "RetrievalProposer",
-    "ReviewQueue",
     "RoutingDecision",
     "RoutingPolicy",
+    "Runtime",
     "Usage",
-    "VerifyResult",
-    "audit_db_path",
     "build_choice_model",
-    "decision_payload",
-    "ensure_model",
     "group_conditions",
-    "load_model_registry",
-    "queue_db_path",
     "read_note_bytes",
     "reason_kind",
-    "resolve_mode",
     "sha256_text",
-    "shared_server",
-    "stop_shared_servers",
 ]

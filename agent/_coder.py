@@ -1,7 +1,9 @@
-"""``MedicalCoder``: the orchestrator. Note -> candidates -> proposer -> validators -> routing -> audit.
+"""``MedicalCoder``: the orchestrator. Note -> candidates -> proposer -> validators -> routing -> recorder.
 
-Everything heavy (code set, index, embedder, ConText, the LLM server) loads once per coder
-and is reused for every note. A failing LLM never loses a note: it is routed to a human with
+Everything heavy (code set, index, embedder, ConText, the LLM server) lives in a ``Runtime``
+that loads it once and is shared by every coder of the process. The coder hands each finished
+run to an optional ``Recorder`` (the review stage's queue and audit log, when the caller wires
+one in); the agent stage itself never writes review data. A failing LLM never loses a note: it is routed to a human with
 ``LLM_UNAVAILABLE`` (or ``LLM_OUTPUT_INVALID``) and the retrieval candidates are kept.
 """
 
@@ -13,22 +15,29 @@ import threading
 import time
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from agent._audit import AuditLog, CodingDecision
-from agent._note import Note
-from agent._proposers import LLMProposer, Proposed, Proposer, ProposerName, RetrievalProposer, proposer_parameters
-from agent._queue import ReviewQueue
-from agent._routing import LLM_UNAVAILABLE, RoutingDecision, RoutingPolicy
-from codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode import __version__
+from medcode.agent._note import Note
+from medcode.agent._proposers import (
+    LLMProposer,
+    Proposed,
+    Proposer,
+    ProposerName,
+    RetrievalProposer,
+    proposer_parameters,
+)
+from medcode.agent._routing import LLM_UNAVAILABLE, RoutingDecision, RoutingPolicy
+from medcode.agent._runtime import Runtime
+from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings
 from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError
-from validators import Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
+from medcode.retrieval import HybridRetriever
+from medcode.validators import CodeVerdict, Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
-__all__ = ["CodedCode", "CodingResult", "MedicalCoder", "Usage"]
+__all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "Recorder", "Usage"]
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
 LLM_ERROR = "LLM_ERROR"
@@ -82,6 +91,32 @@ class CodingResult(BaseModel):
         return [c.code for c in self.codes if c.status == "accepted"]
 
 
+class CodingRun(BaseModel):
+    """One finished run, as the coder hands it to a ``Recorder``: the note (PHI), the result, the
+    validators' verdicts, the raw model output and when the run started and finished."""
+
+    model_config = ConfigDict(frozen=True)
+
+    note: Note
+    result: CodingResult
+    verdicts: list[CodeVerdict]
+    raw_llm_output: str | None = None
+    started_at: dt.datetime
+    finished_at: dt.datetime
+
+
+class Recorder(Protocol):
+    """Where finished runs go (the review stage provides one: queue + audit log).
+
+    ``record`` returns the chart id the run was stored under (or None) and raises a
+    ``MedcodeError`` when it cannot be stored; ``close`` releases the recorder's connections.
+    """
+
+    def record(self, run: CodingRun) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 @cache
 def _git_commit() -> str | None:
     try:
@@ -101,84 +136,69 @@ def _git_commit() -> str | None:
 class MedicalCoder:
     """Codes notes end to end with the configured proposer.
 
-    ``record`` writes each decision to the review queue and the audit log (the CLI does; the
-    evaluation harness does not). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the
-    index cannot be opened and auto-build is off, ``ConfigError`` for bad settings.
+    ``runtime`` shares the heavy parts with other users of the process (the coder then leaves it
+    open on ``close``); without one the coder makes its own and closes it. ``recorder`` receives
+    every finished run (the CLI wires in the review queue and audit log; the evaluation harness
+    passes none). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
+    opened and auto-build is off, ``ConfigError`` for bad settings.
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
+        runtime: Runtime | None = None,
         proposer: ProposerName = "llm",
-        record: bool = True,
+        recorder: Recorder | None = None,
         auto_build_index: bool = True,
         retrieval_top_k: int = 50,
     ) -> None:
         self.settings = settings
         self.proposer_name: ProposerName = proposer
-        self.record = record
-        self.auto_build_index = auto_build_index
+        self.recorder = recorder
         self.retrieval_top_k = retrieval_top_k
-        self.registry = CodeSetRegistry(settings)
-        self.validators = ValidatorPipeline(settings, registry=self.registry)
+        self._owns_runtime = runtime is None
+        self.runtime = runtime if runtime is not None else Runtime(settings, auto_build_index=auto_build_index)
+        self.registry = self.runtime.registry
         self.policy = RoutingPolicy.from_settings(settings)
-        self._retrievers: set[Any] = set()  # used by this coder: their connections close with it
         self._lock = threading.Lock()
-        self._llm: Any = None
         self._proposer: Proposer | None = None
-        self._queue: ReviewQueue | None = None
-        self._audit: AuditLog | None = None
 
-    # -- lazily built parts ------------------------------------------------------------------
-    def retriever(self, date_of_service: dt.date | None = None) -> Any:
-        """The process-wide hybrid retriever for the code-set release of a date of service (loaded once)."""
-        from retrieval import get_retriever
+    @property
+    def validators(self) -> ValidatorPipeline:
+        """The runtime's validator pipeline."""
+        return self.runtime.validators
 
-        retriever = get_retriever(self.settings, self.registry.get(date_of_service), auto_build=self.auto_build_index)
-        self._retrievers.add(retriever)
-        return retriever
+    def retriever(self, date_of_service: dt.date | None = None) -> HybridRetriever:
+        """The runtime's hybrid retriever for the code-set release of a date of service (loaded once)."""
+        return self.runtime.retriever(date_of_service)
 
     @property
     def proposer(self) -> Proposer:
         with self._lock:
             if self._proposer is None:
                 if self.proposer_name == "llm":
-                    from agent._llm_client import LLMClient
-
-                    self._llm = LLMClient(self.settings)
-                    self._proposer = LLMProposer(self._llm, vetter=self._vet)
+                    self._proposer = LLMProposer(self.runtime.llm(), vetter=self._vet)
                 else:
                     self._proposer = RetrievalProposer()
             return self._proposer
-
-    def _stores(self) -> tuple[ReviewQueue, AuditLog]:
-        with self._lock:
-            if self._queue is None:
-                self._queue = ReviewQueue(self.settings)
-            if self._audit is None:
-                self._audit = AuditLog(self.settings)
-            return self._queue, self._audit
 
     def warm_up(self) -> None:
         """Load the index, embedder, validator models and (for the LLM proposer) start the model server now."""
         self.retriever()
         _ = self.validators.assertion, self.validators.relatedness
-        if self._llm is None and self.proposer_name == "llm":
+        if self.proposer_name == "llm":
             _ = self.proposer
-        if self._llm is not None and self._llm.server is not None:
-            self._llm.server.ensure_running()
+            llm = self.runtime.llm()
+            if llm.server is not None:
+                llm.server.ensure_running()
 
     def close(self) -> None:
-        for retriever in self._retrievers:
-            retriever.close()
-        if self._llm is not None:
-            self._llm.close()
-        if self._queue is not None:
-            self._queue.close()
-        if self._audit is not None:
-            self._audit.close()
-        self.validators.close()
+        """Close the recorder, and the runtime when this coder made it."""
+        if self.recorder is not None:
+            self.recorder.close()
+        if self._owns_runtime:
+            self.runtime.close()
 
     def __enter__(self) -> MedicalCoder:
         return self
@@ -270,8 +290,17 @@ class MedicalCoder:
             candidates=proposed.candidates_offered,
             errors=errors,
         )
-        if self.record:
-            result.chart_id = self._record(note, result, proposed, verdicts, started)
+        if self.recorder is not None:
+            finished = dt.datetime.now(dt.UTC)
+            run = CodingRun(
+                note=note,
+                result=result,
+                verdicts=verdicts,
+                raw_llm_output=proposed.raw_output,
+                started_at=finished - dt.timedelta(seconds=time.monotonic() - started),
+                finished_at=finished,
+            )
+            result.chart_id = self.recorder.record(run)
         result.usage.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -308,27 +337,3 @@ class MedicalCoder:
             "index": retriever.index.version,
             "embedder": retriever.embedder.id,
         }
-
-    def _record(self, note: Note, result: CodingResult, proposed: Proposed, verdicts: list[Any], started: float) -> int:
-        queue, _audit = self._stores()
-        decision = CodingDecision(
-            note_text=note.text,
-            note_id=note.id,
-            note_type=note.note_type,
-            setting=note.setting,
-            date_of_service=note.date_of_service,
-            routing=result.routing,
-            verdicts=verdicts,
-            chapters={c.code: c.chapter for c in result.codes if c.chapter},
-            llm_model=result.versions.get("model"),
-            prompt_version=result.versions.get("prompt"),
-            codeset_version=result.versions.get("codeset"),
-            rules_version=result.versions.get("rules"),
-            index_version=result.versions.get("index"),
-            candidates=proposed.candidates_offered,
-            raw_llm_output=proposed.raw_output,
-            errors=result.errors,
-            started_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=time.monotonic() - started),
-            finished_at=dt.datetime.now(dt.UTC),
-        )
-        return queue.enqueue(decision)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import sys
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent._audit import sha256_text
 from medcode.errors import NoteError
 
 __all__ = ["Note", "NoteType", "read_note_bytes", "sha256_text"]
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of a string's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
 
 NoteType = str  # free-form ("outpatient_visit", "ed_note", "discharge_summary", ...)
 

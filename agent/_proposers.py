@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agent._selection import build_choice_model
-from validators import CodeRefMatcher, Evidence, ProposedCode
+from medcode.agent._selection import build_choice_model
+from medcode.validators import CodeRefMatcher, Evidence, ProposedCode
 
 if TYPE_CHECKING:
-    from agent._llm_client import LLMClient, LLMIdentity, LLMUsage
-    from agent._note import Note
-    from codesets import CodeRecord, ICD10CMCodeSet
-    from retrieval import NoteCandidate, NoteCandidates, Segment, SpanHit
+    from medcode.agent._note import Note
+    from medcode.agent.llm._client import LLMClient, LLMIdentity, LLMUsage
+    from medcode.codesets import CodeRecord, ICD10CMCodeSet
+    from medcode.retrieval import NoteCandidate, NoteCandidates, Segment, SpanHit
 
 __all__ = [
     "DIAGNOSTIC_SECTIONS",
@@ -116,7 +116,7 @@ class ConfidenceModel:
     @classmethod
     @cache
     def default(cls) -> ConfidenceModel:
-        text = resources.files("agent").joinpath("data/confidence.json").read_text(encoding="utf-8")
+        text = resources.files("medcode.agent").joinpath("data/confidence.json").read_text(encoding="utf-8")
         data = json.loads(text)
         data["version"] = f"{data['version']}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
         return cls(data)
@@ -130,7 +130,7 @@ class ConfidenceModel:
 @cache
 def proposer_parameters() -> dict[str, Any]:
     """Per-proposer, per-setting parameters (``agent/data/proposers.json``)."""
-    text = resources.files("agent").joinpath("data/proposers.json").read_text(encoding="utf-8")
+    text = resources.files("medcode.agent").joinpath("data/proposers.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     data["version"] = f"{data['version']}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return data
@@ -360,7 +360,7 @@ class PromptTemplate(BaseModel):
 @cache
 def load_prompt(prompt_id: str) -> PromptTemplate:
     """Load a packaged prompt by id. Raises ``FileNotFoundError`` for an unknown id."""
-    text = resources.files("agent").joinpath(f"data/prompts/{prompt_id}.json").read_text(encoding="utf-8")
+    text = resources.files("medcode.agent").joinpath(f"data/prompts/{prompt_id}.json").read_text(encoding="utf-8")
     prompt = PromptTemplate.model_validate_json(text)
     prompt.version = f"{prompt.id}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return prompt

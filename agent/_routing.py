@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medcode.config import Settings
 from medcode.errors import ConfigError
-from validators import CodeVerdict
+from medcode.validators import CodeVerdict
 
 __all__ = [
     "CODE_REJECTED",

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codesets.cli import parse_date
+from medcode.codesets.cli import parse_date
 
 if TYPE_CHECKING:
-    from agent._coder import CodingResult, MedicalCoder
+    from medcode.agent._coder import CodingResult, MedicalCoder
     from medcode.cli import CommandContext
 
 __all__ = ["register"]
@@ -90,13 +90,14 @@ def _print_table(result: CodingResult) -> None:
 
 
 def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
-    from agent._coder import MedicalCoder
+    from medcode.agent._coder import MedicalCoder
 
-    return MedicalCoder(ctx.settings, proposer=args.proposer or ctx.settings.proposer, record=not args.no_record)
+    recorder = None if args.no_record else ctx.recorder()
+    return MedicalCoder(ctx.settings, proposer=args.proposer or ctx.settings.proposer, recorder=recorder)
 
 
 def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from agent._note import Note, read_note_bytes
+    from medcode.agent._note import Note, read_note_bytes
     from medcode.cli import print_json
 
     text = read_note_bytes(args.note)
@@ -121,7 +122,7 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def _done_ids(out: Path) -> set[str]:
     """Ids already written to a results file (a torn last line is dropped and redone)."""
-    from agent._results import read_result_lines
+    from medcode.agent._results import read_result_lines
 
     return {row["note_id"] for row in read_result_lines(out) if isinstance(row.get("note_id"), str)}
 
@@ -133,7 +134,7 @@ def _row_id(lineno: int, row: dict[str, Any] | None) -> str:
 def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
     from tqdm import tqdm
 
-    from agent._note import Note
+    from medcode.agent._note import Note
     from medcode.errors import InputError, MedcodeError
 
     try:

@@ -35,7 +35,7 @@ def _sex(text: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from codesets.cli import parse_date
+    from medcode.codesets.cli import parse_date
 
     p = sub.add_parser(
         "validate",
@@ -95,10 +95,10 @@ def _read_candidates(source: str) -> frozenset[str]:
 
 
 def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from agent._note import Note, read_note_bytes
-    from agent._routing import RoutingPolicy
+    from medcode.agent._note import Note, read_note_bytes
+    from medcode.agent._routing import RoutingPolicy
     from medcode.cli import print_json
-    from validators import ValidationContext, ValidatorPipeline, load_proposal
+    from medcode.validators import ValidationContext, ValidatorPipeline, load_proposal
 
     settings = ctx.settings
     proposal = load_proposal(args.proposal)

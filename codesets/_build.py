@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codesets._models import Release
-from codesets._normalize import strip_dot
-from codesets._sqlite import atomic_store
+from medcode.codesets._models import Release
+from medcode.codesets._normalize import strip_dot
+from medcode.codesets._sqlite import atomic_store
 from medcode.errors import CodeSetBuildError
 
 __all__ = ["SCHEMA_VERSION", "build_store"]

@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from codesets._proc_models import ProcedureCodeRecord
-from codesets._proc_normalize import CPT_PATTERN, HCPCS_LEVEL2_PATTERN, normalize_cpt
+from medcode.codesets._proc_models import ProcedureCodeRecord
+from medcode.codesets._proc_normalize import CPT_PATTERN, HCPCS_LEVEL2_PATTERN, normalize_cpt
 from medcode.config import Settings
 from medcode.errors import ConfigError, MalformedCodeError, UnknownCodeError
 

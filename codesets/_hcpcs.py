@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from codesets._hcpcs_build import (
+from medcode.codesets._hcpcs_build import (
     CDT_WITHHELD_REASON,
     HCPCS_SCHEMA_VERSION,
     PYOCE_INSTALL_HINT,
@@ -18,9 +18,9 @@ from codesets._hcpcs_build import (
     file_sha256,
     resolve_hcpcs_source,
 )
-from codesets._proc_models import HCPCSRelease, ProcedureCodeRecord
-from codesets._proc_normalize import normalize_hcpcs
-from codesets._sqlite import ReadOnlyStore
+from medcode.codesets._proc_models import HCPCSRelease, ProcedureCodeRecord
+from medcode.codesets._proc_normalize import normalize_hcpcs
+from medcode.codesets._sqlite import ReadOnlyStore
 from medcode.config import Settings
 from medcode.errors import CodeSetBuildError, DateOutOfRangeError, MalformedCodeError, UnknownCodeError
 

@@ -30,9 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from codesets._proc_models import HCPCSRelease, HCPCSSource
-from codesets._proc_normalize import HCPCS_LEVEL2_PATTERN
-from codesets._sqlite import atomic_store
+from medcode.codesets._proc_models import HCPCSRelease, HCPCSSource
+from medcode.codesets._proc_normalize import HCPCS_LEVEL2_PATTERN
+from medcode.codesets._sqlite import atomic_store
 from medcode.errors import CodeSetBuildError, ConfigError
 
 __all__ = [

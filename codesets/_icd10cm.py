@@ -9,10 +9,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from codesets._build import NOTE_FIELDS, SCHEMA_VERSION
-from codesets._models import CodeRecord, InheritedNote, Release, SeventhCharacter
-from codesets._normalize import normalize_icd10cm, strip_dot
-from codesets._sqlite import ReadOnlyStore
+from medcode.codesets._build import NOTE_FIELDS, SCHEMA_VERSION
+from medcode.codesets._models import CodeRecord, InheritedNote, Release, SeventhCharacter
+from medcode.codesets._normalize import normalize_icd10cm, strip_dot
+from medcode.codesets._sqlite import ReadOnlyStore
 from medcode.errors import CodeSetBuildError, UnknownCodeError
 
 __all__ = ["BillableEntry", "ICD10CMCodeSet"]

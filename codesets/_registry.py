@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from codesets._build import build_store
-from codesets._icd10cm import ICD10CMCodeSet
-from codesets._models import Release
+from medcode.codesets._build import build_store
+from medcode.codesets._icd10cm import ICD10CMCodeSet
+from medcode.codesets._models import Release
 from medcode.config import Settings
 from medcode.errors import CodeSetBuildError, ConfigError, DateOutOfRangeError
 
@@ -24,7 +24,7 @@ _RELEASES = TypeAdapter(list[Release])
 
 def packaged_releases() -> list[Release]:
     """Releases medcode ships definitions for (``codesets/data/releases.json``)."""
-    text = resources.files("codesets").joinpath("data/releases.json").read_text(encoding="utf-8")
+    text = resources.files("medcode.codesets").joinpath("data/releases.json").read_text(encoding="utf-8")
     return _RELEASES.validate_json(text)
 
 

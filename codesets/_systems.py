@@ -6,13 +6,13 @@ import datetime as dt
 import threading
 from typing import get_args
 
-from codesets._cpt import CPTCodeSet, open_cpt
-from codesets._hcpcs import HCPCSCodeSet, open_hcpcs
-from codesets._icd10cm import ICD10CMCodeSet
-from codesets._normalize import normalize_icd10cm
-from codesets._proc_models import CodeLookup, CodeSystemName
-from codesets._proc_normalize import normalize_cpt, normalize_hcpcs
-from codesets._registry import CodeSetRegistry
+from medcode.codesets._cpt import CPTCodeSet, open_cpt
+from medcode.codesets._hcpcs import HCPCSCodeSet, open_hcpcs
+from medcode.codesets._icd10cm import ICD10CMCodeSet
+from medcode.codesets._normalize import normalize_icd10cm
+from medcode.codesets._proc_models import CodeLookup, CodeSystemName
+from medcode.codesets._proc_normalize import normalize_cpt, normalize_hcpcs
+from medcode.codesets._registry import CodeSetRegistry
 from medcode.config import Settings
 from medcode.errors import InputError, MalformedCodeError
 

@@ -54,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _show(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from codesets import CodeSetRegistry
     from medcode.cli import print_json
+    from medcode.codesets import CodeSetRegistry
 
     if args.system != "icd10cm":
         return _show_procedure(args, ctx)
@@ -89,8 +89,8 @@ def _show(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _stats(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from codesets import CodeSetRegistry, open_cpt, open_hcpcs
     from medcode.cli import print_json
+    from medcode.codesets import CodeSetRegistry, open_cpt, open_hcpcs
 
     if args.system == "hcpcs":
         hcpcs = open_hcpcs(ctx.settings, progress=True)
@@ -113,8 +113,8 @@ def _stats(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 def _show_procedure(args: argparse.Namespace, ctx: CommandContext) -> int:
     """``codes show --system hcpcs|cpt``. CPT text shown comes only from the user's licensed file."""
-    from codesets import open_cpt, open_hcpcs
     from medcode.cli import print_json
+    from medcode.codesets import open_cpt, open_hcpcs
 
     if args.system == "hcpcs":
         record = open_hcpcs(ctx.settings, progress=True).get(args.code, args.date)

@@ -5,11 +5,11 @@
 persistent job queue, and the same review queue and audit log as the CLI.
 """
 
-from copilot._app import create_app
-from copilot._jobs import CodingWorker, JobNotFoundError, JobQueueFullError, JobStore, WorkerState, jobs_db_path
-from copilot._models import CodeRequest, CodingJob, ErrorInfo, JobStatus, ReviewAction, ReviewRequest, SearchHit
-from copilot._service import CopilotService, QueueFilter
-from copilot.cli import is_loopback
+from medcode.copilot._app import create_app
+from medcode.copilot._jobs import CodingWorker, JobNotFoundError, JobQueueFullError, JobStore, WorkerState, jobs_db_path
+from medcode.copilot._models import CodeRequest, CodingJob, ErrorInfo, JobStatus, ReviewAction, ReviewRequest, SearchHit
+from medcode.copilot._service import CopilotService, QueueFilter
+from medcode.copilot.cli import is_loopback
 
 __all__ = [
     "CodeRequest",

@@ -29,11 +29,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from copilot._jobs import JobNotFoundError, JobQueueFullError
-from copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
-from copilot._service import CopilotService, QueueFilter
 from medcode import __version__
 from medcode.config import Settings
+from medcode.copilot._jobs import JobNotFoundError, JobQueueFullError
+from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
+from medcode.copilot._service import CopilotService, QueueFilter
 from medcode.errors import (
     ChartConflictError,
     ChartNotFoundError,
@@ -47,7 +47,7 @@ from medcode.errors import (
 
 __all__ = ["create_app"]
 
-log = logging.getLogger("copilot.access")
+log = logging.getLogger("medcode.copilot.access")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

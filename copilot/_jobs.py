@@ -22,14 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from agent import MedicalCoder, Note
-from copilot._models import CodingJob, ErrorInfo
+from medcode.agent import MedicalCoder, Note
 from medcode.config import Settings
+from medcode.copilot._models import CodingJob, ErrorInfo
 from medcode.errors import AuditError, InputError, MedcodeError
 
 __all__ = ["CodingWorker", "JobNotFoundError", "JobQueueFullError", "JobStore", "WorkerState", "jobs_db_path"]
 
-log = logging.getLogger("copilot.jobs")
+log = logging.getLogger("medcode.copilot.jobs")
 
 WorkerState = Literal["starting", "warming", "ready", "degraded", "stopped"]
 

@@ -12,13 +12,14 @@ import re
 from collections import Counter
 from typing import Any, Literal
 
-from agent import AuditLog, ChartSummary, MedicalCoder, Note, ReviewQueue
-from codesets import normalize_icd10cm, strip_dot
-from copilot._jobs import CodingWorker, JobStore, WorkerState
-from copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode import __version__
+from medcode.agent import MedicalCoder, Note
+from medcode.codesets import normalize_icd10cm, strip_dot
 from medcode.config import Settings
+from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
+from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
+from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
 
 __all__ = ["CopilotService", "QueueFilter"]
 
@@ -44,8 +45,8 @@ class CopilotService:
     ) -> None:
         self.settings = settings
         self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
-        self.coder = MedicalCoder(settings, proposer=self.proposer, record=True)
         self.queue = ReviewQueue(settings)
+        self.coder = MedicalCoder(settings, proposer=self.proposer, recorder=QueueRecorder(settings, queue=self.queue))
         self.audit = AuditLog(settings)
         self.jobs = JobStore(settings)
         self.worker = CodingWorker(self.jobs, self.coder, warm_up=warm_up)

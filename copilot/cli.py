@@ -61,10 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _serve(args: argparse.Namespace, ctx: CommandContext) -> int:
-    import uvicorn
+    from medcode.errors import ConfigError, MissingDependencyError
 
-    from copilot._app import create_app
-    from medcode.errors import ConfigError
+    try:
+        import uvicorn
+
+        from medcode.copilot._app import create_app
+    except ModuleNotFoundError as exc:
+        raise MissingDependencyError(
+            f"medcode serve needs the serve extra ({exc.name} is not installed): pip install 'medcode[serve]'"
+        ) from None
 
     settings = ctx.settings
     token = settings.api_token.get_secret_value() if settings.api_token else None

@@ -18,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals._dataset import DatasetProblem, GoldDocument, read_dataset
-from evals._metrics import (
+from medcode.config import Settings
+from medcode.errors import InputError, MedcodeError
+from medcode.evals._dataset import DatasetProblem, GoldDocument, read_dataset
+from medcode.evals._metrics import (
     category_f1,
     exact_match,
     expected_calibration_error,
@@ -28,12 +30,10 @@ from evals._metrics import (
     micro_prf,
     reliability_bins,
 )
-from medcode.config import Settings
-from medcode.errors import InputError, MedcodeError
 
 if TYPE_CHECKING:
-    from agent import MedicalCoder
-    from codesets import ICD10CMCodeSet
+    from medcode.agent import MedicalCoder
+    from medcode.codesets import ICD10CMCodeSet
 
 __all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "run_eval"]
 
@@ -59,13 +59,13 @@ HALLUCINATION_RULES = frozenset(
 
 def load_predictions(path: Path) -> list[dict[str, Any]]:
     """Rows of ``predictions.jsonl`` that name a document (a torn last line is cut off the file)."""
-    from agent._results import read_result_lines
+    from medcode.agent._results import read_result_lines
 
     return [row for row in read_result_lines(path) if isinstance(row.get("id"), str)]
 
 
 def _note_for(doc: GoldDocument, max_chars: int) -> Any:
-    from agent import Note
+    from medcode.agent import Note
 
     return Note.checked(
         doc.text,
@@ -98,7 +98,7 @@ def run_eval(
     """
     from tqdm import tqdm
 
-    from agent import MedicalCoder
+    from medcode.agent import MedicalCoder
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pred_path = out_dir / "predictions.jsonl"
@@ -112,7 +112,7 @@ def run_eval(
     done = {r["id"] for r in existing}
     todo = [d for d in docs if d.id not in done]
     own_coder = coder is None
-    coder = coder or MedicalCoder(settings, proposer=proposer, record=False)  # type: ignore[arg-type]
+    coder = coder or MedicalCoder(settings, proposer=proposer)  # type: ignore[arg-type]
     lock = threading.Lock()
     try:
         if todo:
@@ -145,7 +145,7 @@ def run_eval(
     metrics = compute_metrics(rows, coder.registry.get(), problems=len(problems), texts=texts)
     metrics["dataset"] = str(dataset)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    from evals._report import write_report
+    from medcode.evals._report import write_report
 
     write_report(out_dir, metrics, rows)
     return metrics

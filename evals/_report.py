@@ -1,6 +1,7 @@
 """``report.html`` with PNG plots: reliability diagram, per-chapter F1, rejections by rule.
 
-The report holds codes and metrics only, never note text.
+The report holds codes and metrics only, never note text. The plots need matplotlib (the
+``medcode[report]`` extra); without it the report is written with its tables and a line saying so.
 """
 
 from __future__ import annotations
@@ -96,8 +97,14 @@ _HEADLINE = [
 
 
 def write_report(out_dir: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
-    """Write ``report.html`` (and its PNGs) next to ``metrics.json``."""
-    images = _plots(out_dir, metrics)
+    """Write ``report.html`` (and its PNGs, when matplotlib is installed) next to ``metrics.json``."""
+    try:
+        images = _plots(out_dir, metrics)
+        missing_plots = None
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("matplotlib"):
+            raise
+        images, missing_plots = [], "plots left out: install the report extra (pip install 'medcode[report]')"
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>medcode evaluation</title>",
@@ -113,6 +120,8 @@ def write_report(out_dir: Path, metrics: dict[str, Any], rows: list[dict[str, An
     for key, value in metrics.get("versions", {}).items():
         parts.append(f"<tr><td>{esc(key)}</td><td>{esc(str(value))}</td></tr>")
     parts.append("</table>")
+    if missing_plots:
+        parts.append(f"<p><em>{esc(missing_plots)}</em></p>")
     for name, caption in images:
         parts.append(f"<h2>{esc(caption)}</h2><img src='{esc(name)}' alt='{esc(caption)}'>")
     parts.append("<h2>Per chapter</h2><table><tr><th>chapter</th><th>title</th><th>tp</th><th>fp</th><th>fn</th>")

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codesets import CodeSetRegistry, ICD10CMCodeSet
+from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode.config import load_settings
 from medcode.errors import MedcodeError, UnknownCodeError
 

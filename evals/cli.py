@@ -63,8 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _eval(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from evals._harness import run_eval
     from medcode.errors import InputError
+    from medcode.evals._harness import run_eval
 
     if args.workers < 1 or (args.limit is not None and args.limit < 1):
         raise InputError("--workers and --limit must be positive")
@@ -98,9 +98,9 @@ def _eval(args: argparse.Namespace, ctx: CommandContext) -> int:
 def _regress(args: argparse.Namespace, ctx: CommandContext) -> int:
     import tempfile
 
-    from evals._harness import run_eval
-    from evals._regress import compare, make_baseline, read_json
     from medcode.errors import InputError
+    from medcode.evals._harness import run_eval
+    from medcode.evals._regress import compare, make_baseline, read_json
 
     baseline: dict[str, object] = {}
     if not args.update_baseline or args.baseline.exists():

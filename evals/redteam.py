@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from validators import ValidationContext, ValidationReport, ValidatorPipeline, parse_proposal
+from medcode.validators import ValidationContext, ValidationReport, ValidatorPipeline, parse_proposal
 
 __all__ = ["DATA_DIR", "ItemOutcome", "SetSummary", "load_jsonl", "load_notes", "run_items", "summarize"]
 

@@ -1,14 +1,19 @@
 """medcode: proposes medical codes for clinical notes, with cited evidence and guardrails.
 
-This package holds what every stage shares (settings, the exception tree) and the CLI.
-Stages live in the top-level packages ``codesets``, ``retrieval``, ``validators``,
-``agent`` and ``evals``; data flows one way through them.
+Everything installs under this one import name. The stages, in the order data flows through
+them (a stage imports only the stages before it): ``medcode.codesets`` -> ``medcode.retrieval``
+-> ``medcode.validators`` -> ``medcode.agent`` (proposers, the LLM in ``medcode.agent.llm``) ->
+``medcode.review`` (queue, audit log) -> ``medcode.evals`` and ``medcode.copilot``. This package
+holds what every stage shares (settings, the exception tree) and the CLI root, which is the top
+layer: it wires the stages together.
 """
 
 from medcode.config import Settings, load_settings
 from medcode.errors import (
     AuditError,
     AuditTamperedError,
+    ChartConflictError,
+    ChartNotFoundError,
     CodeSetBuildError,
     CodeSetError,
     ConfigError,
@@ -21,6 +26,8 @@ from medcode.errors import (
     LLMUnavailableError,
     MalformedCodeError,
     MedcodeError,
+    MissingDependencyError,
+    ModelWeightsError,
     NoteError,
     RetrievalError,
     UnknownCodeError,
@@ -31,6 +38,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AuditError",
     "AuditTamperedError",
+    "ChartConflictError",
+    "ChartNotFoundError",
     "CodeSetBuildError",
     "CodeSetError",
     "ConfigError",
@@ -43,6 +52,8 @@ __all__ = [
     "LLMUnavailableError",
     "MalformedCodeError",
     "MedcodeError",
+    "MissingDependencyError",
+    "ModelWeightsError",
     "NoteError",
     "RetrievalError",
     "Settings",

@@ -11,11 +11,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medcode import __version__
 from medcode.config import Settings, load_settings
 from medcode.errors import ConfigError, InputError, MedcodeError
+
+if TYPE_CHECKING:
+    from medcode.agent import Recorder
 
 __all__ = ["CommandContext", "main", "print_json"]
 
@@ -23,7 +26,8 @@ Handler = Callable[[argparse.Namespace, "CommandContext"], int]
 
 
 class CommandContext:
-    """What a command handler gets besides its arguments: lazily loaded settings."""
+    """What a command handler gets besides its arguments: lazily loaded settings, and the wiring
+    between stages that only the CLI root may do (a stage never imports a later one)."""
 
     def __init__(self, overrides: dict[str, Any]) -> None:
         self._overrides = overrides
@@ -35,6 +39,12 @@ class CommandContext:
             self._settings = load_settings(**self._overrides)
         return self._settings
 
+    def recorder(self) -> Recorder:
+        """The review stage's recorder (queue + audit log) for ``medcode code`` and ``code-batch``."""
+        from medcode.review import QueueRecorder
+
+        return QueueRecorder(self.settings)
+
 
 def print_json(payload: Any) -> None:
     """Write one JSON document to stdout."""
@@ -43,16 +53,16 @@ def print_json(payload: Any) -> None:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Stage CLIs, in pipeline order. Each module must import its heavy parts lazily."""
-    from codesets import cli as codesets_cli
+    from medcode.codesets import cli as codesets_cli
 
     registrars: list[Callable[[argparse._SubParsersAction], None]] = [codesets_cli.register]  # type: ignore[type-arg]
     for module_name in (
-        "retrieval.cli",
-        "agent.cli",
-        "agent.validate_cli",
-        "agent.review_cli",
-        "evals.cli",
-        "copilot.cli",
+        "medcode.retrieval.cli",
+        "medcode.agent.cli",
+        "medcode.agent.validate_cli",
+        "medcode.review.cli",
+        "medcode.evals.cli",
+        "medcode.copilot.cli",
     ):
         try:
             module = __import__(module_name, fromlist=["register"])

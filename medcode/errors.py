@@ -2,6 +2,7 @@
 
     MedcodeError
     ├── ConfigError                  settings or a config file are invalid
+    │   └── MissingDependencyError   an optional extra is not installed (the message names it)
     ├── InputError                   bad user input (note, proposal, dataset line, query)
     │   └── NoteError                empty, binary, non-UTF-8 or oversized note
     ├── CodeSetError                 code-set data problems
@@ -44,6 +45,7 @@ __all__ = [
     "LLMUnavailableError",
     "MalformedCodeError",
     "MedcodeError",
+    "MissingDependencyError",
     "ModelWeightsError",
     "NoteError",
     "RetrievalError",
@@ -57,6 +59,10 @@ class MedcodeError(Exception):
 
 class ConfigError(MedcodeError):
     """Settings, environment variables or the config file are invalid."""
+
+
+class MissingDependencyError(ConfigError):
+    """A command needs an optional extra that is not installed; the message says what to install."""
 
 
 class InputError(MedcodeError):

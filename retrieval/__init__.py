@@ -5,12 +5,12 @@ under ``<data_dir>/retrieval/<code-set version>/`` and is built by ``medcode ind
 first use).
 """
 
-from retrieval._embedder import Embedder, get_embedder
-from retrieval._expand import QueryExpander, default_expander
-from retrieval._index import CodeIndex, IndexUnit, build_index, index_dir, index_info
-from retrieval._models import Candidate, IndexInfo, NoteCandidate, NoteCandidates, Segment, SpanHit
-from retrieval._retriever import HybridRetriever, Mode, get_retriever
-from retrieval._segment import SECTION_NAMES, segment_note
+from medcode.retrieval._embedder import Embedder
+from medcode.retrieval._expand import QueryExpander, default_expander
+from medcode.retrieval._index import CodeIndex, IndexUnit, build_index, index_dir, index_info
+from medcode.retrieval._models import Candidate, IndexInfo, NoteCandidate, NoteCandidates, Segment, SpanHit
+from medcode.retrieval._retriever import HybridRetriever, Mode
+from medcode.retrieval._segment import SECTION_NAMES, segment_note
 
 __all__ = [
     "SECTION_NAMES",
@@ -28,8 +28,6 @@ __all__ = [
     "SpanHit",
     "build_index",
     "default_expander",
-    "get_embedder",
-    "get_retriever",
     "index_dir",
     "index_info",
     "segment_note",

@@ -17,10 +17,7 @@ from medcode.errors import ConfigError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["Embedder", "get_embedder"]
-
-_CACHE: dict[tuple[str, int], Embedder] = {}
-_CACHE_LOCK = threading.Lock()
+__all__ = ["Embedder"]
 
 
 def _resolve(spec: str) -> tuple[Path, str]:
@@ -54,6 +51,11 @@ class Embedder:
         self._model: Any = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        """The embedder the settings name (``embedder``, ``embed_threads``); raises ``ConfigError``."""
+        return cls(settings.embedder, settings.embed_threads)
+
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
@@ -84,14 +86,3 @@ class Embedder:
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vectors, dtype=np.float32)
-
-
-def get_embedder(settings: Settings) -> Embedder:
-    """The process-wide embedder for these settings (loaded once, shared by all stages)."""
-    key = (settings.embedder, settings.embed_threads)
-    with _CACHE_LOCK:
-        embedder = _CACHE.get(key)
-        if embedder is None:
-            embedder = Embedder(settings.embedder, settings.embed_threads)
-            _CACHE[key] = embedder
-        return embedder

@@ -76,7 +76,7 @@ class QueryExpander:
 def default_expander() -> QueryExpander:
     """The packaged synonym table."""
     return QueryExpander.from_json(
-        resources.files("retrieval").joinpath("data/synonyms.json").read_text(encoding="utf-8")
+        resources.files("medcode.retrieval").joinpath("data/synonyms.json").read_text(encoding="utf-8")
     )
 
 
@@ -179,5 +179,5 @@ class TermTable:
 def default_terms() -> TermTable:
     """A new table holding the packaged curated terms (``retrieval/data/index_terms.json``)."""
     return TermTable.from_json(
-        resources.files("retrieval").joinpath("data/index_terms.json").read_text(encoding="utf-8")
+        resources.files("medcode.retrieval").joinpath("data/index_terms.json").read_text(encoding="utf-8")
     )

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from codesets import ICD10CMCodeSet, strip_dot
+from medcode.codesets import ICD10CMCodeSet, strip_dot
 from medcode.config import Settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, RetrievalError
-from retrieval._embedder import Embedder, get_embedder
-from retrieval._models import IndexInfo
+from medcode.retrieval._embedder import Embedder
+from medcode.retrieval._models import IndexInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -334,13 +334,14 @@ def build_index(
     progress: bool = True,
     chunk_size: int = _CHUNK,
     batch_size: int = 64,
+    embedder: Embedder | None = None,
 ) -> IndexInfo:
     """Build (or resume building) the index for ``codeset``; returns its status.
 
     An index built for another code-set version, embedder or unit list is rebuilt from scratch
     (logged). A complete matching index is left alone unless ``rebuild``. ``codes`` limits the
-    index to a subset (tests). Raises ``RetrievalError`` when chroma cannot be written and
-    ``ConfigError`` when the embedder is missing.
+    index to a subset (tests). ``embedder`` defaults to a new one from the settings. Raises ``RetrievalError``
+    when chroma cannot be written and ``ConfigError`` when the embedder is missing.
     """
     path = index_dir(settings, codeset.version)
     path.mkdir(parents=True, exist_ok=True)
@@ -354,24 +355,25 @@ def build_index(
             progress=progress,
             chunk_size=chunk_size,
             batch_size=batch_size,
+            embedder=embedder or Embedder.from_settings(settings),
         )
 
 
 @contextlib.contextmanager
 def _build_lock(path: Path) -> Iterator[None]:
     """One builder per index directory: a second process waits for the first to finish."""
-    import fcntl
+    from filelock import FileLock, Timeout
 
-    with (path / ".build.lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.warning("another process is building the index at %s; waiting for it", path)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path / ".build.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("another process is building the index at %s; waiting for it", path)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _build_locked(
@@ -384,8 +386,8 @@ def _build_locked(
     progress: bool,
     chunk_size: int,
     batch_size: int,
+    embedder: Embedder,
 ) -> IndexInfo:
-    embedder = get_embedder(settings)
     units = units_for(codeset, codes)
     digest = _units_digest(units)
     dense_units = [u for u in units if u.billable]
@@ -598,9 +600,19 @@ class CodeIndex:
         self._units_lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings, codeset: ICD10CMCodeSet, *, build_if_missing: bool = False) -> CodeIndex:
-        """Open the index for ``codeset``; build or resume it first when ``build_if_missing``."""
-        embedder = get_embedder(settings)
+    def open(
+        cls,
+        settings: Settings,
+        codeset: ICD10CMCodeSet,
+        *,
+        build_if_missing: bool = False,
+        embedder: Embedder | None = None,
+    ) -> CodeIndex:
+        """Open the index for ``codeset``; build or resume it first when ``build_if_missing``.
+
+        ``embedder`` (shared with other stages by the runtime) defaults to a new one from the settings.
+        """
+        embedder = embedder or Embedder.from_settings(settings)
         path = index_dir(settings, codeset.version)
         manifest = _read_manifest(path)
         if manifest is not None and manifest.get("format") != FORMAT_VERSION:
@@ -623,7 +635,7 @@ class CodeIndex:
                     f"retrieval index for {codeset.version} is {state} at {path}; run `medcode index build`"
                 )
             log.warning("building the retrieval index for %s at %s (first use)", codeset.version, path)
-            build_index(settings, codeset)
+            build_index(settings, codeset, embedder=embedder)
             manifest = _read_manifest(path)
             assert manifest is not None
         return cls(settings, codeset, embedder, manifest)

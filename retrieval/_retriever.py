@@ -19,18 +19,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from codesets import ICD10CMCodeSet, strip_dot
+from medcode.codesets import ICD10CMCodeSet, strip_dot
 from medcode.config import Settings
 from medcode.errors import InputError, NoteError
-from retrieval._expand import QueryExpander, default_expander, default_terms
-from retrieval._index import CodeIndex, IndexUnit
-from retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
-from retrieval._segment import segment_note, split_mentions
+from medcode.retrieval._embedder import Embedder
+from medcode.retrieval._expand import QueryExpander, default_expander, default_terms
+from medcode.retrieval._index import CodeIndex, IndexUnit
+from medcode.retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
+from medcode.retrieval._segment import segment_note, split_mentions
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["HybridRetriever", "Mode", "get_retriever"]
+__all__ = ["HybridRetriever", "Mode"]
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
@@ -49,7 +50,7 @@ class _Feature:
 
 @lru_cache(maxsize=1)
 def _seventh_features() -> tuple[_Feature, ...]:
-    raw = resources.files("retrieval").joinpath("data/seventh_character_cues.json").read_text(encoding="utf-8")
+    raw = resources.files("medcode.retrieval").joinpath("data/seventh_character_cues.json").read_text(encoding="utf-8")
     features = json.loads(raw)["features"]
     return tuple(
         _Feature(
@@ -121,7 +122,7 @@ class _Priors:
 
 @lru_cache(maxsize=1)
 def _priors() -> _Priors:
-    raw = resources.files("retrieval").joinpath("data/ranking_priors.json").read_text(encoding="utf-8")
+    raw = resources.files("medcode.retrieval").joinpath("data/ranking_priors.json").read_text(encoding="utf-8")
     return _Priors(json.loads(raw))
 
 
@@ -166,6 +167,7 @@ class HybridRetriever:
         codeset: ICD10CMCodeSet,
         *,
         auto_build: bool = True,
+        embedder: Embedder | None = None,
         mode: Mode = "hybrid",
         index: CodeIndex | None = None,
         expander: QueryExpander | None = None,
@@ -175,7 +177,11 @@ class HybridRetriever:
     ) -> None:
         self.settings = settings
         self.codeset = codeset
-        self.index = index if index is not None else CodeIndex.open(settings, codeset, build_if_missing=auto_build)
+        self.index = (
+            index
+            if index is not None
+            else CodeIndex.open(settings, codeset, build_if_missing=auto_build, embedder=embedder)
+        )
         self.embedder = self.index.embedder
         self.expander = expander if expander is not None else default_expander()
         self.mode: Mode = mode
@@ -546,27 +552,16 @@ class HybridRetriever:
             )
         return out
 
+    def __enter__(self) -> HybridRetriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Close this thread's connections and the index."""
         store = getattr(self._local, "store", None)
         if store is not None:
             store.close()
             self._local.store = None
         self.index.close()
-
-
-_RETRIEVERS: dict[tuple[str, str, str, str | None, int], HybridRetriever] = {}
-_RETRIEVERS_LOCK = threading.Lock()
-
-
-def get_retriever(settings: Settings, codeset: ICD10CMCodeSet, *, auto_build: bool = True) -> HybridRetriever:
-    """The process-wide retriever for these settings and code set (index and dictionary load once).
-
-    Raises like ``HybridRetriever`` on first use; later calls return the same object.
-    """
-    key = (str(settings.data_dir), codeset.version, settings.embedder, settings.chroma_host, settings.chroma_port)
-    with _RETRIEVERS_LOCK:
-        retriever = _RETRIEVERS.get(key)
-        if retriever is None:
-            retriever = HybridRetriever(settings, codeset, auto_build=auto_build)
-            _RETRIEVERS[key] = retriever
-        return retriever

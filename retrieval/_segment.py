@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from retrieval._models import Segment
+from medcode.retrieval._models import Segment
 
 __all__ = ["SECTION_NAMES", "section_headers", "segment_note", "split_mentions"]
 
@@ -81,7 +81,7 @@ _CLAUSE_TARGET = 150
 @lru_cache(maxsize=1)
 def section_headers() -> dict[str, str]:
     """Header label (lower case, single spaces) -> normalised section name."""
-    raw = resources.files("retrieval").joinpath("data/section_headers.json").read_text(encoding="utf-8")
+    raw = resources.files("medcode.retrieval").joinpath("data/section_headers.json").read_text(encoding="utf-8")
     table: dict[str, list[str]] = json.loads(raw)["sections"]
     return {_WS.sub(" ", label.strip().lower()): section for section, labels in table.items() for label in labels}
 

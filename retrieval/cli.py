@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codesets.cli import parse_date
+from medcode.codesets.cli import parse_date
 
 if TYPE_CHECKING:
     from medcode.cli import CommandContext
@@ -73,10 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _build(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from codesets import CodeSetRegistry
     from medcode.cli import print_json
+    from medcode.codesets import CodeSetRegistry
     from medcode.config import load_settings
-    from retrieval._index import build_index
+    from medcode.retrieval._index import build_index
 
     settings = ctx.settings
     if args.threads is not None:
@@ -94,9 +94,9 @@ def _build(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _status(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from codesets import CodeSetRegistry
     from medcode.cli import print_json
-    from retrieval._index import index_info
+    from medcode.codesets import CodeSetRegistry
+    from medcode.retrieval._index import index_info
 
     codeset = CodeSetRegistry(ctx.settings).get(args.date)
     info = index_info(ctx.settings, codeset.version)
@@ -123,26 +123,25 @@ def _read_note(spec: str) -> str:
 
 
 def _search(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from codesets import CodeSetRegistry
     from medcode.cli import print_json
+    from medcode.codesets import CodeSetRegistry
     from medcode.errors import InputError
-    from retrieval._retriever import get_retriever
+    from medcode.retrieval._retriever import HybridRetriever
 
     if (args.query is None) == (args.note is None):
         raise InputError("give either a QUERY or --note FILE")
     if args.query is not None and not args.query.strip():
         raise InputError("search query is empty")
     codeset = CodeSetRegistry(ctx.settings).get(args.date)
-    retriever = get_retriever(ctx.settings, codeset)
-    retriever.mode = args.mode
-    if args.note is not None:
-        found = retriever.search_note(_read_note(args.note), top_k=args.top)
-        rows = [c.model_dump(mode="json", exclude={"hits"}) | {"segments": len(c.hits)} for c in found.candidates]
-    else:
-        results = retriever.search(
-            args.query, top_k=args.top, billable_only=not args.all_codes, code_prefixes=args.prefix
-        )
-        rows = [c.model_dump(mode="json") for c in results]
+    with HybridRetriever(ctx.settings, codeset, mode=args.mode) as retriever:
+        if args.note is not None:
+            found = retriever.search_note(_read_note(args.note), top_k=args.top)
+            rows = [c.model_dump(mode="json", exclude={"hits"}) | {"segments": len(c.hits)} for c in found.candidates]
+        else:
+            results = retriever.search(
+                args.query, top_k=args.top, billable_only=not args.all_codes, code_prefixes=args.prefix
+            )
+            rows = [c.model_dump(mode="json") for c in results]
     if args.json:
         print_json({"codeset_version": codeset.version, "results": rows})
         return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codesets import CodeSetRegistry, ICD10CMCodeSet
+from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode.config import Settings, load_settings
 
 
@@ -79,7 +79,7 @@ def small_index_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
     The embedded LLM is SmolLM2-135M (fast enough for CI), one thread.
     """
-    from retrieval import build_index
+    from medcode.retrieval import build_index
 
     data_dir = tmp_path_factory.mktemp("small-index")
     settings = load_settings(data_dir=data_dir, llm_model="smollm2-135m", llm_threads=1)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from agent import AuditLog, MedicalCoder, Note, ReviewQueue
-from codesets import CodeSetRegistry, ICD10CMCodeSet
+from medcode.agent import MedicalCoder, Note, Runtime
 from medcode.cli import main
+from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode.config import Settings
+from medcode.review import AuditLog, QueueRecorder, ReviewQueue
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +57,18 @@ def _check_result_integrity(result_codes: list[dict], text: str, codeset: ICD10C
 
 def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settings, codeset: ICD10CMCodeSet) -> None:
     note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-1", age=58, sex="M")
-    with MedicalCoder(agent_settings, proposer="retrieval") as coder:
+    with (
+        Runtime(agent_settings) as runtime,
+        MedicalCoder(
+            agent_settings, runtime=runtime, proposer="retrieval", recorder=QueueRecorder(agent_settings)
+        ) as coder,
+    ):
         result = coder.code(note)
+        coder.close()
+        # The runtime is the caller's: closing a coder leaves it usable for the next one.
+        with MedicalCoder(agent_settings, runtime=runtime, proposer="retrieval") as second:
+            assert second.code(note).accepted_codes == result.accepted_codes
+            assert second.retriever() is coder.retriever()
     data = result.model_dump(mode="json")
     _check_result_integrity(data["codes"], NOTE, codeset, result.candidates)
     accepted = set(result.accepted_codes)
@@ -79,7 +90,7 @@ def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settin
 
 def test_llm_proposer_with_embedded_smollm2(agent_settings: Settings, codeset: ICD10CMCodeSet) -> None:
     note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-llm")
-    with MedicalCoder(agent_settings, proposer="llm", record=False) as coder:
+    with MedicalCoder(agent_settings, proposer="llm") as coder:
         result = coder.code(note)
     data = result.model_dump(mode="json")
     assert not result.errors, result.errors
@@ -108,7 +119,7 @@ def test_unreachable_llm_routes_to_a_human_and_keeps_the_note(agent_settings: Se
         }
     )
     note = Note.checked(NOTE, settings.max_note_chars, id="t-down")
-    with MedicalCoder(settings, proposer="llm") as coder:
+    with MedicalCoder(settings, proposer="llm", recorder=QueueRecorder(settings)) as coder:
         result = coder.code(note)
     assert "LLM_UNAVAILABLE" in result.routing.reasons
     assert result.routing.decision == "review"
@@ -235,7 +246,7 @@ def test_invalid_llm_output_routes_to_a_human(agent_settings: Settings) -> None:
             update={"llm_base_url": f"http://127.0.0.1:{server.server_address[1]}/v1", "llm_model": "garbage"}
         )
         note = Note.checked(NOTE, settings.max_note_chars, id="t-garbage")
-        with MedicalCoder(settings, proposer="llm", record=False) as coder:
+        with MedicalCoder(settings, proposer="llm") as coder:
             result = coder.code(note)
     finally:
         server.shutdown()

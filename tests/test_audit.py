@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from agent._audit import GENESIS_HASH, AuditLog, CodingDecision, _record_hash, audit_db_path
-from agent._routing import RoutingDecision, RoutingPolicy
+from medcode.agent._routing import RoutingDecision, RoutingPolicy
 from medcode.cli import main
 from medcode.config import Settings, load_settings
 from medcode.errors import AuditError, AuditTamperedError
-from validators import CodeVerdict, Evidence
+from medcode.review._audit import GENESIS_HASH, AuditLog, CodingDecision, _record_hash, audit_db_path
+from medcode.validators import CodeVerdict, Evidence
 
 NOTE = "Pt seen for follow-up of zebra-stripe dermatitis. Denies chest pain."
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codesets import CodeSetRegistry, ICD10CMCodeSet, normalize_icd10cm
 from medcode.cli import main
+from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet, normalize_icd10cm
 from medcode.config import load_settings
 from medcode.errors import (
     CodeSetBuildError,

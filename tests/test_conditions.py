@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent import group_conditions
-from codesets import ICD10CMCodeSet
-from retrieval import NoteCandidate, NoteCandidates, Segment, SpanHit
+from medcode.agent import group_conditions
+from medcode.codesets import ICD10CMCodeSet
+from medcode.retrieval import NoteCandidate, NoteCandidates, Segment, SpanHit
 
 SEGMENTS = [
     Segment(id=0, start=0, end=20, text="x" * 20, section="hpi"),

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import copilot
-from agent import AuditLog, CodingResult, Note, ReviewQueue
-from copilot import JobQueueFullError, JobStore, create_app, is_loopback
-from copilot._app import _status_for
+from medcode import copilot
+from medcode.agent import CodingResult, Note
 from medcode.cli import main
 from medcode.config import Settings, load_settings
+from medcode.copilot import JobQueueFullError, JobStore, create_app, is_loopback
+from medcode.copilot._app import _status_for
 from medcode.errors import ConfigError
+from medcode.review import AuditLog, ReviewQueue
 
 pytestmark = pytest.mark.slow
 

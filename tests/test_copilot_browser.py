@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from agent import AuditLog, ReviewQueue
-from copilot import create_app
 from medcode.config import Settings
+from medcode.copilot import create_app
+from medcode.review import AuditLog, ReviewQueue
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals._metrics import (
+from medcode.evals._metrics import (
     average_precision,
     category_f1,
     exact_match,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from evals._harness import compute_metrics, run_eval
-from evals._regress import compare, make_baseline
 from medcode.cli import main
 from medcode.config import Settings
 from medcode.errors import InputError
+from medcode.evals._harness import compute_metrics, run_eval
+from medcode.evals._regress import compare, make_baseline
 
 NOTE = (
     "ASSESSMENT AND PLAN:\n1. Type 2 diabetes mellitus without complications. Continue metformin.\n"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from codesets import CodeSetRegistry
-from evals.check_gold import NOTE_TYPES, TRAP_KINDS, check_gold, main
-from evals.data.make_gold import GOLD_PATH, SAMPLE_FILES, build_records, render_jsonl
+from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
+from medcode.evals.check_gold import NOTE_TYPES, TRAP_KINDS, check_gold, main
+from tools.make_gold import GOLD_PATH, SAMPLE_FILES, build_records, render_jsonl
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 
@@ -70,14 +70,14 @@ def test_samples_are_gold_notes(gold: list[dict[str, Any]]) -> None:
 
 def test_dataset_reader_accepts_gold(gold: list[dict[str, Any]]) -> None:
     """The eval harness's reader (evals._dataset, another work item) loads every note."""
-    dataset = pytest.importorskip("evals._dataset", reason="evals._dataset not in this checkout yet")
+    dataset = pytest.importorskip("medcode.evals._dataset", reason="evals._dataset not in this checkout yet")
     docs = list(dataset.read_dataset(GOLD_PATH, strict=True))
     assert [d.id for d in docs] == [note["id"] for note in gold]
     assert all(d.spans for d in docs)
 
 
 def test_generator_rejects_ambiguous_or_missing_evidence() -> None:
-    from evals.data.make_gold import N
+    from tools.make_gold import N
 
     text = "CHIEF COMPLAINT: cough. " + "Cough with fever for two days and some more words here. " * 9
     with pytest.raises(ValueError, match="occurs 9 times"):

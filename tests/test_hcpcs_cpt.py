@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-import codesets
-from codesets import (
+from medcode import codesets
+from medcode.cli import main
+from medcode.codesets import (
     CodeSetRegistry,
     CodeSystems,
     CPTCodeSet,
@@ -33,8 +34,7 @@ from codesets import (
     open_hcpcs,
     resolve_hcpcs_source,
 )
-from codesets._hcpcs import hcpcs_store_path
-from medcode.cli import main
+from medcode.codesets._hcpcs import hcpcs_store_path
 from medcode.config import Settings, load_settings
 from medcode.errors import (
     CodeSetBuildError,

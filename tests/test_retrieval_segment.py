@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-import retrieval
-from retrieval import QueryExpander, default_expander, segment_note
-from retrieval._segment import section_headers
+from medcode import retrieval
+from medcode.retrieval import QueryExpander, default_expander, segment_note
+from medcode.retrieval._segment import section_headers
 
 
 def _check_offsets(text: str) -> list[retrieval.Segment]:
@@ -127,7 +127,7 @@ def test_expander_from_json() -> None:
 
 
 def test_term_table_longest_match_and_case() -> None:
-    from retrieval._expand import TermTable
+    from medcode.retrieval._expand import TermTable
 
     table = TermTable({"low back pain": "M54.50", "pain": "R52", "MS": "G35.D"}, 1.05, 0.95)
     table.add_index_texts([("Shock, unspecified", ["R57.9"]), ("Other shock", ["R57.8"])])
@@ -140,7 +140,7 @@ def test_term_table_longest_match_and_case() -> None:
 
 
 def test_split_mentions_offsets() -> None:
-    from retrieval._segment import split_mentions
+    from medcode.retrieval._segment import split_mentions
 
     text = "No history of nephrolithiasis, hematuria or urinary tract infections."
     pieces = [text[s:e] for s, e in split_mentions(text)]

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from agent._routing import RoutingPolicy, reason_kind
+from medcode.agent._routing import RoutingPolicy, reason_kind
 from medcode.config import load_settings
 from medcode.errors import ConfigError
-from validators import CodeVerdict, RuleResult
+from medcode.validators import CodeVerdict, RuleResult
 
 
 def _ok(code: str, confidence: float | None = 0.97) -> CodeVerdict:

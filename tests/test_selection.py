@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from agent import build_choice_model
+from medcode.agent import build_choice_model
 
 
 def test_fields_are_literals_of_the_offered_codes() -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import validators
+from medcode import validators
 from medcode.cli import main as cli_main
 from medcode.config import Settings
 from medcode.errors import InputError
-from validators import (
+from medcode.validators import (
     CodeRefMatcher,
     Proposal,
     ValidationContext,
@@ -23,7 +23,7 @@ from validators import (
     parse_code_refs,
     parse_proposal,
 )
-from validators._evidence import NormalizedText
+from medcode.validators._evidence import NormalizedText
 
 NOTE = """Chief complaint: chest pain.
 HPI: 58 yo male with type 2 diabetes and CKD stage 3 presents with intermittent chest pain for 2 days. Denies shortness of breath or fever.

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from evals.redteam import DATA_DIR, load_jsonl, load_notes, run_items, summarize
 from medcode.config import Settings
-from validators import RULE_IDS, ValidatorPipeline
+from medcode.evals.redteam import DATA_DIR, load_jsonl, load_notes, run_items, summarize
+from medcode.validators import RULE_IDS, ValidatorPipeline
 
 REDTEAM = load_jsonl(DATA_DIR / "redteam.jsonl")
 SOUND = load_jsonl(DATA_DIR / "sound.jsonl")

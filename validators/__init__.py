@@ -4,8 +4,8 @@
 that each carry a stable id (``RULE_IDS``), a reason and the data version they used.
 """
 
-from validators._io import load_proposal, parse_proposal
-from validators._models import (
+from medcode.validators._io import load_proposal, parse_proposal
+from medcode.validators._models import (
     CodeVerdict,
     Evidence,
     Proposal,
@@ -16,9 +16,9 @@ from validators._models import (
     ValidationContext,
     ValidationReport,
 )
-from validators._pipeline import ValidatorPipeline
-from validators._refs import CodeRef, CodeRefMatcher, parse_code_refs
-from validators._rules import ALL_RULE_IDS as RULE_IDS
+from medcode.validators._pipeline import ValidatorPipeline
+from medcode.validators._refs import CodeRef, CodeRefMatcher, parse_code_refs
+from medcode.validators._rules import ALL_RULE_IDS as RULE_IDS
 
 __all__ = [
     "RULE_IDS",

@@ -65,7 +65,7 @@ class AssertionDetector:
         import medspacy
         from medspacy.context import ConText, ConTextRule
 
-        text = resources.files("validators").joinpath(rules_resource).read_text(encoding="utf-8")
+        text = resources.files("medcode.validators").joinpath(rules_resource).read_text(encoding="utf-8")
         try:
             data = json.loads(text)
             rules = [ConTextRule.from_dict(r) for r in data["context_rules"]]

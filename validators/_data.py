@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from medcode.errors import ConfigError
-from validators._refs import CodeRefMatcher
+from medcode.validators._refs import CodeRefMatcher
 
 __all__ = ["DATA_FILES", "RULES_SERIES", "RulesData", "load_rules_data"]
 
@@ -31,7 +31,7 @@ DATA_FILES = (
 
 
 def _read(name: str) -> tuple[bytes, Any]:
-    raw = resources.files("validators").joinpath(f"data/{name}").read_bytes()
+    raw = resources.files("medcode.validators").joinpath(f"data/{name}").read_bytes()
     try:
         return raw, json.loads(raw)
     except ValueError as exc:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from medcode.errors import InputError
-from validators._models import Proposal
+from medcode.validators._models import Proposal
 
 __all__ = ["load_proposal", "parse_proposal"]
 

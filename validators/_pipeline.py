@@ -21,13 +21,13 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from codesets import CodeSetRegistry
+from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
-from retrieval import default_expander, segment_note
-from validators._data import RulesData, load_rules_data
-from validators._evidence import NormalizedText, Occurrence
-from validators._models import CodeVerdict, Evidence, Proposal, RuleResult, ValidationContext, ValidationReport
-from validators._rules import (
+from medcode.retrieval import Embedder, default_expander, segment_note
+from medcode.validators._data import RulesData, load_rules_data
+from medcode.validators._evidence import NormalizedText, Occurrence
+from medcode.validators._models import CodeVerdict, Evidence, Proposal, RuleResult, ValidationContext, ValidationReport
+from medcode.validators._rules import (
     AgeConflictRule,
     AssertionRule,
     CandidateRule,
@@ -50,8 +50,8 @@ from validators._rules import (
 )
 
 if TYPE_CHECKING:
-    from validators._assertion import AssertionDetector, ContentRun
-    from validators._relatedness import RelatednessScorer
+    from medcode.validators._assertion import AssertionDetector, ContentRun
+    from medcode.validators._relatedness import RelatednessScorer
 
 __all__ = ["ValidatorPipeline"]
 
@@ -67,9 +67,12 @@ class ValidatorPipeline:
     raises, it is rejected with a rule id.
     """
 
-    def __init__(self, settings: Settings, *, registry: CodeSetRegistry | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, registry: CodeSetRegistry | None = None, embedder: Embedder | None = None
+    ) -> None:
         self.settings = settings
         self.registry = registry or CodeSetRegistry(settings)
+        self._embedder = embedder
         self.rules: RulesData = load_rules_data()
         self._lock = threading.Lock()
         self._assertion: AssertionDetector | None = None
@@ -97,7 +100,7 @@ class ValidatorPipeline:
     def assertion(self) -> AssertionDetector:
         with self._lock:
             if self._assertion is None:
-                from validators._assertion import AssertionDetector
+                from medcode.validators._assertion import AssertionDetector
 
                 self._assertion = AssertionDetector()
             return self._assertion
@@ -106,10 +109,11 @@ class ValidatorPipeline:
     def relatedness(self) -> RelatednessScorer:
         with self._lock:
             if self._relatedness is None:
-                from retrieval import get_embedder
-                from validators._relatedness import RelatednessScorer
+                from medcode.validators._relatedness import RelatednessScorer
 
-                embedder = get_embedder(self.settings)
+                if self._embedder is None:
+                    self._embedder = Embedder.from_settings(self.settings)
+                embedder = self._embedder
                 self._relatedness = RelatednessScorer(
                     self.rules.relatedness, embedder.encode, default_expander().expand
                 )

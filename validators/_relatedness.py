@@ -8,7 +8,7 @@ Two signals, both explained in ``data/relatedness.json``:
   sentence embedder (loaded once per process, code texts cached per code).
 
 Decision: related when a strong stem is shared and cosine >= 0.30, or cosine >= 0.60 without one.
-Tuned with ``python -m evals.bench_validators --tune`` on 324 positive pairs (sound set + gold-set
+Tuned with ``python -m tools.bench_validators --tune`` on 324 positive pairs (sound set + gold-set
 spans) and 35 hard plus 1465 mismatched negatives: 0.3% false rejection, 0% false acceptance on the
 hard negatives, 1.5% on mismatched pairs (mostly same-organ codes). The values live in
 ``data/relatedness.json`` with the measurement.
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from codesets import CodeRecord, ICD10CMCodeSet
-from validators._refs import CodeRefMatcher
+from medcode.codesets import CodeRecord, ICD10CMCodeSet
+from medcode.validators._refs import CodeRefMatcher
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

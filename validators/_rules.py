@@ -18,15 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from codesets import CodeRecord, ICD10CMCodeSet, normalize_icd10cm, strip_dot
+from medcode.codesets import CodeRecord, ICD10CMCodeSet, normalize_icd10cm, strip_dot
 from medcode.errors import MalformedCodeError, UnknownCodeError
-from validators._data import RulesData
-from validators._models import ProposedCode, RuleResult, Severity, ValidationContext
-from validators._refs import CodeRefMatcher
+from medcode.validators._data import RulesData
+from medcode.validators._models import ProposedCode, RuleResult, Severity, ValidationContext
+from medcode.validators._refs import CodeRefMatcher
 
 if TYPE_CHECKING:
-    from validators._assertion import ContentRun, SpanAssertion
-    from validators._relatedness import Relatedness
+    from medcode.validators._assertion import ContentRun, SpanAssertion
+    from medcode.validators._relatedness import Relatedness
 
 _SEVENTH_LETTERS = "ABCDEFGHJKMNPQRS"
 # Symptoms (R) and factors influencing health status (Z) are never a manifestation's etiology.

@@ -45,7 +45,7 @@ from tenacity import (
     wait_none,
 )
 
-from agent._llm_runtime import EmbeddedLLMServer, shared_server
+from medcode.agent.llm._server import EmbeddedLLMServer
 from medcode.config import Settings
 from medcode.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
 
@@ -181,8 +181,8 @@ def _validation_summary(exc: BaseException) -> str:
 class LLMClient:
     """Structured completions from the configured endpoint.
 
-    With ``llm_base_url`` unset it uses the process-wide embedded server (``shared_server``) for the model
-    the settings select; otherwise the OpenAI-compatible endpoint at ``llm_base_url`` with ``llm_model``
+    With ``llm_base_url`` unset it uses the embedded server it is given (the runtime's), or starts one of
+    its own for the model the settings select and stops it on ``close``; otherwise the OpenAI-compatible endpoint at ``llm_base_url`` with ``llm_model``
     (or the endpoint's first listed model) and ``llm_api_key``. Thread-safe; cheap to create.
     """
 
@@ -195,20 +195,18 @@ class LLMClient:
         self._openai_url: str | None = None
         self._remote_model: str | None = settings.llm_model
         if settings.llm_base_url is None:
-            self._server: EmbeddedLLMServer | None = server or shared_server(settings)
+            self._owns_server = server is None
+            self._server: EmbeddedLLMServer | None = server or EmbeddedLLMServer.from_settings(settings)
         else:
             if server is not None:
                 raise ConfigError("llm_base_url is set: an embedded server cannot be used at the same time")
+            self._owns_server = False
             self._server = None
         self._instructor = instructor.Instructor(
             client=None,
             create=instructor.patch(create=self._create, mode=self._mode),
             mode=self._mode,
         )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LLMClient:
-        return cls(settings)
 
     # -- identity ------------------------------------------------------------------------------------------
 
@@ -311,12 +309,14 @@ class LLMClient:
         )
 
     def close(self) -> None:
-        """Close the HTTP connections. The shared embedded server keeps running for other clients."""
+        """Close the HTTP connections, and stop the embedded server if this client started it."""
         with self._lock:
             if self._openai is not None:
                 self._openai.close()
             self._openai = None
             self._openai_url = None
+        if self._owns_server and self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> LLMClient:
         return self

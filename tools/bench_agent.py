@@ -7,7 +7,7 @@ of wall time spent inside the LLM call (the rest: segmentation, retrieval, valid
 
 Usage::
 
-    nice -n 5 python -m evals.bench_agent --out runs/bench-agent \\
+    nice -n 5 python -m tools.bench_agent --out runs/bench-agent \\
         --dataset ../shared/benchmarks/codiesp/dev.jsonl:20 --dataset evals/data/gold.jsonl:samples
 
 A dataset is ``PATH[:N]`` (first N documents) or ``PATH:samples`` (documents whose id starts with
@@ -24,8 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from evals._harness import load_predictions, run_eval
 from medcode.config import load_settings
+from medcode.evals._harness import load_predictions, run_eval
 
 
 def _subset(spec: str, work: Path) -> tuple[str, Path]:

@@ -13,7 +13,7 @@ output is grammar-constrained) and to quote its evidence. It reports medians ove
 
 Usage::
 
-    nice -n 10 python -m evals.bench_llm --models smollm2-135m,qwen2.5-coder-1.5b --threads 1,2
+    nice -n 10 python -m tools.bench_llm --models smollm2-135m,qwen2.5-coder-1.5b --threads 1,2
 
 The machine is shared: the load average before and after each run is printed next to the numbers.
 """
@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from agent._llm_client import LLMClient
-from agent._llm_runtime import EmbeddedLLMServer
-from agent._model_weights import ensure_model
+from medcode.agent.llm._client import LLMClient
+from medcode.agent.llm._server import EmbeddedLLMServer
+from medcode.agent.llm._weights import ensure_model
 from medcode.config import load_settings
 from medcode.errors import LLMError
 
@@ -256,7 +256,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_llm", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_llm", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="smollm2-135m,qwen2.5-coder-1.5b", help="comma-separated model ids")
     parser.add_argument("--threads", default="1,2", help="comma-separated llama.cpp thread counts")
     parser.add_argument("--notes", type=int, default=6, help="notes per configuration (default 6)")

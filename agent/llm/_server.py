@@ -1,18 +1,16 @@
 """The embedded LLM server: llama.cpp's OpenAI-compatible HTTP server (via xllamacpp) in a child process.
 
-``EmbeddedLLMServer`` starts ``agent/_llm_serve.py`` on 127.0.0.1 with an OS-chosen free port, waits until
+``EmbeddedLLMServer`` starts ``agent/llm/_serve.py`` on 127.0.0.1 with an OS-chosen free port, waits until
 the model has loaded and ``/health`` answers 200, and restarts the child if it dies (up to ``max_restarts``
 times). A child process rather than an in-process server keeps a llama.cpp abort from killing the batch,
 keeps llama.cpp's logs out of the terminal (they go to ``<data_dir>/logs/llm-server.log``) and lets medcode
 stop it cleanly. The child also exits by itself when its stdin closes, so it never outlives medcode.
 
-``shared_server(settings)`` gives one server per process and configuration, reused across notes and
-stopped at interpreter exit.
+The process's ``Runtime`` owns one server and stops it when it closes.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import logging
@@ -28,15 +26,15 @@ from typing import IO
 
 import httpx
 
-from agent._model_weights import LocalModel, ensure_model
+from medcode.agent.llm._weights import LocalModel, ensure_model
 from medcode.config import Settings
 from medcode.errors import LLMUnavailableError
 
-__all__ = ["EmbeddedLLMServer", "shared_server", "stop_shared_servers"]
+__all__ = ["EmbeddedLLMServer"]
 
 logger = logging.getLogger(__name__)
 
-_SERVE_SCRIPT = Path(__file__).with_name("_llm_serve.py")
+_SERVE_SCRIPT = Path(__file__).with_name("_serve.py")
 _LOG_ROTATE_BYTES = 5 * 1024 * 1024
 
 
@@ -334,42 +332,3 @@ class EmbeddedLLMServer:
             f"{self.endpoint_label} not healthy within {self.start_timeout_s:.0f} s (last: {last})",
             endpoint=self.endpoint_label,
         )
-
-
-_SHARED: dict[tuple[object, ...], EmbeddedLLMServer] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_server(settings: Settings) -> EmbeddedLLMServer:
-    """The process-wide server for these settings' model and runtime options (started lazily).
-
-    Reused across notes and clients; stopped at interpreter exit or by ``stop_shared_servers()``.
-    Raises what ``ensure_model`` raises.
-    """
-    model = ensure_model(settings)
-    key = (str(model.path), settings.llm_threads, settings.llm_context, settings.llm_parallel)
-    with _SHARED_LOCK:
-        server = _SHARED.get(key)
-        if server is None:
-            server = EmbeddedLLMServer(
-                model,
-                threads=settings.llm_threads,
-                context=settings.llm_context,
-                parallel=settings.llm_parallel,
-                start_timeout_s=settings.llm_start_timeout_s,
-                log_path=settings.data_dir / "logs" / "llm-server.log",
-            )
-            _SHARED[key] = server
-        return server
-
-
-def stop_shared_servers() -> None:
-    """Stop every shared server (registered with ``atexit``)."""
-    with _SHARED_LOCK:
-        servers = list(_SHARED.values())
-        _SHARED.clear()
-    for server in servers:
-        server.stop()
-
-
-atexit.register(stop_shared_servers)

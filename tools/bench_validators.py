@@ -1,6 +1,6 @@
 """Benchmark the deterministic validators: red-team rejection, sound acceptance, gold-set checks, latency.
 
-    python -m evals.bench_validators [--data-dir DIR] [--tune] [--repeat N]
+    python -m tools.bench_validators [--data-dir DIR] [--tune] [--repeat N]
 
 Prints per-category red-team rejection rates, the false-rejection rate on the sound set and on the
 gold set's own codes and spans (``evals/data/gold.jsonl``, written independently of the validators),
@@ -23,9 +23,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from evals.redteam import DATA_DIR, load_jsonl, load_notes, run_items, summarize
 from medcode.config import load_settings
-from validators import ValidationContext, ValidatorPipeline, parse_proposal
+from medcode.evals.redteam import DATA_DIR, load_jsonl, load_notes, run_items, summarize
+from medcode.validators import ValidationContext, ValidatorPipeline, parse_proposal
 
 __all__ = ["main"]
 
@@ -185,7 +185,7 @@ def _tune(pipeline: ValidatorPipeline) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_validators", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_validators", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, help="medcode data directory (code-set store)")
     parser.add_argument("--tune", action="store_true", help="also sweep the SPAN_UNRELATED thresholds")
     parser.add_argument("--repeat", type=int, default=3, help="timed validations per gold note (default 3)")

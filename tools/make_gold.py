@@ -3,7 +3,7 @@
 Every note here is synthetic, written for medcode; none comes from a real patient or from a
 benchmark. Each gold code names the phrases that support it; their character offsets are found
 in the text here (a phrase that is missing or occurs more than once is an error), so the spans
-in the JSONL are exact. Run ``python -m evals.data.make_gold`` after editing a note; it rewrites
+in the JSONL are exact. Run ``python -m tools.make_gold`` after editing a note; it rewrites
 both outputs and then runs ``evals.check_gold`` on the result.
 
 Coding conventions the gold follows (ICD-10-CM Official Guidelines, FY2026):
@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 __all__ = ["GOLD_PATH", "NOTES", "SAMPLE_FILES", "GoldNoteSpec", "Trap", "build_records", "main", "render_jsonl"]
 
-GOLD_PATH = Path(__file__).with_name("gold.jsonl")
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+GOLD_PATH = Path(__file__).resolve().parents[1] / "evals" / "data" / "gold.jsonl"
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_FILES: dict[str, str] = {
     "sample-outpatient-visit": "outpatient_visit.txt",
     "sample-ed-note": "ed_note.txt",
@@ -2409,7 +2409,7 @@ def main(argv: list[str] | None = None) -> int:
         (samples_dir / filename).write_text(by_id[note_id]["text"], encoding="utf-8")
     print(f"wrote {len(records)} notes to {GOLD_PATH} and {len(SAMPLE_FILES)} samples to {samples_dir}")
 
-    from evals.check_gold import check_gold
+    from medcode.evals.check_gold import check_gold
 
     problems = check_gold(GOLD_PATH)
     for problem in problems:

@@ -42,10 +42,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import to_jsonable_python
 
-from agent._routing import RoutingDecision
+from medcode.agent import CodingRun, RoutingDecision, sha256_text
 from medcode.config import Settings
 from medcode.errors import AuditError, AuditTamperedError, InputError
-from validators import CodeVerdict, Setting
+from medcode.validators import CodeVerdict, Setting
 
 __all__ = [
     "GENESIS_HASH",
@@ -74,11 +74,6 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 def audit_db_path(settings: Settings) -> Path:
     """Where the audit log lives: ``<data_dir>/audit/audit.sqlite``."""
     return settings.data_dir / "audit" / "audit.sqlite"
-
-
-def sha256_text(text: str) -> str:
-    """Hex sha256 of a string's UTF-8 bytes."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def canonical_json(value: Any) -> str:
@@ -317,6 +312,31 @@ class CodingDecision(BaseModel):
                     + (f" (not so: {', '.join(bad)})" if bad else "")
                 )
         return self
+
+    @classmethod
+    def from_run(cls, run: CodingRun) -> CodingDecision:
+        """The decision of one finished coding run (what the coder hands to the review stage)."""
+        note, result = run.note, run.result
+        return cls(
+            note_text=note.text,
+            note_id=note.id,
+            note_type=note.note_type,
+            setting=note.setting,
+            date_of_service=note.date_of_service,
+            routing=result.routing,
+            verdicts=run.verdicts,
+            chapters={c.code: c.chapter for c in result.codes if c.chapter},
+            llm_model=result.versions.get("model"),
+            prompt_version=result.versions.get("prompt"),
+            codeset_version=result.versions.get("codeset"),
+            rules_version=result.versions.get("rules"),
+            index_version=result.versions.get("index"),
+            candidates=result.candidates,
+            raw_llm_output=run.raw_llm_output,
+            errors=result.errors,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+        )
 
     @property
     def sha256(self) -> str:

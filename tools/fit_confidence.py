@@ -8,7 +8,7 @@ weights for the ``retrieval`` proposer and the same weights plus an ``llm_select
 
 Usage::
 
-    python -m evals.fit_confidence /tmp/tune-features.jsonl --holdout dev/aci
+    python -m tools.fit_confidence /tmp/tune-features.jsonl --holdout dev/aci
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import math
 from pathlib import Path
 
-from evals._metrics import expected_calibration_error
+from medcode.evals._metrics import expected_calibration_error
 
 FEATURES = (
     "score",

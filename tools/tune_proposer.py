@@ -7,7 +7,7 @@ setting (features, correct or not) for ``evals/fit_confidence.py``.
 
 Usage::
 
-    python -m evals.tune_proposer --dataset evals/data/gold.jsonl \\
+    python -m tools.tune_proposer --dataset evals/data/gold.jsonl \\
         --dataset ../shared/benchmarks/codiesp/train.jsonl:200 --cache /tmp/tune-cache
 
 Tune on training data (CodiEsp train, the project's gold set) and report on held-out data.
@@ -22,9 +22,9 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from evals._dataset import GoldDocument, read_dataset
-from evals._metrics import micro_prf
 from medcode.config import load_settings
+from medcode.evals._dataset import GoldDocument, read_dataset
+from medcode.evals._metrics import micro_prf
 
 
 def _load(spec: str) -> tuple[str, list[GoldDocument]]:
@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args(argv)
 
-    from agent import MedicalCoder, Note, RetrievalProposer
-    from validators import Proposal, ValidationContext
+    from medcode.agent import MedicalCoder, Note, RetrievalProposer
+    from medcode.validators import Proposal, ValidationContext
 
     settings = load_settings()
     args.cache.mkdir(parents=True, exist_ok=True)
-    with MedicalCoder(settings, proposer="retrieval", record=False) as coder:
+    with MedicalCoder(settings, proposer="retrieval") as coder:
         coder.warm_up()
         codeset = coder.registry.get()
         for spec in args.dataset:

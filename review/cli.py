@@ -12,8 +12,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent._queue import Chart, ReviewQueue
     from medcode.cli import CommandContext
+    from medcode.review._queue import Chart, ReviewQueue
 
 __all__ = ["register"]
 
@@ -154,7 +154,7 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _queue(ctx: CommandContext) -> ReviewQueue:
-    from agent._queue import ReviewQueue
+    from medcode.review._queue import ReviewQueue
 
     return ReviewQueue(ctx.settings, create=False)
 
@@ -255,8 +255,8 @@ def _queue_show(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _queue_resolve(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from codesets import CodeSetRegistry, normalize_icd10cm, strip_dot
     from medcode.cli import print_json
+    from medcode.codesets import CodeSetRegistry, normalize_icd10cm, strip_dot
     from medcode.errors import InputError
 
     actions: list[tuple[str, str, str | None]] = []
@@ -340,8 +340,8 @@ def _queue_metrics(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _audit_verify(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from agent._audit import AuditLog
     from medcode.cli import print_json
+    from medcode.review._audit import AuditLog
 
     with AuditLog(ctx.settings, create=False) as log:
         result = log.verify(expected_head=args.expect_head)
@@ -355,7 +355,7 @@ def _audit_verify(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _audit_tail(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from agent._audit import AuditLog
+    from medcode.review._audit import AuditLog
 
     with AuditLog(ctx.settings, create=False) as log:
         records = log.tail(args.n) if args.chart is None else log.records(chart_id=args.chart)[-args.n :]

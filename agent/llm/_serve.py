@@ -1,6 +1,6 @@
 """Child process hosting llama.cpp's OpenAI-compatible HTTP server through xllamacpp.
 
-Started by ``agent._llm_runtime.EmbeddedLLMServer`` as ``python -P <this file> '<json config>'``: run as a
+Started by ``agent.llm._server.EmbeddedLLMServer`` as ``python -P <this file> '<json config>'``: run as a
 script (not ``-m``) so the child imports only the standard library and xllamacpp, not the medcode packages.
 
 Protocol: after the model has loaded and the server listens, print one JSON line
@@ -42,7 +42,7 @@ def _params(config: dict[str, Any]) -> Any:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print(json.dumps({"error": "usage: _llm_serve.py '<json config>'"}), flush=True)
+        print(json.dumps({"error": "usage: _serve.py '<json config>'"}), flush=True)
         return 2
     config = json.loads(argv[1])
     stop = threading.Event()

@@ -23,10 +23,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from codesets import CodeSetRegistry, ICD10CMCodeSet
+from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode.config import load_settings
-from retrieval import HybridRetriever, index_info
-from retrieval._retriever import Mode
+from medcode.retrieval import HybridRetriever, index_info
+from medcode.retrieval._retriever import Mode
 
 ROOT = Path(__file__).resolve().parents[1]
 PHRASES = ROOT / "evals" / "data" / "retrieval_phrases.jsonl"

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).with_name("context_rules.json")
+OUT = Path(__file__).resolve().parents[1] / "validators" / "data" / "context_rules.json"
 
 
 def _defaults() -> list[dict[str, Any]]:

@@ -30,7 +30,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agent._audit import (
+from medcode.agent._routing import reason_kind
+from medcode.codesets import normalize_icd10cm
+from medcode.config import Settings
+from medcode.errors import AuditError, ChartConflictError, ChartNotFoundError, InputError
+from medcode.review._audit import (
     AuditRecord,
     CodingDecision,
     ThreadConnections,
@@ -42,11 +46,7 @@ from agent._audit import (
     open_db,
     write_transaction,
 )
-from agent._routing import reason_kind
-from codesets import normalize_icd10cm
-from medcode.config import Settings
-from medcode.errors import AuditError, ChartConflictError, ChartNotFoundError, InputError
-from validators import Evidence
+from medcode.validators import Evidence
 
 __all__ = [
     "CHART_STATUSES",

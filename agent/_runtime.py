@@ -1,0 +1,121 @@
+"""``Runtime``: the heavy parts of one process, owned in one place.
+
+Like an httpx ``Client`` owns its transport and connection pool, a ``Runtime`` owns the code-set
+registry, the embedder, one retriever per code-set release, the validator pipeline and the LLM
+client (with the embedded server it talks to). Everything loads on first use and is shared by
+every coder, the copilot's worker and the evaluation harness that use the runtime; ``close``
+releases it all. There are no module-level caches: two runtimes share nothing, and closing a
+``MedicalCoder`` that was given a runtime leaves the runtime open for its other users.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from medcode.codesets import CodeSetRegistry
+from medcode.config import Settings
+from medcode.retrieval import Embedder, HybridRetriever
+from medcode.validators import ValidatorPipeline
+
+if TYPE_CHECKING:
+    from medcode.agent.llm import LLMClient
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """Code sets, embedder, retrievers, validators and the LLM of one process. Thread-safe.
+
+    Nothing is loaded until asked for. ``retriever`` raises ``IndexNotBuiltError`` /
+    ``IndexMismatchError`` when the index cannot be opened and ``auto_build_index`` is off;
+    ``llm`` raises ``ModelWeightsError`` when the embedded model is missing and ``ConfigError``
+    for bad LLM settings. Using a closed runtime raises ``RuntimeError``.
+    """
+
+    def __init__(self, settings: Settings, *, auto_build_index: bool = True) -> None:
+        self.settings = settings
+        self.auto_build_index = auto_build_index
+        self.registry = CodeSetRegistry(settings)
+        self._lock = threading.RLock()
+        self._embedder: Embedder | None = None
+        self._retrievers: dict[str, HybridRetriever] = {}
+        self._validators: ValidatorPipeline | None = None
+        self._llm: LLMClient | None = None
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this medcode Runtime is closed")
+
+    @property
+    def embedder(self) -> Embedder:
+        """The sentence embedder shared by retrieval and the validators (loads on first encode)."""
+        with self._lock:
+            self._check_open()
+            if self._embedder is None:
+                self._embedder = Embedder.from_settings(self.settings)
+            return self._embedder
+
+    def retriever(self, date_of_service: dt.date | None = None) -> HybridRetriever:
+        """The retriever for the code-set release in force on ``date_of_service`` (opened once)."""
+        codeset = self.registry.get(date_of_service)
+        with self._lock:
+            self._check_open()
+            retriever = self._retrievers.get(codeset.version)
+            if retriever is None:
+                retriever = HybridRetriever(
+                    self.settings, codeset, auto_build=self.auto_build_index, embedder=self.embedder
+                )
+                self._retrievers[codeset.version] = retriever
+            return retriever
+
+    @property
+    def validators(self) -> ValidatorPipeline:
+        """The validator pipeline (ConText and the relatedness model load on first use)."""
+        with self._lock:
+            self._check_open()
+            if self._validators is None:
+                self._validators = ValidatorPipeline(self.settings, registry=self.registry, embedder=self.embedder)
+            return self._validators
+
+    def llm(self) -> LLMClient:
+        """The LLM client; for the embedded model, the server starts on the first request."""
+        with self._lock:
+            self._check_open()
+            if self._llm is None:
+                from medcode.agent.llm import LLMClient
+
+                self._llm = LLMClient(self.settings)
+            return self._llm
+
+    @property
+    def llm_loaded(self) -> LLMClient | None:
+        """The LLM client if one was created, else None (never creates one)."""
+        return self._llm
+
+    def close(self) -> None:
+        """Close retrievers, validators and the LLM client (stopping a server it started). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            retrievers, self._retrievers = list(self._retrievers.values()), {}
+            validators, self._validators = self._validators, None
+            llm, self._llm = self._llm, None
+        for retriever in retrievers:
+            retriever.close()
+        if validators is not None:
+            validators.close()
+        if llm is not None:
+            llm.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
