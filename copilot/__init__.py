@@ -6,7 +6,7 @@ persistent job queue, and the same review queue and audit log as the CLI.
 """
 
 from medcode.copilot._app import create_app
-from medcode.copilot._jobs import CodingWorker, JobNotFoundError, JobQueueFullError, JobStore, WorkerState, jobs_db_path
+from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState, jobs_db_path
 from medcode.copilot._models import CodeRequest, CodingJob, ErrorInfo, JobStatus, ReviewAction, ReviewRequest, SearchHit
 from medcode.copilot._service import CopilotService, QueueFilter
 from medcode.copilot.cli import is_loopback
@@ -17,8 +17,6 @@ __all__ = [
     "CodingWorker",
     "CopilotService",
     "ErrorInfo",
-    "JobNotFoundError",
-    "JobQueueFullError",
     "JobStatus",
     "JobStore",
     "QueueFilter",

@@ -31,7 +31,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medcode import __version__
 from medcode.config import Settings
-from medcode.copilot._jobs import JobNotFoundError, JobQueueFullError
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.copilot._service import CopilotService, QueueFilter
 from medcode.errors import (
@@ -39,6 +38,8 @@ from medcode.errors import (
     ChartNotFoundError,
     ConfigError,
     InputError,
+    JobNotFoundError,
+    JobQueueFullError,
     LLMError,
     MedcodeError,
     RetrievalError,

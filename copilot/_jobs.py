@@ -25,9 +25,9 @@ from typing import Any, Literal
 from medcode.agent import MedicalCoder, Note
 from medcode.config import Settings
 from medcode.copilot._models import CodingJob, ErrorInfo
-from medcode.errors import AuditError, InputError, MedcodeError
+from medcode.errors import JobNotFoundError, JobQueueFullError, MedcodeError, StoreError
 
-__all__ = ["CodingWorker", "JobNotFoundError", "JobQueueFullError", "JobStore", "WorkerState", "jobs_db_path"]
+__all__ = ["CodingWorker", "JobStore", "WorkerState", "jobs_db_path"]
 
 log = logging.getLogger("medcode.copilot.jobs")
 
@@ -71,18 +71,10 @@ def _iso(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-class JobNotFoundError(InputError):
-    """No coding job with that id (or it finished longer ago than the retention time)."""
-
-
-class JobQueueFullError(MedcodeError):
-    """Too many notes are waiting for the coding worker."""
-
-
 class JobStore:
     """The job table. Thread-safe (one connection behind a lock; every statement is short).
 
-    Raises ``AuditError`` when the database file cannot be created or read.
+    Raises ``StoreError`` when the database file cannot be created or read.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -101,7 +93,7 @@ class JobStore:
                 for statement in _SCHEMA:
                     conn.execute(statement)
         except (OSError, sqlite3.DatabaseError) as exc:
-            raise AuditError(f"copilot job store {self.path} cannot be opened ({exc})") from exc
+            raise StoreError(f"copilot job store {self.path} cannot be opened ({exc})") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -309,7 +301,7 @@ class CodingWorker:
                     return
             try:
                 claimed = self.store.claim()
-            except (sqlite3.DatabaseError, AuditError):
+            except (sqlite3.DatabaseError, StoreError):
                 log.exception("cannot read the copilot job store")
                 claimed = None
             if claimed is None:

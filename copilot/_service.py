@@ -33,7 +33,7 @@ class CopilotService:
 
     ``proposer`` defaults to ``settings.serve_proposer``; ``warm_up`` loads the index, embedder and
     LLM on the worker thread at start (``health()`` says ``warming`` meanwhile). Call ``start()``
-    before use and ``close()`` at the end. Raises ``AuditError`` when the stores cannot be opened.
+    before use and ``close()`` at the end. Raises ``StoreError`` when the stores cannot be opened.
     """
 
     def __init__(

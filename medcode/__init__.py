@@ -10,7 +10,6 @@ layer: it wires the stages together.
 
 from medcode.config import Settings, load_settings
 from medcode.errors import (
-    AuditError,
     AuditTamperedError,
     ChartConflictError,
     ChartNotFoundError,
@@ -21,6 +20,8 @@ from medcode.errors import (
     IndexMismatchError,
     IndexNotBuiltError,
     InputError,
+    JobNotFoundError,
+    JobQueueFullError,
     LLMError,
     LLMOutputError,
     LLMUnavailableError,
@@ -30,13 +31,13 @@ from medcode.errors import (
     ModelWeightsError,
     NoteError,
     RetrievalError,
+    StoreError,
     UnknownCodeError,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuditError",
     "AuditTamperedError",
     "ChartConflictError",
     "ChartNotFoundError",
@@ -47,6 +48,8 @@ __all__ = [
     "IndexMismatchError",
     "IndexNotBuiltError",
     "InputError",
+    "JobNotFoundError",
+    "JobQueueFullError",
     "LLMError",
     "LLMOutputError",
     "LLMUnavailableError",
@@ -57,6 +60,7 @@ __all__ = [
     "NoteError",
     "RetrievalError",
     "Settings",
+    "StoreError",
     "UnknownCodeError",
     "__version__",
     "load_settings",

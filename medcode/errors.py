@@ -17,10 +17,12 @@
     │   ├── LLMUnavailableError      transport faults after retries (routes the note to a human)
     │   ├── LLMOutputError           the model's output failed validation after re-asks
     │   └── ModelWeightsError        embedded model weights missing, incomplete or failing their checksum
-    └── AuditError                   the review queue or audit log
-        ├── AuditTamperedError       the hash chain does not verify
-        ├── ChartNotFoundError       no chart with that id in the review queue (also an InputError)
-        └── ChartConflictError       stale chart version, or the chart is already finalised
+    ├── StoreError                   the review store (queue, audit log, coding jobs) could not be used
+    │   ├── AuditTamperedError       the hash chain does not verify
+    │   ├── ChartNotFoundError       no chart with that id in the review queue (also an InputError)
+    │   ├── ChartConflictError       stale chart version, or the chart is already finalised
+    │   └── JobNotFoundError         no coding job with that id, or it expired (also an InputError)
+    └── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
 ``MedcodeError`` to exit code 1.
@@ -29,7 +31,6 @@ The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
 from __future__ import annotations
 
 __all__ = [
-    "AuditError",
     "AuditTamperedError",
     "ChartConflictError",
     "ChartNotFoundError",
@@ -40,6 +41,8 @@ __all__ = [
     "IndexMismatchError",
     "IndexNotBuiltError",
     "InputError",
+    "JobNotFoundError",
+    "JobQueueFullError",
     "LLMError",
     "LLMOutputError",
     "LLMUnavailableError",
@@ -49,6 +52,7 @@ __all__ = [
     "ModelWeightsError",
     "NoteError",
     "RetrievalError",
+    "StoreError",
     "UnknownCodeError",
 ]
 
@@ -161,19 +165,19 @@ class ModelWeightsError(LLMError):
     """Embedded model weights are missing, incomplete or fail their checksum; the message says what to install."""
 
 
-class AuditError(MedcodeError):
-    """The review queue or audit log could not be used."""
+class StoreError(MedcodeError):
+    """The review store (queue, audit log, coding jobs) could not be used."""
 
 
-class AuditTamperedError(AuditError):
+class AuditTamperedError(StoreError):
     """An audit record was edited, removed or reordered."""
 
 
-class ChartNotFoundError(AuditError, InputError):
+class ChartNotFoundError(StoreError, InputError):
     """The review queue has no chart with that id."""
 
 
-class ChartConflictError(AuditError):
+class ChartConflictError(StoreError):
     """Someone changed the chart since you read it (stale version), or it is already finalised.
 
     ``current_version`` is the chart's version now; re-read the chart and retry.
@@ -183,3 +187,11 @@ class ChartConflictError(AuditError):
         self.chart_id = chart_id
         self.current_version = current_version
         super().__init__(message)
+
+
+class JobNotFoundError(StoreError, InputError):
+    """No coding job with that id (or it finished longer ago than the retention time)."""
+
+
+class JobQueueFullError(MedcodeError):
+    """Too many notes are waiting for the copilot's coding worker; retry later."""

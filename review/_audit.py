@@ -44,7 +44,7 @@ from pydantic_core import to_jsonable_python
 
 from medcode.agent import CodingRun, RoutingDecision, sha256_text
 from medcode.config import Settings
-from medcode.errors import AuditError, AuditTamperedError, InputError
+from medcode.errors import AuditTamperedError, InputError, StoreError
 from medcode.validators import CodeVerdict, Setting
 
 __all__ = [
@@ -116,7 +116,7 @@ def _find_phi(value: Any, path: str = "") -> str | None:
 def open_db(path: Path, timeout_s: float, *, create: bool, what: str) -> sqlite3.Connection:
     """Connect in autocommit mode (we issue BEGIN ourselves) with WAL and a busy timeout.
 
-    Raises ``InputError`` when ``create`` is false and the file does not exist, ``AuditError``
+    Raises ``InputError`` when ``create`` is false and the file does not exist, ``StoreError``
     when the file is not a usable SQLite database.
     """
     if not path.is_file():
@@ -131,7 +131,7 @@ def open_db(path: Path, timeout_s: float, *, create: bool, what: str) -> sqlite3
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as exc:
-        raise AuditError(f"{what} {path} is not a usable SQLite database ({exc})") from exc
+        raise StoreError(f"{what} {path} is not a usable SQLite database ({exc})") from exc
     return conn
 
 
@@ -161,12 +161,12 @@ class ThreadConnections:
 def write_transaction(conn: sqlite3.Connection, what: str, timeout_s: float) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception.
 
-    Raises ``AuditError`` when another process held the lock longer than the busy timeout.
+    Raises ``StoreError`` when another process held the lock longer than the busy timeout.
     """
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise AuditError(f"{what} is busy (waited {timeout_s:g}s for another writer): {exc}") from exc
+        raise StoreError(f"{what} is busy (waited {timeout_s:g}s for another writer): {exc}") from exc
     try:
         yield conn
     except BaseException:
@@ -176,7 +176,7 @@ def write_transaction(conn: sqlite3.Connection, what: str, timeout_s: float) -> 
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
         conn.execute("ROLLBACK")
-        raise AuditError(f"{what}: commit failed: {exc}") from exc
+        raise StoreError(f"{what}: commit failed: {exc}") from exc
 
 
 def audit_schema_sql(schema: str) -> list[str]:
@@ -208,16 +208,16 @@ def audit_schema_sql(schema: str) -> list[str]:
 
 
 def init_audit_schema(conn: sqlite3.Connection, schema: str, what: str, timeout_s: float) -> None:
-    """Create the audit tables if missing; raise ``AuditError`` on a schema from another version."""
+    """Create the audit tables if missing; raise ``StoreError`` on a schema from another version."""
     try:
         with write_transaction(conn, what, timeout_s):
             for statement in audit_schema_sql(schema):
                 conn.execute(statement)
             row = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise AuditError(f"{what} cannot be initialised ({exc})") from exc
+        raise StoreError(f"{what} cannot be initialised ({exc})") from exc
     if row is None or row[0] != SCHEMA_VERSION:
-        raise AuditError(f"{what} has schema {row[0] if row else '?'}, this medcode needs {SCHEMA_VERSION}")
+        raise StoreError(f"{what} has schema {row[0] if row else '?'}, this medcode needs {SCHEMA_VERSION}")
 
 
 # -- models ------------------------------------------------------------------------
@@ -420,23 +420,23 @@ def append_record(
 ) -> AuditRecord:
     """Append one record inside the caller's write transaction.
 
-    Raises ``AuditError`` for a bad event type, a payload that is not JSON-serialisable or
+    Raises ``StoreError`` for a bad event type, a payload that is not JSON-serialisable or
     that holds note text when that is not allowed; ``AuditTamperedError`` when the head anchor
     does not match the last record (refusing to extend a truncated or rewritten log).
     """
     if not _EVENT_TYPE.match(event_type):
-        raise AuditError(f"bad audit event type {event_type!r} (lowercase letters, digits, '_' or '.')")
+        raise StoreError(f"bad audit event type {event_type!r} (lowercase letters, digits, '_' or '.')")
     if not allow_text:
         where = _find_phi(payload)
         if where:
-            raise AuditError(
+            raise StoreError(
                 f"audit payload field {where!r} would store note text; the audit log keeps hashes and offsets "
                 "(set audit_store_note_text=true to store texts)"
             )
     try:
         text = canonical_json(dict(payload))
     except (ValueError, TypeError) as exc:
-        raise AuditError(f"audit payload is not JSON-serialisable: {exc}") from exc
+        raise StoreError(f"audit payload is not JSON-serialisable: {exc}") from exc
     stored: dict[str, Any] = json.loads(text)
     last = conn.execute(f"SELECT seq, hash FROM {schema}.records ORDER BY seq DESC LIMIT 1").fetchone()
     last_seq, last_hash = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
@@ -549,7 +549,7 @@ class AuditLog:
     """The audit log of one data directory. Safe to share between threads and processes.
 
     ``create=False`` raises ``InputError`` instead of creating a missing log (used by the CLI).
-    Raises ``AuditError`` when the file is not a medcode audit database.
+    Raises ``StoreError`` when the file is not a medcode audit database.
     """
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
@@ -643,4 +643,4 @@ class AuditLog:
             finally:
                 conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise AuditError(f"{self._what} cannot be read ({exc})") from exc
+            raise StoreError(f"{self._what} cannot be read ({exc})") from exc

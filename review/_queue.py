@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from medcode.agent._routing import reason_kind
 from medcode.codesets import normalize_icd10cm
 from medcode.config import Settings
-from medcode.errors import AuditError, ChartConflictError, ChartNotFoundError, InputError
+from medcode.errors import ChartConflictError, ChartNotFoundError, InputError, StoreError
 from medcode.review._audit import (
     AuditRecord,
     CodingDecision,
@@ -462,7 +462,7 @@ class ReviewQueue:
     """The review queue of one data directory. Safe across threads and processes.
 
     ``create=False`` raises ``InputError`` instead of creating a missing queue (the CLI uses it).
-    Raises ``AuditError`` for an unusable database file. Every mutating method takes the
+    Raises ``StoreError`` for an unusable database file. Every mutating method takes the
     chart version the caller read and raises ``ChartConflictError`` if it is stale, or if the
     chart is already finalised; ``ChartNotFoundError`` for an unknown chart id; ``InputError``
     for bad user names, codes or actions.
@@ -486,9 +486,9 @@ class ReviewQueue:
                     conn.execute(statement)
                 row = conn.execute("SELECT value FROM main.meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise AuditError(f"{self._what} cannot be initialised ({exc})") from exc
+            raise StoreError(f"{self._what} cannot be initialised ({exc})") from exc
         if row is None or row[0] != SCHEMA_VERSION:
-            raise AuditError(f"{self._what} has schema {row[0] if row else '?'}, this medcode needs {SCHEMA_VERSION}")
+            raise StoreError(f"{self._what} has schema {row[0] if row else '?'}, this medcode needs {SCHEMA_VERSION}")
 
     def _open(self) -> sqlite3.Connection:
         conn = open_db(self.path, self._timeout, create=False, what="review queue")
@@ -498,7 +498,7 @@ class ReviewQueue:
             conn.execute("PRAGMA audit.synchronous=FULL")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise AuditError(f"audit log {self.audit_path} cannot be attached ({exc})") from exc
+            raise StoreError(f"audit log {self.audit_path} cannot be attached ({exc})") from exc
         return conn
 
     def __enter__(self) -> ReviewQueue:

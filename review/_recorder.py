@@ -19,7 +19,7 @@ class QueueRecorder:
     """Records coding runs into the review queue and audit log of the settings' data directory.
 
     ``record`` returns the chart id (an existing one when the same note gave the same result
-    before) and raises ``AuditError`` when the store cannot be written.
+    before) and raises ``StoreError`` when the store cannot be written.
     """
 
     def __init__(self, settings: Settings, *, queue: ReviewQueue | None = None) -> None:

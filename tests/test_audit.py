@@ -15,7 +15,7 @@ import pytest
 from medcode.agent._routing import RoutingDecision, RoutingPolicy
 from medcode.cli import main
 from medcode.config import Settings, load_settings
-from medcode.errors import AuditError, AuditTamperedError
+from medcode.errors import AuditTamperedError, StoreError
 from medcode.review._audit import GENESIS_HASH, AuditLog, CodingDecision, _record_hash, audit_db_path
 from medcode.validators import CodeVerdict, Evidence
 
@@ -221,12 +221,12 @@ def test_payload_with_note_text_is_refused_unless_configured(settings: Settings,
             {"verdicts": [{"evidence": [{"text": "chest pain"}]}]},
             {"raw_llm_output": "x"},
         ):
-            with pytest.raises(AuditError, match="would store note text"):
+            with pytest.raises(StoreError, match="would store note text"):
                 audit.append("decision", payload)
         audit.append("decision", {"note_text": None, "note_sha256": "ab"})  # a null is not text
-        with pytest.raises(AuditError, match="event type"):
+        with pytest.raises(StoreError, match="event type"):
             audit.append("Bad Type!", {})
-        with pytest.raises(AuditError, match="JSON"):
+        with pytest.raises(StoreError, match="JSON"):
             audit.append("decision", {"x": float("nan")})
         assert audit.verify().records == 1
     allowed = load_settings(data_dir=tmp_path / "phi", audit_store_note_text=True)

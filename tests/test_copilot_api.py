@@ -22,9 +22,9 @@ from medcode import copilot
 from medcode.agent import CodingResult, Note
 from medcode.cli import main
 from medcode.config import Settings, load_settings
-from medcode.copilot import JobQueueFullError, JobStore, create_app, is_loopback
+from medcode.copilot import JobStore, create_app, is_loopback
 from medcode.copilot._app import _status_for
-from medcode.errors import ConfigError
+from medcode.errors import ConfigError, JobQueueFullError
 from medcode.review import AuditLog, ReviewQueue
 
 pytestmark = pytest.mark.slow
