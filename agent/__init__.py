@@ -7,7 +7,7 @@ server and the model weights live in ``medcode.agent.llm``.
 """
 
 from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
-from medcode.agent._note import Note, read_note_bytes, sha256_text
+from medcode.agent._note import Note, sha256_text
 from medcode.agent._proposers import (
     Condition,
     ConfidenceModel,
@@ -62,7 +62,6 @@ __all__ = [
     "Usage",
     "build_choice_model",
     "group_conditions",
-    "read_note_bytes",
     "reason_kind",
     "sha256_text",
 ]

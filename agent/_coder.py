@@ -34,7 +34,7 @@ from medcode.agent._runtime import Runtime
 from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings
 from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError
-from medcode.retrieval import HybridRetriever
+from medcode.retrieval import HybridRetriever, data_version
 from medcode.validators import CodeVerdict, Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
 __all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "Recorder", "Usage"]
@@ -335,5 +335,6 @@ class MedicalCoder:
             "codeset": codeset_version,
             "rules": rules_version,
             "index": retriever.index.version,
+            "retrieval_data": data_version(),
             "embedder": retriever.embedder.id,
         }

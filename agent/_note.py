@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import sys
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from medcode.errors import NoteError
+from medcode._input import describe_validation_error
+from medcode.errors import InputError, NoteError
 
-__all__ = ["Note", "NoteType", "read_note_bytes", "sha256_text"]
+__all__ = ["Note", "NoteType", "sha256_text"]
 
 
 def sha256_text(text: str) -> str:
@@ -42,7 +41,8 @@ class Note(BaseModel):
 
     @classmethod
     def checked(cls, text: str, max_chars: int, **fields: object) -> Note:
-        """Build a note after checking the text. Raises ``NoteError`` for empty or oversized text."""
+        """Build a note after checking the text. Raises ``NoteError`` for empty or oversized text and
+        ``InputError`` naming the field for bad details (an age over 130, an unknown setting, ...)."""
         if not text.strip():
             raise NoteError("the note is empty")
         if len(text) > max_chars:
@@ -53,26 +53,7 @@ class Note(BaseModel):
         if "\x00" in text:
             raise NoteError("the note contains NUL bytes (binary data?)")
         fields.setdefault("id", sha256_text(text)[:12])
-        return cls(text=text, **fields)  # type: ignore[arg-type]
-
-
-def read_note_bytes(source: str | Path) -> str:
-    """Read a note file (``-`` for stdin) as UTF-8 text.
-
-    Raises ``NoteError`` for a missing file, binary content or invalid UTF-8, naming the byte offset.
-    """
-    try:
-        data = sys.stdin.buffer.read() if str(source) == "-" else Path(source).read_bytes()
-    except FileNotFoundError:
-        raise NoteError(f"note file not found: {source}") from None
-    except IsADirectoryError:
-        raise NoteError(f"note path is a directory: {source}") from None
-    except OSError as exc:
-        raise NoteError(f"cannot read note {source}: {exc.strerror}") from None
-    if b"\x00" in data[:8192]:
-        raise NoteError(f"{source} looks binary (NUL bytes); expected a UTF-8 text note")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NoteError(f"{source} is not valid UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8") from None
-    return text
+        try:
+            return cls(text=text, **fields)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise InputError(f"invalid note details ({describe_validation_error(exc)})") from None

@@ -91,11 +91,6 @@ class Runtime:
                 self._llm = LLMClient(self.settings)
             return self._llm
 
-    @property
-    def llm_loaded(self) -> LLMClient | None:
-        """The LLM client if one was created, else None (never creates one)."""
-        return self._llm
-
     def close(self) -> None:
         """Close retrievers, validators and the LLM client (stopping a server it started). Idempotent."""
         with self._lock:

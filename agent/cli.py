@@ -97,10 +97,11 @@ def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
 
 
 def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from medcode.agent._note import Note, read_note_bytes
+    from medcode._input import read_note_text
+    from medcode.agent._note import Note
     from medcode.cli import print_json
 
-    text = read_note_bytes(args.note)
+    text = read_note_text(args.note)
     fields: dict[str, Any] = {
         "setting": args.setting or ctx.settings.setting,
         "note_type": args.note_type,

@@ -95,14 +95,15 @@ def _read_candidates(source: str) -> frozenset[str]:
 
 
 def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from medcode.agent._note import Note, read_note_bytes
+    from medcode._input import read_note_text
+    from medcode.agent._note import Note
     from medcode.agent._routing import RoutingPolicy
     from medcode.cli import print_json
     from medcode.validators import ValidationContext, ValidatorPipeline, load_proposal
 
     settings = ctx.settings
     proposal = load_proposal(args.proposal)
-    note = Note.checked(read_note_bytes(args.note), settings.max_note_chars).text
+    note = Note.checked(read_note_text(args.note), settings.max_note_chars).text
     candidates = _read_candidates(args.candidates) if args.candidates else None
     vctx = ValidationContext(
         note_text=note,

@@ -34,6 +34,7 @@ VERSION_KEYS = (
     "codeset",
     "rules",
     "index",
+    "retrieval_data",
     "embedder",
 )
 

@@ -1,6 +1,8 @@
 """Checks a gold set (JSONL, one document a line) against the ICD-10-CM release it is coded in.
 
-``python -m evals.check_gold evals/data/gold.jsonl`` prints one line per problem and exits 1
+The record's structure is the shared ``GoldDocument`` schema (the one the harness reads with);
+this module adds the code-set checks and the project's gold conventions on top.
+``python -m medcode.evals.check_gold evals/data/gold.jsonl`` prints one line per problem and exits 1
 when there is any (2 when the file cannot be read). ``check_gold(path)`` returns the same
 problems as a list of strings, each starting with ``<file>:<line>: <id>:``.
 
@@ -14,35 +16,22 @@ forbids only existing codes that are not gold codes.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode.config import load_settings
 from medcode.errors import MedcodeError, UnknownCodeError
+from medcode.evals._dataset import TRAP_KINDS, GoldDocument, describe_record_errors
 
-__all__ = ["NOTE_TYPES", "OPTIONAL_FIELDS", "REQUIRED_FIELDS", "SETTINGS", "TRAP_KINDS", "check_gold", "main"]
+__all__ = ["NOTE_TYPES", "TRAP_KINDS", "check_gold", "main"]
 
-REQUIRED_FIELDS = ("id", "text", "codes")
-OPTIONAL_FIELDS = ("spans", "setting", "codes_pcs", "note_type", "age", "sex", "date_of_service", "traps", "source")
-SETTINGS = ("outpatient", "inpatient", "case-report")
 NOTE_TYPES = ("outpatient_visit", "ed_note", "discharge_summary")
-TRAP_KINDS = (
-    "negation",
-    "family_history",
-    "historical",
-    "uncertain",
-    "excludes1",
-    "laterality",
-    "seventh_character",
-    "prompt_injection",
-)
-_PCS = re.compile(r"^[0-9A-HJ-NP-Z]{7}$")
 
 
 class _Note:
@@ -54,10 +43,6 @@ class _Note:
 
     def add(self, message: str) -> None:
         self.problems.append(f"{self.prefix}: {message}")
-
-
-def _str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _check_code(codeset: ICD10CMCodeSet, code: str, *, need_billable: bool) -> str | None:
@@ -78,130 +63,50 @@ def _check_code(codeset: ICD10CMCodeSet, code: str, *, need_billable: bool) -> s
 
 
 def _check_record(raw: dict[str, Any], note: _Note, registry: CodeSetRegistry, require_spans: bool) -> None:
-    for key in REQUIRED_FIELDS:
-        if key not in raw:
-            note.add(f"missing required field {key!r}")
-    unknown = sorted(set(raw) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
-    if unknown:
-        note.add(f"unknown field(s) {unknown}")
-    text = raw.get("text")
-    if "text" in raw and (not isinstance(text, str) or not text.strip()):
-        note.add("text must be a non-empty string")
-        text = None
-    codes_raw = raw.get("codes")
-    codes: list[str] = []
-    if "codes" in raw:
-        if not _str_list(codes_raw):
-            note.add("codes must be a list of strings")
-        elif not codes_raw:
-            note.add("codes is empty")
-        else:
-            codes = list(codes_raw)
-            dupes = sorted({c for c in codes if codes.count(c) > 1})
-            if dupes:
-                note.add(f"duplicate codes {dupes}")
-
-    # Optional scalar fields.
-    if "setting" in raw and raw["setting"] not in SETTINGS:
-        note.add(f"setting {raw['setting']!r} is not one of {list(SETTINGS)}")
-    if "note_type" in raw and raw["note_type"] not in NOTE_TYPES:
-        note.add(f"note_type {raw['note_type']!r} is not one of {list(NOTE_TYPES)}")
-    if raw.get("note_type") == "discharge_summary" and raw.get("setting") not in (None, "inpatient"):
-        note.add("a discharge_summary must have setting 'inpatient'")
-    if "age" in raw and (type(raw["age"]) is not int or not 0 <= raw["age"] <= 125):
-        note.add(f"age {raw['age']!r} is not an integer 0-125")
-    if "sex" in raw and raw["sex"] not in ("F", "M"):
-        note.add(f"sex {raw['sex']!r} is not 'F' or 'M'")
-    if "source" in raw and not isinstance(raw["source"], str):
-        note.add("source must be a string")
-    if "codes_pcs" in raw:
-        pcs = raw["codes_pcs"]
-        if not _str_list(pcs):
-            note.add("codes_pcs must be a list of strings")
-        else:
-            bad = [c for c in pcs if not _PCS.match(c)]
-            if bad:
-                note.add(f"codes_pcs {bad} are not 7-character ICD-10-PCS codes")
-
-    # The release the note is coded in.
-    day: dt.date | None = None
-    if "date_of_service" in raw:
-        try:
-            day = dt.date.fromisoformat(raw["date_of_service"])
-        except (TypeError, ValueError):
-            note.add(f"date_of_service {raw['date_of_service']!r} is not a YYYY-MM-DD date")
     try:
-        codeset = registry.get(day)
+        doc = GoldDocument.model_validate(raw)
+    except ValidationError as exc:  # the shared schema first: fix the structure before the codes
+        for problem in describe_record_errors(exc):
+            note.add(problem)
+        return
+    # The project's own gold conventions, on top of the schema.
+    if not doc.codes:
+        note.add("codes is empty")
+    short = [c for c in doc.codes_pcs if len(c) != 7]
+    if short:
+        note.add(f"codes_pcs {short} are not 7-character ICD-10-PCS codes")
+    if doc.note_type is not None and doc.note_type not in NOTE_TYPES:
+        note.add(f"note_type {doc.note_type!r} is not one of {list(NOTE_TYPES)}")
+    if doc.note_type == "discharge_summary" and doc.setting not in (None, "inpatient"):
+        note.add("a discharge_summary must have setting 'inpatient'")
+    try:
+        codeset = registry.get(doc.date_of_service)  # the release the note is coded in
     except MedcodeError as exc:
         note.add(str(exc))
         return
-
-    for code in codes:
+    for code in doc.codes:
         reason = _check_code(codeset, code, need_billable=True)
         if reason:
             note.add(reason)
-
-    # Spans.
-    covered: set[str] = set()
-    spans = raw.get("spans")
-    if "spans" not in raw:
-        if require_spans and codes:
-            note.add("no spans: every gold code needs at least one evidence span")
-    elif not isinstance(spans, list):
-        note.add("spans must be a list")
-    else:
-        for i, span in enumerate(spans):
-            where = f"spans[{i}]"
-            if not isinstance(span, dict) or set(span) != {"code", "start", "end"}:
-                note.add(f"{where} must be an object with exactly code, start, end")
-                continue
-            code, start, end = span["code"], span["start"], span["end"]
-            if type(start) is not int or type(end) is not int:
-                note.add(f"{where} start/end must be integers")
-                continue
-            if code not in codes:
-                note.add(f"{where} code {code!r} is not one of the note's codes")
-            else:
-                covered.add(code)
-            if text is None:
-                continue
-            if not 0 <= start < end <= len(text):
-                note.add(f"{where} [{start}:{end}] is outside the text (length {len(text)}) or empty")
-                continue
-            piece = text[start:end]
-            if not piece.strip():
-                note.add(f"{where} [{start}:{end}] covers only whitespace")
-            elif piece != piece.strip():
-                note.add(f"{where} [{start}:{end}] starts or ends with whitespace: {piece!r}")
-        if require_spans:
-            for code in codes:
-                if code not in covered:
-                    note.add(f"code {code!r} has no span")
-
-    # Traps.
-    traps = raw.get("traps")
-    if traps is None:
-        return
-    if not isinstance(traps, list):
-        note.add("traps must be a list")
-        return
-    for i, trap in enumerate(traps):
+    if "spans" not in raw and require_spans and doc.codes:
+        note.add("no spans: every gold code needs at least one evidence span")
+    for i, span in enumerate(doc.spans):
+        piece = doc.text[span.start : span.end]
+        if not piece.strip():
+            note.add(f"spans[{i}] [{span.start}:{span.end}] covers only whitespace")
+        elif piece != piece.strip():
+            note.add(f"spans[{i}] [{span.start}:{span.end}] starts or ends with whitespace: {piece!r}")
+    if require_spans and "spans" in raw:
+        covered = {span.code for span in doc.spans}
+        for code in doc.codes:
+            if code not in covered:
+                note.add(f"code {code!r} has no span")
+    for i, trap in enumerate(doc.traps):
         where = f"traps[{i}]"
-        if not isinstance(trap, dict) or set(trap) != {"kind", "text", "not_codes"}:
-            note.add(f"{where} must be an object with exactly kind, text, not_codes")
-            continue
-        if trap["kind"] not in TRAP_KINDS:
-            note.add(f"{where} kind {trap['kind']!r} is not one of {list(TRAP_KINDS)}")
-        if not isinstance(trap["text"], str) or not trap["text"]:
-            note.add(f"{where} text must be a non-empty string")
-        elif text is not None and trap["text"] not in text:
-            note.add(f"{where} text {trap['text']!r} does not occur in the note")
-        not_codes = trap["not_codes"]
-        if not _str_list(not_codes) or not not_codes:
-            note.add(f"{where} not_codes must be a non-empty list of strings")
-            continue
-        for code in not_codes:
-            if code in codes:
+        if trap.text not in doc.text:
+            note.add(f"{where} text {trap.text!r} does not occur in the note")
+        for code in trap.not_codes:
+            if code in doc.codes:
                 note.add(f"{where} forbids {code!r}, which is a gold code of the note")
             reason = _check_code(codeset, code, need_billable=False)
             if reason:
@@ -259,7 +164,7 @@ def check_gold(path: str | Path, registry: CodeSetRegistry | None = None, *, req
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m evals.check_gold",
+        prog="python -m medcode.evals.check_gold",
         description="Check a gold JSONL file: JSON, ids, fields, billable codes in the release for each "
         "note's date of service, evidence spans and traps. Prints one line per problem.",
     )

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         default=None, description="OpenAI-compatible endpoint; unset starts the embedded llama.cpp server."
     )
     llm_model: str | None = Field(default=None, description="Model name at the endpoint, or the embedded model id.")
-    llm_api_key: str | None = Field(
+    llm_api_key: SecretStr | None = Field(
         default=None, description="API key for the endpoint (not needed for the embedded server)."
     )
     llm_gguf: Path | None = Field(

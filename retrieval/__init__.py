@@ -5,6 +5,7 @@ under ``<data_dir>/retrieval/<code-set version>/`` and is built by ``medcode ind
 first use).
 """
 
+from medcode.retrieval._data import data_version
 from medcode.retrieval._embedder import Embedder
 from medcode.retrieval._expand import QueryExpander, default_expander
 from medcode.retrieval._index import CodeIndex, IndexUnit, build_index, index_dir, index_info
@@ -27,6 +28,7 @@ __all__ = [
     "Segment",
     "SpanHit",
     "build_index",
+    "data_version",
     "default_expander",
     "index_dir",
     "index_info",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medcode.codesets.cli import parse_date
@@ -109,20 +108,8 @@ def _status(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0 if info.status == "complete" else 1
 
 
-def _read_note(spec: str) -> str:
-    from medcode.errors import NoteError
-
-    try:
-        raw = sys.stdin.buffer.read() if spec == "-" else Path(spec).read_bytes()
-    except OSError as exc:
-        raise NoteError(f"cannot read note {spec}: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise NoteError(f"note {spec} is not UTF-8 text") from None
-
-
 def _search(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode._input import read_note_text
     from medcode.cli import print_json
     from medcode.codesets import CodeSetRegistry
     from medcode.errors import InputError
@@ -135,7 +122,7 @@ def _search(args: argparse.Namespace, ctx: CommandContext) -> int:
     codeset = CodeSetRegistry(ctx.settings).get(args.date)
     with HybridRetriever(ctx.settings, codeset, mode=args.mode) as retriever:
         if args.note is not None:
-            found = retriever.search_note(_read_note(args.note), top_k=args.top)
+            found = retriever.search_note(read_note_text(args.note), top_k=args.top)
             rows = [c.model_dump(mode="json", exclude={"hits"}) | {"segments": len(c.hits)} for c in found.candidates]
         else:
             results = retriever.search(

@@ -76,6 +76,7 @@ def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settin
     assert not any(c.startswith(("R07", "C50", "R06")) for c in accepted)  # denied / family history
     assert result.routing.decision == "review"  # human-assisted by default
     assert result.versions["codeset"] == "icd10cm-2026-04" and result.versions["proposer"] == "retrieval"
+    assert str(result.versions["retrieval_data"]).startswith("retrieval-data+")
     assert all(c.confidence is not None and 0 <= c.confidence <= 1 for c in result.codes)
     # Recorded: a chart in the queue and a verifiable audit chain that does not hold the note text.
     assert result.chart_id is not None
@@ -158,6 +159,12 @@ def test_cli_code_json_and_bad_inputs(
         assert expected[name] in capsys.readouterr().err
     assert main(["--data-dir", data_dir, "code", str(tmp_path / "missing.txt"), "--proposer", "retrieval"]) == 2
     assert "not found" in capsys.readouterr().err
+    # Bad note details are a MedcodeError naming the field (exit 2), never a pydantic traceback.
+    for flag, value, field in (("--age", "200", "age"), ("--age", "-1", "age"), ("--id", "x" * 300, "id")):
+        assert main([*args, flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("medcode: error: invalid note details") and field in err
+        assert "Traceback" not in err and "pydantic" not in err
 
 
 def test_code_batch_records_errors_and_resumes(

@@ -69,6 +69,7 @@ class ScriptedEndpoint:
         self.sleep_s = sleep_s
         self.models = models or ["test-model"]
         self.requests: list[dict[str, Any]] = []
+        self.auth: list[str] = []
         self.wake = threading.Event()
         outer = self
 
@@ -97,6 +98,7 @@ class ScriptedEndpoint:
                 length = int(self.headers.get("Content-Length", "0"))
                 request = json.loads(self.rfile.read(length) or b"{}")
                 outer.requests.append(request)
+                outer.auth.append(self.headers.get("Authorization", ""))
                 if outer.sleep_s:
                     outer.wake.wait(outer.sleep_s)
                 responder = outer.script.pop(0) if outer.script else status(500, "script exhausted")
@@ -166,8 +168,11 @@ def closed_port() -> Iterator[int]:
 
 def test_success_returns_parsed_raw_text_usage_and_identity(tmp_path: Path) -> None:
     with ScriptedEndpoint([completion('{"colour": "blue"}')]) as endpoint:
-        client = LLMClient(settings_for(tmp_path, endpoint.url, llm_api_key="sk-secret"))
+        settings = settings_for(tmp_path, endpoint.url, llm_api_key="sk-secret")
+        assert "sk-secret" not in repr(settings) and "sk-secret" not in settings.model_dump_json()
+        client = LLMClient(settings)
         result = client.complete(MESSAGES, Colour)
+    assert endpoint.auth == ["Bearer sk-secret"]  # the secret is still sent to the endpoint
     assert result.parsed == Colour(colour="blue")
     assert result.raw_text == '{"colour": "blue"}'
     assert result.raw_texts == [result.raw_text]

@@ -341,7 +341,8 @@ class LLMClient:
             key = "not-needed"
         else:
             url = (self._settings.llm_base_url or "").rstrip("/")
-            key = self._settings.llm_api_key or "not-needed"
+            secret = self._settings.llm_api_key
+            key = secret.get_secret_value() if secret is not None else "not-needed"
         with self._lock:
             if self._openai is None or self._openai_url != url:
                 if self._openai is not None:

@@ -1,0 +1,30 @@
+"""Every data file that changes behaviour is hashed into a version that results carry and regress compares."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from medcode.evals._regress import VERSION_KEYS, compare
+from medcode.retrieval import _data as retrieval_data
+from medcode.validators import _data as validators_data
+
+
+def _files(package: str) -> set[str]:
+    root = resources.files(package).joinpath("data")
+    return {p.name for p in root.iterdir() if p.is_file() and p.name.endswith((".json", ".jsonl", ".csv"))}
+
+
+def test_every_retrieval_and_validator_data_file_is_hashed() -> None:
+    assert set(retrieval_data.DATA_FILES) == _files("medcode.retrieval")
+    assert set(validators_data.DATA_FILES) == _files("medcode.validators")
+    assert retrieval_data.data_version().startswith("retrieval-data+")
+
+
+def test_a_changed_retrieval_data_version_fails_regress() -> None:
+    assert "retrieval_data" in VERSION_KEYS
+    base = {"micro_f1": 0.5, "hallucination_rate_raw": 0.1, "hallucination_rate_accepted": 0.0}
+    old = {**base, "versions": {"retrieval_data": "retrieval-data+aaaaaaaaaaaa"}}
+    new = {**base, "versions": {"retrieval_data": retrieval_data.data_version()}}
+    result = compare(old, new)
+    assert not result.ok and any("retrieval_data" in f for f in result.failures)
+    assert compare(old, new, allow_version_change=True).ok
