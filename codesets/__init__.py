@@ -4,7 +4,7 @@ from medcode.codesets._build import build_store
 from medcode.codesets._cpt import CPTCodeSet, open_cpt
 from medcode.codesets._hcpcs import HCPCSCodeSet, HCPCSEntry, open_hcpcs
 from medcode.codesets._hcpcs_build import build_hcpcs_store, resolve_hcpcs_source
-from medcode.codesets._icd10cm import BillableEntry, ICD10CMCodeSet
+from medcode.codesets._icd10cm import BillableEntry, CodeOutline, ICD10CMCodeSet
 from medcode.codesets._models import CodeKind, CodeRecord, InheritedNote, Release, ReleaseSource, SeventhCharacter
 from medcode.codesets._normalize import normalize_icd10cm, strip_dot
 from medcode.codesets._proc_models import CodeLookup, CodeSystemName, HCPCSRelease, HCPCSSource, ProcedureCodeRecord
@@ -18,6 +18,7 @@ __all__ = [
     "CPTCodeSet",
     "CodeKind",
     "CodeLookup",
+    "CodeOutline",
     "CodeRecord",
     "CodeSetRegistry",
     "CodeSystemName",

@@ -15,7 +15,7 @@ from medcode.codesets._normalize import normalize_icd10cm, strip_dot
 from medcode.codesets._sqlite import ReadOnlyStore
 from medcode.errors import CodeSetBuildError, UnknownCodeError
 
-__all__ = ["BillableEntry", "ICD10CMCodeSet"]
+__all__ = ["BillableEntry", "CodeOutline", "ICD10CMCodeSet"]
 
 _INHERITABLE = ("includes", "excludes1", "excludes2", "code_first", "use_additional", "code_also", "notes")
 
@@ -28,6 +28,16 @@ class BillableEntry(NamedTuple):
     chapter: str
     inclusion_terms: list[str]
     includes: list[str]
+
+
+class CodeOutline(NamedTuple):
+    """A code's place in the hierarchy: what walking the tree needs, without the notes."""
+
+    code: str
+    description: str
+    billable: bool
+    parent: str | None
+    kind: str
 
 
 class ICD10CMCodeSet(ReadOnlyStore):
@@ -216,6 +226,14 @@ class ICD10CMCodeSet(ReadOnlyStore):
         for code, description, chapter, payload in rows:
             data = json.loads(payload)
             yield BillableEntry(code, description, chapter, data.get("inclusion_terms", []), data.get("includes", []))
+
+    def outline(self) -> list[CodeOutline]:
+        """Every code (headers too) with its description, billability, parent and kind, in code order."""
+        rows = self._conn().execute("SELECT code, description, billable, parent, kind FROM codes ORDER BY code")
+        return [
+            CodeOutline(code, description, bool(billable), parent, kind)
+            for code, description, billable, parent, kind in rows
+        ]
 
     def chapter_title(self, chapter: str) -> str:
         """Title of a chapter id (``"19"``); empty string when unknown."""

@@ -14,6 +14,7 @@ from importlib import resources
 __all__ = ["DATA_FILES", "data_version"]
 
 DATA_FILES = (
+    "alphabetic_index.jsonl.gz",
     "index_terms.json",
     "ranking_priors.json",
     "section_headers.json",

@@ -95,8 +95,9 @@ def _key(text: str) -> str:
 class TermTable:
     """Exact phrase dictionary: clinical terms -> codes, matched on word n-grams of a query.
 
-    Two sources: curated default terms (``retrieval/data/index_terms.json``, after the ICD-10-CM
-    alphabetic index: "Diabetes" -> E11.9), which win, and the index's own texts with automatic
+    Three sources, in order of precedence: curated terms (``retrieval/data/index_terms.json``:
+    abbreviations and lay terms the Alphabetic Index lacks, "HTN" -> I10), the Alphabetic Index's
+    phrases ("Diabetes" -> E11.9, "abdominal pain" -> R10.9), and the Tabular texts with automatic
     short forms ("Shock, unspecified" -> "shock"). ``lookup(query)`` returns ``(code, term, exact)``
     for the longest non-overlapping matches; ``exact`` is True when the query is only the term.
     Curated keys of three letters or fewer written in upper case match only in upper case.
@@ -120,23 +121,32 @@ class TermTable:
         data = json.loads(raw)
         return cls(dict(data["terms"]), float(data["exact_score"]), float(data["contained_score"]))
 
-    def add_index_texts(self, texts: list[tuple[str, list[str]]]) -> None:
-        """Add the index's texts (and their short forms) for the codes they name; curated terms win."""
-        auto: dict[str, list[str]] = {}
-        for text, codes in texts:
+    def add_index_texts(self, texts: list[tuple[str, list[str], str]]) -> None:
+        """Add the index's texts ``(text, codes, kind)`` and their short forms for the codes they name.
+
+        Three tiers: curated terms win, then Alphabetic Index phrases (kind ``alphabetic_index``:
+        how coders look terms up), then the Tabular texts' automatic forms. Within a tier a form
+        naming more than three codes is ambiguous and left out.
+        """
+        tiers: dict[bool, dict[str, list[str]]] = {True: {}, False: {}}
+        for text, codes, kind in texts:
             forms = {_key(text)}
             short = _AUTO_PREFIX.sub("", _AUTO_SUFFIX.sub("", text)).strip(" ,")
             forms.add(_key(short))
+            bucket_tier = tiers[kind == "alphabetic_index"]
             for form in forms:
                 if not form or form in self._curated or form in _GENERIC or len(form) < 4:
                     continue
-                bucket = auto.setdefault(form, [])
+                bucket = bucket_tier.setdefault(form, [])
                 for code in codes:
                     if code not in bucket:
                         bucket.append(code)
-        for form, codes in auto.items():
-            if len(codes) <= _MAX_CODES_PER_TERM:
-                self._table[form] = codes
+        for alphabetic in (False, True):  # the Alphabetic Index overrides the automatic Tabular forms
+            for form, codes in tiers[alphabetic].items():
+                if len(codes) <= _MAX_CODES_PER_TERM:
+                    self._table[form] = codes
+                elif alphabetic:
+                    self._table.pop(form, None)
 
     def __len__(self) -> int:
         return len(self._table)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from medcode.codesets import ICD10CMCodeSet, strip_dot
 from medcode.config import Settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, RetrievalError
+from medcode.retrieval._alphabetic import dense_worthy, index_entries
 from medcode.retrieval._embedder import Embedder
 from medcode.retrieval._models import IndexInfo
 
@@ -49,7 +50,7 @@ __all__ = ["FORMAT_VERSION", "CodeIndex", "IndexUnit", "build_index", "index_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: Alphabetic Index entries
 _CHUNK = 1024
 _ENCOUNTER = re.compile(r",\s*(?:initial encounter|subsequent encounter|sequela)\b.*$")
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -109,12 +110,13 @@ class IndexUnit:
 
     id: int
     text: str
-    kind: str  # description | inclusion_term | includes (each maybe + "_short") | header
+    kind: str  # description | inclusion_term | includes (each maybe + "_short") | alphabetic_index | header
     codes: tuple[str, ...]
     chapter: str
     category: str
     billable: bool
     variants: bool  # codes are 7th-character variants of one condition
+    dense: bool = True  # embedded on the dense side (every unit is on the lexical side)
 
 
 def index_dir(settings: Settings, version: str) -> Path:
@@ -149,8 +151,14 @@ def _header_rows(codeset: ICD10CMCodeSet) -> Iterator[tuple[str, str, str]]:
         conn.close()
 
 
-def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> list[IndexUnit]:
+def units_for(
+    codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None, *, alphabetic: bool = True
+) -> list[IndexUnit]:
     """The index units of a code set (or of a subset of its codes, for tests), in a stable order.
+
+    Units come from the Tabular List (descriptions, inclusion terms, "includes" notes and their
+    short forms) and, with ``alphabetic``, from the Alphabetic Index (``index_entries``): a phrase
+    that equals a Tabular text of the same category joins its unit instead of adding one.
 
     Reads the code-set store read-only and directly, because grouping 7th-character variants
     needs each code's parent and kind, which ``ICD10CMCodeSet.iter_billable`` does not carry.
@@ -158,9 +166,12 @@ def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> li
     wanted = {strip_dot(c).upper() for c in codes} if codes is not None else None
     groups: dict[tuple[str, str, str], list[str]] = {}
     meta: dict[tuple[str, str, str], tuple[str, str, bool, str]] = {}
+    parent_of: dict[str, str | None] = {}
+    lexical_only: set[tuple[str, str, str]] = set()
     for code, description, chapter, inclusion, includes, parent, kind in _billable_rows(codeset):
         if wanted is not None and strip_dot(code) not in wanted:
             continue
+        parent_of[code] = parent
         category = strip_dot(code)[:3]
         texts: list[tuple[str, str, bool]] = []
         if kind == "extension" and _ENCOUNTER.search(description):
@@ -185,6 +196,30 @@ def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> li
                 meta[key] = (text, text_kind, is_variant, chapter)
             if code not in groups[key]:
                 groups[key].append(code)
+    if alphabetic:
+        chapter_of = {c: meta[k][3] for k, cs in groups.items() for c in cs}
+        for entry in index_entries(codeset)[0]:
+            codes_here = [c for c in entry.codes if wanted is None or strip_dot(c) in wanted]
+            if not codes_here or codes_here[0] not in chapter_of:
+                continue
+            parent = parent_of.get(codes_here[0]) or "" if entry.variants else ""
+            texts = [entry.text]
+            if entry.modifiers:  # nonessential modifiers as optional words: the phrase with and without them
+                words = " ".join(m.strip("()") for m in entry.modifiers)
+                texts.append(f"{entry.text} {words}")
+            if entry.alias:  # "abdominal pain" beside "Pain abdominal": the phrase dictionary matches word order
+                texts.append(entry.alias)
+            for text in texts:
+                text = " ".join(text.split())
+                key = (text.lower(), strip_dot(codes_here[0])[:3], parent)
+                if key not in groups:
+                    groups[key] = []
+                    meta[key] = (text, "alphabetic_index", entry.variants, chapter_of[codes_here[0]])
+                    if text != entry.text or not dense_worthy(entry):
+                        lexical_only.add(key)
+                for code in codes_here:
+                    if code not in groups[key]:
+                        groups[key].append(code)
     units: list[IndexUnit] = []
     for key, group_codes in groups.items():
         text, text_kind, is_variant, chapter = meta[key]
@@ -198,6 +233,7 @@ def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> li
                 category=key[1],
                 billable=True,
                 variants=is_variant and len(group_codes) > 1,
+                dense=key not in lexical_only,
             )
         )
     ancestors = {w[:n] for w in wanted for n in range(3, len(w))} if wanted is not None else set()
@@ -212,7 +248,7 @@ def units_for(codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None) -> li
 def _units_digest(units: Sequence[IndexUnit]) -> str:
     h = hashlib.sha256()
     for u in units:
-        h.update(f"{u.id}\x1f{u.text}\x1f{','.join(u.codes)}\x1f{u.billable}\n".encode())
+        h.update(f"{u.id}\x1f{u.text}\x1f{','.join(u.codes)}\x1f{u.billable}\x1f{u.dense}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -390,7 +426,7 @@ def _build_locked(
 ) -> IndexInfo:
     units = units_for(codeset, codes)
     digest = _units_digest(units)
-    dense_units = [u for u in units if u.billable]
+    dense_units = [u for u in units if u.billable and u.dense]
     try:
         manifest = _read_manifest(path)
     except IndexNotBuiltError:
@@ -439,6 +475,7 @@ def _build_locked(
             "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "build_seconds": 0.0,
             "ef_search": settings.index_ef_search,
+            "alphabetic_index": index_entries(codeset)[1].as_dict() if codes is None else None,
         }
         _write_json_atomic(path / "manifest.json", manifest)
     assert manifest is not None
@@ -540,6 +577,7 @@ def index_info(settings: Settings, version: str) -> IndexInfo:
         built_at=manifest.get("built_at"),
         build_seconds=manifest.get("build_seconds"),
         size_bytes=_dir_size(path),
+        alphabetic_index=manifest.get("alphabetic_index"),
         message="" if status == "complete" else "half-built; `medcode index build` resumes it",
     )
 
@@ -670,8 +708,8 @@ class CodeIndex:
                     )
         return {i: self._units[i] for i in ids if i in self._units}
 
-    def dictionary_texts(self) -> list[tuple[str, list[str]]]:
-        """(text, codes) for the phrase dictionary.
+    def dictionary_texts(self) -> list[tuple[str, list[str], str]]:
+        """(text, codes, unit kind) for the phrase dictionary.
 
         Billable units that are not 7th-character variant groups give their own codes; a header
         code's text gives its default billable code: the descendant with the shortest description
@@ -679,8 +717,10 @@ class CodeIndex:
         """
         conn = self._conn()
         out = [
-            (text, codes.split())
-            for text, codes in conn.execute("SELECT text, codes FROM units WHERE billable = 1 AND variants = 0")
+            (text, codes.split(), kind)
+            for text, codes, kind in conn.execute(
+                "SELECT text, codes, kind FROM units WHERE billable = 1 AND variants = 0"
+            )
         ]
         store = sqlite3.connect(f"file:{self.codeset.path}?mode=ro", uri=True)
         try:
@@ -699,7 +739,7 @@ class CodeIndex:
             if default is None and len(below) == 1:
                 default = below[0][1]
             if default is not None:
-                out.append((text, [default]))
+                out.append((text, [default], "header"))
         return out
 
     def dense(

@@ -99,4 +99,8 @@ class IndexInfo(BaseModel):
     built_at: str | None = None
     build_seconds: float | None = None
     size_bytes: int | None = None
+    alphabetic_index: dict[str, int] | None = Field(
+        default=None,
+        description="How the FY2025 Alphabetic Index entries mapped onto the release (kept, expanded, dropped).",
+    )
     message: str = ""

@@ -130,8 +130,19 @@ def test_term_table_longest_match_and_case() -> None:
     from medcode.retrieval._expand import TermTable
 
     table = TermTable({"low back pain": "M54.50", "pain": "R52", "MS": "G35.D"}, 1.05, 0.95)
-    table.add_index_texts([("Shock, unspecified", ["R57.9"]), ("Other shock", ["R57.8"])])
+    table.add_index_texts(
+        [
+            ("Shock, unspecified", ["R57.9"], "description"),
+            ("Other shock", ["R57.8"], "description"),
+            ("Pain abdominal", ["R10.9"], "description"),
+            ("abdominal pain", ["R10.9"], "alphabetic_index"),
+            ("Fever", ["R50.81"], "description"),
+            ("Fever", ["R50.9"], "alphabetic_index"),  # the Index's default wins over a Tabular text
+        ]
+    )
     assert table.lookup("Low back pain.") == [("M54.50", "Low back pain", True)]
+    assert table.lookup("abdominal pain") == [("R10.9", "abdominal pain", True)]
+    assert table.lookup("fever") == [("R50.9", "fever", True)]
     assert ("R52", "pain", False) in table.lookup("chest wall pain and shock")
     assert ("R57.9", "shock", False) in table.lookup("chest wall pain and shock")
     assert table.lookup("MS flare")[0][0] == "G35.D"

@@ -11,7 +11,7 @@ from medcode.validators import _data as validators_data
 
 def _files(package: str) -> set[str]:
     root = resources.files(package).joinpath("data")
-    return {p.name for p in root.iterdir() if p.is_file() and p.name.endswith((".json", ".jsonl", ".csv"))}
+    return {p.name for p in root.iterdir() if p.is_file() and p.name.endswith((".json", ".jsonl", ".csv", ".gz"))}
 
 
 def test_every_retrieval_and_validator_data_file_is_hashed() -> None:
