@@ -17,6 +17,8 @@ from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings, load_settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, InputError, NoteError
 from medcode.retrieval import CodeIndex, HybridRetriever, build_index, index_dir, index_info
+from medcode.retrieval._alphabetic import index_entries
+from medcode.retrieval._index import units_for
 
 pytestmark = pytest.mark.slow
 
@@ -79,9 +81,29 @@ def test_build_records_a_complete_manifest(small_index: Settings, codeset: ICD10
     assert info.codeset_version == codeset.version
     assert info.codes == len(_subset(codeset))
     assert info.units is not None and info.units_done == info.units
-    # S72.031A..S share one text: fewer texts than codes.
-    assert info.units < info.codes + 200
+    # S72.031A..S share one text: fewer Tabular texts than codes.
+    tabular = [u for u in units_for(codeset, _subset(codeset), alphabetic=False) if u.kind == "description"]
+    assert len(tabular) < info.codes
     assert info.size_bytes and info.size_bytes > 0
+
+
+def test_alphabetic_index_units_map_onto_the_release(codeset: ICD10CMCodeSet) -> None:
+    subset = _subset(codeset)
+    units = units_for(codeset, subset)
+    alphabetic = [u for u in units if u.kind == "alphabetic_index"]
+    assert alphabetic and all(set(u.codes) <= set(subset) for u in alphabetic)
+    by_text = {u.text.lower(): u for u in alphabetic}
+    assert by_text["diabetes with hyperglycemia"].codes == ("E11.65",)  # Diabetes > with > hyperglycemia
+    assert "abdominal migraine" not in by_text or by_text["abdominal migraine"].codes  # aliases carry codes
+    assert by_text["gastroesophageal reflux"].codes == ("K21.9",)  # 'Reflux, gastroesophageal' in natural order
+    # Deep paths stay lexical-only; main terms and first subterms are embedded.
+    assert not by_text["diabetes with hyperglycemia"].dense or len(["diabetes", "with", "hyperglycemia"]) <= 3
+    entries, stats = index_entries(codeset)
+    assert stats.entries == stats.kept + stats.expanded + stats.variant_groups + stats.dropped_not_in_release + (
+        stats.dropped_no_default
+    )
+    assert stats.kept > 50_000 and stats.dropped_not_in_release > 0  # FY2025 codes that 2026 no longer has
+    assert all(codeset.is_billable(c) for e in entries[:2000] for c in e.codes)
 
 
 def test_lay_terms_find_the_right_codes(retriever: HybridRetriever) -> None:
