@@ -203,19 +203,19 @@ def units_for(
             if not codes_here or codes_here[0] not in chapter_of:
                 continue
             parent = parent_of.get(codes_here[0]) or "" if entry.variants else ""
-            texts = [entry.text]
+            phrases = [entry.text]
             if entry.modifiers:  # nonessential modifiers as optional words: the phrase with and without them
                 words = " ".join(m.strip("()") for m in entry.modifiers)
-                texts.append(f"{entry.text} {words}")
+                phrases.append(f"{entry.text} {words}")
             if entry.alias:  # "abdominal pain" beside "Pain abdominal": the phrase dictionary matches word order
-                texts.append(entry.alias)
-            for text in texts:
-                text = " ".join(text.split())
-                key = (text.lower(), strip_dot(codes_here[0])[:3], parent)
+                phrases.append(entry.alias)
+            for raw_phrase in phrases:
+                phrase = " ".join(raw_phrase.split())
+                key = (phrase.lower(), strip_dot(codes_here[0])[:3], parent)
                 if key not in groups:
                     groups[key] = []
-                    meta[key] = (text, "alphabetic_index", entry.variants, chapter_of[codes_here[0]])
-                    if text != entry.text or not dense_worthy(entry):
+                    meta[key] = (phrase, "alphabetic_index", entry.variants, chapter_of[codes_here[0]])
+                    if phrase != entry.text or not dense_worthy(entry):
                         lexical_only.add(key)
                 for code in codes_here:
                     if code not in groups[key]:
