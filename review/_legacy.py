@@ -153,6 +153,8 @@ def rename_imported(files: list[Path], summary: dict[str, Any] | None, where: st
             if part.exists():
                 try:
                     os.replace(part, _free_name(part))
+                except FileNotFoundError:
+                    pass  # another process that opened the store at the same time renamed it first
                 except OSError as error:
                     log.error("imported %s but cannot rename it: %s", part, error)
     if summary is None:

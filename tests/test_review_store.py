@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import shutil
 import sqlite3
 from pathlib import Path
@@ -222,6 +223,33 @@ def test_legacy_files_are_imported_once_and_keep_their_chain(
     with caplog.at_level(logging.INFO, logger="medcode.review.store"), ReviewQueue(settings) as again:
         assert len(again.list_charts()) == 4
     assert "imported" not in caplog.text
+
+
+def _open_and_enqueue(data_dir: str, worker: int, barrier: Any) -> None:
+    barrier.wait(60)
+    with ReviewQueue(load_settings(data_dir=data_dir)) as queue:
+        for i in range(3):
+            queue.enqueue(_decision(f"{NOTE} worker {worker} note {i}"))
+
+
+def test_processes_opening_a_legacy_data_dir_at_once_import_it_once(legacy_dir: Path, settings: Settings) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    procs = [ctx.Process(target=_open_and_enqueue, args=(str(legacy_dir), w, barrier)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    with AuditLog(settings) as log:
+        result = log.verify()
+    assert result.ok and result.records == 13 + 9
+    with ReviewQueue(settings) as queue:
+        assert sorted(c.chart_id for c in queue.list_charts(limit=100)) == list(range(1, 13))
+    assert sorted(p.name for p in legacy_dir.glob("*.imported")) == [
+        "copilot_jobs.sqlite.imported",
+        "queue.sqlite.imported",
+    ]
 
 
 def test_the_cli_opens_a_legacy_data_dir(legacy_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
