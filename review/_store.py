@@ -268,7 +268,6 @@ class ReviewStore:
     """
 
     def __init__(self, settings: Settings, *, create: bool = True, what: str = "review store") -> None:
-        self.settings = settings
         self.url = _parse_url(review_database_url(settings))
         self.dialect = self.url.get_backend_name()
         self.path = _sqlite_file(self.url)
@@ -418,6 +417,10 @@ class ReviewStore:
         head = _head_revision()
         imported: dict[str, Any] | None = None
         try:
+            if not legacy:  # the common case: an up-to-date store, checked without taking the write lock
+                with self.read() as conn:
+                    if self.revision(conn) == head:
+                        return
             with self.write() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
