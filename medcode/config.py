@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     )
     llm_parallel: int = Field(default=1, ge=1, le=16, description="Parallel slots of the embedded server.")
     llm_start_timeout_s: float = Field(default=300.0, gt=0, description="Wait for the embedded server to load.")
+    llm_keep_alive_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds the shared embedded server stays up without requests, so later commands skip the "
+        "model load (`medcode llm status|stop`); 0 = a private server that stops with each process. 600 s: an idle "
+        "server costs memory only (no CPU), while a cold start costs ~30 s with the default model on 2 cores.",
+    )
     llm_retry_backoff_s: float = Field(
         default=1.0, ge=0, description="First transport-retry wait; doubles per retry, capped at 30 s."
     )
