@@ -368,3 +368,28 @@ def test_a_server_nobody_can_find_exits(keepalive_settings: Settings) -> None:
     shutil.rmtree(keepalive_settings.data_dir / "llm")
     _wait_gone(pid, timeout_s=10)
     assert "exiting: its data directory is gone" in log.read_text()
+
+
+def test_medcode_code_leaves_the_server_for_the_next_medcode_code(
+    small_index_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    smol = {"MEDCODE_LLM_MODEL": "smollm2-135m", "MEDCODE_LLM_THREADS": "1"}  # as small_index_settings
+    for key, value in smol.items():
+        monkeypatch.setenv(key, value)
+    data_dir = small_index_settings.data_dir
+    stop_shared_server(data_dir)  # cold, whatever earlier tests left running
+    note = tmp_path / "note.txt"
+    note.write_text("ASSESSMENT:\n1. Type 2 diabetes mellitus without complications.\n2. Essential hypertension.\n")
+    command = ["--data-dir", str(data_dir), "code", str(note), "--no-record", "--json"]
+    assert main(command) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["usage"]["llm_seconds"] > 0
+    state_file = data_dir / "llm" / "server.json"
+    pid = json.loads(state_file.read_text())["pid"]
+    assert _alive(pid)  # the command ended, its server did not
+    later = subprocess.run(
+        [sys.executable, "-m", "medcode.cli", *command], env={**os.environ, **smol}, capture_output=True, text=True
+    )
+    assert later.returncode == 0, later.stderr[-2000:]
+    assert json.loads(later.stdout)["usage"]["llm_seconds"] > 0
+    assert json.loads(state_file.read_text())["pid"] == pid  # reused, not restarted
