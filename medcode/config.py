@@ -107,8 +107,10 @@ class Settings(BaseSettings):
         ge=0,
         le=7 * 24 * 3600,
         description="Seconds the shared embedded server stays up without requests, so later commands skip the "
-        "model load (`medcode llm status|stop`); 0 = a private server that stops with each process. 600 s: an idle "
-        "server costs memory only (no CPU), while a cold start costs ~30 s with the default model on 2 cores.",
+        "model load (`medcode llm status|stop`); the latest process's value applies; 0 = a private server that "
+        "stops with each process. 600 s (Ollama uses 300): an idle server with the default model holds ~0.8 GB "
+        "of memory plus 1.1 GB of reclaimable page cache and uses no CPU, while a cold `medcode code` spent "
+        "~20-30 s more in the LLM than a warm one on 2 cores; 10 minutes covers a coder's pauses between charts.",
     )
     llm_retry_backoff_s: float = Field(
         default=1.0, ge=0, description="First transport-retry wait; doubles per retry, capped at 30 s."
