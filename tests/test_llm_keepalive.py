@@ -31,11 +31,13 @@ from medcode.agent.llm import (
     EmbeddedLLMServer,
     LLMClient,
     SharedLLMServer,
+    ensure_model,
     shared_server_status,
     stop_shared_server,
 )
 from medcode.cli import main
 from medcode.config import Settings, load_settings
+from medcode.errors import LLMUnavailableError
 
 pytestmark = pytest.mark.slow
 
@@ -257,7 +259,9 @@ def test_a_killed_server_is_restarted_on_the_next_call(
     assert main(["--data-dir", str(keepalive_settings.data_dir), "llm", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["running"] is False and status["pid"] == pid and "gone" in status["problem"]
-    assert _run_python(keepalive_settings, _CLIENT_SCRIPT)["pid"] not in (pid, None)
+    later = SharedLLMServer.from_settings(keepalive_settings)
+    later.ensure_running()
+    assert later.pid not in (pid, None) and later.restarts == 0  # a new handle: a fresh start, not a restart
 
 
 def test_an_idle_server_exits_after_its_keep_alive_but_not_while_used(keepalive_settings: Settings) -> None:
@@ -393,3 +397,30 @@ def test_medcode_code_leaves_the_server_for_the_next_medcode_code(
     assert later.returncode == 0, later.stderr[-2000:]
     assert json.loads(later.stdout)["usage"]["llm_seconds"] > 0
     assert json.loads(state_file.read_text())["pid"] == pid  # reused, not restarted
+
+
+def test_a_long_lived_client_outlives_many_stopped_servers_but_not_a_crash_loop(keepalive_settings: Settings) -> None:
+    with LLMClient(keepalive_settings) as client:
+        for _ in range(4):  # more than max_restarts (3): idle exits and stops are not crashes
+            client.complete(_MESSAGES, Side, max_reasks=0)
+            stop_shared_server(keepalive_settings.data_dir)
+        assert client.complete(_MESSAGES, Side, max_reasks=0).parsed.side
+        assert isinstance(client.server, SharedLLMServer) and client.server.restarts == 4
+    server = SharedLLMServer(
+        ensure_model(keepalive_settings),
+        data_dir=keepalive_settings.data_dir,
+        keep_alive_s=600,
+        threads=1,
+        context=1024,
+        max_restarts=1,
+    )
+    server.ensure_running()
+    for crash in range(2):
+        pid = server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, 10)
+        if crash == 0:
+            server.ensure_running()  # one restart is allowed
+    with pytest.raises(LLMUnavailableError, match="died 2 times in a row"):
+        server.ensure_running()

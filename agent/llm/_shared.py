@@ -86,6 +86,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _SERVE_SCRIPT_NAME = b"_serve.py"
+_CRASH_LOOP_S = 120.0  # a server that dies sooner than this after starting counts towards max_restarts
 _Probe = Literal["ok", "refused", "timeout", "foreign", "gone"]
 
 
@@ -396,8 +397,9 @@ class SharedLLMServer:
     ``stop()`` stops it. Thread-safe.
 
     Raises ``LLMUnavailableError`` when the model does not load within ``start_timeout_s``, the server
-    exits during start-up, it had to be restarted more than ``max_restarts`` times, or another process
-    holds the state lock for longer than a start may take.
+    exits during start-up, more than ``max_restarts`` servers in a row crashed within two minutes of their
+    start, or another process holds the state lock for longer than a start may take. A server that left
+    for idleness or was stopped is simply started again: a long-lived process (the copilot) outlives many.
     """
 
     def __init__(
@@ -430,7 +432,8 @@ class SharedLLMServer:
         self._state: ServerState | None = None
         self._suspect = False
         self._proc: subprocess.Popen[bytes] | None = None  # a server this process started (reaped, never waited)
-        self.restarts = 0
+        self.restarts = 0  # servers this handle used that were replaced (crash, idle exit, stop, other options)
+        self._crash_streak = 0
         self.started_here = 0
         self.last_start_s: float | None = None
 
@@ -564,14 +567,10 @@ class SharedLLMServer:
                             _write_state(self.files, state)
                         return self._adopt(state)
                     self._retire(state, probe)
+                    if probe != "ok":  # it crashed or hangs (not: left for idleness, stopped, other options)
+                        self._count_crash(state)
                 if previous is not None:
                     self.restarts += 1
-                    if self.restarts > self.max_restarts:
-                        raise LLMUnavailableError(
-                            f"{self.endpoint_label} died {self.restarts} times; giving up "
-                            f"({log_hint(self.files.log_path)})",
-                            endpoint=self.endpoint_label,
-                        )
                 return self._spawn()
         except Timeout:
             raise LLMUnavailableError(
@@ -579,6 +578,18 @@ class SharedLLMServer:
                 f"{self.start_timeout_s + 60:.0f} s while starting the LLM server",
                 endpoint=self.endpoint_label,
             ) from None
+
+    def _count_crash(self, state: ServerState) -> None:
+        """Give up after ``max_restarts`` crashes in a row of servers that each died within two minutes of
+        starting (a crash loop); a server that had run longer starts a new count. Raises ``LLMUnavailableError``."""
+        quick = time.time() - state.started_at < _CRASH_LOOP_S
+        self._crash_streak = self._crash_streak + 1 if quick else 1
+        if self._crash_streak > self.max_restarts:
+            raise LLMUnavailableError(
+                f"{self.endpoint_label} died {self._crash_streak} times in a row soon after starting; giving up "
+                f"({log_hint(self.files.log_path)})",
+                endpoint=self.endpoint_label,
+            )
 
     def _adopt(self, state: ServerState) -> str:
         _touch(self.files)
