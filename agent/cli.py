@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from medcode.cli import CommandContext
 
 __all__ = ["register"]
+
+logger = logging.getLogger(__name__)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -113,12 +117,37 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
         fields["id"] = args.id
     note = Note.checked(text, ctx.settings.max_note_chars, **fields)
     with _coder(args, ctx) as coder:
-        result = coder.code(note)
+        prewarm = _start_llm_server_early(coder)
+        try:
+            result = coder.code(note)
+        finally:
+            if prewarm is not None:
+                prewarm.join()  # never leave a half-started server behind
     if args.json:
         print_json(result.model_dump(mode="json"))
     else:
         _print_table(result)
     return 0
+
+
+def _start_llm_server_early(coder: MedicalCoder) -> threading.Thread | None:
+    """Find or start the embedded LLM server in a thread while the index and validators load, so that a cold
+    start costs about the longer of the two rather than their sum. Errors are left for the coding call, which
+    meets them again and reports them (or routes the note to a human)."""
+    if coder.proposer_name != "llm" or coder.settings.llm_base_url is not None:
+        return None
+
+    def run() -> None:
+        try:
+            server = coder.runtime.llm().server
+            if server is not None:
+                server.ensure_running()
+        except Exception as exc:
+            logger.debug("early start of the LLM server failed (%s); the coding call retries", type(exc).__name__)
+
+    thread = threading.Thread(target=run, name="llm-early-start", daemon=True)
+    thread.start()
+    return thread
 
 
 def _done_ids(out: Path) -> set[str]:

@@ -59,6 +59,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
     for module_name in (
         "medcode.retrieval.cli",
         "medcode.agent.cli",
+        "medcode.agent.llm.cli",
         "medcode.agent.validate_cli",
         "medcode.review.cli",
         "medcode.evals.cli",

@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     )
     llm_parallel: int = Field(default=1, ge=1, le=16, description="Parallel slots of the embedded server.")
     llm_start_timeout_s: float = Field(default=300.0, gt=0, description="Wait for the embedded server to load.")
+    llm_keep_alive_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds the shared embedded server stays up without requests, so later commands skip the "
+        "model load (`medcode llm status|stop`); the latest process's value applies; 0 = a private server that "
+        "stops with each process. 600 s (Ollama uses 300): an idle server with the default model holds ~0.8 GB "
+        "of memory plus 1.1 GB of reclaimable page cache and uses no CPU, while a cold `medcode code` spent "
+        "~20-30 s more in the LLM than a warm one on 2 cores; 10 minutes covers a coder's pauses between charts.",
+    )
     llm_retry_backoff_s: float = Field(
         default=1.0, ge=0, description="First transport-retry wait; doubles per retry, capped at 30 s."
     )
