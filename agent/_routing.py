@@ -113,6 +113,8 @@ class RoutingDecision(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     threshold: float | None = Field(default=None, description="The confidence threshold the policy used.")
     case_type: str | None = Field(default=None, description="The note's case type (earned autonomy only).")
+    grant_id: int | None = Field(default=None, description="The autonomy grant that let the note go out alone.")
+    autonomy_version: str | None = Field(default=None, description="Autonomy policy and HCC list versions used.")
 
 
 GrantState = Literal["granted", "suspended", "not_granted", "no_case_type"]
@@ -130,7 +132,9 @@ class AutonomyAssessment(BaseModel):
     case_type: str | None = None
     state: GrantState
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    grant_id: int | None = None
     risk_adjustment_codes: tuple[str, ...] = ()
+    version: str | None = Field(default=None, description="Policy and HCC list versions the assessment used.")
 
     @model_validator(mode="after")
     def _consistent(self) -> AutonomyAssessment:
@@ -257,4 +261,6 @@ class RoutingPolicy(BaseModel):
             reasons=reasons,
             threshold=autonomy.threshold if granted else None,
             case_type=autonomy.case_type,
+            grant_id=autonomy.grant_id if decision == "auto" else None,
+            autonomy_version=autonomy.version,
         )
