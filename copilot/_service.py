@@ -20,6 +20,7 @@ from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
+from medcode.review.governance import AutonomyLedger
 
 __all__ = ["CopilotService", "QueueFilter"]
 
@@ -46,7 +47,13 @@ class CopilotService:
         self.settings = settings
         self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
         self.queue = ReviewQueue(settings)
-        self.coder = MedicalCoder(settings, proposer=self.proposer, recorder=QueueRecorder(settings, queue=self.queue))
+        self.autonomy = AutonomyLedger(settings)
+        self.coder = MedicalCoder(
+            settings,
+            proposer=self.proposer,
+            recorder=QueueRecorder(settings, queue=self.queue),
+            autonomy=self.autonomy,
+        )
         self.audit = AuditLog(settings)
         self.jobs = JobStore(settings)
         self.worker = CodingWorker(self.jobs, self.coder, warm_up=warm_up)
