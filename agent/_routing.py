@@ -253,7 +253,8 @@ class RoutingPolicy(BaseModel):
                 reasons.append(f"{WARNING}:{label}:{warning.rule}")
             if label in hcc or verdict.code in hcc:
                 reasons.append(f"{HCC_CODE}:{label}")
-            if granted and (verdict.confidence is None or verdict.confidence < (autonomy.threshold or 1.0)):
+            threshold = 1.0 if autonomy.threshold is None else autonomy.threshold
+            if granted and (verdict.confidence is None or verdict.confidence < threshold):
                 reasons.append(f"{BELOW_CASE_THRESHOLD}:{label}")
         decision: Decision = "review" if reasons or not granted else "auto"
         return RoutingDecision(
