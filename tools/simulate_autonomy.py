@@ -363,6 +363,7 @@ def _describe(result: SimulationResult) -> str:
         f"  auto by case type: {result.auto_by_case_type or '-'}",
         f"  review reasons (charts): {result.review_reasons}",
     ]
+    lines += [f"  end: {ct}: {json.dumps(v)}" for ct, v in result.final_evaluation.items()]
     lines += [
         f"  at chart {e['chart']}: {json.dumps({k: v for k, v in e.items() if k != 'chart'})}" for e in result.events
     ]
