@@ -97,7 +97,10 @@ def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
     from medcode.agent._coder import MedicalCoder
 
     recorder = None if args.no_record else ctx.recorder()
-    return MedicalCoder(ctx.settings, proposer=args.proposer or ctx.settings.proposer, recorder=recorder)
+    autonomy = ctx.autonomy(create=not args.no_record)  # earned autonomy: routing by case-type grants
+    return MedicalCoder(
+        ctx.settings, proposer=args.proposer or ctx.settings.proposer, recorder=recorder, autonomy=autonomy
+    )
 
 
 def _code(args: argparse.Namespace, ctx: CommandContext) -> int:

@@ -20,6 +20,16 @@ from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
+from medcode.review.governance import (
+    AdjudicationTask,
+    AuditBatch,
+    AuditProgram,
+    AuditTaskDetail,
+    AutonomyLedger,
+    BlindAnswer,
+    BlindTask,
+    BlindTaskSummary,
+)
 
 __all__ = ["CopilotService", "QueueFilter"]
 
@@ -46,8 +56,17 @@ class CopilotService:
         self.settings = settings
         self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
         self.queue = ReviewQueue(settings)
-        self.coder = MedicalCoder(settings, proposer=self.proposer, recorder=QueueRecorder(settings, queue=self.queue))
+        self.autonomy = AutonomyLedger(settings)
+        self.coder = MedicalCoder(
+            settings,
+            proposer=self.proposer,
+            recorder=QueueRecorder(settings, queue=self.queue),
+            autonomy=self.autonomy,
+        )
         self.audit = AuditLog(settings)
+        self.audits = AuditProgram(
+            settings, policy=self.autonomy.policy, hcc=self.autonomy.hcc, check_code=self._check_code
+        )
         self.jobs = JobStore(settings)
         self.worker = CodingWorker(self.jobs, self.coder, warm_up=warm_up)
         self._started = False
@@ -63,9 +82,10 @@ class CopilotService:
         """Stop the worker (waits briefly for a running job), stop the LLM server, close the stores."""
         if self._started:
             self.worker.stop()
-        self.coder.close()
+        self.coder.close()  # closes the autonomy gate too
         self.queue.close()
         self.audit.close()
+        self.audits.close()
         self.jobs.close()
 
     def health(self) -> dict[str, Any]:
@@ -260,3 +280,40 @@ class CopilotService:
             "failed": counts.get("failed", 0),
         }
         return data
+
+    # -- blinded audits and earned autonomy -----------------------------------------------------
+    def _check_code(self, raw: str, date_of_service: dt.date | None) -> str:
+        record = self.coder.registry.get(date_of_service).get(raw)
+        if not record.billable:
+            raise InputError(f"{record.code} is a header, not a billable code; pick one of its children")
+        return str(record.code)
+
+    def audit_sample(self, *, by: str, seed: int | None = None, review_sample: int | None = None) -> AuditBatch:
+        """Draw an audit batch (``AuditProgram.sample``)."""
+        return self.audits.sample(by=by, seed=seed, review_sample=review_sample)
+
+    def audit_tasks(self, auditor: str) -> list[BlindTaskSummary]:
+        """Open tasks this auditor can code blind: no codes, routing or case type."""
+        return self.audits.tasks_for(auditor)
+
+    def audit_task(self, task_id: int, auditor: str) -> BlindTask:
+        """A task's note and metadata only. Raises ``AuditTaskNotFoundError``, ``InputError``."""
+        return self.audits.blind_task(task_id, auditor)
+
+    def audit_answer(self, task_id: int, auditor: str, codes: list[str]) -> BlindAnswer:
+        """Record a blind answer (final). Raises ``InputError`` and the code-set errors for bad codes."""
+        return self.audits.answer(task_id, auditor, codes)
+
+    def disputes(self, adjudicator: str) -> list[BlindTaskSummary]:
+        return self.audits.disputes_for(adjudicator)
+
+    def dispute(self, task_id: int, adjudicator: str) -> AdjudicationTask:
+        """The note and both auditors' answers (as A and B), never the machine's codes."""
+        return self.audits.adjudication_task(task_id, adjudicator)
+
+    def adjudicate(self, task_id: int, adjudicator: str, codes: list[str], reason: str | None) -> AuditTaskDetail:
+        return self.audits.adjudicate(task_id, adjudicator, codes, reason=reason)
+
+    def autonomy_report(self) -> dict[str, Any]:
+        """``medcode autonomy report --json`` plus the suspension events' figures."""
+        return self.autonomy.report().model_dump(mode="json")

@@ -18,7 +18,7 @@ from medcode.config import Settings, load_settings
 from medcode.errors import ConfigError, InputError, MedcodeError
 
 if TYPE_CHECKING:
-    from medcode.agent import Recorder
+    from medcode.agent import AutonomyGate, Recorder
 
 __all__ = ["CommandContext", "main", "print_json"]
 
@@ -45,6 +45,16 @@ class CommandContext:
 
         return QueueRecorder(self.settings)
 
+    def autonomy(self, *, create: bool = True) -> AutonomyGate:
+        """The governance room's earned-autonomy gate for routing (grants by case type).
+
+        ``create=False`` (``--no-record``) opens an existing review database only; without one
+        no case type holds a grant, so every note is reviewed.
+        """
+        from medcode.review.governance import AutonomyLedger
+
+        return AutonomyLedger(self.settings, create=create)
+
 
 def print_json(payload: Any) -> None:
     """Write one JSON document to stdout."""
@@ -62,6 +72,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
         "medcode.agent.llm.cli",
         "medcode.agent.validate_cli",
         "medcode.review.cli",
+        "medcode.review.governance.cli",
         "medcode.evals.cli",
         "medcode.copilot.cli",
     ):

@@ -137,6 +137,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Note types allowed to skip review; empty = human-assisted (everything reviewed).",
     )
+    autonomy_policy_file: Path | None = Field(
+        default=None,
+        description="Earned autonomy: the policy file (TOML) of case types, targets and approvers; unset means the "
+        "packaged example (medcode/review/governance/data/autonomy_policy.toml).",
+    )
     audit_store_note_text: bool = Field(default=False, description="Store note text in the audit log (PHI!).")
     db_busy_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="How long a review-database write waits for another writer's lock."
@@ -161,7 +166,15 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="Finished coding jobs (status and result) are kept this long."
     )
 
-    @field_validator("data_dir", "codeset_releases_file", "cpt_file", "hcpcs_source", "llm_gguf", mode="after")
+    @field_validator(
+        "data_dir",
+        "codeset_releases_file",
+        "cpt_file",
+        "hcpcs_source",
+        "llm_gguf",
+        "autonomy_policy_file",
+        mode="after",
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

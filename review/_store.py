@@ -62,8 +62,12 @@ __all__ = [
     "GENESIS_HASH",
     "ReviewStore",
     "actions",
+    "audit_answers",
+    "audit_batches",
     "audit_head",
     "audit_records",
+    "audit_tasks",
+    "autonomy_grants",
     "chart_codes",
     "charts",
     "jobs",
@@ -177,6 +181,7 @@ audit_records = Table(
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
     Index("audit_records_chart", "chart_id"),
+    Index("audit_records_event", "event_type", "seq"),  # revision 0002: drift alerts are found by type
 )
 
 audit_head = Table(
@@ -207,6 +212,76 @@ jobs = Table(
     Column("result_json", Text),
     CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="jobs_status_value"),
     Index("jobs_status", "status", "seq"),
+    sqlite_autoincrement=True,
+)
+
+# -- revision 0002: the governance room (blinded audits and earned autonomy, medcode.review.governance) --------
+
+audit_batches = Table(
+    "audit_batches",
+    metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("policy_version", Text, nullable=False),
+    Column("policy_sha256", Text, nullable=False),
+    Column("params_json", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+audit_tasks = Table(
+    "audit_tasks",
+    metadata,
+    Column("task_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("audit_batches.batch_id"), nullable=False),
+    Column("chart_id", Integer, ForeignKey("charts.chart_id"), nullable=False, unique=True),
+    Column("case_type", Text),
+    Column("stratum", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("gold_codes_json", Text),
+    Column("gold_source", Text),
+    Column("gold_by", Text),
+    Column("gold_at", Text),
+    CheckConstraint("stratum IN ('auto', 'review')", name="audit_tasks_stratum"),
+    CheckConstraint("status IN ('open', 'disputed', 'gold')", name="audit_tasks_status"),
+    CheckConstraint("gold_source IN ('agreement', 'adjudication', 'single')", name="audit_tasks_gold_source"),
+    Index("audit_tasks_status", "status", "task_id"),
+    Index("audit_tasks_case_type", "case_type", "status"),
+    sqlite_autoincrement=True,
+)
+
+audit_answers = Table(
+    "audit_answers",
+    metadata,
+    Column("task_id", Integer, ForeignKey("audit_tasks.task_id"), nullable=False),
+    Column("auditor", Text, nullable=False),
+    Column("codes_json", Text, nullable=False),
+    Column("at", Text, nullable=False),
+    Column("audit_seq", Integer, nullable=False),
+    PrimaryKeyConstraint("task_id", "auditor"),
+)
+
+autonomy_grants = Table(
+    "autonomy_grants",
+    metadata,
+    Column("grant_id", Integer, primary_key=True, autoincrement=True),
+    Column("case_type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("case_type_sha256", Text, nullable=False),
+    Column("policy_version", Text, nullable=False),
+    Column("policy_sha256", Text, nullable=False),
+    Column("granted_by", Text, nullable=False),
+    Column("granted_at", Text, nullable=False),
+    Column("evidence_json", Text, nullable=False),
+    Column("ended_at", Text),
+    Column("ended_by", Text),
+    Column("end_json", Text),
+    Column("audit_seq", Integer, nullable=False),
+    CheckConstraint("status IN ('active', 'suspended', 'revoked')", name="autonomy_grants_status"),
+    Index("autonomy_grants_case_type", "case_type", "grant_id"),
     sqlite_autoincrement=True,
 )
 

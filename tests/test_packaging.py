@@ -61,6 +61,12 @@ def test_the_wheel_has_one_top_level_name_and_no_tools_or_tests(wheel: Path) -> 
         # The review database's migrations run on open: a wheel without them cannot open a store.
         "medcode/review/migrations/env.py",
         "medcode/review/migrations/versions/rev_0001_initial.py",
+        "medcode/review/migrations/versions/rev_0002_governance.py",
+        # Earned autonomy: the example policy and the CMS-HCC list routing reads.
+        "medcode/review/governance/data/autonomy_policy.toml",
+        "medcode/review/governance/data/hcc_codes.json",
+        "medcode/copilot/data/pages/audit.html",
+        "medcode/copilot/data/pages/autonomy.html",
     ):
         assert data in names, data
 

@@ -107,7 +107,7 @@ def test_a_newer_schema_is_refused_and_an_older_one_migrated(settings: Settings)
         chart_id = queue.enqueue(_decision())
         assert queue.get(chart_id).version == 1
     with ReviewStore(settings) as store, store.read() as c:
-        assert ReviewStore.revision(c) == "0001"
+        assert ReviewStore.revision(c) == "0002"
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error(settings: Settings) -> None:
