@@ -7,7 +7,7 @@ server and the model weights live in ``medcode.agent.llm``.
 """
 
 from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
-from medcode.agent._note import Note, sha256_text
+from medcode.agent._note import METADATA_FIELDS, Note, NoteMetadata, sha256_text
 from medcode.agent._proposers import (
     Condition,
     ConfidenceModel,
@@ -21,12 +21,15 @@ from medcode.agent._proposers import (
 )
 from medcode.agent._routing import (
     CODE_REJECTED,
+    FINANCIAL_IMPACT,
     HUMAN_ASSISTED_DEFAULT,
     LLM_UNAVAILABLE,
     LOW_CONFIDENCE,
     NO_CODES,
     NOTE_TYPE_NOT_AUTONOMOUS,
+    ROUTING_CHECK_FAILED,
     WARNING,
+    RoutingCheck,
     RoutingDecision,
     RoutingPolicy,
     reason_kind,
@@ -36,11 +39,14 @@ from medcode.agent._selection import build_choice_model
 
 __all__ = [
     "CODE_REJECTED",
+    "FINANCIAL_IMPACT",
     "HUMAN_ASSISTED_DEFAULT",
     "LLM_UNAVAILABLE",
     "LOW_CONFIDENCE",
+    "METADATA_FIELDS",
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CODES",
+    "ROUTING_CHECK_FAILED",
     "WARNING",
     "CodedCode",
     "CodingResult",
@@ -50,12 +56,14 @@ __all__ = [
     "LLMProposer",
     "MedicalCoder",
     "Note",
+    "NoteMetadata",
     "Proposed",
     "ProposedItem",
     "Proposer",
     "ProposerName",
     "Recorder",
     "RetrievalProposer",
+    "RoutingCheck",
     "RoutingDecision",
     "RoutingPolicy",
     "Runtime",

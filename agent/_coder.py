@@ -10,6 +10,7 @@ one in); the agent stage itself never writes review data. A failing LLM never lo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import threading
 import time
@@ -29,15 +30,23 @@ from medcode.agent._proposers import (
     RetrievalProposer,
     proposer_parameters,
 )
-from medcode.agent._routing import LLM_UNAVAILABLE, RoutingDecision, RoutingPolicy
+from medcode.agent._routing import (
+    LLM_UNAVAILABLE,
+    ROUTING_CHECK_FAILED,
+    RoutingCheck,
+    RoutingDecision,
+    RoutingPolicy,
+)
 from medcode.agent._runtime import Runtime
 from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings
-from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError
+from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError, MedcodeError
 from medcode.retrieval import HybridRetriever, data_version
 from medcode.validators import CodeVerdict, Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
 __all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "Recorder", "Usage"]
+
+log = logging.getLogger("medcode.agent.coder")
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
 LLM_ERROR = "LLM_ERROR"
@@ -139,7 +148,8 @@ class MedicalCoder:
     ``runtime`` shares the heavy parts with other users of the process (the coder then leaves it
     open on ``close``); without one the coder makes its own and closes it. ``recorder`` receives
     every finished run (the CLI wires in the review queue and audit log; the evaluation harness
-    passes none). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
+    passes none). ``routing_checks`` add routing reasons (the CLI root and the copilot wire in
+    monitoring's financial-impact check; see ``RoutingCheck``). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
     opened and auto-build is off, ``ConfigError`` for bad settings.
     """
 
@@ -152,8 +162,10 @@ class MedicalCoder:
         recorder: Recorder | None = None,
         auto_build_index: bool = True,
         retrieval_top_k: int = 50,
+        routing_checks: tuple[RoutingCheck, ...] | list[RoutingCheck] = (),
     ) -> None:
         self.settings = settings
+        self.routing_checks = tuple(routing_checks)
         self.proposer_name: ProposerName = proposer
         self.recorder = recorder
         self.retrieval_top_k = retrieval_top_k
@@ -251,6 +263,12 @@ class MedicalCoder:
         t_validate = time.monotonic() - t0
 
         verdicts = report.verdicts
+        for check in self.routing_checks:
+            try:
+                extra_reasons += check.reasons(note, verdicts)
+            except MedcodeError as exc:
+                log.warning("routing check %s failed (%s); the note goes to review", check.name, type(exc).__name__)
+                extra_reasons.append(f"{ROUTING_CHECK_FAILED}:{check.name}")
         routing = self.policy.decide(verdicts, note.note_type, extra_reasons=extra_reasons)
         codes = []
         for verdict in verdicts:

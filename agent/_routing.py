@@ -8,7 +8,8 @@ the validated suggestions pre-filled. A note is ``auto`` only when *all* of thes
 - no code carries a warning;
 - every code's confidence is known and strictly above ``routing_auto_threshold``;
 - the caller passed no extra reason (the orchestrator passes ``LLM_UNAVAILABLE`` when the model
-  failed, so such notes are always reviewed).
+  failed, so such notes are always reviewed, and the reasons of every ``RoutingCheck`` wired into
+  the coder: the CLI root and the copilot wire monitoring's financial-impact check).
 
 Confidence never rescues a code that failed a rule: a rejected code forces review whatever
 its confidence. Every reason that applies is listed (not only the first), as stable strings:
@@ -21,13 +22,22 @@ its confidence. Every reason that applies is listed (not only the first), as sta
 ``WARNING:<code>:<rule>``       the code was accepted with a warning
 ``LOW_CONFIDENCE:<code>``       confidence missing or not above the threshold
 ``LLM_UNAVAILABLE``             (extra reason) the language model could not be used
+``FINANCIAL_IMPACT:DRG:<code>`` (extra reason, ``RoutingCheck``) the machine's code moves the
+                                MS-DRG (a CC/MCC the grouper used; ``UNGROUPABLE`` when the
+                                claim cannot be grouped, so the impact is unknown)
+``FINANCIAL_IMPACT:HCC:<code>`` (extra reason, ``RoutingCheck``) the machine's code adds a
+                                CMS-HCC payment category
+``ROUTING_CHECK_FAILED:<name>`` (extra reason) a wired-in check raised; the note is reviewed
 ==============================  ===========================================================
+
+A ``RoutingCheck`` is how a later stage adds reasons without the agent importing it: the agent
+defines the protocol, the caller passes implementations to ``MedicalCoder(routing_checks=...)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,14 +45,20 @@ from medcode.config import Settings
 from medcode.errors import ConfigError
 from medcode.validators import CodeVerdict
 
+if TYPE_CHECKING:
+    from medcode.agent._note import Note
+
 __all__ = [
     "CODE_REJECTED",
+    "FINANCIAL_IMPACT",
     "HUMAN_ASSISTED_DEFAULT",
     "LLM_UNAVAILABLE",
     "LOW_CONFIDENCE",
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CODES",
+    "ROUTING_CHECK_FAILED",
     "WARNING",
+    "RoutingCheck",
     "RoutingDecision",
     "RoutingPolicy",
     "reason_kind",
@@ -55,6 +71,8 @@ CODE_REJECTED = "CODE_REJECTED"
 WARNING = "WARNING"
 LOW_CONFIDENCE = "LOW_CONFIDENCE"
 LLM_UNAVAILABLE = "LLM_UNAVAILABLE"
+FINANCIAL_IMPACT = "FINANCIAL_IMPACT"
+ROUTING_CHECK_FAILED = "ROUTING_CHECK_FAILED"
 
 Decision = Literal["auto", "review"]
 
@@ -69,6 +87,19 @@ def _normalise_note_type(note_type: str | None) -> str | None:
         return None
     cleaned = " ".join(note_type.split()).lower()
     return cleaned or None
+
+
+class RoutingCheck(Protocol):
+    """A check a later stage contributes to routing: extra reasons to send a coded note to a human.
+
+    ``reasons`` sees the note and the validators' verdicts and returns stable reason strings (empty
+    when nothing applies); it must not change them. It may raise a ``MedcodeError``: the coder then
+    routes the note to review with ``ROUTING_CHECK_FAILED:<name>``.
+    """
+
+    name: str
+
+    def reasons(self, note: Note, verdicts: Sequence[CodeVerdict]) -> list[str]: ...
 
 
 class RoutingDecision(BaseModel):

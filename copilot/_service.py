@@ -19,6 +19,7 @@ from medcode.config import Settings
 from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
+from medcode.monitoring import FinancialImpactCheck
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
 
 __all__ = ["CopilotService", "QueueFilter"]
@@ -46,7 +47,14 @@ class CopilotService:
         self.settings = settings
         self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
         self.queue = ReviewQueue(settings)
-        self.coder = MedicalCoder(settings, proposer=self.proposer, recorder=QueueRecorder(settings, queue=self.queue))
+        # A chart whose machine codes move the MS-DRG or add a CMS-HCC is never auto (as with the CLI).
+        self.financial_check = FinancialImpactCheck(settings) if settings.monitoring_financial_routing else None
+        self.coder = MedicalCoder(
+            settings,
+            proposer=self.proposer,
+            recorder=QueueRecorder(settings, queue=self.queue),
+            routing_checks=[self.financial_check] if self.financial_check is not None else [],
+        )
         self.audit = AuditLog(settings)
         self.jobs = JobStore(settings)
         self.worker = CodingWorker(self.jobs, self.coder, warm_up=warm_up)
@@ -64,6 +72,8 @@ class CopilotService:
         if self._started:
             self.worker.stop()
         self.coder.close()
+        if self.financial_check is not None:
+            self.financial_check.close()
         self.queue.close()
         self.audit.close()
         self.jobs.close()
@@ -95,6 +105,8 @@ class CopilotService:
             "sex": request.sex,
             "date_of_service": request.date_of_service,
         }
+        if request.metadata is not None:
+            fields["metadata"] = request.metadata
         if request.id is not None:
             fields["id"] = request.id
         note = Note.checked(request.text, self.settings.max_note_chars, **fields)

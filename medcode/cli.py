@@ -18,7 +18,7 @@ from medcode.config import Settings, load_settings
 from medcode.errors import ConfigError, InputError, MedcodeError
 
 if TYPE_CHECKING:
-    from medcode.agent import Recorder
+    from medcode.agent import Recorder, RoutingCheck
 
 __all__ = ["CommandContext", "main", "print_json"]
 
@@ -45,6 +45,15 @@ class CommandContext:
 
         return QueueRecorder(self.settings)
 
+    def routing_checks(self) -> list[RoutingCheck]:
+        """Checks that add routing reasons: monitoring's financial impact (a code that moves the MS-DRG or adds
+        a CMS-HCC is never auto), unless ``monitoring_financial_routing`` is off."""
+        if not self.settings.monitoring_financial_routing:
+            return []
+        from medcode.monitoring import FinancialImpactCheck
+
+        return [FinancialImpactCheck(self.settings)]
+
 
 def print_json(payload: Any) -> None:
     """Write one JSON document to stdout."""
@@ -62,6 +71,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
         "medcode.agent.validate_cli",
         "medcode.review.cli",
         "medcode.evals.cli",
+        "medcode.monitoring.cli",
         "medcode.copilot.cli",
     ):
         try:

@@ -438,3 +438,12 @@ def test_slow_llm_does_not_block_other_requests(small_index_settings: Settings, 
         # Other requests were answered while the model loaded or coded, each quickly.
         assert seen & {"warming/queued", "ready/running", "warming/running"}, seen
         assert len(latencies) >= 3 and max(latencies) < 2.0, latencies
+
+
+def test_code_accepts_note_metadata(client: TestClient) -> None:
+    metadata = {"provider_id": "NPI-1234567890", "department": "cardiology", "payer": "Medicare"}
+    job = _code(client, NOTE.replace("Follow-up", "Metadata"), metadata={**metadata, "encounter_date": "2026-05-04"})
+    chart = client.get(f"/v1/charts/{job['chart_id']}?text=false", headers=AUTH).json()
+    assert chart["metadata"] == {**metadata, "encounter_date": "2026-05-04"}
+    bad = client.post("/v1/code", json={"text": NOTE, "metadata": {"doctor": "x"}}, headers=AUTH)
+    assert bad.status_code == 422 and "metadata.doctor" in bad.json()["error"]["message"]

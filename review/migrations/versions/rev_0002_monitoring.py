@@ -1,0 +1,34 @@
+"""Note metadata on charts: provider id, department, payer and encounter date (all optional).
+
+The monitoring reports (drift, dollars at risk, clinician documentation feedback, KPIs) group
+charts by them. Charts coded before this revision have none (NULL).
+
+Revision ID: 0002_monitoring
+Revises: 0001
+
+(The governance work adds its own revision 0002 on another branch; whoever merges both re-chains
+this one after it. Nothing here depends on that revision.)
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_monitoring"
+down_revision: str | None = "0001"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+COLUMNS = ("provider_id", "department", "payer", "encounter_date")
+
+
+def upgrade() -> None:
+    for name in COLUMNS:
+        op.add_column("charts", sa.Column(name, sa.Text, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("charts") as batch:  # SQLite drops columns by rebuilding the table
+        for name in reversed(COLUMNS):
+            batch.drop_column(name)
