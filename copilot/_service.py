@@ -19,7 +19,18 @@ from medcode.config import Settings
 from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
-from medcode.monitoring import FinancialImpactCheck
+from medcode.monitoring import (
+    FinancialImpactCheck,
+    FinancialModel,
+    GroupBy,
+    Window,
+    build_cdi_report,
+    build_report,
+    load_cdi_queries,
+    load_drift_thresholds,
+    load_records,
+    record_alerts,
+)
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
 
 __all__ = ["CopilotService", "QueueFilter"]
@@ -48,7 +59,10 @@ class CopilotService:
         self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
         self.queue = ReviewQueue(settings)
         # A chart whose machine codes move the MS-DRG or add a CMS-HCC is never auto (as with the CLI).
-        self.financial_check = FinancialImpactCheck(settings) if settings.monitoring_financial_routing else None
+        self.financial = FinancialModel(settings)
+        self.financial_check = (
+            FinancialImpactCheck(settings, model=self.financial) if settings.monitoring_financial_routing else None
+        )
         self.coder = MedicalCoder(
             settings,
             proposer=self.proposer,
@@ -72,8 +86,7 @@ class CopilotService:
         if self._started:
             self.worker.stop()
         self.coder.close()
-        if self.financial_check is not None:
-            self.financial_check.close()
+        self.financial.close()
         self.queue.close()
         self.audit.close()
         self.jobs.close()
@@ -272,3 +285,66 @@ class CopilotService:
             "failed": counts.get("failed", 0),
         }
         return data
+
+    # -- monitoring --------------------------------------------------------------------------
+    def monitor_report(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        window: str = "week",
+        group_by: GroupBy = "case_type",
+    ) -> dict[str, Any]:
+        """The KPI report with its SVG plots (``medcode monitor report``'s document plus ``plots``).
+
+        New drift alerts are written to the audit log once (``monitoring.drift_alert``), as the CLI does,
+        so the autonomy policy sees them whichever way the report was looked at. Raises ``InputError``
+        for a bad window or a naive bound.
+        """
+        spec = Window.parse(window)
+        records = load_records(self.queue, since=since, until=until)
+        report = build_report(
+            records,
+            thresholds=load_drift_thresholds(self.settings),
+            model=self.financial,
+            window=spec,
+            group_by=group_by,
+            since=since,
+            until=until,
+        )
+        recorded = record_alerts(self.audit, report.drift.alerts)
+        return {**report.as_dict(plots=True), "recorded_alerts": len(recorded)}
+
+    def cdi_report(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        group_by: GroupBy = "provider_id",
+        limit: int = 20,
+    ) -> dict[str, Any]:
+        """Clinician documentation feedback (``medcode monitor cdi``) as JSON; evidence quotes only when
+        ``monitoring_cdi_include_text`` is set."""
+        include_text = self.settings.monitoring_cdi_include_text
+        records = load_records(self.queue, since=since, until=until, include_text=include_text)
+        codeset = self.coder.registry.get()
+        cache: dict[str, list[str]] = {}
+
+        def options(code: str) -> list[str]:
+            head = code.replace(".", "")[:3]
+            if head not in cache:
+                try:
+                    cache[head] = list(codeset.billable_descendants(head, limit=60))
+                except (MalformedCodeError, UnknownCodeError):
+                    cache[head] = []
+            return [c for c in cache[head] if c != code]
+
+        report = build_cdi_report(
+            records,
+            load_cdi_queries(self.settings),
+            group_by=group_by,
+            options=options,
+            include_text=include_text,
+            limit_per_group=limit,
+        )
+        return report.as_dict()

@@ -157,7 +157,8 @@ class Settings(BaseSettings):
         "reported as categories and RAF only, not dollars.",
     )
     monitoring_drift_thresholds_file: Path | None = Field(
-        default=None, description="Drift thresholds (JSON) instead of the packaged monitoring/data/drift_thresholds.json."
+        default=None,
+        description="Drift thresholds (JSON) instead of the packaged monitoring/data/drift_thresholds.json.",
     )
     monitoring_cdi_queries_file: Path | None = Field(
         default=None, description="CDI query templates (JSON) instead of the packaged monitoring/data/cdi_queries.json."

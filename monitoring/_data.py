@@ -10,6 +10,7 @@ and an edit to a file changes the version. ``monitoring_drift_thresholds_file`` 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from importlib import resources
 from pathlib import Path
@@ -182,7 +183,7 @@ def load_drift_thresholds(settings: Settings | None = None) -> DriftThresholds:
         if metric.watch > metric.alert:
             raise ConfigError(f"{where}: metrics.{name}: watch ({metric.watch}) is above alert ({metric.alert})")
     bins = parsed.confidence_bins
-    if any(b >= a for b, a in zip(bins, bins[1:], strict=False)) or bins[0] > 0 or bins[-1] < 1:
+    if any(b >= a for b, a in itertools.pairwise(bins)) or bins[0] > 0 or bins[-1] < 1:
         raise ConfigError(f"{where}: confidence_bins must rise strictly from 0 or below to 1 or above")
     if parsed.reference.mode == "fixed" and not (parsed.reference.start and parsed.reference.end):
         raise ConfigError(f"{where}: reference.mode 'fixed' needs start and end dates (YYYY-MM-DD)")

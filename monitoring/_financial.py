@@ -100,7 +100,9 @@ class ClaimImpact(BaseModel):
 
     @property
     def drg_changed(self) -> bool:
-        return self.drg_machine is not None and self.drg_final is not None and self.drg_machine.drg != self.drg_final.drg
+        return (
+            self.drg_machine is not None and self.drg_final is not None and self.drg_machine.drg != self.drg_final.drg
+        )
 
     @property
     def hcc_changed(self) -> bool:

@@ -81,7 +81,9 @@ def test_charts_store_metadata_and_a_0001_database_is_migrated(tmp_path: Path) -
         conn.execute(f"ALTER TABLE charts DROP COLUMN {column}")
     conn.execute("UPDATE alembic_version SET version_num = '0001'")
     conn.close()
-    meta = NoteMetadata(provider_id="P-7", department="cardiology", payer="Medicare", encounter_date=dt.date(2026, 5, 4))
+    meta = NoteMetadata(
+        provider_id="P-7", department="cardiology", payer="Medicare", encounter_date=dt.date(2026, 5, 4)
+    )
     with ReviewQueue(settings) as queue:
         assert queue.get(old).metadata == NoteMetadata()
         new = queue.enqueue(_decision(NOTE + "new", meta))
