@@ -152,9 +152,9 @@ def build_cdi_report(
                             entry["quotes"].append(quote)
     findings: list[CDIFinding] = []
     for (group, _query_id, code_id), entry in found.items():
-        query: CDIQuery = entry["query"]
-        code: CodeRecord = entry["code"]
-        description = code.description or code_id
+        template: CDIQuery = entry["query"]
+        first: CodeRecord = entry["code"]
+        description = first.description or code_id
         specific = _others(options, code_id)[:6] if options else []
         values = {
             "code": code_id,
@@ -166,14 +166,14 @@ def build_cdi_report(
         findings.append(
             CDIFinding(
                 group=group,
-                query_id=query.id,
-                title=query.title,
+                query_id=template.id,
+                title=template.title,
                 code=code_id,
                 description=description,
                 charts=len(entry["charts"]),
                 count=entry["count"],
                 example_note_ids=entry["examples"],
-                query=_render(query.query, values),
+                query=_render(template.query, values),
                 quotes=entry["quotes"],
             )
         )

@@ -230,10 +230,13 @@ def _bin(value: float, bins: Sequence[float]) -> str:
 
 def _top(current: Counter[str], reference: Counter[str], k: int) -> tuple[dict[str, float], dict[str, float]]:
     keep = {name for name, _ in reference.most_common(k)}
-    fold = lambda counts: {  # noqa: E731
-        **{n: float(v) for n, v in counts.items() if n in keep},
-        OTHER: float(sum(v for n, v in counts.items() if n not in keep)),
-    }
+
+    def fold(counts: Counter[str]) -> dict[str, float]:
+        return {
+            **{n: float(v) for n, v in counts.items() if n in keep},
+            OTHER: float(sum(v for n, v in counts.items() if n not in keep)),
+        }
+
     return fold(current), fold(reference)
 
 

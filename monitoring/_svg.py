@@ -66,15 +66,15 @@ def line_chart(
         f'<text x="{_LEFT}" y="18" font-size="13" font-weight="600" fill="#0f172a">{escape(title)}</text>',
     ]
     for k in range(ticks + 1):
-        v = low + step * k
-        yy = y(v)
+        tick = low + step * k
+        yy = y(tick)
         out.append(f'<line x1="{_LEFT}" y1="{yy:.1f}" x2="{_W - _RIGHT}" y2="{yy:.1f}" stroke="#e2e8f0"/>')
         out.append(
-            f'<text x="{_LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end" fill="#64748b">{escape(y_format(v))}</text>'
+            f'<text x="{_LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end" fill="#64748b">{escape(y_format(tick))}</text>'
         )
-    step = max(1, math.ceil(n / 8))
+    every = max(1, math.ceil(n / 8))
     for i, label in enumerate(labels):
-        if i % step == 0 or i == n - 1:
+        if i % every == 0 or i == n - 1:
             out.append(
                 f'<text x="{x(i):.1f}" y="{_H - _BOTTOM + 16}" text-anchor="middle" fill="#64748b">{escape(label)}</text>'
             )
