@@ -31,6 +31,7 @@ __all__ = [
     "DollarsAtRisk",
     "MonitoringReport",
     "accuracy",
+    "accuracy_by_code",
     "build_report",
     "denial_risk_flags",
     "dollars_at_risk",
@@ -102,6 +103,30 @@ def accuracy(pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> AccuracyRe
         report.fp += len(m - g)
         report.fn += len(g - m)
     return report
+
+
+def accuracy_by_code(
+    pairs: Iterable[tuple[Sequence[str], Sequence[str]]], *, top: int = 20
+) -> dict[str, dict[str, Any]]:
+    """Per-code accuracy: for each code (dotless, upper case) its tp/fp/fn, precision and recall over the pairs,
+    the ``top`` codes with the most machine-or-gold occurrences, most frequent first."""
+    counts: dict[str, list[int]] = {}
+    for machine, gold in pairs:
+        m, g = _norm(machine), _norm(gold)
+        for code in m | g:
+            tp_fp_fn = counts.setdefault(code, [0, 0, 0])
+            tp_fp_fn[0 if code in m and code in g else (1 if code in m else 2)] += 1
+    ranked = sorted(counts.items(), key=lambda kv: (-sum(kv[1]), kv[0]))[:top]
+    return {
+        code: {
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+        }
+        for code, (tp, fp, fn) in ranked
+    }
 
 
 def _gold(record: ChartRecord, gold: Mapping[int, Sequence[str]] | None) -> list[str] | None:
@@ -289,6 +314,9 @@ def build_report(
     now = now or dt.datetime.now(dt.UTC)
     drift = detect_drift(records, thresholds, window=window, group_by=group_by)
     overall = _rates(records, gold)
+    overall["accuracy_by_code"] = accuracy_by_code(
+        (r.machine_codes, g) for r in records if (g := _gold(r, gold)) is not None
+    )
     open_ages = [max(0.0, (now - r.created_at).total_seconds()) for r in records if not r.finalised]
     overall["queue"] = {
         "open": len(open_ages),

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from medcode.config import Settings
     from medcode.monitoring._report import MonitoringReport
 
-__all__ = ["code_options", "register", "render_report_html", "render_report_text"]
+__all__ = ["code_options", "read_gold", "register", "render_report_html", "render_report_text"]
 
 _GROUP_BY = ("case_type", "note_type", "setting", "provider_id", "department", "payer")
 
@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report with plots to FILE")
     report.add_argument("--no-record", action="store_true", help="do not write new drift alerts to the audit log")
+    report.add_argument(
+        "--gold",
+        type=Path,
+        metavar="FILE",
+        help='audited codes (JSONL: one {"chart_id": N, "codes": [...]} a line) that replace those charts\' final '
+        "codes in accuracy and dollars at risk",
+    )
     report.set_defaults(handler=_report)
     cdi = monitor_sub.add_parser(
         "cdi",
@@ -180,6 +187,35 @@ def render_report_html(report: MonitoringReport) -> str:
     return "".join(parts)
 
 
+def read_gold(path: Path) -> dict[int, list[str]]:
+    """Audited codes by chart id from a JSONL file. Raises ``InputError`` naming the line for a bad one."""
+    import json
+
+    from medcode.errors import InputError
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    gold: dict[int, list[str]] = {}
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            chart_id, codes = row["chart_id"], row["codes"]
+            if (
+                not isinstance(chart_id, int)
+                or not isinstance(codes, list)
+                or not all(isinstance(c, str) for c in codes)
+            ):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise InputError(f'{path} line {lineno}: expected {{"chart_id": <int>, "codes": [<code>, ...]}}') from None
+        gold[chart_id] = codes
+    return gold
+
+
 def _report(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.cli import print_json
     from medcode.errors import MissingDependencyError
@@ -192,6 +228,7 @@ def _report(args: argparse.Namespace, ctx: CommandContext) -> int:
 
     window = Window.parse(args.window)
     since, until = _bounds(args)
+    gold = read_gold(args.gold) if args.gold is not None else None
     thresholds = load_drift_thresholds(ctx.settings)
     with ReviewQueue(ctx.settings, create=False) as queue:
         records = load_records(queue, since=since, until=until)
@@ -205,13 +242,21 @@ def _report(args: argparse.Namespace, ctx: CommandContext) -> int:
             group_by=args.by,
             since=since,
             until=until,
+            gold=gold,
             plots=args.html is not None,
         )
     except MissingDependencyError as exc:
         print(f"medcode: {exc}; reporting without dollars at risk", file=sys.stderr)
         model = None
         report = build_report(
-            records, thresholds=thresholds, model=None, window=window, group_by=args.by, since=since, until=until
+            records,
+            thresholds=thresholds,
+            model=None,
+            window=window,
+            group_by=args.by,
+            since=since,
+            until=until,
+            gold=gold,
         )
     finally:
         if model is not None:

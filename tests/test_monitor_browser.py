@@ -116,6 +116,9 @@ def test_kpi_page_shows_every_number_with_plots_and_the_drift_alert(
     )
     assert "inpatient/discharge_summary" in browser.find_element(By.ID, "k-dollars").text
     assert "291 → 293" in browser.find_element(By.ID, "k-charts").text  # the machine's MCC the coder removed
+    by_code = api["kpis"]["accuracy_by_code"]
+    top = next(iter(by_code))
+    assert top in browser.find_element(By.ID, "k-codes").text and by_code[top]["tp"] > 0
     # Plots: server-rendered SVG shown as images, all loaded.
     images = browser.find_elements(By.CSS_SELECTOR, "#k-plots img")
     assert {i.get_attribute("data-plot") for i in images} == {

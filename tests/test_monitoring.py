@@ -22,6 +22,7 @@ from medcode.monitoring import (
     FinancialModel,
     Window,
     accuracy,
+    accuracy_by_code,
     build_cdi_report,
     build_report,
     denial_risk_flags,
@@ -237,6 +238,16 @@ def test_audited_gold_replaces_final_codes(model: FinancialModel) -> None:
     }  # fmt: skip
 
 
+def test_accuracy_by_code_counts_each_code() -> None:
+    pairs = [(["E11.9", "I10"], ["E11.9"]), (["E11.9"], ["E11.65"]), (["I10"], ["I10", "E78.5"])]
+    by_code = accuracy_by_code(pairs)
+    assert by_code["E119"] == {"tp": 1, "fp": 1, "fn": 0, "precision": 0.5, "recall": 1.0}
+    assert by_code["I10"] == {"tp": 1, "fp": 1, "fn": 0, "precision": 0.5, "recall": 1.0}
+    assert by_code["E1165"] == {"tp": 0, "fp": 0, "fn": 1, "precision": None, "recall": 0.0}
+    assert list(by_code)[:2] == ["E119", "I10"]  # most frequent first
+    assert len(accuracy_by_code(pairs, top=1)) == 1
+
+
 def test_denial_risk_flags(model: FinancialModel) -> None:
     override = _chart(1, [_code("I50.20"), _code("Z87.891", proposed_status="rejected", rules=("SPAN_NEGATED",))])
     assert "GUARDRAIL_OVERRIDE" in denial_risk_flags(override, model)
@@ -398,3 +409,14 @@ def test_monitor_cli_report_and_cdi(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main([*args, "cdi", "--out", str(tmp_path / "cdi"), "--by", "provider_id"]) == 0
     assert (tmp_path / "cdi" / "cdi.csv").is_file() and (tmp_path / "cdi" / "cdi.html").is_file()
     assert main([*args, "report", "--window", "fortnight"]) == 2
+    # Audited gold replaces final codes: an audit that empties every chart makes every machine code a false positive.
+    with ReviewQueue(settings) as queue:
+        ids = [c.chart_id for c in queue.iter_charts()]
+    gold = tmp_path / "gold.jsonl"
+    capsys.readouterr()
+    gold.write_text("".join(json.dumps({"chart_id": i, "codes": []}) + "\n" for i in ids), encoding="utf-8")
+    assert main([*args, "report", "--json", "--no-record", "--gold", str(gold)]) == 0
+    audited = json.loads(capsys.readouterr().out)["kpis"]["accuracy"]
+    assert audited["tp"] == 0 and audited["claims"] == 480 and audited["precision"] == 0.0
+    gold.write_text('{"chart": 1}\n', encoding="utf-8")
+    assert main([*args, "report", "--gold", str(gold)]) == 2

@@ -848,6 +848,11 @@
         $("k-charts").replaceChildren();
       }
       $("k-denials").replaceChildren(barList(r.denial_risk.by_flag));
+      $("k-codes").replaceChildren(simpleTable(["Code", "Right", "Extra", "Missed", "Precision", "Recall"],
+        Object.keys(k.accuracy_by_code).slice(0, 10).map(function (code) {
+          var c = k.accuracy_by_code[code];
+          return [h("span", { class: "chip" }, code), String(c.tp), String(c.fp), String(c.fn), pct(c.precision), pct(c.recall)];
+        }), "No reviewed charts yet."));
     }, function (err) { $("k-generated").textContent = ""; toast(errorText(err), true); });
   }
   function startKpis() {
