@@ -30,6 +30,7 @@ from medcode.monitoring import (
     load_drift_thresholds,
     load_records,
     record_alerts,
+    specific_options,
 )
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
 
@@ -327,18 +328,7 @@ class CopilotService:
         ``monitoring_cdi_include_text`` is set."""
         include_text = self.settings.monitoring_cdi_include_text
         records = load_records(self.queue, since=since, until=until, include_text=include_text)
-        codeset = self.coder.registry.get()
-        cache: dict[str, list[str]] = {}
-
-        def options(code: str) -> list[str]:
-            head = code.replace(".", "")[:3]
-            if head not in cache:
-                try:
-                    cache[head] = list(codeset.billable_descendants(head, limit=60))
-                except (MalformedCodeError, UnknownCodeError):
-                    cache[head] = []
-            return [c for c in cache[head] if c != code]
-
+        options = specific_options(self.coder.registry.get())
         report = build_cdi_report(
             records,
             load_cdi_queries(self.settings),

@@ -10,7 +10,7 @@ a chart whose machine codes move the MS-DRG or add a CMS-HCC away from ``auto``.
 is this stage's command; the copilot shows the same reports at ``/monitor`` and ``/cdi``.
 """
 
-from medcode.monitoring._cdi import CDIFinding, CDIReport, build_cdi_report, write_cdi_report
+from medcode.monitoring._cdi import CDIFinding, CDIReport, build_cdi_report, specific_options, write_cdi_report
 from medcode.monitoring._data import (
     load_cdi_queries,
     load_drift_thresholds,
@@ -104,5 +104,6 @@ __all__ = [
     "rate_group",
     "record_alerts",
     "records_from_charts",
+    "specific_options",
     "write_cdi_report",
 ]

@@ -29,10 +29,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medcode.codesets import ICD10CMCodeSet
+from medcode.errors import MalformedCodeError, UnknownCodeError
 from medcode.monitoring._data import CDIQueries, CDIQuery
 from medcode.monitoring._records import ChartRecord, CodeRecord, GroupBy, category, group_key
 
-__all__ = ["CDIFinding", "CDIReport", "build_cdi_report", "write_cdi_report"]
+__all__ = ["CDIFinding", "CDIReport", "build_cdi_report", "specific_options", "write_cdi_report"]
 
 OptionsLookup = Callable[[str], list[str]]
 _MAX_EXAMPLES = 5
@@ -100,6 +102,31 @@ def _matches(query: CDIQuery, record: ChartRecord, code: CodeRecord, final: set[
         return code.origin == "proposed" and code.proposed_status == "accepted" and code.decision == "rejected"
     # coder_replaced_with_unspecified: the added code that replaced a specific one
     return code.origin == "added" and code.replaces is not None and code.unspecified
+
+
+def specific_options(codeset: ICD10CMCodeSet, *, limit: int = 60) -> OptionsLookup:
+    """The ``options`` lookup of ``build_cdi_report`` from a code set: the other billable codes under a code's
+    nearest parent that has some (``I50.20`` -> ``I50.21``, ``I50.22``, ``I50.23``; ``J18.9`` -> ``J18.0`` ...)."""
+    cache: dict[str, list[str]] = {}
+
+    def under(head: str) -> list[str]:
+        if head not in cache:
+            try:
+                cache[head] = list(codeset.billable_descendants(head, limit=limit))
+            except (MalformedCodeError, UnknownCodeError):
+                cache[head] = []
+        return cache[head]
+
+    def options(code: str) -> list[str]:
+        key = code.replace(".", "").upper()
+        for size in range(len(key) - 1, 2, -1):
+            head = key[:3] + ("." + key[3:size] if size > 3 else "")
+            found = [c for c in under(head) if c.replace(".", "") != key]
+            if found:
+                return found
+        return [c for c in under(key[:3]) if c.replace(".", "") != key]
+
+    return options
 
 
 def _others(options: OptionsLookup, code: str) -> list[str]:

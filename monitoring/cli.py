@@ -86,23 +86,11 @@ def _bounds(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime |
 
 
 def code_options(settings: Settings) -> Any:
-    """A lookup of the more specific billable codes in a code's category (for CDI queries), from the code set."""
+    """The CDI queries' lookup of more specific billable codes, from the newest code-set release."""
     from medcode.codesets import CodeSetRegistry
-    from medcode.errors import MedcodeError
+    from medcode.monitoring._cdi import specific_options
 
-    codeset = CodeSetRegistry(settings).get()
-    cache: dict[str, list[str]] = {}
-
-    def options(code: str) -> list[str]:
-        head = code.replace(".", "")[:3]
-        if head not in cache:
-            try:
-                cache[head] = list(codeset.billable_descendants(head, limit=60))
-            except MedcodeError:
-                cache[head] = []
-        return [c for c in cache[head] if c != code]
-
-    return options
+    return specific_options(CodeSetRegistry(settings).get())
 
 
 def _pct(value: float | None) -> str:

@@ -1,7 +1,8 @@
 """The KPI page and the documentation-feedback page in a real browser (headless Debian chromium), on a review
 database filled with generated charts whose answers are known (a code-mix shift six weeks in, DRG swaps).
 
-``KPI_SCREENSHOT=path`` also saves the KPI page's screenshot there (the README's ``docs/kpi.png``).
+``KPI_SCREENSHOT=path`` also saves the KPI page's screenshot there (the README's ``docs/kpi.png``);
+``CDI_SCREENSHOT=path`` the documentation-feedback page's.
 """
 
 from __future__ import annotations
@@ -156,5 +157,7 @@ def test_kpi_page_shows_every_number_with_plots_and_the_drift_alert(
     item = browser.find_element(By.CSS_SELECTOR, '#c-groups li[data-query="UNCERTAIN_DX_AT_DISCHARGE"]')
     assert "Pneumonia, unspecified organism" in item.text and "Examples: dc-" in item.text
     assert "confirmed; ruled out" in item.text
+    if os.environ.get("CDI_SCREENSHOT"):
+        browser.save_screenshot(os.environ["CDI_SCREENSHOT"])
     logs = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert not logs, logs

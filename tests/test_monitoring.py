@@ -13,6 +13,7 @@ from chart_streams import START, make_stream, populate_queue
 
 from medcode.agent import NoteMetadata
 from medcode.cli import main
+from medcode.codesets import ICD10CMCodeSet
 from medcode.config import load_settings
 from medcode.errors import ConfigError
 from medcode.monitoring import (
@@ -37,6 +38,7 @@ from medcode.monitoring import (
     psi,
     rate_group,
     record_alerts,
+    specific_options,
     write_cdi_report,
 )
 from medcode.review import AuditLog, ReviewQueue
@@ -316,6 +318,19 @@ def test_cdi_report_counts_gaps_per_provider_as_queries(tmp_path: Path) -> None:
     assert "Pneumonia, unspecified organism" in page and "possible pneumonia" not in page
     with_text = build_cdi_report(_cdi_stream(), load_cdi_queries(), include_text=True)
     assert any("possible pneumonia" in f.quotes for f in with_text.findings)
+
+
+def test_cdi_options_come_from_the_nearest_parent(codeset: ICD10CMCodeSet) -> None:
+    options = specific_options(codeset)
+    assert options("I50.20") == ["I50.21", "I50.22", "I50.23"]
+    assert options("J18.9") == ["J18.0", "J18.1", "J18.2", "J18.8"]
+    assert options("I10") == []  # a category without other codes: no specificity query
+    report = build_cdi_report(
+        [_chart(1, [_code("I10", description="Essential (primary) hypertension, unspecified")])],
+        load_cdi_queries(),
+        options=options,
+    )
+    assert report.findings == []
 
 
 # -- KPIs --------------------------------------------------------------------------------------------
