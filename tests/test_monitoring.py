@@ -435,3 +435,10 @@ def test_monitor_cli_report_and_cdi(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert audited["tp"] == 0 and audited["claims"] == 480 and audited["precision"] == 0.0
     gold.write_text('{"chart": 1}\n', encoding="utf-8")
     assert main([*args, "report", "--gold", str(gold)]) == 2
+
+
+def test_the_cli_offers_every_grouping() -> None:
+    from medcode.monitoring import GROUP_BY
+    from medcode.monitoring import cli as monitor_cli
+
+    assert monitor_cli._GROUP_BY == GROUP_BY  # the CLI keeps its own copy so that `medcode --help` stays light
