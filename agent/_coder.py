@@ -10,6 +10,7 @@ one in); the agent stage itself never writes review data. A failing LLM never lo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import threading
 import time
@@ -29,15 +30,24 @@ from medcode.agent._proposers import (
     RetrievalProposer,
     proposer_parameters,
 )
-from medcode.agent._routing import LLM_UNAVAILABLE, AutonomyGate, RoutingDecision, RoutingPolicy
+from medcode.agent._routing import (
+    LLM_UNAVAILABLE,
+    ROUTING_CHECK_FAILED,
+    AutonomyGate,
+    RoutingCheck,
+    RoutingDecision,
+    RoutingPolicy,
+)
 from medcode.agent._runtime import Runtime
 from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings
-from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError
+from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError, MedcodeError
 from medcode.retrieval import HybridRetriever, data_version
 from medcode.validators import CodeVerdict, Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
 __all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "Recorder", "Usage"]
+
+log = logging.getLogger("medcode.agent.coder")
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
 LLM_ERROR = "LLM_ERROR"
@@ -140,7 +150,9 @@ class MedicalCoder:
     open on ``close``); without one the coder makes its own and closes it. ``recorder`` receives
     every finished run (the CLI wires in the review queue and audit log; the evaluation harness
     passes none). ``autonomy`` is the governance room's gate for earned autonomy (the CLI wires
-    it in; without one routing follows the legacy allow-list); the coder closes both. Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
+    it in; without one routing follows the legacy allow-list); the coder closes both.
+    ``routing_checks`` add routing reasons (the CLI root and the copilot wire in monitoring's
+    financial-impact check; see ``RoutingCheck``). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
     opened and auto-build is off, ``ConfigError`` for bad settings.
     """
 
@@ -154,8 +166,10 @@ class MedicalCoder:
         autonomy: AutonomyGate | None = None,
         auto_build_index: bool = True,
         retrieval_top_k: int = 50,
+        routing_checks: tuple[RoutingCheck, ...] | list[RoutingCheck] = (),
     ) -> None:
         self.settings = settings
+        self.routing_checks = tuple(routing_checks)
         self.proposer_name: ProposerName = proposer
         self.recorder = recorder
         self.autonomy = autonomy
@@ -256,6 +270,12 @@ class MedicalCoder:
         t_validate = time.monotonic() - t0
 
         verdicts = report.verdicts
+        for check in self.routing_checks:
+            try:
+                extra_reasons += check.reasons(note, verdicts)
+            except MedcodeError as exc:
+                log.warning("routing check %s failed (%s); the note goes to review", check.name, type(exc).__name__)
+                extra_reasons.append(f"{ROUTING_CHECK_FAILED}:{check.name}")
         assessment = None
         if self.autonomy is not None:  # earned autonomy: the governance room classifies the note
             accepted = [v.canonical or v.code for v in verdicts if v.status == "accepted"]

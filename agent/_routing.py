@@ -10,7 +10,9 @@ grant earned through blinded audits (``medcode autonomy grant``), and the grant'
 threshold. A note is ``auto`` only when *all* of these hold:
 
 - the caller passed no extra reason (LLM failures: ``LLM_UNAVAILABLE``, ``LLM_OUTPUT_INVALID``,
-  ``LLM_ERROR`` are always reviewed);
+  ``LLM_ERROR`` are always reviewed), and no wired-in ``RoutingCheck`` gave one (the CLI root and
+  the copilot wire monitoring's financial-impact check: a code that moves the MS-DRG or adds a
+  CMS-HCC category);
 - the note is not inpatient;
 - it has at least one code, every code was accepted by the validators and none carries a warning;
 - no code touches risk adjustment (maps to a CMS-HCC category);
@@ -40,13 +42,22 @@ its confidence. Every reason that applies is listed (not only the first), as sta
 ``CASE_TYPE_NOT_GRANTED:<id>``     (earned) its case type has no autonomy grant
 ``AUTONOMY_SUSPENDED:<id>``        (earned) its case type's grant is suspended (audits or drift)
 ``BELOW_CASE_THRESHOLD:<code>``    (earned) confidence missing or below the grant's threshold
+``FINANCIAL_IMPACT:DRG:<code>``    (extra reason, ``RoutingCheck``) the machine's code moves the
+                                   MS-DRG (a CC/MCC the grouper used; ``UNGROUPABLE`` when the
+                                   claim cannot be grouped, so the impact is unknown)
+``FINANCIAL_IMPACT:HCC:<code>``    (extra reason, ``RoutingCheck``) the machine's code adds a
+                                   CMS-HCC payment category
+``ROUTING_CHECK_FAILED:<name>``    (extra reason) a wired-in check raised; the note is reviewed
 =================================  ===========================================================
+
+A ``RoutingCheck`` is how a later stage adds reasons without the agent importing it: the agent
+defines the protocol, the caller passes implementations to ``MedicalCoder(routing_checks=...)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,11 +65,15 @@ from medcode.config import Settings
 from medcode.errors import ConfigError
 from medcode.validators import CodeVerdict
 
+if TYPE_CHECKING:
+    from medcode.agent._note import Note
+
 __all__ = [
     "AUTONOMY_SUSPENDED",
     "BELOW_CASE_THRESHOLD",
     "CASE_TYPE_NOT_GRANTED",
     "CODE_REJECTED",
+    "FINANCIAL_IMPACT",
     "HCC_CODE",
     "HUMAN_ASSISTED_DEFAULT",
     "INPATIENT",
@@ -67,9 +82,11 @@ __all__ = [
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CASE_TYPE",
     "NO_CODES",
+    "ROUTING_CHECK_FAILED",
     "WARNING",
     "AutonomyAssessment",
     "AutonomyGate",
+    "RoutingCheck",
     "RoutingDecision",
     "RoutingPolicy",
     "reason_kind",
@@ -88,6 +105,8 @@ NO_CASE_TYPE = "NO_CASE_TYPE"
 CASE_TYPE_NOT_GRANTED = "CASE_TYPE_NOT_GRANTED"
 AUTONOMY_SUSPENDED = "AUTONOMY_SUSPENDED"
 BELOW_CASE_THRESHOLD = "BELOW_CASE_THRESHOLD"
+FINANCIAL_IMPACT = "FINANCIAL_IMPACT"
+ROUTING_CHECK_FAILED = "ROUTING_CHECK_FAILED"
 
 Decision = Literal["auto", "review"]
 
@@ -102,6 +121,19 @@ def _normalise_note_type(note_type: str | None) -> str | None:
         return None
     cleaned = " ".join(note_type.split()).lower()
     return cleaned or None
+
+
+class RoutingCheck(Protocol):
+    """A check a later stage contributes to routing: extra reasons to send a coded note to a human.
+
+    ``reasons`` sees the note and the validators' verdicts and returns stable reason strings (empty
+    when nothing applies); it must not change them. It may raise a ``MedcodeError``: the coder then
+    routes the note to review with ``ROUTING_CHECK_FAILED:<name>``.
+    """
+
+    name: str
+
+    def reasons(self, note: Note, verdicts: Sequence[CodeVerdict]) -> list[str]: ...
 
 
 class RoutingDecision(BaseModel):

@@ -54,6 +54,7 @@ from medcode.errors import (
     RetrievalError,
     UnknownCodeError,
 )
+from medcode.monitoring import GroupBy
 
 __all__ = ["create_app"]
 
@@ -289,6 +290,14 @@ def create_app(
     def autonomy_page() -> FileResponse:
         return FileResponse(_DATA / "pages" / "autonomy.html", media_type="text/html")
 
+    @app.get("/monitor", include_in_schema=False)
+    def monitor_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "monitor.html", media_type="text/html")
+
+    @app.get("/cdi", include_in_schema=False)
+    def cdi_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "cdi.html", media_type="text/html")
+
     @app.get("/healthz", tags=["service"], summary="Liveness and the coding worker's state (no auth)")
     def healthz(request: Request) -> dict[str, Any]:
         return service(request).health()
@@ -416,6 +425,37 @@ def create_app(
     @api.get("/autonomy", tags=["audit"], summary="Earned autonomy: measured accuracy, thresholds, grants")
     def autonomy_report(request: Request) -> dict[str, Any]:
         return service(request).autonomy_report()
+
+    def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+        return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+    @api.get(
+        "/monitor/report",
+        tags=["monitoring"],
+        summary="KPIs per window, drift status and alerts, dollars at risk, denial risk, with SVG plots",
+    )
+    def get_monitor_report(
+        request: Request,
+        since: Annotated[dt.datetime | None, Query(description="Charts coded at or after (UTC if no zone).")] = None,
+        until: Annotated[dt.datetime | None, Query(description="Charts coded before (UTC if no zone).")] = None,
+        window: Annotated[str, Query(max_length=10, description="week, day, month or N days like 14d.")] = "week",
+        by: GroupBy = "case_type",
+    ) -> dict[str, Any]:
+        return service(request).monitor_report(since=_utc(since), until=_utc(until), window=window, group_by=by)
+
+    @api.get(
+        "/monitor/cdi",
+        tags=["monitoring"],
+        summary="Clinician documentation feedback: the most frequent gaps per group as CDI queries",
+    )
+    def get_cdi_report(
+        request: Request,
+        since: Annotated[dt.datetime | None, Query()] = None,
+        until: Annotated[dt.datetime | None, Query()] = None,
+        by: GroupBy = "provider_id",
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> dict[str, Any]:
+        return service(request).cdi_report(since=_utc(since), until=_utc(until), group_by=by, limit=limit)
 
     app.include_router(api)
     return app

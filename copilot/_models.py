@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from medcode.agent import NoteMetadata
+
 __all__ = [
     "AdjudicationRequest",
     "AuditAnswerRequest",
@@ -35,6 +37,10 @@ class CodeRequest(BaseModel):
     age: int | None = Field(default=None, ge=0, le=130, description="Patient age in years (enables age edits).")
     sex: Literal["F", "M"] | None = Field(default=None, description="Patient sex (enables sex edits).")
     date_of_service: dt.date | None = Field(default=None, description="Picks the code-set release.")
+    metadata: NoteMetadata | None = Field(
+        default=None,
+        description="Optional provider_id, department, payer and encounter_date; the monitoring reports group by them.",
+    )
 
 
 class ErrorInfo(BaseModel):

