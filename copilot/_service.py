@@ -31,6 +31,7 @@ from medcode.monitoring import (
     load_records,
     record_alerts,
     specific_options,
+    suspend_drifting_case_types,
 )
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
 from medcode.review.governance import (
@@ -367,6 +368,7 @@ class CopilotService:
             until=until,
         )
         recorded = record_alerts(self.audit, report.drift.alerts)
+        suspend_drifting_case_types(self.autonomy, recorded)  # the autonomy policy reacts to drift
         return {**report.as_dict(plots=True), "recorded_alerts": len(recorded)}
 
     def cdi_report(

@@ -27,6 +27,7 @@ from medcode.monitoring._drift import (
     jensen_shannon,
     psi,
     record_alerts,
+    suspend_drifting_case_types,
 )
 from medcode.monitoring._financial import (
     ClaimImpact,
@@ -105,5 +106,6 @@ __all__ = [
     "record_alerts",
     "records_from_charts",
     "specific_options",
+    "suspend_drifting_case_types",
     "write_cdi_report",
 ]

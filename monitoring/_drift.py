@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field
 from medcode.monitoring._data import DriftMetric, DriftThresholds
 from medcode.monitoring._records import ChartRecord, GroupBy, Window, category, group_key, rate_group
 from medcode.review import AuditLog
+from medcode.review.governance import AutonomyLedger
 
 __all__ = [
     "ALERT_EVENT",
@@ -53,6 +54,7 @@ __all__ = [
     "jensen_shannon",
     "psi",
     "record_alerts",
+    "suspend_drifting_case_types",
 ]
 
 ALERT_EVENT = "monitoring.drift_alert"
@@ -448,3 +450,24 @@ def record_alerts(audit: AuditLog, alerts: Iterable[DriftAlert]) -> list[DriftAl
         seen.add(alert.alert_id)
         new.append(alert)
     return new
+
+
+def suspend_drifting_case_types(ledger: AutonomyLedger, alerts: Iterable[DriftAlert]) -> list[str]:
+    """Hand new alerts to the autonomy policy: a ``drift_alert`` for every autonomy case type they cover.
+
+    Only alerts grouped by case type (``<setting>/<note type>``) name notes the policy can map: each
+    autonomy case type whose note types and settings include that group gets a governance
+    ``drift_alert`` (which suspends an active grant). Alerts grouped by provider, payer or department
+    describe people, not case types, and suspend nothing. Returns the case type ids alerted.
+    """
+    alerted: list[str] = []
+    for alert in alerts:
+        if alert.group_by != "case_type" or "/" not in alert.group:
+            continue
+        setting, note_type = alert.group.split("/", 1)
+        for case_type in ledger.policy.case_types:
+            if not case_type.covers(note_type, setting):
+                continue
+            ledger.raise_drift_alert(case_type.id, source="monitoring", detail=f"{alert.alert_id}: {alert.message}")
+            alerted.append(case_type.id)
+    return alerted

@@ -208,11 +208,12 @@ def _report(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.cli import print_json
     from medcode.errors import MissingDependencyError
     from medcode.monitoring._data import load_drift_thresholds
-    from medcode.monitoring._drift import record_alerts
+    from medcode.monitoring._drift import record_alerts, suspend_drifting_case_types
     from medcode.monitoring._financial import FinancialModel
     from medcode.monitoring._records import Window, load_records
     from medcode.monitoring._report import build_report
     from medcode.review import AuditLog, ReviewQueue
+    from medcode.review.governance import AutonomyLedger
 
     window = Window.parse(args.window)
     since, until = _bounds(args)
@@ -251,8 +252,10 @@ def _report(args: argparse.Namespace, ctx: CommandContext) -> int:
             model.close()
     recorded: int | None = None
     if not args.no_record:
-        with AuditLog(ctx.settings) as audit:
-            recorded = len(record_alerts(audit, report.drift.alerts))
+        with AuditLog(ctx.settings) as audit, AutonomyLedger(ctx.settings) as ledger:
+            new_alerts = record_alerts(audit, report.drift.alerts)
+            recorded = len(new_alerts)
+            suspend_drifting_case_types(ledger, new_alerts)  # the autonomy policy reacts to drift
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(render_report_html(report), encoding="utf-8")

@@ -504,3 +504,34 @@ def test_cli_audit_and_autonomy_commands(
         assert main([*env, "audit", "verify"]) == 0
     finally:
         del os.environ["MEDCODE_AUTONOMY_POLICY_FILE"]
+
+
+def test_monitorings_drift_alert_on_a_case_types_notes_suspends_its_grant(
+    settings: Settings, ledger: AutonomyLedger
+) -> None:
+    """The loop between the rooms: a shifted stream -> monitoring's alert -> the grant is suspended."""
+    from chart_streams import make_stream
+
+    from medcode.monitoring import detect_drift, load_drift_thresholds, record_alerts, suspend_drifting_case_types
+
+    with ReviewQueue(settings) as queue:
+        for _ in range(40):
+            _chart(queue, ledger, [("E78.5", 0.98)])
+    with AuditProgram(settings) as program:
+        program.sample(by="gina", seed=3)
+        _audit_all(program, default=["E78.5"])
+    ledger.grant("chronic", by="dana")
+    # Provider-level drift describes people, not case types: nothing is suspended.
+    shifted = detect_drift(make_stream(weeks=8, seed=3, shift_week=6), load_drift_thresholds())
+    outpatient = [a for a in shifted.alerts if a.group == "outpatient/outpatient_visit"]
+    assert outpatient
+    by_provider = [a.model_copy(update={"group_by": "provider_id", "group": "P-1"}) for a in outpatient]
+    assert suspend_drifting_case_types(ledger, by_provider) == []
+    assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"]).state == "granted"
+    with AuditLog(settings) as log:
+        new = record_alerts(log, outpatient)
+    assert "chronic" in suspend_drifting_case_types(ledger, new)
+    assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"]).state == "suspended"
+    with AuditLog(settings) as log:
+        assert log.verify().ok
+        assert log.records(event_type="monitoring.drift_alert") and log.records(event_type="drift_alert")

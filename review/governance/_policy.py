@@ -140,6 +140,12 @@ class CaseType(BaseModel):
         """Selects inpatient notes only: measured, never eligible."""
         return self.settings == ("inpatient",)
 
+    def covers(self, note_type: str | None, setting: str | None) -> bool:
+        """Whether notes of this type and setting can belong to the case type (whatever their codes)."""
+        if self.note_types and normalise_note_type(note_type) not in self.note_types:
+            return False
+        return not (self.settings and setting not in self.settings)
+
     def matches(self, note_type: str | None, setting: str | None, codes: Sequence[str]) -> bool:
         """Whether a note with this type, setting and accepted codes belongs to the case type."""
         if self.note_types and normalise_note_type(note_type) not in self.note_types:
