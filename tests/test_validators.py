@@ -253,7 +253,7 @@ def test_set_rules_excludes1_duplicate_code_first_use_additional(pipeline: Valid
         pipeline,
         [
             _one("E11.22", "Type 2 diabetes mellitus with diabetic chronic kidney disease"),
-            _one("E10.22", "type 2 diabetes"),
+            _one("E10.22", "diabetes"),  # on "type 2 diabetes" it would be SPECIFICITY_UNSUPPORTED first
             _one("I12.9", "Essential hypertension"),
             _one("i12.9", "Essential hypertension, well controlled"),
             _one("D63.1", "chronic kidney disease"),

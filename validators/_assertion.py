@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 __all__ = ["AssertionDetector", "ContentRun", "SpanAssertion"]
 
 _NOT_MODIFYING = frozenset({"TERMINATE", "PSEUDO"})
+_CACHED_DOCS = 8
 
 
 @dataclass
@@ -76,6 +78,9 @@ class AssertionDetector:
         self._context: Any = ConText(self._nlp, rules=None, input_span_type="group", span_group_name="medcode_targets")
         self._context.add(rules)
         self._lock = threading.Lock()
+        # The last few notes' parsed docs: validating many proposals against one note (a coder's edits,
+        # an evaluation's swaps) parses it once. Keyed by the text itself; never logged.
+        self._docs: OrderedDict[str, tuple[Any, list[Any]]] = OrderedDict()
 
     def analyse(
         self, note: str, spans: list[tuple[int, int]], sections: list[tuple[int, int, str]] | None = None
@@ -86,10 +91,18 @@ class AssertionDetector:
         raises for odd spans: a span that covers no token yields one run with no categories.
         """
         with self._lock:
-            doc = self._nlp(note)
-            doc.spans["medcode_targets"] = []
-            self._context(doc)
-            modifiers = list(doc._.context_graph.modifiers)
+            cached = self._docs.get(note)
+            if cached is None:
+                doc = self._nlp(note)
+                doc.spans["medcode_targets"] = []
+                self._context(doc)
+                cached = (doc, list(doc._.context_graph.modifiers))
+                self._docs[note] = cached
+                while len(self._docs) > _CACHED_DOCS:
+                    self._docs.popitem(last=False)
+            else:
+                self._docs.move_to_end(note)
+            doc, modifiers = cached
         section_map = sections or []
         out: list[SpanAssertion] = []
         for start, end in spans:

@@ -16,17 +16,22 @@ from typing import Any
 
 from medcode.errors import ConfigError
 from medcode.validators._refs import CodeRefMatcher
+from medcode.validators._specificity import SpecificityLexicon
 
 __all__ = ["DATA_FILES", "RULES_SERIES", "RulesData", "load_rules_data"]
 
 RULES_SERIES = "2026.11"
 DATA_FILES = (
     "assertion_policy.json",
+    "cdi_queries.json",
+    "complication_cues.json",
     "context_rules.json",
     "conventions.json",
+    "encounter_cues.json",
     "instruction_patterns.json",
     "relatedness.json",
     "sex_edits.json",
+    "specificity.json",
 )
 
 
@@ -63,6 +68,7 @@ class RulesData:
     nonexhaustive_markers: list[str]
     use_additional_skip_phrases: list[str]
     use_additional_skip_lists: bool
+    specificity: SpecificityLexicon
     relatedness: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,9 +106,15 @@ def _build() -> RulesData:
             nonexhaustive_markers=[m.lower() for m in conv["nonexhaustive_markers"]],
             use_additional_skip_phrases=[p.lower() for p in conv["use_additional_skip_phrases"]],
             use_additional_skip_lists=bool(conv["use_additional_skip_lists"]),
+            specificity=SpecificityLexicon(
+                tables["specificity.json"],
+                tables["encounter_cues.json"],
+                tables["complication_cues.json"],
+                tables["cdi_queries.json"],
+            ),
             relatedness=dict(tables["relatedness.json"]),
         )
-    except (KeyError, TypeError, re.error) as exc:
+    except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ConfigError(f"invalid validators rule tables: {exc!r}") from None
 
 

@@ -9,8 +9,12 @@ are loaded on first use and reused). Order:
    text (SPAN_INSTRUCTION), clinical relatedness (SPAN_UNRELATED) and assertion status
    (SPAN_NEGATED, SPAN_FAMILY_HISTORY, SPAN_HYPOTHETICAL, SPAN_UNCERTAIN, SPAN_HISTORICAL). A code
    needs one quote that passes; the failures of its other quotes become warnings;
-3. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
-4. set level over the codes still standing: DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, then
+3. per code, specificity, on the quotes that passed and the note (``_specificity.py``): the wrong
+   sibling is rejected (SPECIFICITY_UNSUPPORTED, LATERALITY_CONFLICT, ENCOUNTER_CONFLICT; the last
+   only warns when the note merely suggests another encounter); a less specific code than the
+   documentation supports warns MORE_SPECIFIC_AVAILABLE, a detail the note lacks DOCUMENTATION_GAP;
+4. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
+5. set level over the codes still standing: DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, then
    USE_ADDITIONAL (warning only).
 
 Confidence is carried through but never changes a verdict.
@@ -46,12 +50,15 @@ from medcode.validators._rules import (
     SpanInstructionRule,
     SpanNotInNoteRule,
     SpanUnrelatedRule,
+    SpecificityRule,
     UseAdditionalRule,
 )
 
 if TYPE_CHECKING:
+    from medcode.retrieval import Segment
     from medcode.validators._assertion import AssertionDetector, ContentRun
     from medcode.validators._relatedness import RelatednessScorer
+    from medcode.validators._specificity import SpecificityAnalyser
 
 __all__ = ["ValidatorPipeline"]
 
@@ -77,6 +84,7 @@ class ValidatorPipeline:
         self._lock = threading.Lock()
         self._assertion: AssertionDetector | None = None
         self._relatedness: RelatednessScorer | None = None
+        self._specificity: SpecificityAnalyser | None = None
         self.code_chain: list[Any] = [MalformedRule(), SeventhCharacterRule(), KnownCodeRule(), NotBillableRule()]
         self.candidate_rule = CandidateRule()
         self.span_missing = SpanNotInNoteRule()
@@ -88,6 +96,16 @@ class ValidatorPipeline:
             for category, mapped in self.rules.category_rules.items()
             if mapped == rule_id
         ]
+        self.specificity_rules = {
+            rule_id: SpecificityRule(rule_id)
+            for rule_id in (
+                "SPECIFICITY_UNSUPPORTED",
+                "LATERALITY_CONFLICT",
+                "ENCOUNTER_CONFLICT",
+                "MORE_SPECIFIC_AVAILABLE",
+                "DOCUMENTATION_GAP",
+            )
+        }
         self.age_rule = AgeConflictRule()
         self.sex_rule = SexConflictRule()
         self.duplicate_rule = DuplicateRule()
@@ -120,6 +138,20 @@ class ValidatorPipeline:
             return self._relatedness
 
     @property
+    def specificity(self) -> SpecificityAnalyser:
+        with self._lock:
+            if self._specificity is None:
+                from nltk.stem.porter import PorterStemmer
+
+                from medcode.validators._specificity import SpecificityAnalyser
+
+                stemmer = PorterStemmer()
+                self._specificity = SpecificityAnalyser(
+                    self.rules.specificity, lambda w: str(stemmer.stem(w)), default_expander().expand
+                )
+            return self._specificity
+
+    @property
     def all_rules(self) -> list[Rule]:
         """Every rule, in the order they run."""
         return [
@@ -129,6 +161,7 @@ class ValidatorPipeline:
             self.span_instruction,
             self.span_unrelated,
             *self.assertion_rules,
+            *self.specificity_rules.values(),
             self.age_rule,
             self.sex_rule,
             self.duplicate_rule,
@@ -165,7 +198,9 @@ class ValidatorPipeline:
         supported: dict[int, list[SpanCheck]] = {}
         live = [i for i in items if i.record is not None and not any(r.rule in _STRUCTURAL for r in i.results)]
         if live:
-            supported = self._check_evidence(live, env)
+            segments = segment_note(env.ctx.note_text)
+            supported = self._check_evidence(live, env, segments)
+            self._check_specificity([i for i in live if not i.rejected], supported, env, segments)
         for item in live:
             item.results.extend(self.age_rule.check(item, env))
             item.results.extend(self.sex_rule.check(item, env))
@@ -183,7 +218,9 @@ class ValidatorPipeline:
         )
 
     # -- evidence -----------------------------------------------------------------
-    def _check_evidence(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[SpanCheck]]:
+    def _check_evidence(
+        self, items: list[CodeItem], env: RuleEnv, segments: list[Segment]
+    ) -> dict[int, list[SpanCheck]]:
         note = env.ctx.note_text
         normalized = NormalizedText(note)
         occurrences: dict[tuple[int, int], list[SpanCheck]] = {}
@@ -207,7 +244,7 @@ class ValidatorPipeline:
                 ]
         all_checks = [c for checks in occurrences.values() for c in checks]
         if all_checks:
-            self._annotate(all_checks, items, occurrences, env)
+            self._annotate(all_checks, items, occurrences, env, segments)
         supported: dict[int, list[SpanCheck]] = {}
         by_index = {i.index: i for i in items}
         for item in items:
@@ -236,6 +273,21 @@ class ValidatorPipeline:
                 c for c, res in per_evidence if c is not None and any(r.severity == "reject" for r in res)
             ]
         return supported
+
+    def _check_specificity(
+        self, items: list[CodeItem], supported: dict[int, list[SpanCheck]], env: RuleEnv, segments: list[Segment]
+    ) -> None:
+        """The wrong-sibling rules on each standing code's supported quotes (and the note)."""
+        todo = [i for i in items if i.record is not None and supported.get(i.index)]
+        if not todo:
+            return
+        analyser = self.specificity
+        note = analyser.note_context(env.ctx.note_text, [(s.start, s.end, s.section) for s in segments])
+        for item in todo:
+            assert item.record is not None
+            evidence = analyser.evidence([(c.start, c.end) for c in supported[item.index]], note)
+            for finding in analyser.analyse(item.record, env.codeset, evidence):
+                item.results.append(self.specificity_rules[finding.rule].from_finding(finding, env))
 
     @staticmethod
     def _locate(normalized: NormalizedText, evidence: Evidence) -> tuple[list[Occurrence], str]:
@@ -266,10 +318,10 @@ class ValidatorPipeline:
         items: list[CodeItem],
         occurrences: dict[tuple[int, int], list[SpanCheck]],
         env: RuleEnv,
+        segments: list[Segment],
     ) -> None:
         """Fill assertion, section, chosen run and relatedness on every span check."""
         note = env.ctx.note_text
-        segments = segment_note(note)
         sections = [(s.start, s.end, s.section) for s in segments]
         unique = sorted({(c.start, c.end) for c in checks})
         analysed = dict(zip(unique, self.assertion.analyse(note, unique, sections), strict=True))

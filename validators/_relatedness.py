@@ -81,6 +81,7 @@ class RelatednessScorer:
         self._encode = encode
         self._expand = expand
         self._code_cache: dict[str, tuple[list[str], set[str], NDArray[np.float32]]] = {}
+        self._quote_cache: dict[str, NDArray[np.float32]] = {}
         self._lock = threading.Lock()
 
     # -- text -> stems --------------------------------------------------------------
@@ -169,7 +170,16 @@ class RelatednessScorer:
         if not pairs:
             return []
         quote_texts = [self.quote_text(q) for q, _ in pairs]
-        vectors = self._encode([t or "-" for t in quote_texts])
+        with self._lock:
+            missing = sorted({t or "-" for t in quote_texts} - set(self._quote_cache))
+        if missing:
+            encoded = self._encode(missing)
+            with self._lock:
+                if len(self._quote_cache) > 20_000:
+                    self._quote_cache.clear()
+                self._quote_cache.update(zip(missing, encoded, strict=True))
+        with self._lock:
+            vectors = [self._quote_cache[t or "-"] for t in quote_texts]
         out: list[Relatedness] = []
         for (_quote, record), text, vector in zip(pairs, quote_texts, vectors, strict=True):
             texts, code_stems, code_vectors = self._code_side(record, codeset)
