@@ -56,6 +56,9 @@ class RulesData:
     category_rules: dict[str, str]
     precedence: list[str]
     section_categories: dict[str, str]
+    section_exceptions: dict[str, frozenset[str]]
+    restated_sections: dict[str, frozenset[str]]
+    list_headers: dict[str, list[str]]
     section_preference: list[str]
     inpatient_warn_categories: frozenset[str]
     allow: dict[str, CodeRefMatcher]
@@ -94,6 +97,13 @@ def _build() -> RulesData:
             category_rules=dict(policy["categories"]),
             precedence=list(policy["precedence"]),
             section_categories=dict(policy["sections"]),
+            section_exceptions={
+                k: frozenset(v) for k, v in policy["section_exceptions"].items() if not k.startswith("_")
+            },
+            restated_sections={
+                k: frozenset(v) for k, v in policy["restated_sections"].items() if not k.startswith("_")
+            },
+            list_headers={k: list(v) for k, v in policy["list_headers"].items() if not k.startswith("_")},
             section_preference=list(policy["section_preference"]),
             inpatient_warn_categories=frozenset(policy["inpatient_warn_categories"]),
             allow={rule: _matcher(entries) for rule, entries in policy["allow"].items()},

@@ -22,12 +22,13 @@ Confidence is carried through but never changes a verdict.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
-from medcode.retrieval import Embedder, default_expander, segment_note
+from medcode.retrieval import Embedder, default_expander, section_headers, segment_note
 from medcode.validators._data import RulesData, load_rules_data
 from medcode.validators._evidence import NormalizedText, Occurrence
 from medcode.validators._models import CodeVerdict, Evidence, Proposal, RuleResult, ValidationContext, ValidationReport
@@ -120,7 +121,7 @@ class ValidatorPipeline:
             if self._assertion is None:
                 from medcode.validators._assertion import AssertionDetector
 
-                self._assertion = AssertionDetector()
+                self._assertion = AssertionDetector(list_headers=self.rules.list_headers)
             return self._assertion
 
     @property
@@ -338,10 +339,6 @@ class ValidatorPipeline:
                 check.assertion = analysed[(check.start, check.end)]
                 check.section = check.assertion.section
                 check.run = self._pick_run(check.assertion.runs, code_stems, scorer)
-                if check.section in self.rules.section_categories:
-                    check.run.categories.setdefault(
-                        self.rules.section_categories[check.section], f"section:{check.section}"
-                    )
                 key = (check.text, record.code)
                 if key not in pairs:
                     pairs[key] = len(pair_list)
@@ -350,6 +347,66 @@ class ValidatorPipeline:
         scored = scorer.score_many(pair_list, env.codeset)
         for check, key in owner:
             check.relatedness = scored[pairs[key]]
+        self._apply_sections(checks, note, segments, sections, scorer)
+
+    def _apply_sections(
+        self,
+        checks: list[SpanCheck],
+        note: str,
+        segments: list[Segment],
+        sections: list[tuple[int, int, str]],
+        scorer: RelatednessScorer,
+    ) -> None:
+        """Section categories (Family History -> FAMILY, Past Medical History -> HISTORICAL).
+
+        A Past Medical History quote keeps its condition current when its header is a problem list
+        (``section_exceptions``) or when the note restates the condition, affirmed, in a current section
+        (``restated_sections``: a segment holding every strong stem of the quote's run whose matching run
+        carries no assertion category).
+        """
+        pending = [c for c in checks if c.section in self.rules.section_categories and c.run is not None]
+        current: set[int] = set()
+        wanted: dict[int, tuple[set[str], list[tuple[int, int]]]] = {}
+        for check in pending:
+            assert check.section is not None and check.run is not None
+            if check.section not in self.rules.restated_sections:
+                continue
+            if _header_label(note, check.start) in self.rules.section_exceptions.get(check.section, frozenset()):
+                current.add(id(check))
+                continue
+            stems = scorer.strong_stems(check.run.text)
+            places = self.rules.restated_sections[check.section]
+            spans = [
+                (s.start, s.end)
+                for s in segments
+                if s.section in places and stems and stems <= scorer.stems(scorer.quote_text(s.text))
+            ]
+            if spans:
+                wanted[id(check)] = (stems, spans)
+        unique = sorted({span for _, spans in wanted.values() for span in spans})
+        if unique:
+            restating = dict(zip(unique, self.assertion.analyse(note, unique, sections), strict=True))
+            for check in pending:
+                if id(check) not in wanted:
+                    continue
+                stems, spans = wanted[id(check)]
+                for span in spans:
+                    run = self._pick_run(restating[span].runs, stems, scorer)
+                    if not set(run.categories) & _ASSERTED_AWAY:
+                        current.add(id(check))
+                        break
+        for check in pending:
+            assert check.section is not None and check.run is not None
+            category = self.rules.section_categories[check.section]
+            if id(check) in current:
+                # current after all: drop what only the section's own header said ("PAST MEDICAL HISTORY:")
+                check.run.categories = {
+                    k: v
+                    for k, v in check.run.categories.items()
+                    if not (k == category and section_headers().get(" ".join(v.lower().split())) == check.section)
+                }
+                continue
+            check.run.categories.setdefault(category, f"section:{check.section}")
 
     @staticmethod
     def _pick_run(runs: list[ContentRun], code_stems: set[str], scorer: RelatednessScorer) -> ContentRun:
@@ -408,3 +465,31 @@ class ValidatorPipeline:
 
 
 _STRUCTURAL = frozenset({"CODE_MALFORMED", "SEVENTH_CHARACTER", "CODE_UNKNOWN", "CODE_NOT_BILLABLE"})
+# ConText categories that make a mention something other than a current condition of the patient.
+_ASSERTED_AWAY = frozenset(
+    {"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "HISTORICAL", "RESOLVED"}
+)
+_HEADER_PREFIX = re.compile(r"\s*[-*\u2022#]*\s*([A-Za-z][A-Za-z /&\-]{0,48}?)\s*:")
+
+
+def _header_label(note: str, pos: int) -> str | None:
+    """The label of the section header above ``pos`` (or an inline "PMH: ..." header on its line)."""
+    headers = section_headers()
+    line_start = note.rfind("\n", 0, pos) + 1
+    inline = _HEADER_PREFIX.match(note, line_start, pos)
+    if inline and " ".join(inline.group(1).lower().split()) in headers:
+        return " ".join(inline.group(1).lower().split())
+    end = line_start - 1
+    for _ in range(300):
+        if end <= 0:
+            return None
+        start = note.rfind("\n", 0, end) + 1
+        line = note[start:end].strip().strip("#*-\u2022 ").rstrip(":. ").strip()
+        label = " ".join(line.lower().split())
+        if label in headers:
+            return label
+        inline = _HEADER_PREFIX.match(note, start, end)
+        if inline and " ".join(inline.group(1).lower().split()) in headers:
+            return " ".join(inline.group(1).lower().split())
+        end = start - 1
+    return None

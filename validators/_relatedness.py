@@ -96,6 +96,10 @@ class RelatednessScorer:
         """Canonical content stems of a text."""
         return {self._canon(w) for w in _WORD.findall(text.lower()) if w not in self._stop and not w.isdigit()}
 
+    def strong_stems(self, text: str) -> set[str]:
+        """Content stems of a text (abbreviations expanded) that are not 'weak' (pain, acute, left ...)."""
+        return self.stems(self.quote_text(text)) - self._weak
+
     def quote_text(self, quote: str) -> str:
         """The quote as scored: code-like strings removed, abbreviations and lay terms expanded."""
         cleaned = " ".join(_CODE_LITERAL.sub(" ", quote).split())
