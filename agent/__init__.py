@@ -33,6 +33,7 @@ from medcode.agent._routing import (
 )
 from medcode.agent._runtime import Runtime
 from medcode.agent._selection import build_choice_model
+from medcode.agent._validation import ValidationRequest, validate_proposal
 
 __all__ = [
     "CODE_REJECTED",
@@ -60,8 +61,10 @@ __all__ = [
     "RoutingPolicy",
     "Runtime",
     "Usage",
+    "ValidationRequest",
     "build_choice_model",
     "group_conditions",
     "reason_kind",
     "sha256_text",
+    "validate_proposal",
 ]
