@@ -210,3 +210,19 @@ def test_contradicted_swaps_are_rejected_and_gold_pairs_accepted(pipeline: Valid
     assert summary.false_rejection_rate <= 0.02, [o for o in outcomes if o.kind == "gold" and o.rejected]
     exercised = {rule for o in outcomes if o.kind != "gold" for rule in o.rules}
     assert set(SPECIFICITY_REJECTS) <= exercised
+
+
+@pytest.mark.slow
+def test_a_without_code_is_contradicted_by_the_note(pipeline: ValidatorPipeline) -> None:
+    note = (
+        "HPI: type 2 diabetes, on metformin.\n"
+        "ASSESSMENT: Type 2 diabetes mellitus with diabetic chronic kidney disease, stage 3a.\n"
+    )
+    verdict = _verdict(pipeline, note, "E11.9", "type 2 diabetes")
+    assert verdict.rules == ["SPECIFICITY_UNSUPPORTED"] and verdict.results[0].suggestions == ["E11.22"]
+    assert _verdict(pipeline, note, "E11.22", "type 2 diabetes").status == "accepted"
+    # a catch-all code is less specific, not wrong: a warning that names the better code
+    smoker = "ASSESSMENT: Nicotine dependence.\nHe smokes cigarettes, a pack a day.\n"
+    verdict = _verdict(pipeline, smoker, "F17.200", "Nicotine dependence")
+    assert verdict.status == "accepted"
+    assert any(w.rule == "MORE_SPECIFIC_AVAILABLE" and "F17.210" in w.suggestions for w in verdict.warnings)

@@ -797,11 +797,12 @@ CONVENTIONS: list[Spec] = [
         ("M80.08XA", "Osteoporosis on alendronate"),
     ),
     R(
-        "excludes1",
+        "wrong_sibling",
         "rt-21",
-        ["EXCLUDES1_CONFLICT"],
+        ["SPECIFICITY_UNSUPPORTED"],
         ("E10.649", "Type 1 diabetes mellitus with hypoglycemia without coma"),
         ("E11.649", "hypoglycemia without coma"),
+        targets=[1],
     ),
     R(
         "excludes1",

@@ -594,7 +594,7 @@ class SpecificityAnalyser:
                 continue
             better.append((len(hits), member, only_theirs | only_mine))
         if not better:
-            return []
+            return self._contradicted_by_note(fam, ev)
         better.sort(key=lambda b: (-b[0], b[1].record.code))
         axis = self._axis(better[0][2])
         return [
@@ -607,6 +607,50 @@ class SpecificityAnalyser:
                 self._describe(b[1].record for b in better),
             )
         ]
+
+    def _contradicted_by_note(self, fam: _Family, ev: _Evidence) -> list[Finding]:
+        """A code that says 'without' (E11.9, J45.40 uncomplicated) where a line of the note that names the same
+        condition documents everything a family member adds (E11.22: 'with diabetic chronic kidney disease').
+
+        A catch-all code ('unspecified') only gets MORE_SPECIFIC_AVAILABLE: it is less specific, not wrong.
+        """
+        code = fam.code
+        mine = self._content(code.reading.signed)
+        if not any(t[0] == "-" for t in mine):
+            return []
+        head = {t for t in mine if t[0] == "+" and t[1:] not in self._weak_stems}
+        lines = [line for line in ev.note.lines if 3 * len(head & line.signed) >= 2 * len(head) > 0]
+        for line in lines:
+            stated = line.signed
+            for member in fam.members:
+                theirs = self._content(member.reading.signed)
+                if len(theirs & mine) < self.lex.member_overlap * min(len(theirs), len(mine)):
+                    continue
+                only_theirs, only_mine = theirs - mine, mine - theirs
+                strong = {t for t in only_theirs if t[0] == "+" and t[1:] not in self._weak_stems}
+                if not strong or not strong <= stated or any(_loosely_in(t, stated) for t in only_mine):
+                    continue
+                if code.catch_all:
+                    return [
+                        Finding(
+                            "MORE_SPECIFIC_AVAILABLE",
+                            "warn",
+                            f"{code.record.code} is less specific than the note documents: consider "
+                            f"{member.record.code} ({member.record.description})",
+                            self._describe([member.record]),
+                        )
+                    ]
+                return [
+                    Finding(
+                        "SPECIFICITY_UNSUPPORTED",
+                        "reject",
+                        f"{self._axis(only_theirs | only_mine)}: the note documents what sets {member.record.code} "
+                        f"({member.record.description}) apart, which {code.record.code} ({code.record.description}) "
+                        "says is absent",
+                        self._describe([member.record]),
+                    )
+                ]
+        return []
 
     def _undocumented(self, fam: _Family, ev: _Evidence) -> list[Finding]:
         """A 'with ...' clause (a complication) that neither the evidence nor the note names."""
