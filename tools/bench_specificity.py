@@ -4,7 +4,7 @@
 
 Defaults: the project's gold set (``evals/data/gold.jsonl``) and its swaps (``evals/data/swaps.jsonl``,
 written by ``python -m tools.make_swaps``). For ACI-Bench dev, write its swaps outside the repository
-first (``python -m tools.make_swaps --aci ../shared/benchmarks/aci/dev.jsonl --data-dir DIR --out
+first (``python -m tools.make_swaps --spanless ../shared/benchmarks/aci/dev.jsonl --data-dir DIR --out
 runs/aci-swaps.jsonl``, which needs a built index to locate the spans) and pass ``--swaps
 runs/aci-swaps.jsonl --dataset ../shared/benchmarks/aci/dev.jsonl``.
 

@@ -1,7 +1,7 @@
 """Writes the specificity red team (``evals/data/swaps.jsonl``): wrong siblings made from gold, not by hand.
 
     python -m tools.make_swaps [--data-dir DIR]                      # the project's gold set -> evals/data
-    python -m tools.make_swaps --aci ../shared/benchmarks/aci/dev.jsonl --data-dir DIR --out runs/aci-swaps.jsonl
+    python -m tools.make_swaps --spanless ../shared/benchmarks/aci/dev.jsonl --data-dir DIR --out runs/aci-swaps.jsonl
 
 Every gold ``(code, evidence span)`` pair gives one ``gold`` record (the unswapped pair: the
 validators must accept it) and swaps: the same evidence cited for a sibling code that the text
@@ -28,10 +28,11 @@ independently of the validators' lexicons; swaps that the text does not contradi
 not written. Siblings described as "unspecified" or "other" are never used: the text cannot
 contradict a catch-all (the validators warn MORE_SPECIFIC_AVAILABLE on them instead).
 
-The project's gold set has spans. ACI-Bench dev has none: a gold code's evidence is the best span
-that retrieval links to that exact code (``HybridRetriever.search_note``, top 100 candidates,
-family-history sections skipped); gold codes retrieval does not find are skipped and counted.
-ACI-derived records stay outside the repository (its labels are CC BY-NC): pass ``--out``.
+The project's gold set has spans. ACI-Bench and CodiEsp have none (``--spanless``): a gold code's
+evidence is the best span that retrieval links to that exact code (``HybridRetriever.search_note``,
+top 100 candidates, family-history sections skipped), which needs a built index in ``--data-dir``;
+gold codes retrieval does not find are skipped and counted. Records made from benchmark data stay
+outside the repository (ACI's labels are CC BY-NC): pass ``--out``.
 """
 
 from __future__ import annotations
@@ -435,18 +436,20 @@ def locate_by_retrieval(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="medcode data dir (code-set store; with --aci a built index)")
-    parser.add_argument("--aci", type=Path, help="a span-less gold JSONL (ACI-Bench dev): locate spans by retrieval")
+    parser.add_argument(
+        "--spanless", type=Path, help="a gold JSONL without spans (ACI-Bench, CodiEsp): locate evidence by retrieval"
+    )
     parser.add_argument("--out", type=Path, help=f"output JSONL (default {SWAPS_PATH} for the project's gold set)")
     args = parser.parse_args(argv)
     settings = load_settings(data_dir=args.data_dir) if args.data_dir else load_settings()
     cs = CodeSetRegistry(settings).get()
     maker = SwapMaker(cs)
-    if args.aci:
+    if args.spanless:
         if args.out is None or args.out.resolve().is_relative_to(_ROOT / "evals"):
-            parser.error("ACI-derived records stay outside the package data: pass --out (e.g. runs/aci-swaps.jsonl)")
-        docs = list(read_dataset(args.aci))
+            parser.error("records made from benchmark data stay outside the package data: pass --out (e.g. runs/...)")
+        docs = list(read_dataset(args.spanless))
         spans, located = locate_by_retrieval(settings, cs, docs)
-        source = args.aci.name
+        source = args.spanless.name
     else:
         docs = list(read_dataset(GOLD_PATH, strict=True))
         spans, located = _gold_spans(docs), Counter()
