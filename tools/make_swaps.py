@@ -435,7 +435,7 @@ def locate_by_retrieval(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", help="medcode data dir (code-set store; with --aci a built index)")
+    parser.add_argument("--data-dir", help="medcode data dir (code-set store; with --spanless a built index)")
     parser.add_argument(
         "--spanless", type=Path, help="a gold JSONL without spans (ACI-Bench, CodiEsp): locate evidence by retrieval"
     )
