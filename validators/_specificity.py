@@ -5,8 +5,8 @@ hyperglycemia) from E11.9 (without complications), a right-side code from its le
 an initial encounter from a subsequent one. This module compares a code with its *family*, found
 in the code set itself (no per-code lists):
 
-* billable codes under the code's grandparent (its parent when that is the category), with the
-  same 7th character: E11.65 -> every E11 code; S52.531A -> the S52.5 codes ending in A;
+* the billable codes of its category with the same 7th character: E11.65 -> every E11 code;
+  S52.531A -> the S52 codes ending in A;
 * its 7th-character variants (A/D/S ...) for the encounter axis;
 * the same subcode in a category of the block whose description shares most of its stems
   (E11.65 <-> E10.65: the diabetes type).
