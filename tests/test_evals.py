@@ -222,6 +222,18 @@ def test_unsupported_accepted_rate_is_computed_from_gold_not_the_validators(code
     assert compute_metrics([twin], codeset)["unsupported_accepted_by_reason"] == {"sibling": 1}
 
 
+def test_committed_baselines_have_every_gated_metric() -> None:
+    from medcode.evals._regress import BASELINE_KEYS, VERSION_KEYS
+
+    baselines = sorted((Path(__file__).resolve().parents[1] / "evals" / "baselines").glob("*.json"))
+    assert baselines
+    for path in baselines:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert set(BASELINE_KEYS) <= set(data), path.name
+        assert isinstance(data["unsupported_accepted_rate"], float), path.name
+        assert set(VERSION_KEYS) <= set(data["versions"]), path.name
+
+
 def test_compute_metrics_handles_failed_and_empty_documents(codeset) -> None:  # type: ignore[no-untyped-def]
     rows = [
         {"id": "a", "gold": ["I10"], "error": {"type": "NoteError", "message": "empty"}},
