@@ -44,6 +44,7 @@ from medcode.agent._routing import (
 )
 from medcode.agent._runtime import Runtime
 from medcode.agent._selection import build_choice_model
+from medcode.agent._validation import ValidationRequest, validate_proposal
 
 __all__ = [
     "AUTONOMY_SUSPENDED",
@@ -84,8 +85,10 @@ __all__ = [
     "RoutingPolicy",
     "Runtime",
     "Usage",
+    "ValidationRequest",
     "build_choice_model",
     "group_conditions",
     "reason_kind",
     "sha256_text",
+    "validate_proposal",
 ]
