@@ -15,6 +15,7 @@ from medcode.config import Settings
 from medcode.errors import InputError
 from medcode.validators import (
     CodeRefMatcher,
+    CodeVerdict,
     Proposal,
     ValidationContext,
     ValidationReport,
@@ -297,6 +298,35 @@ def test_not_a_candidate(pipeline: ValidatorPipeline) -> None:
     assert report.verdicts[0].rules == ["NOT_A_CANDIDATE"]
     report = _run(pipeline, [_one("R07.9", "chest pain")], candidates=frozenset({"r079"}))
     assert report.verdicts[0].status == "accepted"
+
+
+@pytest.mark.slow
+def test_a_coders_code_without_evidence_warns_and_meets_the_claim(pipeline: ValidatorPipeline) -> None:
+    """evidence_optional: no span is a NO_EVIDENCE_GIVEN warning, not SPAN_NOT_IN_NOTE; claim_codes feed the set
+    rules but get no verdict; a span that is given is still judged."""
+    bare = {"code": "E11.9"}
+    assert _run(pipeline, [bare]).verdicts[0].rules == ["SPAN_NOT_IN_NOTE"]  # a model's code still needs a quote
+    alone = _run(pipeline, [bare], evidence_optional=True)
+    assert len(alone.verdicts) == 1 and alone.verdicts[0].status == "accepted"
+    assert [w.rule for w in alone.verdicts[0].warnings] == ["NO_EVIDENCE_GIVEN"]
+    assert "NO_EVIDENCE_GIVEN" in validators.RULE_IDS
+
+    def coders(code: str, *claim: str) -> CodeVerdict:
+        report = _run(pipeline, [{"code": code}], evidence_optional=True, claim_codes=claim)
+        assert len(report.verdicts) == 1  # none for the claim's own codes
+        return report.verdicts[0]
+
+    e10 = coders("E10.9", "E11.9", "I10")
+    assert e10.rules == ["EXCLUDES1_CONFLICT"] and e10.results[-1].related_codes == ["E11.9"]
+    dup = coders("i12.9", "I12.9")
+    assert dup.rules == ["DUPLICATE"] and "already on the claim" in dup.results[-1].reason
+    assert coders("D63.1").rules == ["CODE_FIRST"]
+    assert coders("D63.1", "N18.31").status == "accepted"  # its etiology is on the claim
+    assert [w.rule for w in coders("E11.22").warnings] == ["NO_EVIDENCE_GIVEN", "USE_ADDITIONAL"]
+    assert [w.rule for w in coders("E11.22", "N18.31").warnings] == ["NO_EVIDENCE_GIVEN"]  # the CKD stage is there
+    # A span the coder gives goes through the evidence rules as a model's would.
+    negated = _run(pipeline, [_one("R06.02", "shortness of breath")], evidence_optional=True).verdicts[0]
+    assert negated.rules == ["SPAN_NEGATED"] and "NO_EVIDENCE_GIVEN" not in [w.rule for w in negated.warnings]
 
 
 @pytest.mark.slow

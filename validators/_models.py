@@ -68,6 +68,17 @@ class ValidationContext(BaseModel):
     candidates: frozenset[str] | None = Field(
         default=None, description="Codes the proposer was offered (dotted); enables NOT_A_CANDIDATE."
     )
+    claim_codes: tuple[str, ...] = Field(
+        default=(),
+        max_length=500,
+        description="Codes already on the claim: the set rules (DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, "
+        "USE_ADDITIONAL) judge the proposed codes against them; they get no verdict of their own.",
+    )
+    evidence_optional: bool = Field(
+        default=False,
+        description="A proposed code with no evidence is not judged on evidence and carries the NO_EVIDENCE_GIVEN "
+        "warning instead of the SPAN_NOT_IN_NOTE rejection (for codes a coder chose; never for a model's).",
+    )
 
 
 class RuleResult(BaseModel):

@@ -8,14 +8,17 @@ are loaded on first use and reused). Order:
 2. per code, evidence: each quote is located (SPAN_NOT_IN_NOTE), then checked for instruction-like
    text (SPAN_INSTRUCTION), clinical relatedness (SPAN_UNRELATED) and assertion status
    (SPAN_NEGATED, SPAN_FAMILY_HISTORY, SPAN_HYPOTHETICAL, SPAN_UNCERTAIN, SPAN_HISTORICAL). A code
-   needs one quote that passes; the failures of its other quotes become warnings;
+   needs one quote that passes; the failures of its other quotes become warnings. A code without
+   any quote is rejected SPAN_NOT_IN_NOTE, unless the context makes evidence optional (a coder's
+   code): then steps 2 and 3 do not run for it and it carries the NO_EVIDENCE_GIVEN warning;
 3. per code, specificity, on the quotes that passed and the note (``_specificity.py``): the wrong
    sibling is rejected (SPECIFICITY_UNSUPPORTED, LATERALITY_CONFLICT, ENCOUNTER_CONFLICT; the last
    only warns when the note merely suggests another encounter); a less specific code than the
    documentation supports warns MORE_SPECIFIC_AVAILABLE, a detail the note lacks DOCUMENTATION_GAP;
 4. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
-5. set level over the codes still standing: DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, then
-   USE_ADDITIONAL (warning only).
+5. set level over the codes still standing and the context's ``claim_codes`` (codes already on the
+   claim, which only the structural chain checks and which get no verdict): DUPLICATE,
+   EXCLUDES1_CONFLICT, CODE_FIRST, then USE_ADDITIONAL (warning only).
 
 Confidence is carried through but never changes a verdict.
 """
@@ -31,7 +34,15 @@ from medcode.config import Settings
 from medcode.retrieval import Embedder, default_expander, section_headers, segment_note
 from medcode.validators._data import RulesData, load_rules_data
 from medcode.validators._evidence import NormalizedText, Occurrence
-from medcode.validators._models import CodeVerdict, Evidence, Proposal, RuleResult, ValidationContext, ValidationReport
+from medcode.validators._models import (
+    CodeVerdict,
+    Evidence,
+    Proposal,
+    ProposedCode,
+    RuleResult,
+    ValidationContext,
+    ValidationReport,
+)
 from medcode.validators._rules import (
     AgeConflictRule,
     AssertionRule,
@@ -42,6 +53,7 @@ from medcode.validators._rules import (
     Excludes1Rule,
     KnownCodeRule,
     MalformedRule,
+    NoEvidenceGivenRule,
     NotBillableRule,
     Rule,
     RuleEnv,
@@ -89,6 +101,7 @@ class ValidatorPipeline:
         self.code_chain: list[Any] = [MalformedRule(), SeventhCharacterRule(), KnownCodeRule(), NotBillableRule()]
         self.candidate_rule = CandidateRule()
         self.span_missing = SpanNotInNoteRule()
+        self.no_evidence = NoEvidenceGivenRule()
         self.span_instruction = SpanInstructionRule()
         self.span_unrelated = SpanUnrelatedRule()
         self.assertion_rules = [
@@ -159,6 +172,7 @@ class ValidatorPipeline:
             *self.code_chain,
             self.candidate_rule,
             self.span_missing,
+            self.no_evidence,
             self.span_instruction,
             self.span_unrelated,
             *self.assertion_rules,
@@ -183,18 +197,22 @@ class ValidatorPipeline:
 
     # -- main entry point ---------------------------------------------------------
     def validate(self, proposal: Proposal, ctx: ValidationContext) -> ValidationReport:
-        """Verdicts for every code of ``proposal``, in proposal order."""
+        """Verdicts for every code of ``proposal``, in proposal order (none for ``ctx.claim_codes``)."""
         codeset = self.registry.get(ctx.date_of_service)
         env = RuleEnv(codeset, self.rules, ctx, f"{codeset.version}+{self.rules.version}")
         items = [CodeItem(i, pc) for i, pc in enumerate(proposal.codes)]
-        for item in items:
+        claim = [
+            CodeItem(len(items) + k, ProposedCode(code=code), on_claim=True) for k, code in enumerate(ctx.claim_codes)
+        ]
+        by_index = {item.index: item for item in [*items, *claim]}
+        for item in [*items, *claim]:
             for rule in self.code_chain:
                 item.results.extend(rule.check(item, env))
                 if item.rejected:
                     break
             if item.record is None and item.canonical is not None and item.canonical in codeset:
                 item.record = codeset.get(item.canonical)  # a header stopped by SEVENTH_CHARACTER: describe it
-            if item.record is not None and not item.rejected:
+            if item.record is not None and not item.rejected and not item.on_claim:
                 item.results.extend(self.candidate_rule.check(item, env))
         supported: dict[int, list[SpanCheck]] = {}
         live = [i for i in items if i.record is not None and not any(r.rule in _STRUCTURAL for r in i.results)]
@@ -205,13 +223,14 @@ class ValidatorPipeline:
         for item in live:
             item.results.extend(self.age_rule.check(item, env))
             item.results.extend(self.sex_rule.check(item, env))
-        standing = [i for i in items if i.record is not None and not i.rejected]
+        # codes already on the claim come first: a proposed code that repeats one is the duplicate
+        standing = [i for i in [*claim, *items] if i.record is not None and not i.rejected]
         for index, results in self.duplicate_rule.check_set(standing, env).items():
-            items[index].results.extend(results)
+            by_index[index].results.extend(results)
         standing = [i for i in standing if not i.rejected]
         for rule in (self.excludes1_rule, self.code_first_rule, self.use_additional_rule):
             for index, results in rule.check_set(standing, env).items():
-                items[index].results.extend(results)
+                by_index[index].results.extend(results)
         return ValidationReport(
             verdicts=[self._verdict(item, supported.get(item.index, [])) for item in items],
             codeset_version=codeset.version,
@@ -228,9 +247,20 @@ class ValidatorPipeline:
         missing: dict[int, list[RuleResult]] = {}
         for item in items:
             if not item.proposed.evidence:
-                missing[item.index] = [
-                    self.span_missing.result(env, "no evidence: a code needs at least one verbatim quote from the note")
-                ]
+                if env.ctx.evidence_optional:
+                    item.results.append(
+                        self.no_evidence.result(
+                            env,
+                            "no evidence span given: the evidence rules (located, asserted, related, specificity) "
+                            "were not run on this code",
+                        )
+                    )
+                else:
+                    missing[item.index] = [
+                        self.span_missing.result(
+                            env, "no evidence: a code needs at least one verbatim quote from the note"
+                        )
+                    ]
                 continue
             for e_index, evidence in enumerate(item.proposed.evidence):
                 found, reason = self._locate(normalized, evidence)

@@ -51,6 +51,7 @@ __all__ = [
     "Excludes1Rule",
     "KnownCodeRule",
     "MalformedRule",
+    "NoEvidenceGivenRule",
     "NotBillableRule",
     "RuleEnv",
     "SeventhCharacterRule",
@@ -70,6 +71,7 @@ ALL_RULE_IDS = (
     "CODE_NOT_BILLABLE",
     "NOT_A_CANDIDATE",
     "SPAN_NOT_IN_NOTE",
+    "NO_EVIDENCE_GIVEN",
     "SPAN_INSTRUCTION",
     "SPAN_UNRELATED",
     "SPAN_NEGATED",
@@ -103,10 +105,12 @@ class RuleEnv:
 
 @dataclass
 class CodeItem:
-    """One proposed code while it goes through the rules."""
+    """One proposed code while it goes through the rules (``on_claim``: a code already on the claim, which the
+    set rules see but which gets no verdict)."""
 
     index: int
     proposed: ProposedCode
+    on_claim: bool = False
     canonical: str | None = None
     record: CodeRecord | None = None
     results: list[RuleResult] = field(default_factory=list)
@@ -335,6 +339,15 @@ class CandidateRule(Rule):
 class SpanNotInNoteRule(Rule):
     rule_id = "SPAN_NOT_IN_NOTE"
     summary = "No evidence, a quote not found verbatim (whitespace-normalised), or offsets that do not slice to it."
+
+
+class NoEvidenceGivenRule(Rule):
+    rule_id = "NO_EVIDENCE_GIVEN"
+    severity = "warn"
+    summary = (
+        "A code a coder chose without an evidence span (only when the caller allows it): the evidence rules were not "
+        "run on it. A warning, not a rejection."
+    )
 
 
 class SpanInstructionRule(Rule):
@@ -568,19 +581,20 @@ class SexConflictRule(Rule):
 # ---------------------------------------------------------------- set-level conventions
 class DuplicateRule(Rule):
     rule_id = "DUPLICATE"
-    summary = "The same code is proposed more than once; the first occurrence stands."
+    summary = "The same code is proposed more than once (or is already on the claim); the first occurrence stands."
 
     def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
         first: dict[str, int] = {}
+        by_index = {item.index: item for item in items}
         out: dict[int, list[RuleResult]] = {}
         for item in items:
             if item.canonical is None:
                 continue
             if item.canonical in first:
+                earlier = first[item.canonical]
+                where = "a code already on the claim" if by_index[earlier].on_claim else f"code #{earlier}"
                 out.setdefault(item.index, []).append(
-                    self.result(
-                        env, f"{item.canonical} duplicates code #{first[item.canonical]}", related=[item.canonical]
-                    )
+                    self.result(env, f"{item.canonical} duplicates {where}", related=[item.canonical])
                 )
             else:
                 first[item.canonical] = item.index
