@@ -4,7 +4,8 @@
     ├── ConfigError                  settings or a config file are invalid
     │   └── MissingDependencyError   an optional extra is not installed (the message names it)
     ├── InputError                   bad user input (note, proposal, dataset line, query)
-    │   └── NoteError                empty, binary, non-UTF-8 or oversized note
+    │   ├── NoteError                empty, binary, non-UTF-8 or oversized note
+    │   └── OverrideReasonRequiredError  a coder kept or added a code the validators rejected, without a reason
     ├── CodeSetError                 code-set data problems
     │   ├── MalformedCodeError       the string cannot be a code of the system asked for
     │   ├── UnknownCodeError         well-formed, but not in the release (carries suggestions)
@@ -33,6 +34,8 @@ The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuditTamperedError",
     "AuditTaskNotFoundError",
@@ -57,6 +60,7 @@ __all__ = [
     "ModelWeightsError",
     "NotEligibleError",
     "NoteError",
+    "OverrideReasonRequiredError",
     "RetrievalError",
     "StoreError",
     "UnknownCodeError",
@@ -81,6 +85,23 @@ class InputError(MedcodeError):
 
 class NoteError(InputError):
     """A clinical note is empty, binary, not UTF-8 or larger than the configured limit."""
+
+
+class OverrideReasonRequiredError(InputError):
+    """A coder accepted, added or substituted a code that the validators rejected, and gave no reason.
+
+    Overriding the validators is allowed, with a reason (it is audited as a guardrail override).
+    ``rules`` maps each such code to the rule ids that rejected it; ``details`` holds, per code, the
+    verdict to show the coder (``code``, ``rules``, ``reasons`` and ``warnings`` as ``{"rule", "reason"}``;
+    never note text). The copilot answers HTTP 422 with both; the CLI exits 2.
+    """
+
+    def __init__(
+        self, message: str, *, rules: dict[str, list[str]], details: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.rules = rules
+        self.details = list(details or [])
+        super().__init__(message)
 
 
 class CodeSetError(MedcodeError):

@@ -272,7 +272,8 @@ class Window(BaseModel):
 
 def rate_group(records: Iterable[ChartRecord]) -> RateGroup:
     """Coder-vs-machine counts over the human-reviewed finalised records, as ``ReviewQueue.metrics`` counts them
-    (``RateGroup`` defines acceptance, edit and override rates; a replacement counts once, on the code it replaced)."""
+    (``RateGroup`` defines acceptance, edit and override rates; a replacement counts once, on the code it replaced,
+    and a coder's code the validators rejected counts as a guardrail override)."""
     group = RateGroup()
     for record in records:
         if not record.human_reviewed:
@@ -282,6 +283,9 @@ def rate_group(records: Iterable[ChartRecord]) -> RateGroup:
             if code.origin == "added":
                 if code.replaces is None:
                     group.added += 1
+                    edited = True
+                if code.proposed_status == "rejected" and code.decision == "accepted":
+                    group.guardrail_overrides += 1
                     edited = True
                 continue
             if code.proposed_status == "accepted":

@@ -223,11 +223,12 @@ def denial_risk_flags(record: ChartRecord, model: FinancialModel | None) -> list
     flags: list[str] = []
     billed = set(final)
     for code in record.codes:
-        if code.code not in billed or code.origin != "proposed":
+        if code.code not in billed:
             continue
         if code.proposed_status == "rejected" and "GUARDRAIL_OVERRIDE" not in flags:
-            flags.append("GUARDRAIL_OVERRIDE")
-        if code.warnings and "UNRESOLVED_WARNING" not in flags:
+            flags.append("GUARDRAIL_OVERRIDE")  # a suggestion, or a coder's code, billed against the validators
+        # NO_EVIDENCE_GIVEN only says a coder cited no span: the code was not found wanting
+        if set(code.warnings) - {"NO_EVIDENCE_GIVEN"} and "UNRESOLVED_WARNING" not in flags:
             flags.append("UNRESOLVED_WARNING")
     if record.setting == "inpatient" and final and model is not None:
         if model.group(final, date_of_service=record.date_of_service).drg is None:

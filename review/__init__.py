@@ -1,10 +1,11 @@
 """Stage 5: review. The review queue, the hash-chained audit log and the coder's hand-off to them.
 
 ``QueueRecorder`` takes the agent's finished runs into the ``ReviewQueue`` as charts (a
-``CodingDecision`` each); coders accept, reject, replace and add codes and finalise charts, and
-every change is one ``AuditLog`` record written in the same transaction of the one review database
-(``ReviewStore``, reached by ``review_database_url``; it also holds the copilot's coding jobs,
-``jobs_table``). ``medcode queue`` and ``medcode audit`` are this stage's commands.
+``CodingDecision`` each); coders accept, reject, replace and add codes and finalise charts. Codes a
+coder adds or substitutes go through the validators when the queue has them (``CodeCheck``,
+``EvidenceSpan``). Every change is one ``AuditLog`` record written in the same transaction of the one
+review database (``ReviewStore``, reached by ``review_database_url``; it also holds the copilot's
+coding jobs, ``jobs_table``). ``medcode queue`` and ``medcode audit`` are this stage's commands.
 """
 
 from medcode.review._audit import (
@@ -14,6 +15,7 @@ from medcode.review._audit import (
     VerifyResult,
     decision_payload,
 )
+from medcode.review._newcodes import CodeCheck, EvidenceSpan
 from medcode.review._queue import (
     CHART_STATUSES,
     Chart,
@@ -40,7 +42,9 @@ __all__ = [
     "ChartStatus",
     "ChartSummary",
     "CodeAction",
+    "CodeCheck",
     "CodingDecision",
+    "EvidenceSpan",
     "QueueMetrics",
     "QueueRecorder",
     "RateGroup",

@@ -41,8 +41,11 @@ _TABLES: dict[str, list[tuple[str, Table]]] = {
     "copilot_jobs.sqlite": [("jobs", jobs)],
 }
 _SCHEMA_VERSION = "1"
-# Columns added after the first release (revision 0003): its files have none, they stay NULL.
-_ADDED_SINCE = {"charts": frozenset({"provider_id", "department", "payer", "encounter_date"})}
+# Columns added after the first release (revisions 0003, 0004): its files have none, they stay NULL.
+_ADDED_SINCE = {
+    "charts": frozenset({"provider_id", "department", "payer", "encounter_date"}),
+    "chart_codes": frozenset({"check_json"}),
+}
 _SEQUENCES = ((charts, "chart_id"), (actions, "action_id"), (jobs, "seq"))
 
 

@@ -14,6 +14,12 @@ Chart life cycle: ``pending`` -> ``coding`` (first coder action, or ``set_status
 
 At finalisation an undecided code takes its pre-filled value: accepted when the validators
 accepted it, rejected otherwise. Accepting a code the validators rejected needs a reason.
+
+Codes a coder adds or substitutes (``replace``) go through the validators too when the queue has
+them (``ReviewQueue(..., validators=pipeline)``; the CLI and the copilot do): see ``_newcodes.py``.
+A rejected one needs a reason, is stored with its verdict and audited as a guardrail override.
+Without validators a new code is checked for shape only, stored without a verdict, and its audit
+record says ``validated: false``.
 """
 
 from __future__ import annotations
@@ -33,16 +39,18 @@ from medcode.agent import NoteMetadata
 from medcode.agent._routing import reason_kind
 from medcode.codesets import normalize_icd10cm
 from medcode.config import Settings
-from medcode.errors import ChartConflictError, ChartNotFoundError, InputError
+from medcode.errors import ChartConflictError, ChartNotFoundError, InputError, OverrideReasonRequiredError
 from medcode.review._audit import (
     AuditRecord,
     CodingDecision,
     append_record,
     canonical_json,
     decision_payload,
+    sha256_text,
 )
+from medcode.review._newcodes import NEW_CODE_ACTIONS, CodeCheck, EvidenceSpan, NewCodes, check_new_codes, code_key
 from medcode.review._store import ReviewStore, actions, chart_codes, charts
-from medcode.validators import Evidence
+from medcode.validators import Evidence, ValidatorPipeline
 
 __all__ = [
     "CHART_STATUSES",
@@ -81,8 +89,7 @@ def _iso(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def _code_key(code: str) -> str:
-    return "".join(code.split()).upper().replace(".", "")
+_code_key = code_key
 
 
 def _check_user(user: object) -> str:
@@ -122,7 +129,9 @@ class ChartCode(BaseModel):
     chapter: str | None = None
     origin: Literal["proposed", "added"]
     proposed_status: Literal["accepted", "rejected"] | None = Field(
-        default=None, description="The validators' verdict; None for codes a coder added."
+        default=None,
+        description="The validators' verdict (on a code a coder added or substituted too); None for a coder's code "
+        "that was not checked (added before checks existed, or through a queue without validators).",
     )
     confidence: float | None = None
     rules: list[str] = Field(default_factory=list, description="Rule ids that rejected the code.")
@@ -135,6 +144,11 @@ class ChartCode(BaseModel):
     decided_by: str | None = None
     decided_at: str | None = None
     reason: str | None = None
+    check: CodeCheck | None = Field(
+        default=None,
+        description="For a code a coder added or substituted: the validators' verdict with reasons and warnings "
+        "(suggestions' verdicts are in the chart's decision).",
+    )
 
     @property
     def selected(self) -> bool:
@@ -204,10 +218,11 @@ class Chart(ChartSummary):
         if not show_text:
             data.pop("note_text", None)
             data["decision"].pop("raw_llm_output", None)
-            for item in [*data["codes"], *data["decision"].get("verdicts", [])]:
-                item["evidence"] = [
-                    {"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in item["evidence"]
-                ]
+            checks = [c["check"] for c in data["codes"] if c.get("check")]
+            for item in [*data["codes"], *data["decision"].get("verdicts", []), *checks]:
+                for key in ("evidence", "rejected_evidence"):
+                    if key in item:
+                        item[key] = [{"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in item[key]]
         return data
 
 
@@ -218,7 +233,10 @@ class RateGroup(BaseModel):
     override_rate = (rejected_by_coder + replaced + guardrail_overrides) / (suggested + proposed_rejected);
     edit_rate = edited_charts / charts (a chart is edited when any code was rejected, replaced,
     added, or accepted against the validators). For a chapter, a chart counts when it has a code
-    in that chapter and is edited when one of those codes was.
+    in that chapter and is edited when one of those codes was. ``guardrail_overrides`` counts the
+    codes billed against the validators: rejected suggestions the coder accepted, and codes the
+    coder added or substituted although the validators rejected them (a replacement is otherwise
+    counted once, on the code it replaced).
     """
 
     charts: int = 0
@@ -324,6 +342,7 @@ _CODE_COLUMNS = (
     chart_codes.c.decided_by,
     chart_codes.c.decided_at,
     chart_codes.c.reason,
+    chart_codes.c.check_json,
 )
 _ACTION_COLUMNS = (
     actions.c.action_id,
@@ -401,6 +420,7 @@ def _code(row: Sequence[Any]) -> ChartCode:
         decided_by,
         decided_at,
         reason,
+        check_json,
     ) = row
     return ChartCode(
         position=position,
@@ -420,6 +440,7 @@ def _code(row: Sequence[Any]) -> ChartCode:
         decided_by=decided_by,
         decided_at=decided_at,
         reason=reason,
+        check=CodeCheck.model_validate_json(check_json) if check_json else None,
     )
 
 
@@ -509,12 +530,18 @@ class ReviewQueue:
     takes the chart version the caller read and raises ``ChartConflictError`` if it is stale, or
     if the chart is already finalised; ``ChartNotFoundError`` for an unknown chart id;
     ``InputError`` for bad user names, codes or actions.
+
+    ``validators`` (the caller's pipeline; the queue does not close it) checks the codes coders add
+    or substitute against the chart's note and claim (``_newcodes.py``). Without it those codes are
+    checked for shape only and stored without a verdict (their audit records say ``validated: false``),
+    and evidence spans for them are refused. The attribute may be set after construction.
     """
 
-    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+    def __init__(self, settings: Settings, *, create: bool = True, validators: ValidatorPipeline | None = None) -> None:
         self.store = ReviewStore(settings, create=create, what="review queue")
         self.where = self.store.where
         self.store_note_text = settings.audit_store_note_text
+        self.validators = validators
 
     def __enter__(self) -> ReviewQueue:
         return self
@@ -718,6 +745,7 @@ class ReviewQueue:
         replaces: str | None,
         description: str | None,
         chapter: str | None,
+        check: CodeCheck | None,
     ) -> None:
         exists = conn.execute(
             select(chart_codes.c.code).where(
@@ -738,11 +766,12 @@ class ReviewQueue:
                 description=description,
                 chapter=chapter,
                 origin="added",
-                proposed_status=None,
+                proposed_status=check.status if check is not None else None,
                 confidence=None,
-                rules_json="[]",
-                warnings_json="[]",
-                evidence_json="[]",
+                rules_json=json.dumps(check.rules if check is not None else []),
+                warnings_json=json.dumps([w.rule for w in check.warnings] if check is not None else []),
+                evidence_json=json.dumps([e.model_dump(mode="json") for e in check.evidence] if check else []),
+                check_json=check.model_dump_json() if check is not None else None,
                 decision="accepted",
                 prefilled=0,
                 replaced_by=None,
@@ -766,6 +795,7 @@ class ReviewQueue:
         at: str,
         description: str | None,
         chapter: str | None,
+        checks: Mapping[str, CodeCheck],
     ) -> dict[str, Any]:
         """Apply one code action; returns the audit payload (without version)."""
         if action not in CODE_ACTIONS:
@@ -775,6 +805,7 @@ class ReviewQueue:
         payload: dict[str, Any] = {"chart_id": chart_id, "action": action, "user": user, "reason": reason}
         if action == "add":
             canonical = _canonical_code(code)
+            check = checks.get(_code_key(canonical))
             self._insert_added(
                 conn,
                 chart_id,
@@ -785,17 +816,22 @@ class ReviewQueue:
                 replaces=None,
                 description=description,
                 chapter=chapter,
+                check=check,
             )
             payload["code"] = canonical
+            payload.update(self._check_payload(check))
             return payload
         rows = self._rows_for(conn, chart_id, code)
         payload["code"] = rows[0][1]
         if action == "accept":
             overridden = [r for r in rows if r[2] == "rejected" and r[3] != "accepted"]
             if overridden and reason is None:
-                rules = ", ".join(json.loads(overridden[0][4])) or "a validator rule"
-                raise InputError(
-                    f"code {rows[0][1]} was rejected by the validators ({rules}); accepting it needs a reason"
+                rule_ids = json.loads(overridden[0][4])
+                rules = ", ".join(rule_ids) or "a validator rule"
+                raise OverrideReasonRequiredError(
+                    f"code {rows[0][1]} was rejected by the validators ({rules}); accepting it needs a reason",
+                    rules={rows[0][1]: rule_ids},
+                    details=[{"code": rows[0][1], "status": "rejected", "rules": rule_ids}],
                 )
             payload["guardrail_override"] = bool(overridden)
             decision, replaced_by = "accepted", None
@@ -807,6 +843,7 @@ class ReviewQueue:
             replacement = _canonical_code(new_code)
             if _code_key(replacement) == _code_key(code):
                 raise InputError(f"cannot replace {code} with itself")
+            check = checks.get(_code_key(replacement))
             self._insert_added(
                 conn,
                 chart_id,
@@ -817,8 +854,10 @@ class ReviewQueue:
                 replaces=rows[0][1],
                 description=description,
                 chapter=chapter,
+                check=check,
             )
             payload["new_code"] = replacement
+            payload.update(self._check_payload(check))
             decision, replaced_by = "replaced", replacement
         conn.execute(
             chart_codes.update()
@@ -828,6 +867,26 @@ class ReviewQueue:
             )
         )
         return payload
+
+    def _check_payload(self, check: CodeCheck | None) -> dict[str, Any]:
+        """The audit fields of a coder's new code: its verdict (evidence as offsets and digests unless note text
+        may be stored), ``guardrail_override`` and the rejecting rule ids; ``validated: false`` without one."""
+        if check is None:
+            return {"validated": False}
+        verdict = check.model_dump(mode="json")
+        if not self.store_note_text:
+            for key in ("evidence", "rejected_evidence"):
+                verdict[key] = [
+                    {"start": e.start, "end": e.end, "chars": len(e.text), "sha256": sha256_text(e.text)}
+                    for e in getattr(check, key)
+                ]
+        return {
+            "validated": True,
+            "guardrail_override": check.status == "rejected",
+            "rules": list(check.rules),
+            "warnings": [w.rule for w in check.warnings],
+            "check": verdict,
+        }
 
     def _bump(self, conn: Connection, chart_id: int, *, status: str, assigned_to: str | None, at: str) -> int:
         conn.execute(
@@ -849,15 +908,17 @@ class ReviewQueue:
         reason: str | None = None,
         description: str | None = None,
         chapter: str | None = None,
+        evidence: Sequence[EvidenceSpan] = (),
     ) -> Chart:
         """Record one coder action and audit it (event ``code_action``); returns the updated chart.
 
         ``accept``/``reject``/``replace`` name a code on the chart (any spelling); ``replace``
-        and ``add`` take the new code (``new_code`` for replace, ``code`` for add) as ICD-10-CM,
-        checked for shape only: check existence with the code set before calling (the CLI does).
-        ``description``/``chapter`` describe an added code. A ``pending`` chart moves to
-        ``coding`` and is assigned to the user.
+        and ``add`` take the new code (``new_code`` for replace, ``code`` for add), which the
+        queue's validators check (see ``resolve``); without validators it is checked for shape only
+        and ``description``/``chapter`` describe it. ``evidence`` are the coder's spans for the new
+        code. A ``pending`` chart moves to ``coding`` and is assigned to the user.
         """
+        new = new_code if action == "replace" else code
         return self.resolve(
             chart_id,
             user=user,
@@ -865,6 +926,7 @@ class ReviewQueue:
             actions=[(action, code, new_code)],
             reason=reason,
             details={_code_key(new_code or code): (description, chapter)},
+            evidence={new: evidence} if evidence and new else None,
         )
 
     def resolve(
@@ -877,19 +939,28 @@ class ReviewQueue:
         reason: str | None = None,
         finalise: bool = False,
         details: Mapping[str, tuple[str | None, str | None]] | None = None,
+        evidence: Mapping[str, Sequence[EvidenceSpan]] | None = None,
     ) -> Chart:
         """Apply several ``(action, code, new_code)`` in order, then optionally finalise; one transaction.
 
         The whole call bumps the version once and all-or-nothing: a bad action leaves the chart
-        unchanged. ``details`` maps a new code (no dot, upper case) to ``(description, chapter)``.
-        Raises ``InputError`` when there is nothing to do.
+        unchanged. With validators, the new codes (``add``, and ``replace``'s new code) are checked
+        first against the note and the claim this change leaves (``check_new_codes``), with the
+        coder's ``evidence`` spans (new code, any spelling -> spans) when given: a code that cannot be
+        billed raises ``MalformedCodeError``/``UnknownCodeError``/``InputError``, a rejected one without
+        ``reason`` raises ``OverrideReasonRequiredError``; with a reason it is stored with its verdict
+        and audited as a guardrail override. Without validators, ``details`` maps a new code (no dot,
+        upper case) to ``(description, chapter)`` and ``evidence`` is refused. Raises ``InputError``
+        when there is nothing to do.
         """
         user = _check_user(user)
         reason = _check_reason(reason)
         steps = builtins.list(actions)
         if not steps and not finalise:
             raise InputError("nothing to do: give at least one action or finalise")
-        details = details or {}
+        details = dict(details or {})
+        new_codes = self._check_new_codes(chart_id, expected_version, steps, evidence or {}, reason)
+        details.update(new_codes.details)
         at = _iso(_now())
         with self.store.write() as conn:
             status, assigned_to = self._locked_chart(conn, chart_id, expected_version)
@@ -908,6 +979,7 @@ class ReviewQueue:
                         at=at,
                         description=description,
                         chapter=chapter,
+                        checks=new_codes.checks,
                     )
                 )
             new_status = "coding" if steps and status == "pending" else status
@@ -932,6 +1004,37 @@ class ReviewQueue:
             if finalise:
                 self._finalise_locked(conn, chart_id, user=user, status=new_status, version=version, at=at)
         return self.get(chart_id)
+
+    def _check_new_codes(
+        self,
+        chart_id: int,
+        expected_version: int,
+        steps: Sequence[tuple[str, str, str | None]],
+        evidence: Mapping[str, Sequence[EvidenceSpan]],
+        reason: str | None,
+    ) -> NewCodes:
+        """The validators' verdicts on the change's new codes, judged on the chart as the caller read it.
+
+        Runs before the write transaction (the validators may take a while). The chart is read at
+        ``expected_version``; the write transaction then refuses the change if the chart moved on, so
+        the verdicts are about the state the change applies to. A chart that is already at another
+        version, or finalised, is not checked: the write transaction reports the conflict.
+        """
+        if not any(action in NEW_CODE_ACTIONS for action, _, _ in steps):
+            if evidence:
+                raise InputError("evidence spans are only for codes the change adds or substitutes")
+            return NewCodes()
+        if self.validators is None:
+            if evidence:
+                raise InputError(
+                    "this review queue has no validators to check evidence spans with "
+                    "(open it with ReviewQueue(settings, validators=ValidatorPipeline(settings)))"
+                )
+            return NewCodes()
+        chart = self.get(chart_id)
+        if chart.status == "finalised" or chart.version != expected_version:
+            return NewCodes()
+        return check_new_codes(self.validators, chart, steps, evidence=evidence, reason=reason)
 
     def _finalise_locked(
         self, conn: Connection, chart_id: int, *, user: str, status: str, version: int, at: str
@@ -1198,13 +1301,15 @@ class ReviewQueue:
         for chart_id, chapter, origin, proposed, decision, replaces, rules_json in code_rows:
             if origin == "proposed" and proposed == "rejected":
                 rejections.update(json.loads(rules_json) or ["UNSPECIFIED"])
-            if chart_id not in reviewed or (origin == "added" and replaces is not None):
-                continue  # a replacement is counted once, on the code it replaced
+            overriding = origin == "added" and proposed == "rejected" and decision == "accepted"
+            if chart_id not in reviewed or (origin == "added" and replaces is not None and not overriding):
+                continue  # a replacement is counted once, on the code it replaced (unless it overrode the validators)
             edited = False
             targets = (overall, by_chapter[chapter or "unknown"], by_type[reviewed[chart_id]])
             for group in targets:
                 if origin == "added":
-                    group.added += 1
+                    group.added += int(replaces is None)
+                    group.guardrail_overrides += int(overriding)
                     edited = True
                 elif proposed == "accepted":
                     group.suggested += 1

@@ -83,8 +83,8 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _DIALECTS = ("sqlite", "postgresql")
 _ADVISORY_LOCK = 0x6D6564636F6465  # "medcode": serialises migrations and the legacy import on PostgreSQL
 
-# -- tables (revisions 0001, 0002 (governance) and 0003 (note metadata); a change here needs a migration, tests/test_review_store.py
-# compares them) --------
+# -- tables (revisions 0001, 0002 (governance), 0003 (note metadata) and 0004 (checks of coders' codes); a change
+# here needs a migration, tests/test_review_store.py compares them) --------
 
 metadata = MetaData()
 
@@ -150,6 +150,9 @@ chart_codes = Table(
     Column("decided_by", Text),
     Column("decided_at", Text),
     Column("reason", Text),
+    # The validators' verdict on a code a coder added or substituted (revision 0004; NULL for suggestions,
+    # whose verdicts are in the chart's decision, and for codes added without validators).
+    Column("check_json", Text),
     PrimaryKeyConstraint("chart_id", "position"),
     CheckConstraint("origin IN ('proposed', 'added')", name="chart_codes_origin"),
     CheckConstraint("proposed_status IN ('accepted', 'rejected')", name="chart_codes_proposed_status"),

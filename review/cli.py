@@ -7,6 +7,7 @@ only with ``--show-text``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from medcode.cli import CommandContext
     from medcode.review._queue import Chart, ReviewQueue
+    from medcode.validators import ValidatorPipeline
 
 __all__ = ["register"]
 
@@ -28,6 +30,24 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _code_span(text: str) -> tuple[str, int, int]:
+    code, sep, span = text.partition("=")
+    start, colon, end = span.partition(":")
+    try:
+        if not sep or not colon or not code.strip():
+            raise ValueError
+        return code.strip(), int(start), int(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CODE=START:END (e.g. E11.65=120:151), got {text!r}") from None
+
+
+def _code_quote(text: str) -> tuple[str, str]:
+    code, sep, quote = text.partition("=")
+    if not sep or not code.strip() or not quote.strip():
+        raise argparse.ArgumentTypeError(f'expected CODE=QUOTE (e.g. E11.65="poorly controlled"), got {text!r}')
+    return code.strip(), quote
 
 
 def _replacement(text: str) -> tuple[str, str]:
@@ -85,7 +105,11 @@ def _register_queue(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Record coder decisions on a chart, in one all-or-nothing change; each is audited. "
         "Codes not decided when the chart is finalised keep their suggestion (validator-accepted codes "
         "are billed, rejected ones are not). Accepting a code the validators rejected needs --reason. "
-        "New codes (--add, --replace) must exist in the ICD-10-CM release for the chart's date of service. "
+        "New codes (--add, --replace) must be billable codes of the ICD-10-CM release for the chart's date of "
+        "service, and go through the validators against the note and the chart's other codes (Excludes1, "
+        "code first, duplicates; with --evidence or --quote also the evidence rules, as for a suggestion; "
+        "without, the verdict warns NO_EVIDENCE_GIVEN). A new code the validators reject needs --reason "
+        "(exit 2 without one) and is audited as a guardrail override. "
         "Exits 1 when someone else changed the chart first (re-run after 'queue show').",
     )
     resolve.add_argument("chart_id", type=_positive_int, help="the chart id")
@@ -101,7 +125,24 @@ def _register_queue(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="OLD=NEW",
         help="replace a code with another, e.g. E11.9=E11.65 (repeatable)",
     )
-    resolve.add_argument("--reason", help="why (required to accept a code the validators rejected)")
+    resolve.add_argument(
+        "--evidence",
+        action="append",
+        default=[],
+        type=_code_span,
+        metavar="CODE=START:END",
+        help="evidence for a code you add or substitute: character offsets into the note, end exclusive "
+        "('queue show --show-text' prints the note) (repeatable)",
+    )
+    resolve.add_argument(
+        "--quote",
+        action="append",
+        default=[],
+        type=_code_quote,
+        metavar="CODE=QUOTE",
+        help="evidence for a code you add or substitute: a verbatim quote from the note (repeatable)",
+    )
+    resolve.add_argument("--reason", help="why (required to accept, add or substitute a code the validators rejected)")
     resolve.add_argument("--finalise", action="store_true", help="finalise the chart after the changes")
     resolve.add_argument(
         "--expect-version",
@@ -158,10 +199,10 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 # -- handlers ------------------------------------------------------------------------
 
 
-def _queue(ctx: CommandContext) -> ReviewQueue:
+def _queue(ctx: CommandContext, validators: ValidatorPipeline | None = None) -> ReviewQueue:
     from medcode.review._queue import ReviewQueue
 
-    return ReviewQueue(ctx.settings, create=False)
+    return ReviewQueue(ctx.settings, create=False, validators=validators)
 
 
 def _queue_list(args: argparse.Namespace, ctx: CommandContext) -> int:
@@ -217,8 +258,11 @@ def _print_chart(chart: Chart, show_text: bool) -> None:
     out.write("  codes\n")
     for code in chart.codes:
         mark = "x" if code.selected else " "
-        verdict = code.proposed_status or "added"
+        verdict = (code.proposed_status or "-") if code.origin == "proposed" else "added"
         extra = []
+        if code.origin == "added":
+            checked = f"validators {code.check.status}" if code.check is not None else "not validated"
+            extra.append(checked + (f"; replaces {code.replaces}" if code.replaces else ""))
         if code.rules:
             extra.append("rules " + ",".join(code.rules))
         if code.warnings:
@@ -260,9 +304,13 @@ def _queue_show(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _queue_resolve(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from pydantic import ValidationError
+
+    from medcode._input import describe_validation_error
     from medcode.cli import print_json
-    from medcode.codesets import CodeSetRegistry, normalize_icd10cm, strip_dot
     from medcode.errors import InputError
+    from medcode.review._newcodes import EvidenceSpan, code_key
+    from medcode.validators import ValidatorPipeline
 
     actions: list[tuple[str, str, str | None]] = []
     actions += [("reject", code, None) for code in args.reject]
@@ -271,17 +319,20 @@ def _queue_resolve(args: argparse.Namespace, ctx: CommandContext) -> int:
     actions += [("add", code, None) for code in args.add]
     if not actions and not args.finalise:
         raise InputError("nothing to do: give --accept, --reject, --replace, --add and/or --finalise")
-    with _queue(ctx) as queue:
+    evidence: dict[str, list[EvidenceSpan]] = {}
+    try:
+        for code, start, end in args.evidence:
+            evidence.setdefault(code, []).append(EvidenceSpan(start=start, end=end))
+        for code, quote in args.quote:
+            evidence.setdefault(code, []).append(EvidenceSpan(text=quote))
+    except ValidationError as exc:  # offsets in the wrong order, an over-long quote
+        raise InputError(f"bad evidence ({describe_validation_error(exc)})") from None
+    adds_codes = bool(args.add or args.replace)
+    with (
+        ValidatorPipeline(ctx.settings) if adds_codes else contextlib.nullcontext() as validators,
+        _queue(ctx, validators) as queue,
+    ):
         current = queue.get(args.chart_id, include_text=False)
-        details: dict[str, tuple[str | None, str | None]] = {}
-        new_codes = [c for a, c, _ in actions if a == "add"] + [n for a, _, n in actions if a == "replace" and n]
-        if new_codes:
-            codeset = CodeSetRegistry(ctx.settings).get(current.date_of_service)
-            for raw in new_codes:
-                record = codeset.get(raw)  # MalformedCodeError -> exit 2, UnknownCodeError -> exit 1
-                if not record.billable:
-                    raise InputError(f"{record.code} is a header, not a billable code; pick one of its children")
-                details[strip_dot(normalize_icd10cm(raw))] = (record.description, record.chapter)
         version = args.expect_version or current.version
         chart = queue.resolve(
             args.chart_id,
@@ -290,16 +341,27 @@ def _queue_resolve(args: argparse.Namespace, ctx: CommandContext) -> int:
             actions=actions,
             reason=args.reason,
             finalise=args.finalise,
-            details=details,
+            evidence=evidence,
         )
     if args.json:
         print_json(chart.to_display(show_text=False))
-    else:
-        state = "finalised" if chart.status == "finalised" else chart.status
-        sys.stdout.write(
-            f"chart {chart.chart_id} now version {chart.version} ({state}); codes: "
-            f"{', '.join(chart.selected_codes) or 'none'}\n"
-        )
+        return 0
+    state = "finalised" if chart.status == "finalised" else chart.status
+    out = sys.stdout
+    out.write(
+        f"chart {chart.chart_id} now version {chart.version} ({state}); codes: "
+        f"{', '.join(chart.selected_codes) or 'none'}\n"
+    )
+    new_keys = {code_key(new if action == "replace" and new else code) for action, code, new in actions}
+    for code in chart.codes:
+        if code.origin != "added" or code.check is None or code_key(code.code) not in new_keys:
+            continue  # a new code is never already on the chart: these are the ones this change added
+        check = code.check
+        verdict = "accepted by the validators" if check.status == "accepted" else "REJECTED by the validators"
+        extra = " (kept against them: guardrail override, reason recorded)" if check.status == "rejected" else ""
+        out.write(f"  {code.code}: {verdict}{extra}\n")
+        for r in check.results:
+            out.write(f"    {'x' if r.severity == 'reject' else '!'} {r.rule}: {r.reason}\n")
     return 0
 
 

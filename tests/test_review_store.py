@@ -107,7 +107,7 @@ def test_a_newer_schema_is_refused_and_an_older_one_migrated(settings: Settings)
         chart_id = queue.enqueue(_decision())
         assert queue.get(chart_id).version == 1
     with ReviewStore(settings) as store, store.read() as c:
-        assert ReviewStore.revision(c) == _head_revision()  # 0001, 0002 (governance), 0003 (note metadata)
+        assert ReviewStore.revision(c) == _head_revision()  # 0001, 0002 (governance), 0003 (note metadata), 0004
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error(settings: Settings) -> None:
@@ -162,7 +162,8 @@ def test_legacy_files_are_imported_once_and_keep_their_chain(
     before = {
         # Revision 0003 appended the note metadata columns; the first release had none (NULL).
         "charts": [(*row, None, None, None, None) for row in _rows(LEGACY / "queue.sqlite", "charts", "chart_id")],
-        "chart_codes": _rows(LEGACY / "queue.sqlite", "chart_codes", "chart_id, position"),
+        # Revision 0004 appended the check of coders' codes; the first release had none (NULL).
+        "chart_codes": [(*row, None) for row in _rows(LEGACY / "queue.sqlite", "chart_codes", "chart_id, position")],
         "actions": _rows(LEGACY / "queue.sqlite", "actions", "action_id"),
         "audit_records": _rows(LEGACY / "audit" / "audit.sqlite", "records", "seq"),
         "audit_head": _rows(LEGACY / "audit" / "audit.sqlite", "head", "id"),
