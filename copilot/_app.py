@@ -3,7 +3,8 @@
 Every ``/v1`` route needs ``Authorization: Bearer <token>`` (401 otherwise, checked before the
 body is read). Request bodies over ``max_request_bytes`` get 413. Errors are JSON:
 ``{"error": {"type": ..., "message": ...}}`` with 400 (bad input), 401, 404 (no such chart or
-job), 409 (stale chart version or already finalised), 413, 422 (malformed request), 503 (coding
+job), 409 (stale chart version or already finalised), 413, 422 (malformed request, or a code the
+validators rejected kept or added without a reason: with ``rules`` and ``verdicts``), 503 (coding
 queue full, index or LLM unavailable). Pages and static files carry a strict Content-Security-
 Policy (no inline script, nothing from other origins). Request logs name method, path and
 status only: never the body or query string (both may hold PHI).
@@ -53,6 +54,7 @@ from medcode.errors import (
     JobQueueFullError,
     LLMError,
     MedcodeError,
+    OverrideReasonRequiredError,
     RetrievalError,
     UnknownCodeError,
 )
@@ -192,6 +194,8 @@ def _status_for(exc: MedcodeError) -> int:
         return 404
     if isinstance(exc, ChartConflictError):
         return 409
+    if isinstance(exc, OverrideReasonRequiredError):
+        return 422  # well-formed, but the validators' verdict needs the coder's reason
     if isinstance(exc, InputError | UnknownCodeError):
         return 400
     if isinstance(exc, JobQueueFullError | RetrievalError | LLMError):
@@ -250,6 +254,9 @@ def create_app(
             extra["current_version"] = exc.current_version
         if isinstance(exc, UnknownCodeError):
             extra["suggestions"] = exc.suggestions[:10]
+        if isinstance(exc, OverrideReasonRequiredError):
+            extra["rules"] = exc.rules
+            extra["verdicts"] = exc.details
         headers = {"Retry-After": "30"} if isinstance(exc, JobQueueFullError) else None
         if status >= 500:
             logging.getLogger("copilot").error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
@@ -378,7 +385,17 @@ def create_app(
         "/charts/{chart_id}/review",
         tags=["review"],
         summary="Accept, reject, replace or add codes, and/or finalise (one audited change)",
-        responses={409: {"description": "The chart changed since expected_version, or is finalised."}},
+        description="New codes (`add`, and `replace`'s `new_code`) go through the validators against the note and "
+        "the chart's other codes, with the coder's optional `evidence` spans; a code the validators rejected (a "
+        "suggestion to accept, or a new code) needs a `reason`, and is audited as a guardrail override.",
+        responses={
+            409: {"description": "The chart changed since expected_version, or is finalised."},
+            422: {
+                "description": "A malformed request, or a code the validators rejected without a reason "
+                "(`error.type` OverrideReasonRequiredError; `error.rules`: code -> rule ids; `error.verdicts`: "
+                "per code its rules, reasons and warnings)."
+            },
+        },
     )
     def review_chart(request: Request, chart_id: int, body: ReviewRequest) -> dict[str, Any]:
         return service(request).review(chart_id, body)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medcode.agent import NoteMetadata
+from medcode.review import EvidenceSpan
 
 __all__ = [
     "AdjudicationRequest",
@@ -69,13 +70,19 @@ class CodingJob(BaseModel):
 
 
 class ReviewAction(BaseModel):
-    """One coder decision on a chart code. ``replace`` needs ``new_code``; ``add`` names the new code in ``code``."""
+    """One coder decision on a chart code. ``replace`` needs ``new_code``; ``add`` names the new code in ``code``.
+
+    ``evidence`` (only for ``add`` and ``replace``): the coder's spans for the new code, as offsets into
+    the note (``start``, ``end``), a verbatim quote (``text``) or both; with them the new code goes
+    through the evidence rules too, without them its verdict warns NO_EVIDENCE_GIVEN.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["accept", "reject", "replace", "add"]
     code: str = Field(min_length=1, max_length=20)
     new_code: str | None = Field(default=None, min_length=1, max_length=20)
+    evidence: list[EvidenceSpan] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _new_code_only_for_replace(self) -> ReviewAction:
@@ -83,7 +90,14 @@ class ReviewAction(BaseModel):
             raise ValueError("replace needs new_code (the code that replaces code)")
         if self.action != "replace" and self.new_code is not None:
             raise ValueError(f"new_code is only for replace, not {self.action}")
+        if self.evidence and self.action not in ("add", "replace"):
+            raise ValueError(f"evidence is only for the new code of add or replace, not {self.action}")
         return self
+
+    @property
+    def added_code(self) -> str | None:
+        """The code this action puts on the chart (``add``'s code, ``replace``'s new code), if any."""
+        return self.code if self.action == "add" else self.new_code
 
 
 class ReviewRequest(BaseModel):
@@ -99,7 +113,9 @@ class ReviewRequest(BaseModel):
     expected_version: int = Field(ge=1)
     actions: list[ReviewAction] = Field(default_factory=list, max_length=200)
     reason: str | None = Field(
-        default=None, max_length=1_000, description="Why; required to accept a code the validators rejected."
+        default=None,
+        max_length=1_000,
+        description="Why; required to accept, add or substitute a code the validators rejected.",
     )
     finalise: bool = False
 

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from medcode import __version__
 from medcode.agent import MedicalCoder, Note
-from medcode.codesets import normalize_icd10cm, strip_dot
 from medcode.config import Settings
 from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
@@ -33,7 +32,7 @@ from medcode.monitoring import (
     specific_options,
     suspend_drifting_case_types,
 )
-from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
+from medcode.review import AuditLog, ChartSummary, EvidenceSpan, QueueRecorder, ReviewQueue
 from medcode.review.governance import (
     AdjudicationTask,
     AuditBatch,
@@ -83,6 +82,8 @@ class CopilotService:
             autonomy=self.autonomy,
             routing_checks=[self.financial_check] if self.financial_check is not None else [],
         )
+        # Codes a coder adds or substitutes go through the coder's validators, as its suggestions do.
+        self.queue.validators = self.coder.validators
         self.audit = AuditLog(settings)
         self.audits = AuditProgram(
             settings, policy=self.autonomy.policy, hcc=self.autonomy.hcc, check_code=self._check_code
@@ -184,7 +185,16 @@ class CopilotService:
             code["selected"] = model.selected
             code["reasons"], code["warning_details"], code["rejected_evidence"] = [], [], []
             position = code["position"]
-            if code["origin"] == "proposed" and 0 <= position < len(verdicts):
+            check = code.get("check")
+            if code["origin"] == "added" and check:  # a coder's code: the validators' verdict stored with it
+                code["reasons"] = [
+                    {"rule": r["rule"], "reason": r["reason"]} for r in check["results"] if r["severity"] == "reject"
+                ]
+                code["warning_details"] = [
+                    {"rule": r["rule"], "reason": r["reason"]} for r in check["results"] if r["severity"] == "warn"
+                ]
+                code["rejected_evidence"] = check["rejected_evidence"]
+            elif code["origin"] == "proposed" and 0 <= position < len(verdicts):
                 verdict = verdicts[position]
                 code["reasons"] = [
                     {"rule": r["rule"], "reason": r["reason"]}
@@ -201,20 +211,16 @@ class CopilotService:
         """Apply a coder's decisions (and maybe finalise) in one audited, all-or-nothing change.
 
         New codes (``add``, ``replace``) must be billable codes of the release for the chart's date
-        of service. Raises ``ChartNotFoundError``, ``ChartConflictError`` (stale version or already
-        finalised), ``InputError``/``MalformedCodeError``/``UnknownCodeError`` for bad codes or actions.
+        of service, and go through the validators against the note and the chart's other codes
+        (with the action's evidence spans, if any; ``ReviewQueue.resolve``). Raises
+        ``ChartNotFoundError``, ``ChartConflictError`` (stale version or already finalised),
+        ``OverrideReasonRequiredError`` (a code the validators rejected, without a reason),
+        ``InputError``/``MalformedCodeError``/``UnknownCodeError`` for bad codes, spans or actions.
         """
-        current = self.queue.get(chart_id, include_text=False)
-        details: dict[str, tuple[str | None, str | None]] = {}
-        new_codes = [a.code for a in request.actions if a.action == "add"]
-        new_codes += [a.new_code for a in request.actions if a.action == "replace" and a.new_code]
-        if new_codes:
-            codeset = self.coder.registry.get(current.date_of_service)
-            for raw in new_codes:
-                record = codeset.get(raw)
-                if not record.billable:
-                    raise InputError(f"{record.code} is a header, not a billable code; pick one of its children")
-                details[strip_dot(normalize_icd10cm(raw))] = (record.description, record.chapter)
+        evidence: dict[str, list[EvidenceSpan]] = {}
+        for action in request.actions:
+            if action.evidence and action.added_code:
+                evidence.setdefault(action.added_code, []).extend(action.evidence)
         self.queue.resolve(
             chart_id,
             user=request.user,
@@ -222,7 +228,7 @@ class CopilotService:
             actions=[(a.action, a.code, a.new_code) for a in request.actions],
             reason=request.reason,
             finalise=request.finalise,
-            details=details,
+            evidence=evidence,
         )
         return self.chart(chart_id)
 

@@ -318,7 +318,8 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     assert r.status_code == 200 and r.json()["version"] == 3
     # Validator-rejected codes need a reason to accept; new codes must exist and be billable.
     r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "accept", "code": blocked[0]["code"]}]})
-    assert r.status_code == 400 and "needs a reason" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "needs a reason" in r.json()["error"]["message"]
+    assert r.json()["error"]["rules"] == {blocked[0]["code"]: blocked[0]["rules"]}
     r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "add", "code": "E11.99"}]})
     assert r.status_code == 400 and r.json()["error"]["type"] == "UnknownCodeError"
     r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "add", "code": "E11"}]})
@@ -380,6 +381,104 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     finalised = client.get("/v1/queue?status=finalised", headers=AUTH).json()["charts"]
     assert chart_id in [c["chart_id"] for c in finalised]
     assert chart_id not in [c["chart_id"] for c in client.get("/v1/queue", headers=AUTH).json()["charts"]]
+
+
+def test_codes_a_coder_adds_or_substitutes_go_through_the_validators(client: TestClient, settings: Settings) -> None:
+    note = NOTE.replace("Follow-up", "Added-codes")
+    chart_id = _code(client, note)["chart_id"]
+    chart = client.get(f"/v1/charts/{chart_id}", headers=AUTH).json()
+    assert "E11.9" in chart["selected_codes"] and chart["version"] == 1
+    before = client.get("/v1/metrics", headers=AUTH).json()["overall"]["guardrail_overrides"]
+
+    def review(body: dict[str, Any]) -> Any:
+        return client.post(f"/v1/charts/{chart_id}/review", json={"user": "alice", **body}, headers=AUTH)
+
+    # E10.9 next to E11.9 on the claim: Excludes1. Without a reason: 422 naming the rules, nothing stored.
+    r = review({"expected_version": 1, "actions": [{"action": "add", "code": "E10.9"}]})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["type"] == "OverrideReasonRequiredError" and "needs a reason" in error["message"]
+    assert error["rules"] == {"E10.9": ["EXCLUDES1_CONFLICT"]}
+    assert error["verdicts"][0]["reasons"][0]["rule"] == "EXCLUDES1_CONFLICT"
+    assert [w["rule"] for w in error["verdicts"][0]["warnings"]] == ["NO_EVIDENCE_GIVEN"]
+    assert client.get(f"/v1/charts/{chart_id}", headers=AUTH).json()["version"] == 1
+
+    # Evidence the note negates: SPAN_NEGATED, by offsets or by quote.
+    start = note.index("chest pain")
+    for span in ({"start": start, "end": start + 10}, {"text": "denies chest pain"}):
+        r = review({"expected_version": 1, "actions": [{"action": "add", "code": "R07.89", "evidence": [span]}]})
+        assert r.status_code == 422 and r.json()["error"]["rules"] == {"R07.89": ["SPAN_NEGATED"]}, r.text
+    bad = review({"expected_version": 1, "actions": [{"action": "reject", "code": "I10", "evidence": [{"text": "x"}]}]})
+    assert bad.status_code == 422 and "evidence is only for" in bad.json()["error"]["message"]
+    bad = review({"expected_version": 1, "actions": [{"action": "add", "code": "E10.9", "evidence": [{"start": 3}]}]})
+    assert bad.status_code == 422 and "start and end" in bad.json()["error"]["message"]
+
+    # With a reason: stored with its verdict, shown with the code, audited as a guardrail override.
+    r = review(
+        {
+            "expected_version": 1,
+            "actions": [{"action": "add", "code": "e10.9"}],
+            "reason": "endocrinology letter documents type 1",
+        }
+    )
+    assert r.status_code == 200, r.text
+    added = {c["code"]: c for c in r.json()["codes"]}["E10.9"]
+    assert (added["origin"], added["proposed_status"], added["selected"]) == ("added", "rejected", True)
+    assert [x["rule"] for x in added["reasons"]] == ["EXCLUDES1_CONFLICT"] and added["reasons"][0]["reason"]
+    assert [w["rule"] for w in added["warning_details"]] == ["NO_EVIDENCE_GIVEN"]
+    # An accepted addition with a span that supports it: no evidence warning, the span is its evidence.
+    quote = "Continue metformin 500 mg twice daily"
+    r = review({"expected_version": 2, "actions": [{"action": "add", "code": "Z79.84", "evidence": [{"text": quote}]}]})
+    assert r.status_code == 200, r.text
+    added = {c["code"]: c for c in r.json()["codes"]}["Z79.84"]
+    assert (added["proposed_status"], added["reasons"], added["warning_details"]) == ("accepted", [], [])
+    assert [note[e["start"] : e["end"]] for e in added["evidence"]] == [quote]
+    r = review({"expected_version": 3, "finalise": True})
+    assert r.status_code == 200
+    after = client.get("/v1/metrics", headers=AUTH).json()["overall"]["guardrail_overrides"]
+    assert after == before + 1
+
+    with AuditLog(settings) as log:
+        assert log.verify().ok
+        payload, z79 = [r.payload for r in log.records(chart_id=chart_id, event_type="code_action")]
+    assert (payload["code"], payload["guardrail_override"], payload["rules"]) == ("E10.9", True, ["EXCLUDES1_CONFLICT"])
+    assert payload["reason"] == "endocrinology letter documents type 1" and "Added-codes" not in json.dumps(payload)
+    assert z79["code"] == "Z79.84" and z79["guardrail_override"] is False and "metformin" not in json.dumps(z79)
+
+
+KNEE_NOTE = """CHIEF COMPLAINT: Knee pain.
+
+ASSESSMENT AND PLAN:
+1. Primary osteoarthritis of left knee. Physical therapy.
+"""
+
+
+def test_a_wrong_side_replacement_is_rejected_laterality_conflict(client: TestClient) -> None:
+    job = _code(client, KNEE_NOTE)
+    chart = client.get(f"/v1/charts/{job['chart_id']}", headers=AUTH).json()
+    assert "M17.12" in chart["selected_codes"], chart["selected_codes"]
+    quote = "Primary osteoarthritis of left knee"
+    start = KNEE_NOTE.index(quote)
+    body = {
+        "user": "alice",
+        "expected_version": 1,
+        "actions": [
+            {
+                "action": "replace",
+                "code": "M17.12",
+                "new_code": "M17.11",
+                "evidence": [{"start": start, "end": start + len(quote)}],
+            }
+        ],
+    }
+    r = client.post(f"/v1/charts/{job['chart_id']}/review", json=body, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["rules"] == {"M17.11": ["LATERALITY_CONFLICT"]}, r.text
+    assert "left" in r.json()["error"]["verdicts"][0]["reasons"][0]["reason"]
+    r = client.post(f"/v1/charts/{job['chart_id']}/review", json={**body, "reason": "x-ray: right knee"}, headers=AUTH)
+    assert r.status_code == 200
+    codes = {c["code"]: c for c in r.json()["codes"]}
+    assert codes["M17.12"]["decision"] == "replaced" and codes["M17.11"]["replaces"] == "M17.12"
+    assert [x["rule"] for x in codes["M17.11"]["reasons"]] == ["LATERALITY_CONFLICT"]
 
 
 def test_search_finds_codes_to_add(client: TestClient) -> None:
