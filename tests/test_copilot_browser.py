@@ -1,7 +1,8 @@
 """End to end in a real browser: headless Debian chromium drives the copilot page on a real uvicorn server.
 
 Signs in, codes a note, sees the evidence highlighted, accepts one code (click), rejects another
-(keyboard), finalises, then finds every action in the review queue and the audit log.
+(keyboard), adds codes (one the validators reject: the page shows the rules and needs a reason),
+finalises, then finds every action in the review queue and the audit log.
 
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); without
 them the test is skipped locally and fails in CI (``CI`` set). ``COPILOT_SCREENSHOT=path``
@@ -40,6 +41,27 @@ FAMILY HISTORY: Mother had breast cancer.
 ASSESSMENT AND PLAN:
 1. Type 2 diabetes mellitus without complications. Continue metformin 500 mg twice daily.
 2. Essential hypertension, well controlled. Continue lisinopril.
+"""
+
+
+# Select the first occurrence of a phrase in the note pane (across highlight marks) as a coder would with the mouse.
+SELECT_IN_NOTE = """
+const body = document.getElementById("note-body");
+const start = body.textContent.indexOf(arguments[0]);
+const end = start + arguments[0].length;
+const range = document.createRange();
+const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
+let pos = 0, node, started = false;
+while ((node = walker.nextNode())) {
+  const len = node.data.length;
+  if (!started && start < pos + len) { range.setStart(node, start - pos); started = true; }
+  if (started && end <= pos + len) { range.setEnd(node, end - pos); break; }
+  pos += len;
+}
+const selection = window.getSelection();
+selection.removeAllRanges();
+selection.addRange(range);
+body.dispatchEvent(new MouseEvent("mouseup", { bubbles: true }));
 """
 
 
@@ -220,6 +242,45 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     wait.until(decision_is("E11.65", "accepted"))
     assert "added" in code_item("E11.65").text
+    # New codes go through the validators. Text selected in the note is the evidence of the next code added:
+    # "chest pain" where the note says "He denies chest pain" is rejected SPAN_NEGATED; the coder cancels.
+    browser.execute_script(SELECT_IN_NOTE, "chest pain")
+    wait.until(ec.visibility_of_element_located((By.ID, "evidence-pick")))
+    assert "chest pain" in browser.find_element(By.ID, "evidence-text").text
+    start = NOTE.index("chest pain")
+    pick = browser.find_element(By.ID, "evidence-pick")
+    assert (pick.get_attribute("data-start"), pick.get_attribute("data-end")) == (str(start), str(start + 10))
+
+    def add_by_code(code: str) -> None:
+        search = browser.find_element(By.ID, "search")
+        search.clear()
+        search.send_keys(code)
+        wait.until(ec.element_to_be_clickable((css, f'#results button[data-code="{code}"]'))).click()
+
+    add_by_code("R07.89")
+    wait.until(ec.visibility_of_element_located((By.ID, "override")))
+    assert "SPAN_NEGATED" in browser.find_element(By.ID, "override-verdicts").text
+    browser.find_element(By.ID, "override-cancel").click()
+    wait.until(ec.invisibility_of_element_located((By.ID, "override")))
+    assert not browser.find_elements(css, '#codes li.code[data-code="R07.89"]')
+    browser.find_element(By.ID, "evidence-clear").click()
+    assert not browser.find_element(By.ID, "evidence-pick").is_displayed()
+    # E10.9 next to E11.9 on the claim: Excludes1. The page shows the rule and its reason and needs a reason.
+    add_by_code("E10.9")
+    wait.until(ec.visibility_of_element_located((By.ID, "override")))
+    verdict = browser.find_element(By.ID, "override-verdicts").text
+    assert "EXCLUDES1_CONFLICT" in verdict and "E11.9" in verdict and "NO_EVIDENCE_GIVEN" in verdict
+    assert "EXCLUDES1_CONFLICT" in browser.find_element(By.ID, "override-title").text
+    browser.find_element(By.ID, "override-submit").click()  # no reason: refused on the page
+    wait.until(ec.text_to_be_present_in_element((By.ID, "toast"), "reason is required"))
+    assert browser.find_element(By.ID, "override").is_displayed()
+    assert not browser.find_elements(css, '#codes li.code[data-code="E10.9"]')
+    browser.find_element(By.ID, "override-reason").send_keys("endocrinology letter documents type 1", Keys.ENTER)
+    wait.until(decision_is("E10.9", "accepted"))
+    assert not browser.find_element(By.ID, "override").is_displayed()
+    assert "over the rules" in code_item("E10.9").text
+    wait.until(lambda d: code_item("E10.9").find_elements(css, ".verdicts .chip.bad"))
+    assert "EXCLUDES1_CONFLICT" in code_item("E10.9").text
 
     # Finalise with Shift+F and the dialog's default button.
     browser.find_element(By.TAG_NAME, "body").click()
@@ -245,7 +306,15 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     actions = [
         (r.payload["action"], r.payload["code"], r.payload["user"]) for r in records if r.event_type == "code_action"
     ]
-    assert actions == [("accept", "E11.9", "alice"), ("reject", "I10", "alice"), ("add", "E11.65", "alice")]
+    assert actions == [
+        ("accept", "E11.9", "alice"),
+        ("reject", "I10", "alice"),
+        ("add", "E11.65", "alice"),
+        ("add", "E10.9", "alice"),
+    ]
+    override = [r.payload for r in records if r.event_type == "code_action"][-1]
+    assert override["guardrail_override"] is True and override["rules"] == ["EXCLUDES1_CONFLICT"]
+    assert override["reason"] == "endocrinology letter documents type 1"
     assert [r.event_type for r in records][-1] == "chart_finalised"
 
     # The metrics page renders the same store.
@@ -253,12 +322,15 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     wait.until(ec.text_to_be_present_in_element((By.ID, "m-tiles"), "Acceptance"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "m-chapters"), "Endocrine"))
     tiles = browser.find_element(By.ID, "m-tiles").text
-    suggested = [c for c in chart.codes if c.proposed_status == "accepted"]
+    suggested = [c for c in chart.codes if c.origin == "proposed" and c.proposed_status == "accepted"]
     kept = [c for c in suggested if c.decision == "accepted"]
     assert f"{len(kept)} of {len(suggested)} suggestions kept" in tiles and "1 of 1 charts changed" in tiles
-    # No script errors and no failed loads, except the wrong token's 401 at sign-in.
+    assert "1 validator overrides" in tiles  # E10.9, added against the validators
+    # No script errors and no failed loads, except the wrong token's 401 at sign-in and the two 422s that brought
+    # the validators' verdicts on R07.89 and E10.9 (the page refused the reasonless override itself).
     logs = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and "401" not in e["message"]]
-    assert not logs, logs
+    verdicts = [e for e in logs if f"/v1/charts/{chart_id}/review" in e["message"] and "422" in e["message"]]
+    assert len(verdicts) == 2 and logs == verdicts, logs
 
 
 AUDIT_NOTE = """ASSESSMENT AND PLAN:

@@ -16,7 +16,8 @@
     token: session.getItem("medcode.token"),
     user: session.getItem("medcode.user"),
     chart: null, selected: 0, charts: [], jobs: [], filter: "open",
-    jobTimer: null, queueTimer: null, replacing: null, searchSeq: 0, searchTimer: null, busy: false
+    jobTimer: null, queueTimer: null, replacing: null, searchSeq: 0, searchTimer: null, busy: false,
+    evidence: null, override: null
   };
 
   // -- helpers -------------------------------------------------------------------------------
@@ -297,6 +298,8 @@
     if (!(keepSelection && sameChart)) {
       state.selected = 0;
       cancelReplace();
+      clearEvidence();
+      hideOverride();
       $("search").value = "";
       $("results").replaceChildren();
     }
@@ -332,6 +335,7 @@
     document.querySelector(".search-card").hidden = finalised();
     renderNote();
     renderCodes();
+    renderEvidence();
   }
 
   function reasonSpans(code) {
@@ -401,7 +405,11 @@
   function decisionBadge(code) {
     if (code.decision === "replaced") return badge("warn", "replaced → " + code.replaced_by);
     if (code.decision === "rejected") return badge("bad", code.prefilled ? "dropped" : "rejected");
-    if (code.origin === "added") return badge("info", code.replaces ? "replaces " + code.replaces : "added");
+    if (code.origin === "added") {
+      var over = code.proposed_status === "rejected";  // kept against the validators, with a reason
+      return badge(over ? "warn" : "info", (code.replaces ? "replaces " + code.replaces : "added") + (over ? " · over the rules" : ""),
+        over ? "the validators rejected this code; the coder gave a reason" : null);
+    }
     if (code.decision === "accepted") return badge("ok", code.prefilled ? "kept" : "accepted");
     if (code.proposed_status === "rejected") return badge("outline-bad", "blocked by rules");
     return badge("accent", "suggested");
@@ -448,7 +456,14 @@
     var c = state.chart;
     var verdicts = [];
     if (code.origin === "added") {
-      verdicts.push(h("li", null, h("span", { class: "muted" }, "Added by " + (code.decided_by || "a coder") + (code.reason ? " · " + code.reason : ""))));
+      verdicts.push(h("li", null, h("span", { class: "muted" }, (code.replaces ? "Replaces " + code.replaces + ", by " : "Added by ") +
+        (code.decided_by || "a coder") + (code.reason ? " · " + code.reason : ""))));
+      if (code.proposed_status === null) {
+        verdicts.push(h("li", null, h("span", { class: "muted" }, "Not checked by the validators")));
+      } else if (!code.reasons.length && code.proposed_status === "accepted") {
+        verdicts.push(h("li", null, h("span", { class: "ok" }, "✓ Passed the validator rules it was checked against"),
+          h("span", { class: "muted" }, code.check && code.check.rules_version ? "(" + code.check.rules_version + ")" : "")));
+      }
     } else if (!code.reasons.length && code.proposed_status === "accepted") {
       verdicts.push(h("li", null, h("span", { class: "ok" }, "✓ Passed every validator rule"),
         h("span", { class: "muted" }, c.decision && c.decision.rules_version ? "(" + c.decision.rules_version + ")" : "")));
@@ -501,14 +516,13 @@
     }
   }
 
-  function review(actions, finalise) {
+  // reason: undefined takes the selected code's reason box; onOverride(error) gets a code the validators rejected.
+  function review(actions, finalise, reason, onOverride) {
     var c = state.chart;
     if (!c || state.busy) return Promise.resolve();
     var reasonInput = $("reason");
-    var body = {
-      user: state.user, expected_version: c.version, actions: actions,
-      reason: reasonInput && reasonInput.value.trim() ? reasonInput.value.trim() : null, finalise: !!finalise
-    };
+    if (reason === undefined) reason = reasonInput && reasonInput.value.trim() ? reasonInput.value.trim() : null;
+    var body = { user: state.user, expected_version: c.version, actions: actions, reason: reason, finalise: !!finalise };
     state.busy = true;
     return api("POST", "/v1/charts/" + c.chart_id + "/review", body).then(function (res) {
       setChart(res.data, true);
@@ -518,6 +532,11 @@
       if (err instanceof ApiError && err.status === 409) {
         toast("This chart changed since you opened it (" + errorText(err) + "). Showing the latest version.", true);
         return openChart(c.chart_id, true).then(function () { return false; });
+      }
+      var error = err instanceof ApiError && err.body && err.body.error;
+      if (onOverride && err.status === 422 && error && error.type === "OverrideReasonRequiredError") {
+        onOverride(error);
+        return false;
       }
       toast(errorText(err), true);
       return false;
@@ -591,15 +610,95 @@
     var action = state.replacing
       ? { action: "replace", code: state.replacing, new_code: newCode }
       : { action: "add", code: newCode };
-    review([action]).then(function (ok) {
+    if (state.evidence) action.evidence = [{ start: state.evidence.start, end: state.evidence.end }];
+    submitNewCode(action, null);
+  }
+
+  // A new code goes through the validators: a rejected one comes back with its verdict and needs a reason.
+  function submitNewCode(action, reason) {
+    var newCode = action.action === "replace" ? action.new_code : action.code;
+    review([action], false, reason, function (error) { showOverride(action, error); }).then(function (ok) {
       if (!ok) return;
-      toast(state.replacing ? "Replaced " + state.replacing + " with " + newCode : "Added " + newCode);
+      hideOverride();
+      toast(action.action === "replace" ? "Replaced " + action.code + " with " + newCode : "Added " + newCode);
       cancelReplace();
+      clearEvidence();
       $("search").value = "";
       $("results").replaceChildren();
       var index = state.chart.codes.findIndex(function (k) { return k.code === newCode; });
       select(index >= 0 ? index : state.selected, true);
     });
+  }
+
+  function showOverride(action, error) {
+    state.override = action;
+    var newCode = action.action === "replace" ? action.new_code : action.code;
+    $("override-title").textContent = (action.action === "replace" ? "Replacing " + action.code + " with " + newCode : "Adding " + newCode) +
+      ": the validators reject it (" + Object.keys(error.rules || {}).map(function (k) { return error.rules[k].join(", "); }).join("; ") + ")";
+    var items = [];
+    (error.verdicts || []).forEach(function (v) {
+      (v.reasons || []).forEach(function (r) {
+        items.push(h("li", null, h("span", { class: "chip bad" }, r.rule), h("span", null, r.reason)));
+      });
+      (v.warnings || []).forEach(function (w) {
+        items.push(h("li", null, h("span", { class: "badge warn" }, "warning"), h("span", { class: "chip" }, w.rule), h("span", null, w.reason)));
+      });
+    });
+    $("override-verdicts").replaceChildren.apply($("override-verdicts"), items);
+    $("override-submit").textContent = action.action === "replace" ? "Override & replace" : "Override & add";
+    $("override-reason").value = "";
+    $("override").hidden = false;
+    $("override-reason").focus();
+  }
+  function hideOverride() {
+    state.override = null;
+    $("override").hidden = true;
+  }
+  function submitOverride() {
+    if (!state.override) return;
+    var reason = $("override-reason").value.trim();
+    if (!reason) {
+      toast("A reason is required to override the validators.", true);
+      $("override-reason").focus();
+      return;
+    }
+    submitNewCode(state.override, reason);
+  }
+
+  // Text selected in the note becomes the evidence span of the next code added or substituted.
+  function noteOffset(node, offset) {
+    var range = document.createRange();
+    range.selectNodeContents($("note-body"));
+    range.setEnd(node, offset);
+    return range.toString().length;
+  }
+  function captureEvidence() {
+    var sel = window.getSelection();
+    var body = $("note-body");
+    if (!state.chart || finalised() || !sel || !sel.rangeCount || sel.isCollapsed) return;
+    var range = sel.getRangeAt(0);
+    if (!body.contains(range.startContainer) || !body.contains(range.endContainer)) return;
+    var text = state.chart.note_text || "";
+    var start = noteOffset(range.startContainer, range.startOffset), end = noteOffset(range.endContainer, range.endOffset);
+    while (start < end && /\s/.test(text.charAt(start))) start++;
+    while (end > start && /\s/.test(text.charAt(end - 1))) end--;
+    if (end <= start || end - start > 2000) return;
+    state.evidence = { start: start, end: end };
+    renderEvidence();
+  }
+  function clearEvidence() {
+    state.evidence = null;
+    renderEvidence();
+  }
+  function renderEvidence() {
+    var e = state.evidence;
+    $("evidence-pick").hidden = !e;
+    $("evidence-hint").hidden = !!e;
+    if (!e || !state.chart) return;
+    var quote = (state.chart.note_text || "").slice(e.start, e.end);
+    $("evidence-text").textContent = "“" + (quote.length > 80 ? quote.slice(0, 77) + "…" : quote) + "” (characters " + e.start + "–" + e.end + ")";
+    $("evidence-pick").setAttribute("data-start", e.start);
+    $("evidence-pick").setAttribute("data-end", e.end);
   }
 
   function askFinalise() {
@@ -673,6 +772,13 @@
     $("search").addEventListener("input", function () {
       clearTimeout(state.searchTimer);
       state.searchTimer = setTimeout(runSearch, 250);
+    });
+    $("note-body").addEventListener("mouseup", captureEvidence);
+    $("evidence-clear").addEventListener("click", clearEvidence);
+    $("override-submit").addEventListener("click", submitOverride);
+    $("override-cancel").addEventListener("click", hideOverride);
+    $("override-reason").addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); submitOverride(); }
     });
     $("search-cancel").addEventListener("click", function () {
       cancelReplace();
