@@ -336,6 +336,9 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     assert r.status_code == 200
     added = {c["code"]: c for c in r.json()["codes"]}["E11.65"]
     assert added["origin"] == "added" and added["description"].startswith("Type 2 diabetes") and added["chapter"] == "4"
+    assert added["proposed_status"] == "accepted" and [w["rule"] for w in added["warning_details"]] == [
+        "NO_EVIDENCE_GIVEN"
+    ]
 
     # Two coders finalise the same version at once: exactly one wins.
     results: list[int] = []
@@ -408,6 +411,10 @@ def test_codes_a_coder_adds_or_substitutes_go_through_the_validators(client: Tes
     for span in ({"start": start, "end": start + 10}, {"text": "denies chest pain"}):
         r = review({"expected_version": 1, "actions": [{"action": "add", "code": "R07.89", "evidence": [span]}]})
         assert r.status_code == 422 and r.json()["error"]["rules"] == {"R07.89": ["SPAN_NEGATED"]}, r.text
+    # Without a span E11.65 would pass on this note (the evidence rules do not run); with one, specificity speaks.
+    line = "Type 2 diabetes mellitus without complications."
+    r = review({"expected_version": 1, "actions": [{"action": "add", "code": "E11.65", "evidence": [{"text": line}]}]})
+    assert r.status_code == 422 and r.json()["error"]["rules"] == {"E11.65": ["SPECIFICITY_UNSUPPORTED"]}, r.text
     bad = review({"expected_version": 1, "actions": [{"action": "reject", "code": "I10", "evidence": [{"text": "x"}]}]})
     assert bad.status_code == 422 and "evidence is only for" in bad.json()["error"]["message"]
     bad = review({"expected_version": 1, "actions": [{"action": "add", "code": "E10.9", "evidence": [{"start": 3}]}]})
