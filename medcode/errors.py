@@ -91,9 +91,9 @@ class OverrideReasonRequiredError(InputError):
     """A coder accepted, added or substituted a code that the validators rejected, and gave no reason.
 
     Overriding the validators is allowed, with a reason (it is audited as a guardrail override).
-    ``rules`` maps each such code to the rule ids that rejected it; ``details`` holds, per code, the
-    verdict to show the coder (``code``, ``rules``, ``reasons`` and ``warnings`` as ``{"rule", "reason"}``;
-    never note text). The copilot answers HTTP 422 with both; the CLI exits 2.
+    ``rules`` maps each such code to the rule ids that rejected it; ``details`` holds, per code, what to
+    show the coder (``code``, ``status``, ``rules``, and for a new code its ``reasons`` and ``warnings`` as
+    ``{"rule", "reason"}``; never note text). The copilot answers HTTP 422 with both; the CLI exits 2.
     """
 
     def __init__(

@@ -158,6 +158,23 @@ def test_note_text_and_quotes_never_reach_the_audit_records(
     assert b"Zebra-marker" in raw  # the working store (the charts table) does keep it
 
 
+def test_display_without_text_drops_every_quote(queue: ReviewQueue) -> None:
+    """Spans that failed a check are quotes too: without text only their offsets and lengths are shown."""
+    start = NOTE.index("chest pain")
+    failed = CodeVerdict(
+        code="R07.9",
+        canonical="R07.9",
+        status="rejected",
+        rules=["SPAN_NEGATED"],
+        rejected_evidence=[Evidence(text="chest pain", start=start, end=start + 10)],
+    )
+    chart = queue.get(queue.enqueue(_decision([failed])))
+    shown = chart.to_display(show_text=False)
+    assert "chest pain" not in json.dumps(shown)
+    assert shown["decision"]["verdicts"][0]["rejected_evidence"] == [{"start": start, "end": start + 10, "chars": 10}]
+    assert "chest pain" in json.dumps(chart.to_display(show_text=True))
+
+
 # -- coder actions ----------------------------------------------------------------------------
 
 
