@@ -89,9 +89,6 @@ def _iso(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-_code_key = code_key
-
-
 def _check_user(user: object) -> str:
     if not isinstance(user, str) or not user.strip():
         raise InputError("a user name is required (who made the change)")
@@ -623,7 +620,7 @@ class ReviewQueue:
                         "chart_id": chart_id,
                         "position": position,
                         "code": code,
-                        "code_key": _code_key(code),
+                        "code_key": code_key(code),
                         "description": verdict.description,
                         "chapter": decision.chapters.get(code) or decision.chapters.get(verdict.code),
                         "origin": "proposed",
@@ -717,7 +714,7 @@ class ReviewQueue:
                     chart_codes.c.decision,
                     chart_codes.c.rules_json,
                 )
-                .where(chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == _code_key(code))
+                .where(chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == code_key(code))
                 .order_by(chart_codes.c.position)
             )
         )
@@ -749,7 +746,7 @@ class ReviewQueue:
     ) -> None:
         exists = conn.execute(
             select(chart_codes.c.code).where(
-                chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == _code_key(code)
+                chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == code_key(code)
             )
         ).first()
         if exists:
@@ -762,7 +759,7 @@ class ReviewQueue:
                 chart_id=chart_id,
                 position=position,
                 code=code,
-                code_key=_code_key(code),
+                code_key=code_key(code),
                 description=description,
                 chapter=chapter,
                 origin="added",
@@ -805,7 +802,7 @@ class ReviewQueue:
         payload: dict[str, Any] = {"chart_id": chart_id, "action": action, "user": user, "reason": reason}
         if action == "add":
             canonical = _canonical_code(code)
-            check = checks.get(_code_key(canonical))
+            check = checks.get(code_key(canonical))
             self._insert_added(
                 conn,
                 chart_id,
@@ -841,9 +838,9 @@ class ReviewQueue:
             if new_code is None or not new_code.strip():
                 raise InputError("replace needs the new code (OLD=NEW)")
             replacement = _canonical_code(new_code)
-            if _code_key(replacement) == _code_key(code):
+            if code_key(replacement) == code_key(code):
                 raise InputError(f"cannot replace {code} with itself")
-            check = checks.get(_code_key(replacement))
+            check = checks.get(code_key(replacement))
             self._insert_added(
                 conn,
                 chart_id,
@@ -861,7 +858,7 @@ class ReviewQueue:
             decision, replaced_by = "replaced", replacement
         conn.execute(
             chart_codes.update()
-            .where(chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == _code_key(code))
+            .where(chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == code_key(code))
             .values(
                 decision=decision, replaced_by=replaced_by, prefilled=0, decided_by=user, decided_at=at, reason=reason
             )
@@ -925,7 +922,7 @@ class ReviewQueue:
             expected_version=expected_version,
             actions=[(action, code, new_code)],
             reason=reason,
-            details={_code_key(new_code or code): (description, chapter)},
+            details={code_key(new_code or code): (description, chapter)},
             evidence={new: evidence} if evidence and new else None,
         )
 
@@ -966,7 +963,7 @@ class ReviewQueue:
             status, assigned_to = self._locked_chart(conn, chart_id, expected_version)
             payloads = []
             for action, code, new_code in steps:
-                description, chapter = details.get(_code_key(new_code or code), (None, None))
+                description, chapter = details.get(code_key(new_code or code), (None, None))
                 payloads.append(
                     self._apply(
                         conn,

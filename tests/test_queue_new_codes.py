@@ -7,6 +7,7 @@ release, ConText and the relatedness model of the session data dir.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from medcode.cli import main
 from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings, load_settings
 from medcode.errors import ChartConflictError, InputError, OverrideReasonRequiredError, UnknownCodeError
-from medcode.review import AuditLog, CodingDecision, EvidenceSpan, ReviewQueue
+from medcode.review import AuditLog, CodingDecision, EvidenceSpan, ReviewQueue, ReviewStore
 from medcode.validators import CodeVerdict, Evidence, ValidatorPipeline
 
 pytestmark = pytest.mark.slow
@@ -238,6 +239,24 @@ def test_without_validators_new_codes_are_stored_unchecked(
     assert (added.proposed_status, added.check, added.rules) == (None, None, [])
     with AuditLog(settings) as log:
         assert log.records(chart_id=chart_id, event_type="code_action")[-1].payload["validated"] is False
+
+
+def test_a_database_from_before_the_checks_is_migrated(settings: Settings, pipeline: ValidatorPipeline) -> None:
+    with ReviewQueue(settings) as plain:
+        chart_id = plain.enqueue(_decision([_ok("E11.9", "type 2 diabetes")]))
+        plain.record_action(chart_id, "add", "I10", user="ann", expected_version=1)
+    # Back to revision 0003, as the revision before left it: no check column.
+    conn = sqlite3.connect(settings.data_dir / "review.sqlite", isolation_level=None)
+    conn.execute("ALTER TABLE chart_codes DROP COLUMN check_json")
+    conn.execute("UPDATE alembic_version SET version_num = '0003'")
+    conn.close()
+    with ReviewQueue(settings, validators=pipeline) as queue:
+        old = queue.get(chart_id).codes[-1]
+        assert (old.code, old.check, old.proposed_status) == ("I10", None, None)  # added unchecked: stays so
+        chart = queue.record_action(chart_id, "add", "E10.9", user="ann", expected_version=2, reason="type 1 too")
+        assert chart.codes[-1].check is not None and chart.codes[-1].rules == ["EXCLUDES1_CONFLICT"]
+    with ReviewStore(settings) as store, store.read() as c:
+        assert ReviewStore.revision(c) == "0004"
 
 
 # -- CLI ----------------------------------------------------------------------------------------
