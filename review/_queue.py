@@ -183,7 +183,7 @@ class ChartSummary(BaseModel):
     reasons: list[str]
     version: int
     n_codes: int
-    n_rejected: int
+    n_rejected: int = Field(description="Suggestions the validators rejected.")
     assigned_to: str | None
     created_at: str
     updated_at: str
@@ -314,8 +314,8 @@ _SUMMARY_COLUMNS = (
     charts.c.reasons_json,
     charts.c.version,
     select(func.count()).where(_k.c.chart_id == charts.c.chart_id).scalar_subquery(),
-    select(func.count())
-    .where(_k.c.chart_id == charts.c.chart_id, _k.c.proposed_status == "rejected")
+    select(func.count())  # suggestions the validators rejected (not a coder's codes kept against them)
+    .where(_k.c.chart_id == charts.c.chart_id, _k.c.origin == "proposed", _k.c.proposed_status == "rejected")
     .scalar_subquery(),
     charts.c.assigned_to,
     charts.c.created_at,

@@ -107,6 +107,7 @@ def test_a_rejected_new_code_needs_a_reason_then_is_stored_audited_and_counted(
     assert added.check is not None and added.check.status == "rejected" and not added.check.evidence_given
     assert added.check.codeset_version.startswith("icd10cm-") and added.check.rules_version
     assert "E10.9" in chart.selected_codes
+    assert queue.list_charts()[0].n_rejected == 1  # the blocked suggestion R07.9; the coder's code is not "blocked"
     with AuditLog(settings) as log:
         record = log.records(chart_id=chart_id, event_type="code_action")[-1]
         assert log.verify().ok
