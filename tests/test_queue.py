@@ -567,3 +567,4 @@ def test_help_is_helpful(capsys: pytest.CaptureFixture[str]) -> None:
         assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--show-text" in out and "OLD=NEW" in out and "--expect-version" in out
+    assert "CODE=START:END" in out and "CODE=QUOTE" in out and "NO_EVIDENCE_GIVEN" in out
