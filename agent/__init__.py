@@ -6,11 +6,11 @@ stage provides one) receives each finished ``CodingRun``. The LLM client, the em
 server and the model weights live in ``medcode.agent.llm``.
 """
 
+from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
 from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
 from medcode.agent._note import Note, sha256_text
 from medcode.agent._proposers import (
     Condition,
-    ConfidenceModel,
     LLMProposer,
     Proposed,
     ProposedItem,
@@ -42,11 +42,12 @@ __all__ = [
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CODES",
     "WARNING",
+    "AcceptanceModel",
+    "CodePriors",
     "CodedCode",
     "CodingResult",
     "CodingRun",
     "Condition",
-    "ConfidenceModel",
     "LLMProposer",
     "MedicalCoder",
     "Note",
@@ -62,6 +63,7 @@ __all__ = [
     "Usage",
     "build_choice_model",
     "group_conditions",
+    "load_acceptance_model",
     "reason_kind",
     "sha256_text",
 ]

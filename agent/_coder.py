@@ -177,10 +177,11 @@ class MedicalCoder:
     def proposer(self) -> Proposer:
         with self._lock:
             if self._proposer is None:
+                model = self.runtime.acceptance_model
                 if self.proposer_name == "llm":
-                    self._proposer = LLMProposer(self.runtime.llm(), vetter=self._vet)
+                    self._proposer = LLMProposer(self.runtime.llm(), model=model, vetter=self.vet)
                 else:
-                    self._proposer = RetrievalProposer()
+                    self._proposer = RetrievalProposer(model, vetter=self.vet)
             return self._proposer
 
     def warm_up(self) -> None:
@@ -304,7 +305,7 @@ class MedicalCoder:
         result.usage.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _vet(self, note: Note, codes: list[ProposedCode]) -> list[list[str]]:
+    def vet(self, note: Note, codes: list[ProposedCode]) -> list[list[str]]:
         """Rule ids rejecting each code on its own merits (rules between codes are left out)."""
         ctx = ValidationContext(
             note_text=note.text, setting=note.setting, age=note.age, sex=note.sex, date_of_service=note.date_of_service
@@ -314,7 +315,7 @@ class MedicalCoder:
 
     def _fallback(self, note: Note, candidates: Any, codeset: ICD10CMCodeSet) -> Proposed:
         """When the LLM fails, pre-fill the human's worklist with the retrieval proposer."""
-        proposed = RetrievalProposer().propose(note, candidates, codeset)
+        proposed = RetrievalProposer(self.runtime.acceptance_model, vetter=self.vet).propose(note, candidates, codeset)
         proposed.prompt_version = None
         return proposed
 
@@ -330,7 +331,7 @@ class MedicalCoder:
             "model_sha256": identity.weights_sha256 if identity else None,
             "endpoint": identity.endpoint if identity else None,
             "prompt": proposed.prompt_version,
-            "confidence_model": self.proposer.confidence.version,
+            "acceptance_model": self.proposer.model.version,
             "proposer_params": proposer_parameters()["version"],
             "codeset": codeset_version,
             "rules": rules_version,

@@ -62,6 +62,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
         "medcode.agent.validate_cli",
         "medcode.review.cli",
         "medcode.evals.cli",
+        "medcode.evals.train_cli",
         "medcode.copilot.cli",
     ):
         try:

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     # Input limits
     max_note_chars: int = Field(default=100_000, ge=1_000, description="Longer notes are refused with a clear error.")
 
+    # Learned acceptance
+    acceptance_model: Path | None = Field(
+        default=None,
+        description="An acceptance model file (medcode train writes them); default: the site's promoted model in "
+        "<data_dir>/models/acceptance/active.json, else the packaged one.",
+    )
+
     # Routing and audit
     setting: Literal["outpatient", "inpatient"] = "outpatient"
     proposer: Literal["llm", "retrieval"] = Field(
@@ -145,7 +152,9 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="Finished coding jobs (status and result) are kept this long."
     )
 
-    @field_validator("data_dir", "codeset_releases_file", "cpt_file", "hcpcs_source", "llm_gguf", mode="after")
+    @field_validator(
+        "data_dir", "codeset_releases_file", "cpt_file", "hcpcs_source", "llm_gguf", "acceptance_model", mode="after"
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
