@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from medcode._sqlite import atomic_build
 from medcode.codesets._models import Release
 from medcode.codesets._normalize import strip_dot
-from medcode.codesets._sqlite import atomic_store
 from medcode.errors import CodeSetBuildError
 
 __all__ = ["SCHEMA_VERSION", "build_store"]
@@ -129,7 +129,7 @@ def build_store(release: Release, target: Path) -> dict[str, int]:
     """
     lib = _load_library(release)
     counts = {"chapters": 0, "blocks": 0, "codes": 0, "billable": 0, "categories": 0}
-    with atomic_store(target, "code-set store") as conn:
+    with atomic_build(target, "code-set store", schema_version=SCHEMA_VERSION, error=CodeSetBuildError) as conn:
         conn.executescript(_SCHEMA)
         code_rows: list[tuple[Any, ...]] = []
         for chapter in lib._chapter_list:
@@ -177,7 +177,6 @@ def build_store(release: Release, target: Path) -> dict[str, int]:
         if counts["billable"] == 0:
             raise CodeSetBuildError(f"release {release.id}: no billable codes found in the source")
         meta = {
-            "schema_version": str(SCHEMA_VERSION),
             "release": release.model_dump_json(),
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "counts": json.dumps(counts),

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from medcode._sqlite import ReadOnlyStore
 from medcode.codesets._hcpcs_build import (
     CDT_WITHHELD_REASON,
     HCPCS_SCHEMA_VERSION,
@@ -20,7 +21,6 @@ from medcode.codesets._hcpcs_build import (
 )
 from medcode.codesets._proc_models import HCPCSRelease, ProcedureCodeRecord
 from medcode.codesets._proc_normalize import normalize_hcpcs
-from medcode.codesets._sqlite import ReadOnlyStore
 from medcode.config import Settings
 from medcode.errors import CodeSetBuildError, DateOutOfRangeError, MalformedCodeError, UnknownCodeError
 
@@ -56,9 +56,13 @@ class HCPCSCodeSet(ReadOnlyStore):
     """
 
     def __init__(self, store: Path) -> None:
-        if not store.is_file():
-            raise CodeSetBuildError(f"HCPCS store not found: {store}")
-        super().__init__(store)
+        super().__init__(
+            store,
+            what="HCPCS store",
+            schema_version=HCPCS_SCHEMA_VERSION,
+            error=CodeSetBuildError,
+            fix="open_hcpcs rebuilds it from the HCPCS source",
+        )
         try:
             meta = dict(self._conn().execute("SELECT key, value FROM meta").fetchall())
             quarters = self._conn().execute(
@@ -69,10 +73,6 @@ class HCPCSCodeSet(ReadOnlyStore):
             ]
         except sqlite3.DatabaseError as exc:
             raise CodeSetBuildError(f"HCPCS store {store} is unreadable ({exc}); delete it to rebuild") from exc
-        if meta.get("schema_version") != str(HCPCS_SCHEMA_VERSION):
-            raise CodeSetBuildError(
-                f"HCPCS store {store} has schema {meta.get('schema_version')}, need {HCPCS_SCHEMA_VERSION}"
-            )
         self.release = HCPCSRelease.model_validate_json(meta["release"])
         self.counts: dict[str, int] = json.loads(meta["counts"])
         self.built_at: str = meta["built_at"]

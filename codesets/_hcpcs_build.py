@@ -30,9 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from medcode._sqlite import atomic_build
 from medcode.codesets._proc_models import HCPCSRelease, HCPCSSource
 from medcode.codesets._proc_normalize import HCPCS_LEVEL2_PATTERN
-from medcode.codesets._sqlite import atomic_store
 from medcode.errors import CodeSetBuildError, ConfigError
 
 __all__ = [
@@ -321,14 +321,12 @@ def build_hcpcs_store(source: ResolvedSource, target: Path, *, progress: bool = 
         "quarters": len(quarters),
         "skipped_non_level2_rows": skipped,
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_store(target, "HCPCS store") as conn:
+    with atomic_build(target, "HCPCS store", schema_version=HCPCS_SCHEMA_VERSION, error=CodeSetBuildError) as conn:
         conn.executescript(_SCHEMA)
         conn.executemany("INSERT INTO quarters VALUES (?,?,?,?)", quarters)
         conn.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?)", spans)
         conn.executemany("INSERT INTO status_indicators VALUES (?,?,?,?)", statuses)
         meta = {
-            "schema_version": str(HCPCS_SCHEMA_VERSION),
             "release": release.model_dump_json(),
             "newest_version": str(newest_version),
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

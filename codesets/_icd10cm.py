@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from medcode._sqlite import ReadOnlyStore
 from medcode.codesets._build import NOTE_FIELDS, SCHEMA_VERSION
 from medcode.codesets._models import CodeRecord, InheritedNote, Release, SeventhCharacter
 from medcode.codesets._normalize import normalize_icd10cm, strip_dot
-from medcode.codesets._sqlite import ReadOnlyStore
 from medcode.errors import CodeSetBuildError, UnknownCodeError
 
 __all__ = ["BillableEntry", "CodeOutline", "ICD10CMCodeSet"]
@@ -21,13 +21,16 @@ _INHERITABLE = ("includes", "excludes1", "excludes2", "code_first", "use_additio
 
 
 class BillableEntry(NamedTuple):
-    """A billable code with the texts an index embeds."""
+    """A billable code with the texts an index embeds, its parent and its kind (7th-character variants are
+    ``extension`` codes under one parent)."""
 
     code: str
     description: str
     chapter: str
     inclusion_terms: list[str]
     includes: list[str]
+    parent: str | None
+    kind: str
 
 
 class CodeOutline(NamedTuple):
@@ -49,17 +52,17 @@ class ICD10CMCodeSet(ReadOnlyStore):
     """
 
     def __init__(self, store: Path) -> None:
-        if not store.is_file():
-            raise CodeSetBuildError(f"code-set store not found: {store}")
-        super().__init__(store)
+        super().__init__(
+            store,
+            what="code-set store",
+            schema_version=SCHEMA_VERSION,
+            error=CodeSetBuildError,
+            fix="the code-set registry rebuilds it from the installed package",
+        )
         try:
             meta = dict(self._conn().execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             raise CodeSetBuildError(f"code-set store {store} is unreadable ({exc}); delete it to rebuild") from exc
-        if meta.get("schema_version") != str(SCHEMA_VERSION):
-            raise CodeSetBuildError(
-                f"code-set store {store} has schema {meta.get('schema_version')}, need {SCHEMA_VERSION}"
-            )
         self.release = Release.model_validate_json(meta["release"])
         self.counts: dict[str, int] = json.loads(meta["counts"])
         self.built_at = meta["built_at"]
@@ -221,11 +224,48 @@ class ICD10CMCodeSet(ReadOnlyStore):
     def iter_billable(self) -> Iterator[BillableEntry]:
         """Every billable code with the texts an index embeds, in code order."""
         rows = self._conn().execute(
-            "SELECT code, description, chapter, payload FROM codes WHERE billable = 1 ORDER BY code"
+            "SELECT code, description, chapter, payload, parent, kind FROM codes WHERE billable = 1 ORDER BY code"
         )
-        for code, description, chapter, payload in rows:
+        for code, description, chapter, payload, parent, kind in rows:
             data = json.loads(payload)
-            yield BillableEntry(code, description, chapter, data.get("inclusion_terms", []), data.get("includes", []))
+            yield BillableEntry(
+                code,
+                description,
+                chapter,
+                data.get("inclusion_terms", []),
+                data.get("includes", []),
+                parent,
+                kind,
+            )
+
+    def iter_headers(self) -> Iterator[tuple[str, str, str]]:
+        """``(code, description, chapter)`` of every non-billable (header) code, in code order."""
+        yield from self._conn().execute("SELECT code, description, chapter FROM codes WHERE billable = 0 ORDER BY code")
+
+    def billable_descriptions(self) -> list[tuple[str, str, str]]:
+        """``(code without dot, code, description)`` of every billable code, sorted by the dotless code.
+
+        Cheap (no notes are parsed): for prefix searches with ``bisect`` over the first element.
+        """
+        rows = self._conn().execute("SELECT nodot, code, description FROM codes WHERE billable = 1 ORDER BY nodot")
+        return [(str(n), str(c), str(d)) for n, c, d in rows]
+
+    def describe(self, codes: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """``code -> (description, chapter)`` for the codes in the release, in one query per 500 codes.
+
+        Codes are matched as stored (dotted, upper case, as ``canonical`` returns them); codes the
+        release does not contain are left out, never an error.
+        """
+        wanted = sorted(set(codes))
+        out: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows = self._conn().execute(
+                f"SELECT code, description, chapter FROM codes WHERE code IN ({','.join('?' * len(part))})", part
+            )
+            for code, description, chapter in rows:
+                out[str(code)] = (str(description), str(chapter))
+        return out
 
     def outline(self) -> list[CodeOutline]:
         """Every code (headers too) with its description, billability, parent and kind, in code order."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import logging
 import threading
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,8 @@ from medcode.config import Settings
 from medcode.errors import CodeSetBuildError, ConfigError, DateOutOfRangeError
 
 __all__ = ["CodeSetRegistry", "packaged_releases"]
+
+log = logging.getLogger(__name__)
 
 _RELEASES = TypeAdapter(list[Release])
 
@@ -91,9 +94,13 @@ class CodeSetRegistry:
             if path.is_file():
                 try:
                     codeset = ICD10CMCodeSet(path)
-                except CodeSetBuildError:
+                except CodeSetBuildError as exc:
+                    log.warning("rebuilding the code-set store of %s: %s", release.id, exc)
                     codeset = None
                 if codeset is not None and codeset.release != release:
+                    log.warning(
+                        "rebuilding the code-set store %s: it was built from another definition of %s", path, release.id
+                    )
                     codeset.close()
                     codeset = None
             if codeset is None:

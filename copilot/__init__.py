@@ -6,7 +6,7 @@ persistent job queue, and the same review queue and audit log as the CLI.
 """
 
 from medcode.copilot._app import create_app
-from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState, jobs_db_path
+from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ErrorInfo, JobStatus, ReviewAction, ReviewRequest, SearchHit
 from medcode.copilot._service import CopilotService, QueueFilter
 from medcode.copilot.cli import is_loopback
@@ -26,5 +26,4 @@ __all__ = [
     "WorkerState",
     "create_app",
     "is_loopback",
-    "jobs_db_path",
 ]

@@ -2,9 +2,10 @@
 
 LLM calls take 10-60 s on a small CPU, so ``POST /v1/code`` only stores a job and returns; the
 worker codes jobs one at a time with the app's single ``MedicalCoder`` (models load once), and
-every other request is answered meanwhile. Jobs live in ``<data_dir>/copilot_jobs.sqlite``
-(owner-only, like the review queue): a server that stops mid-job codes the job again on the next
-start. The note text stays in the job row only until the job finishes (the chart keeps it).
+every other request is answered meanwhile. Jobs live in the ``jobs`` table of the review database
+(``medcode.review.ReviewStore``, next to the queue it feeds): a server that stops mid-job codes the
+job again on the next start. The note text stays in the job row only until the job finishes (the
+chart keeps it).
 """
 
 from __future__ import annotations
@@ -12,55 +13,41 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
+
+from sqlalchemy import Connection, func, select
 
 from medcode.agent import MedicalCoder, Note
 from medcode.config import Settings
 from medcode.copilot._models import CodingJob, ErrorInfo
 from medcode.errors import JobNotFoundError, JobQueueFullError, MedcodeError, StoreError
+from medcode.review import ReviewStore, jobs_table
 
-__all__ = ["CodingWorker", "JobStore", "WorkerState", "jobs_db_path"]
+__all__ = ["CodingWorker", "JobStore", "WorkerState"]
 
 log = logging.getLogger("medcode.copilot.jobs")
 
 WorkerState = Literal["starting", "warming", "ready", "degraded", "stopped"]
 
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS jobs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL UNIQUE,
-        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
-        note_id TEXT NOT NULL,
-        note_type TEXT,
-        note_json TEXT,
-        proposer TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        started_at TEXT,
-        finished_at TEXT,
-        chart_id INTEGER,
-        error_type TEXT,
-        error_message TEXT,
-        result_json TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq)",
-]
 _COLUMNS = (
-    "seq, job_id, status, note_id, note_type, proposer, created_at, started_at, finished_at, chart_id, "
-    "error_type, error_message, result_json"
+    jobs_table.c.seq,
+    jobs_table.c.job_id,
+    jobs_table.c.status,
+    jobs_table.c.note_id,
+    jobs_table.c.note_type,
+    jobs_table.c.proposer,
+    jobs_table.c.created_at,
+    jobs_table.c.started_at,
+    jobs_table.c.finished_at,
+    jobs_table.c.chart_id,
+    jobs_table.c.error_type,
+    jobs_table.c.error_message,
+    jobs_table.c.result_json,
 )
-
-
-def jobs_db_path(settings: Settings) -> Path:
-    """Where the copilot's coding jobs live: ``<data_dir>/copilot_jobs.sqlite``."""
-    return settings.data_dir / "copilot_jobs.sqlite"
 
 
 def _now() -> dt.datetime:
@@ -72,45 +59,21 @@ def _iso(moment: dt.datetime) -> str:
 
 
 class JobStore:
-    """The job table. Thread-safe (one connection behind a lock; every statement is short).
+    """The coding jobs of one review database. Thread- and process-safe (every call is one short transaction).
 
-    Raises ``StoreError`` when the database file cannot be created or read.
+    Raises ``StoreError`` when the database cannot be opened or written (see ``ReviewStore``).
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.path = jobs_db_path(settings)
+        self.store = ReviewStore(settings, what="copilot job store")
         self.retention = dt.timedelta(hours=settings.serve_job_retention_hours)
-        self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():  # owner-only: queued jobs hold note text (PHI)
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self._conn = sqlite3.connect(
-                self.path, timeout=settings.db_busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            with self._write() as conn:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-        except (OSError, sqlite3.DatabaseError) as exc:
-            raise StoreError(f"copilot job store {self.path} cannot be opened ({exc})") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Close the store's connections."""
+        self.store.close()
 
-    def _job(self, row: tuple[Any, ...], *, with_result: bool) -> CodingJob:
+    @staticmethod
+    def _job(conn: Connection, row: Sequence[Any], *, with_result: bool) -> CodingJob:
         (
             seq,
             job_id,
@@ -129,9 +92,9 @@ class JobStore:
         position = None
         if status == "queued":
             position = int(
-                self._conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND seq < ?", (seq,)).fetchone()[
-                    0
-                ]
+                conn.execute(
+                    select(func.count()).where(jobs_table.c.status == "queued", jobs_table.c.seq < seq)
+                ).scalar_one()
             )
         return CodingJob(
             job_id=job_id,
@@ -155,78 +118,107 @@ class JobStore:
         """
         now = _now()
         job_id = secrets.token_hex(8)
-        with self._write() as conn:
+        with self.store.write() as conn:
             conn.execute(
-                "DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at < ?", (_iso(now - self.retention),)
+                jobs_table.delete().where(
+                    jobs_table.c.status.in_(("done", "failed")), jobs_table.c.finished_at < _iso(now - self.retention)
+                )
             )
-            waiting = int(conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
+            waiting = int(conn.execute(select(func.count()).where(jobs_table.c.status == "queued")).scalar_one())
             if waiting >= max_queued:
                 raise JobQueueFullError(
                     f"the coding queue is full ({waiting} notes waiting, MEDCODE_SERVE_MAX_QUEUED_JOBS); retry later"
                 )
             conn.execute(
-                "INSERT INTO jobs (job_id, status, note_id, note_type, note_json, proposer, created_at) "
-                "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                (job_id, note.id, note.note_type, note.model_dump_json(), proposer, _iso(now)),
+                jobs_table.insert().values(
+                    job_id=job_id,
+                    status="queued",
+                    note_id=note.id,
+                    note_type=note.note_type,
+                    note_json=note.model_dump_json(),
+                    proposer=proposer,
+                    created_at=_iso(now),
+                )
             )
         return self.get(job_id)
 
     def get(self, job_id: str, *, with_result: bool = True) -> CodingJob:
         """One job. Raises ``JobNotFoundError``."""
-        with self._lock:
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        with self.store.read() as conn:
+            row = conn.execute(select(*_COLUMNS).where(jobs_table.c.job_id == job_id)).first()
             if row is None:
                 raise JobNotFoundError(f"no coding job {job_id!r} (finished jobs are kept for a limited time)")
-            return self._job(row, with_result=with_result)
+            return self._job(conn, row, with_result=with_result)
 
     def active(self, *, include_failed: bool = True) -> list[CodingJob]:
         """Queued and running jobs (and recently failed ones), oldest first, without results."""
         statuses = ("queued", "running", "failed") if include_failed else ("queued", "running")
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({','.join('?' * len(statuses))}) ORDER BY seq",
-                statuses,
-            ).fetchall()
-            return [self._job(row, with_result=False) for row in rows]
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(*_COLUMNS).where(jobs_table.c.status.in_(statuses)).order_by(jobs_table.c.seq)
+            ).all()
+            return [self._job(conn, row, with_result=False) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            return {s: int(n) for s, n in self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
+        with self.store.read() as conn:
+            rows = conn.execute(select(jobs_table.c.status, func.count()).group_by(jobs_table.c.status))
+            return {str(s): int(n) for s, n in rows}
 
     def requeue_interrupted(self) -> int:
         """Jobs left ``running`` by a stopped server go back to the queue; returns how many."""
-        with self._write() as conn:
-            return conn.execute(
-                "UPDATE jobs SET status = 'queued', started_at = NULL WHERE status = 'running'"
-            ).rowcount
+        with self.store.write() as conn:
+            result = conn.execute(
+                jobs_table.update().where(jobs_table.c.status == "running").values(status="queued", started_at=None)
+            )
+            return int(result.rowcount)
 
     def claim(self) -> tuple[str, Note] | None:
         """The oldest queued job, now ``running``, with its note; ``None`` when the queue is empty."""
-        with self._write() as conn:
+        with self.store.write() as conn:
             row = conn.execute(
-                "SELECT job_id, note_json FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1"
-            ).fetchone()
+                select(jobs_table.c.job_id, jobs_table.c.note_json)
+                .where(jobs_table.c.status == "queued")
+                .order_by(jobs_table.c.seq)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
             if row is None:
                 return None
-            conn.execute("UPDATE jobs SET status = 'running', started_at = ? WHERE job_id = ?", (_iso(_now()), row[0]))
+            conn.execute(
+                jobs_table.update()
+                .where(jobs_table.c.job_id == row[0])
+                .values(status="running", started_at=_iso(_now()))
+            )
         return str(row[0]), Note.model_validate_json(row[1])
 
     def finish(self, job_id: str, result: dict[str, Any]) -> None:
         """Mark a job done with its result; the note text is dropped from the job row."""
-        with self._write() as conn:
+        with self.store.write() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'done', finished_at = ?, chart_id = ?, result_json = ?, note_json = NULL "
-                "WHERE job_id = ?",
-                (_iso(_now()), result.get("chart_id"), json.dumps(result, ensure_ascii=False), job_id),
+                jobs_table.update()
+                .where(jobs_table.c.job_id == job_id)
+                .values(
+                    status="done",
+                    finished_at=_iso(_now()),
+                    chart_id=result.get("chart_id"),
+                    result_json=json.dumps(result, ensure_ascii=False),
+                    note_json=None,
+                )
             )
 
     def fail(self, job_id: str, error: ErrorInfo) -> None:
         """Mark a job failed; the note text is dropped from the job row."""
-        with self._write() as conn:
+        with self.store.write() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = ?, error_type = ?, error_message = ?, "
-                "note_json = NULL WHERE job_id = ?",
-                (_iso(_now()), error.type, error.message[:2_000], job_id),
+                jobs_table.update()
+                .where(jobs_table.c.job_id == job_id)
+                .values(
+                    status="failed",
+                    finished_at=_iso(_now()),
+                    error_type=error.type,
+                    error_message=error.message[:2_000],
+                    note_json=None,
+                )
             )
 
 
@@ -301,7 +293,7 @@ class CodingWorker:
                     return
             try:
                 claimed = self.store.claim()
-            except (sqlite3.DatabaseError, StoreError):
+            except StoreError:
                 log.exception("cannot read the copilot job store")
                 claimed = None
             if claimed is None:

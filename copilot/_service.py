@@ -1,6 +1,6 @@
 """``CopilotService``: what the HTTP app calls. One coder, one coding worker, the queue and the audit log.
 
-Everything persists where the CLI keeps it (``<data_dir>/queue.sqlite`` and the audit log), so
+Everything persists where the CLI keeps it (the review database: queue, audit log, coding jobs), so
 ``medcode queue ...`` and the web app see the same charts. Methods are safe to call from many
 request threads at once; coding itself happens on the worker thread.
 """

@@ -4,8 +4,9 @@ Everything installs under this one import name. The stages, in the order data fl
 them (a stage imports only the stages before it): ``medcode.codesets`` -> ``medcode.retrieval``
 -> ``medcode.validators`` -> ``medcode.agent`` (proposers, the LLM in ``medcode.agent.llm``) ->
 ``medcode.review`` (queue, audit log) -> ``medcode.evals`` and ``medcode.copilot``. This package
-holds what every stage shares (settings, the exception tree) and the CLI root, which is the top
-layer: it wires the stages together.
+holds what every stage shares (settings, the exception tree, ``medcode._sqlite`` for the SQLite files
+the stages build and then only read) and the CLI root, which is the top layer: it wires the stages
+together.
 """
 
 from medcode.config import Settings, load_settings

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
 
     # Storage
     data_dir: Path = Field(default_factory=_default_data_dir, description="Code-set stores, index, queue, audit log.")
+    database_url: str | None = Field(
+        default=None,
+        description="The review database (queue, audit log, coding jobs) as a SQLAlchemy URL; unset means "
+        "sqlite:///<data_dir>/review.sqlite. PostgreSQL: postgresql+psycopg://USER@HOST/DB (pip install "
+        "'medcode[postgres]'). Holds PHI.",
+    )
 
     # Code sets
     codeset_releases_file: Path | None = Field(
@@ -130,7 +136,7 @@ class Settings(BaseSettings):
     )
     audit_store_note_text: bool = Field(default=False, description="Store note text in the audit log (PHI!).")
     db_busy_timeout_s: float = Field(
-        default=30.0, gt=0, le=3600, description="How long a review-queue/audit write waits for another process's lock."
+        default=30.0, gt=0, le=3600, description="How long a review-database write waits for another writer's lock."
     )
 
     # Copilot (`medcode serve`)

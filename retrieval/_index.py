@@ -4,7 +4,8 @@ Layout under ``<data_dir>/retrieval/<codeset version>/``:
 
 - ``manifest.json``: code-set version, embedder id, unit count, progress and status. Written
   atomically after every chunk, so an interrupted build resumes where it stopped.
-- ``lexical.sqlite``: the index units (texts -> codes) and their FTS5 (bm25) table.
+- ``lexical.sqlite``: the index units (texts -> codes) and their FTS5 (bm25) table, built atomically
+  with its schema version stamped (``medcode._sqlite``); a file of another version is refused.
 - ``chroma/``: the chromadb ``PersistentClient`` store (absent when ``chroma_host`` is set: then
   the same collection lives on the chroma server, reached with ``HttpClient``).
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from medcode._sqlite import ReadOnlyStore, atomic_build, schema_version_of
 from medcode.codesets import ICD10CMCodeSet, strip_dot
 from medcode.config import Settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, RetrievalError
@@ -51,6 +53,8 @@ __all__ = ["FORMAT_VERSION", "CodeIndex", "IndexUnit", "build_index", "index_dir
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3  # 3: Alphabetic Index entries
+LEXICAL_SCHEMA_VERSION = 1  # PRAGMA user_version of lexical.sqlite; bump when its tables change
+_REBUILD = "run `medcode index build --rebuild`"
 _CHUNK = 1024
 _ENCOUNTER = re.compile(r",\s*(?:initial encounter|subsequent encounter|sequela)\b.*$")
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -129,46 +133,23 @@ def _collection_name(version: str, embedder_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", f"medcode-{version}-{digest}")
 
 
-def _billable_rows(codeset: ICD10CMCodeSet) -> Iterator[tuple[str, str, str, list[str], list[str], str | None, str]]:
-    """(code, description, chapter, inclusion_terms, includes, parent, kind) of every billable code."""
-    conn = sqlite3.connect(f"file:{codeset.path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT code, description, chapter, payload, parent, kind FROM codes WHERE billable = 1 ORDER BY code"
-        )
-        for code, description, chapter, payload, parent, kind in rows:
-            data = json.loads(payload)
-            yield code, description, chapter, data.get("inclusion_terms", []), data.get("includes", []), parent, kind
-    finally:
-        conn.close()
-
-
-def _header_rows(codeset: ICD10CMCodeSet) -> Iterator[tuple[str, str, str]]:
-    conn = sqlite3.connect(f"file:{codeset.path}?mode=ro", uri=True)
-    try:
-        yield from conn.execute("SELECT code, description, chapter FROM codes WHERE billable = 0 ORDER BY code")
-    finally:
-        conn.close()
-
-
 def units_for(
     codeset: ICD10CMCodeSet, codes: Iterable[str] | None = None, *, alphabetic: bool = True
 ) -> list[IndexUnit]:
     """The index units of a code set (or of a subset of its codes, for tests), in a stable order.
 
     Units come from the Tabular List (descriptions, inclusion terms, "includes" notes and their
-    short forms) and, with ``alphabetic``, from the Alphabetic Index (``index_entries``): a phrase
-    that equals a Tabular text of the same category joins its unit instead of adding one.
-
-    Reads the code-set store read-only and directly, because grouping 7th-character variants
-    needs each code's parent and kind, which ``ICD10CMCodeSet.iter_billable`` does not carry.
+    short forms; billable codes from ``ICD10CMCodeSet.iter_billable``, whose parent and kind let
+    7th-character variants of one parent share a unit; header codes from ``iter_headers``) and,
+    with ``alphabetic``, from the Alphabetic Index (``index_entries``): a phrase that equals a
+    Tabular text of the same category joins its unit instead of adding one.
     """
     wanted = {strip_dot(c).upper() for c in codes} if codes is not None else None
     groups: dict[tuple[str, str, str], list[str]] = {}
     meta: dict[tuple[str, str, str], tuple[str, str, bool, str]] = {}
     parent_of: dict[str, str | None] = {}
     lexical_only: set[tuple[str, str, str]] = set()
-    for code, description, chapter, inclusion, includes, parent, kind in _billable_rows(codeset):
+    for code, description, chapter, inclusion, includes, parent, kind in codeset.iter_billable():
         if wanted is not None and strip_dot(code) not in wanted:
             continue
         parent_of[code] = parent
@@ -237,7 +218,7 @@ def units_for(
             )
         )
     ancestors = {w[:n] for w in wanted for n in range(3, len(w))} if wanted is not None else set()
-    for code, description, chapter in _header_rows(codeset):
+    for code, description, chapter in codeset.iter_headers():
         if wanted is None or strip_dot(code) in ancestors:
             units.append(
                 IndexUnit(len(units), description, "header", (code,), chapter, strip_dot(code)[:3], False, False)
@@ -317,10 +298,8 @@ def _open_chroma_for_build(settings: Settings, path: Path) -> Any:
 
 
 def _build_lexical(path: Path, units: Sequence[IndexUnit]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp)
-    try:
+    """Write ``lexical.sqlite`` atomically (stamped ``LEXICAL_SCHEMA_VERSION``). Raises ``RetrievalError``."""
+    with atomic_build(path, "lexical index", schema_version=LEXICAL_SCHEMA_VERSION, error=RetrievalError) as conn:
         conn.executescript(
             """
             CREATE TABLE units (id INTEGER PRIMARY KEY, text TEXT NOT NULL, kind TEXT NOT NULL, codes TEXT NOT NULL,
@@ -340,10 +319,6 @@ def _build_lexical(path: Path, units: Sequence[IndexUnit]) -> None:
         )
         conn.execute("INSERT INTO units_fts(rowid, text) SELECT id, text FROM units")
         conn.execute("INSERT INTO units_fts(units_fts) VALUES ('optimize')")
-        conn.commit()
-    finally:
-        conn.close()
-    os.replace(tmp, path)
 
 
 def fts_query(text: str) -> str | None:
@@ -450,7 +425,13 @@ def _build_locked(
             embedder.id,
         )
         rebuild = True
-    if manifest is not None and same and manifest.get("status") == "complete" and not rebuild:
+    lexical = path / "lexical.sqlite"
+    if lexical.is_file() and schema_version_of(lexical) != LEXICAL_SCHEMA_VERSION:
+        log.warning(
+            "lexical index %s is from another medcode (schema %s); rebuilding it", lexical, schema_version_of(lexical)
+        )
+        lexical.unlink()
+    if manifest is not None and same and manifest.get("status") == "complete" and not rebuild and lexical.is_file():
         return index_info(settings, codeset.version)
     name = _collection_name(codeset.version, embedder.id)
     client = _open_chroma_for_build(settings, path)
@@ -479,8 +460,8 @@ def _build_locked(
         }
         _write_json_atomic(path / "manifest.json", manifest)
     assert manifest is not None
-    if not (path / "lexical.sqlite").is_file():
-        _build_lexical(path / "lexical.sqlite", units)
+    if not lexical.is_file():
+        _build_lexical(lexical, units)
     collection = client.get_or_create_collection(
         name=name,
         configuration={
@@ -600,15 +581,20 @@ class CodeIndex:
         self.embedder = embedder
         self.manifest = manifest
         self.path = index_dir(settings, codeset.version)
-        self._local = threading.local()
         self._lexical_path = self.path / "lexical.sqlite"
+        self._lexical = ReadOnlyStore(
+            self._lexical_path,
+            what="lexical index",
+            schema_version=LEXICAL_SCHEMA_VERSION,
+            error=IndexNotBuiltError,
+            stale_error=IndexMismatchError,
+            fix=_REBUILD,
+        )
         try:
-            conn = self._conn()
-            count = conn.execute("SELECT count(*) FROM units").fetchone()[0]
+            count = self._conn().execute("SELECT count(*) FROM units").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise IndexNotBuiltError(
-                f"lexical index {self._lexical_path} is unreadable ({exc}); run `medcode index build --rebuild`"
-            ) from None
+            self._lexical.close()
+            raise IndexNotBuiltError(f"lexical index {self._lexical_path} is unreadable ({exc}); {_REBUILD}") from None
         if count != manifest.get("units"):
             raise IndexNotBuiltError(
                 f"lexical index {self._lexical_path} has {count} units, manifest says {manifest.get('units')}; "
@@ -679,13 +665,7 @@ class CodeIndex:
         return cls(settings, codeset, embedder, manifest)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if not self._lexical_path.is_file():
-                raise IndexNotBuiltError(f"lexical index {self._lexical_path} is missing; run `medcode index build`")
-            conn = sqlite3.connect(f"file:{self._lexical_path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+        return self._lexical.connection()
 
     @property
     def version(self) -> str:
@@ -722,12 +702,7 @@ class CodeIndex:
                 "SELECT text, codes, kind FROM units WHERE billable = 1 AND variants = 0"
             )
         ]
-        store = sqlite3.connect(f"file:{self.codeset.path}?mode=ro", uri=True)
-        try:
-            billable = store.execute("SELECT nodot, code, description FROM codes WHERE billable = 1 ORDER BY nodot")
-            rows = list(billable)
-        finally:
-            store.close()
+        rows = self.codeset.billable_descriptions()
         keys = [r[0] for r in rows]
         for text, codes in conn.execute("SELECT text, codes FROM units WHERE billable = 0"):
             prefix = strip_dot(codes.split()[0])
@@ -810,7 +785,5 @@ class CodeIndex:
             raise RetrievalError(f"lexical index query failed: {exc}") from exc
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close this thread's lexical-index connection."""
+        self._lexical.close()

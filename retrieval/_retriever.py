@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -200,27 +198,14 @@ class HybridRetriever:
         self.mention_penalty = float(note_rules["mention_penalty"])
         self.hit_bonus = float(note_rules["hit_bonus"])
         self.section_adjust: dict[str, float] = {k: float(v) for k, v in note_rules["section_adjust"].items()}
-        self._local = threading.local()
         self._descriptions: dict[str, tuple[str, str]] = {}
 
     # -- helpers -------------------------------------------------------------------------
-    def _store(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "store", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.codeset.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.store = conn
-        return conn
-
     def _describe(self, codes: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """code -> (description, chapter), cached."""
+        """code -> (description, chapter) from the code set, cached."""
         missing = [c for c in set(codes) if c not in self._descriptions]
-        for start in range(0, len(missing), 500):
-            part = missing[start : start + 500]
-            rows = self._store().execute(
-                f"SELECT code, description, chapter FROM codes WHERE code IN ({','.join('?' * len(part))})", part
-            )
-            for code, description, chapter in rows:
-                self._descriptions[code] = (description, chapter)
+        if missing:
+            self._descriptions.update(self.codeset.describe(missing))
         return {c: self._descriptions[c] for c in codes if c in self._descriptions}
 
     def _check_query(self, text: object) -> str:
@@ -574,9 +559,5 @@ class HybridRetriever:
         self.close()
 
     def close(self) -> None:
-        """Close this thread's connections and the index."""
-        store = getattr(self._local, "store", None)
-        if store is not None:
-            store.close()
-            self._local.store = None
+        """Close the index's connections of this thread."""
         self.index.close()

@@ -2,8 +2,9 @@
 
 ``QueueRecorder`` takes the agent's finished runs into the ``ReviewQueue`` as charts (a
 ``CodingDecision`` each); coders accept, reject, replace and add codes and finalise charts, and
-every change is one ``AuditLog`` record written in the same transaction. ``medcode queue`` and
-``medcode audit`` are this stage's commands.
+every change is one ``AuditLog`` record written in the same transaction of the one review database
+(``ReviewStore``, reached by ``review_database_url``; it also holds the copilot's coding jobs,
+``jobs_table``). ``medcode queue`` and ``medcode audit`` are this stage's commands.
 """
 
 from medcode.review._audit import (
@@ -11,7 +12,6 @@ from medcode.review._audit import (
     AuditRecord,
     CodingDecision,
     VerifyResult,
-    audit_db_path,
     decision_payload,
 )
 from medcode.review._queue import (
@@ -25,9 +25,10 @@ from medcode.review._queue import (
     QueueMetrics,
     RateGroup,
     ReviewQueue,
-    queue_db_path,
 )
 from medcode.review._recorder import QueueRecorder
+from medcode.review._store import ReviewStore, review_database_url
+from medcode.review._store import jobs as jobs_table
 
 __all__ = [
     "CHART_STATUSES",
@@ -44,8 +45,9 @@ __all__ = [
     "QueueRecorder",
     "RateGroup",
     "ReviewQueue",
+    "ReviewStore",
     "VerifyResult",
-    "audit_db_path",
     "decision_payload",
-    "queue_db_path",
+    "jobs_table",
+    "review_database_url",
 ]

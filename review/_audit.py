@@ -1,23 +1,25 @@
 """An append-only, hash-chained audit log of every coding decision and every coder action.
 
-Storage: one SQLite table ``records`` in ``<data_dir>/audit/audit.sqlite`` (WAL mode, safe with
-several processes: each append is one ``BEGIN IMMEDIATE`` transaction). Each record holds
+Storage: the ``audit_records`` table of the review database (``medcode.review._store``: one
+database per data directory, SQLite by default, PostgreSQL by URL), next to the review queue, so
+a chart change and its audit record commit in one transaction. Appends serialise across
+processes (SQLite ``BEGIN IMMEDIATE``; a row lock on the head on PostgreSQL). Each record holds
 
     seq, ts, event_type, chart_id, payload (canonical JSON), prev_hash, hash
 
 where ``hash = sha256(canonical JSON of {v, ts, event, chart_id, payload, prev})`` and ``prev_hash``
-is the previous record's hash (64 zeros for the first). A one-row ``head`` table, updated in the
-same transaction, anchors the last record, so removing records from the end is detected too.
-Triggers refuse ``UPDATE``/``DELETE`` on ``records`` (a guard against accidents, not attackers).
+is the previous record's hash (64 zeros for the first). A one-row ``audit_head`` table, updated in
+the same transaction, anchors the last record, so removing records from the end is detected too.
+Triggers refuse ``UPDATE``/``DELETE`` on ``audit_records`` (a guard against accidents, not attackers).
 
 ``verify`` detects a record whose content was edited, records removed (inside the log or at its
-end), and records reordered or inserted. Limits, honestly: someone with write access to the file
-can drop the triggers, rewrite every record, recompute every hash and move the head, and the log
-will verify. To catch that, copy the head hash (``medcode audit verify --json`` prints it)
+end), and records reordered or inserted. Limits, honestly: someone with write access to the
+database can drop the triggers, rewrite every record, recompute every hash and move the head, and
+the log will verify. To catch that, copy the head hash (``medcode audit verify --json`` prints it)
 somewhere they cannot write (a ticket, a WORM store, a signed email) and pass it back with
-``--expect-head``: a rewritten log will not contain it. Records appended after a crash between
-two processes are never lost or half-written (SQLite transactions), but the clock in ``ts`` is
-each writer's wall clock; ``seq`` is the order.
+``--expect-head``: a rewritten log will not contain it. Records appended by several processes are
+never lost or half-written (database transactions), but the clock in ``ts`` is each writer's wall
+clock; ``seq`` is the order.
 
 PHI: payloads never hold note text unless ``audit_store_note_text`` is set. ``append`` refuses a
 payload with a non-null ``note_text``, ``raw_llm_output`` or ``text`` key anywhere in it, and
@@ -30,21 +32,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import to_jsonable_python
+from sqlalchemy import Connection, select
 
 from medcode.agent import CodingRun, RoutingDecision, sha256_text
 from medcode.config import Settings
 from medcode.errors import AuditTamperedError, InputError, StoreError
+from medcode.review._store import GENESIS_HASH, ReviewStore, audit_head, audit_records
 from medcode.validators import CodeVerdict, Setting
 
 __all__ = [
@@ -54,26 +53,27 @@ __all__ = [
     "AuditRecord",
     "CodingDecision",
     "VerifyResult",
-    "audit_db_path",
     "canonical_json",
     "decision_payload",
     "sha256_text",
 ]
 
-GENESIS_HASH = "0" * 64
 RECORD_FORMAT = 1
-SCHEMA_VERSION = "1"
 PHI_KEYS = frozenset({"note_text", "raw_llm_output", "text"})
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_RECORD_COLUMNS = (
+    audit_records.c.seq,
+    audit_records.c.ts,
+    audit_records.c.event_type,
+    audit_records.c.chart_id,
+    audit_records.c.payload,
+    audit_records.c.prev_hash,
+    audit_records.c.hash,
+)
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-def audit_db_path(settings: Settings) -> Path:
-    """Where the audit log lives: ``<data_dir>/audit/audit.sqlite``."""
-    return settings.data_dir / "audit" / "audit.sqlite"
 
 
 def canonical_json(value: Any) -> str:
@@ -108,116 +108,6 @@ def _find_phi(value: Any, path: str = "") -> str | None:
             if found:
                 return found
     return None
-
-
-# -- SQLite plumbing shared with the review queue -------------------------------------------
-
-
-def open_db(path: Path, timeout_s: float, *, create: bool, what: str) -> sqlite3.Connection:
-    """Connect in autocommit mode (we issue BEGIN ourselves) with WAL and a busy timeout.
-
-    Raises ``InputError`` when ``create`` is false and the file does not exist, ``StoreError``
-    when the file is not a usable SQLite database.
-    """
-    if not path.is_file():
-        if not create:
-            raise InputError(f"no {what} at {path} (check --data-dir / MEDCODE_DATA_DIR)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)  # PHI: owner-only from the start
-        os.close(fd)
-    try:
-        conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{what} {path} is not a usable SQLite database ({exc})") from exc
-    return conn
-
-
-class ThreadConnections:
-    """One connection per thread and per process (a forked child never reuses its parent's)."""
-
-    def __init__(self, opener: Callable[[], sqlite3.Connection]) -> None:
-        self._opener = opener
-        self._local = threading.local()
-
-    def get(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._opener()
-            self._local.conn = conn
-            self._local.pid = os.getpid()
-        return conn
-
-    def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
-        self._local.conn = None
-
-
-@contextmanager
-def write_transaction(conn: sqlite3.Connection, what: str, timeout_s: float) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception.
-
-    Raises ``StoreError`` when another process held the lock longer than the busy timeout.
-    """
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        raise StoreError(f"{what} is busy (waited {timeout_s:g}s for another writer): {exc}") from exc
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        conn.execute("ROLLBACK")
-        raise StoreError(f"{what}: commit failed: {exc}") from exc
-
-
-def audit_schema_sql(schema: str) -> list[str]:
-    """DDL of the audit tables in an (attached) schema."""
-    s = schema
-    return [
-        f"CREATE TABLE IF NOT EXISTS {s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        f"""CREATE TABLE IF NOT EXISTS {s}.records (
-            seq INTEGER PRIMARY KEY,
-            ts TEXT NOT NULL,
-            event_type TEXT NOT NULL,
-            chart_id INTEGER,
-            payload TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        )""",
-        f"CREATE INDEX IF NOT EXISTS {s}.records_chart ON records (chart_id)",
-        f"CREATE TABLE IF NOT EXISTS {s}.head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, "
-        "hash TEXT NOT NULL)",
-        f"INSERT OR IGNORE INTO {s}.head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')",
-        f"INSERT OR IGNORE INTO {s}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')",
-        f"CREATE TRIGGER IF NOT EXISTS {s}.records_no_update BEFORE UPDATE ON records "
-        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        f"CREATE TRIGGER IF NOT EXISTS {s}.records_no_delete BEFORE DELETE ON records "
-        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        f"CREATE TRIGGER IF NOT EXISTS {s}.head_forward BEFORE UPDATE ON head WHEN NEW.seq != OLD.seq + 1 "
-        "BEGIN SELECT RAISE(ABORT, 'the audit head only moves forward'); END",
-    ]
-
-
-def init_audit_schema(conn: sqlite3.Connection, schema: str, what: str, timeout_s: float) -> None:
-    """Create the audit tables if missing; raise ``StoreError`` on a schema from another version."""
-    try:
-        with write_transaction(conn, what, timeout_s):
-            for statement in audit_schema_sql(schema):
-                conn.execute(statement)
-            row = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{what} cannot be initialised ({exc})") from exc
-    if row is None or row[0] != SCHEMA_VERSION:
-        raise StoreError(f"{what} has schema {row[0] if row else '?'}, this medcode needs {SCHEMA_VERSION}")
 
 
 # -- models ------------------------------------------------------------------------
@@ -410,15 +300,15 @@ def decision_payload(decision: CodingDecision, *, store_text: bool, chart_id: in
 
 
 def append_record(
-    conn: sqlite3.Connection,
-    schema: str,
+    store: ReviewStore,
+    conn: Connection,
     event_type: str,
     payload: Mapping[str, Any],
     *,
     chart_id: int | None,
     allow_text: bool,
 ) -> AuditRecord:
-    """Append one record inside the caller's write transaction.
+    """Append one record inside the caller's write transaction on ``store``.
 
     Raises ``StoreError`` for a bad event type, a payload that is not JSON-serialisable or
     that holds note text when that is not allowed; ``AuditTamperedError`` when the head anchor
@@ -438,10 +328,12 @@ def append_record(
     except (ValueError, TypeError) as exc:
         raise StoreError(f"audit payload is not JSON-serialisable: {exc}") from exc
     stored: dict[str, Any] = json.loads(text)
-    last = conn.execute(f"SELECT seq, hash FROM {schema}.records ORDER BY seq DESC LIMIT 1").fetchone()
+    head = store.lock_audit_head(conn)  # first: on PostgreSQL this row lock orders concurrent appends
+    last = conn.execute(
+        select(audit_records.c.seq, audit_records.c.hash).order_by(audit_records.c.seq.desc()).limit(1)
+    ).first()
     last_seq, last_hash = (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
-    head = conn.execute(f"SELECT seq, hash FROM {schema}.head WHERE id = 1").fetchone()
-    if head is None or (int(head[0]), str(head[1])) != (last_seq, last_hash):
+    if head != (last_seq, last_hash):
         raise AuditTamperedError(
             f"the audit head anchor (record {head[0] if head else '?'}) does not match the last record "
             f"({last_seq}); refusing to append; run 'medcode audit verify'"
@@ -450,17 +342,17 @@ def append_record(
     seq = last_seq + 1
     digest = _record_hash(ts, event_type, chart_id, stored, last_hash)
     conn.execute(
-        f"INSERT INTO {schema}.records (seq, ts, event_type, chart_id, payload, prev_hash, hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (seq, ts, event_type, chart_id, text, last_hash, digest),
+        audit_records.insert().values(
+            seq=seq, ts=ts, event_type=event_type, chart_id=chart_id, payload=text, prev_hash=last_hash, hash=digest
+        )
     )
-    conn.execute(f"UPDATE {schema}.head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
+    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=digest))
     return AuditRecord(
         seq=seq, ts=ts, event_type=event_type, chart_id=chart_id, payload=stored, prev_hash=last_hash, hash=digest
     )
 
 
-def _row_to_record(row: tuple[Any, ...]) -> AuditRecord:
+def _row_to_record(row: Sequence[Any]) -> AuditRecord:
     seq, ts, event_type, chart_id, payload, prev_hash, digest = row
     try:
         data = json.loads(payload)
@@ -473,11 +365,13 @@ def _row_to_record(row: tuple[Any, ...]) -> AuditRecord:
     )
 
 
-def verify_chain(conn: sqlite3.Connection, schema: str, expected_head: str | None = None) -> VerifyResult:
+def verify_chain(conn: Connection, expected_head: str | None = None) -> VerifyResult:
     """Walk the chain from the first record; report the first problem (see ``AuditLog.verify``)."""
     if expected_head is not None and not _SHA256.match(expected_head.lower()):
         raise InputError(f"--expect-head must be a 64-character hex sha256, got {expected_head[:80]!r}")
-    by_hash: dict[str, int] = {str(h): int(s) for s, h in conn.execute(f"SELECT seq, hash FROM {schema}.records")}
+    by_hash: dict[str, int] = {
+        str(h): int(s) for s, h in conn.execute(select(audit_records.c.seq, audit_records.c.hash))
+    }
     expected_seq, prev, count = 1, GENESIS_HASH, 0
 
     def bad(seq: int | None, problem: Problem, message: str) -> VerifyResult:
@@ -491,9 +385,7 @@ def verify_chain(conn: sqlite3.Connection, schema: str, expected_head: str | Non
             message=message,
         )
 
-    rows = conn.execute(
-        f"SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM {schema}.records ORDER BY seq"
-    )
+    rows = conn.execute(select(*_RECORD_COLUMNS).order_by(audit_records.c.seq))
     for seq, ts, event_type, chart_id, payload, prev_hash, stored_hash in rows:
         count += 1
         try:
@@ -518,7 +410,7 @@ def verify_chain(conn: sqlite3.Connection, schema: str, expected_head: str | Non
                 seq, "removed", f"record {seq} does not follow record {seq - 1}: records were removed or inserted"
             )
         prev, expected_seq = stored_hash, expected_seq + 1
-    head = conn.execute(f"SELECT seq, hash FROM {schema}.head WHERE id = 1").fetchone()
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
     last_seq = expected_seq - 1
     if head is None:
         return bad(None, "head_mismatch", "the audit head anchor is missing")
@@ -546,21 +438,16 @@ def verify_chain(conn: sqlite3.Connection, schema: str, expected_head: str | Non
 
 
 class AuditLog:
-    """The audit log of one data directory. Safe to share between threads and processes.
+    """The audit log of one review database. Safe to share between threads and processes.
 
-    ``create=False`` raises ``InputError`` instead of creating a missing log (used by the CLI).
-    Raises ``StoreError`` when the file is not a medcode audit database.
+    ``create=False`` raises ``InputError`` instead of creating a missing store (used by the CLI).
+    Raises ``StoreError`` when the database cannot be opened (see ``ReviewStore``).
     """
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
-        self.path = audit_db_path(settings)
+        self.store = ReviewStore(settings, create=create, what="audit log")
+        self.where = self.store.where
         self.store_note_text = settings.audit_store_note_text
-        self._timeout = settings.db_busy_timeout_s
-        self._what = f"audit log {self.path}"
-        conn = open_db(self.path, self._timeout, create=create, what="audit log")
-        conn.close()
-        self._conns = ThreadConnections(lambda: open_db(self.path, self._timeout, create=False, what="audit log"))
-        init_audit_schema(self._conns.get(), "main", self._what, self._timeout)
 
     def __enter__(self) -> AuditLog:
         return self
@@ -569,14 +456,15 @@ class AuditLog:
         self.close()
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        self._conns.close()
+        """Close the store's connections."""
+        self.store.close()
 
     def append(self, event_type: str, payload: Mapping[str, Any], *, chart_id: int | None = None) -> AuditRecord:
         """Append one event; returns the stored record. Raises like ``append_record``."""
-        conn = self._conns.get()
-        with write_transaction(conn, self._what, self._timeout):
-            return append_record(conn, "main", event_type, payload, chart_id=chart_id, allow_text=self.store_note_text)
+        with self.store.write() as conn:
+            return append_record(
+                self.store, conn, event_type, payload, chart_id=chart_id, allow_text=self.store_note_text
+            )
 
     def append_decision(self, decision: CodingDecision, *, chart_id: int | None = None) -> AuditRecord:
         """Record a coding decision (event ``coding_decision``) without enqueuing a chart."""
@@ -592,37 +480,29 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[AuditRecord]:
         """Records in order, optionally for one chart or one event type."""
-        sql = "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM records WHERE seq >= ?"
-        params: list[Any] = [start_seq]
+        query = select(*_RECORD_COLUMNS).where(audit_records.c.seq >= start_seq)
         if chart_id is not None:
-            sql += " AND chart_id = ?"
-            params.append(chart_id)
+            query = query.where(audit_records.c.chart_id == chart_id)
         if event_type is not None:
-            sql += " AND event_type = ?"
-            params.append(event_type)
-        sql += " ORDER BY seq"
+            query = query.where(audit_records.c.event_type == event_type)
+        query = query.order_by(audit_records.c.seq)
         if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [_row_to_record(row) for row in self._conns.get().execute(sql, params)]
+            query = query.limit(limit)
+        with self.store.read() as conn:
+            return [_row_to_record(row) for row in conn.execute(query)]
 
     def tail(self, n: int = 10) -> list[AuditRecord]:
         """The last ``n`` records, oldest first. Raises ``InputError`` for ``n < 1``."""
         if n < 1:
             raise InputError(f"-n must be at least 1, got {n}")
-        rows = (
-            self._conns.get()
-            .execute(
-                "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM records ORDER BY seq DESC LIMIT ?",
-                (n,),
-            )
-            .fetchall()
-        )
+        with self.store.read() as conn:
+            rows = conn.execute(select(*_RECORD_COLUMNS).order_by(audit_records.c.seq.desc()).limit(n)).all()
         return [_row_to_record(row) for row in reversed(rows)]
 
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the head anchor: ``(0, GENESIS_HASH)`` for an empty log."""
-        row = self._conns.get().execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
+        with self.store.read() as conn:
+            row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
         return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
 
     def verify(self, expected_head: str | None = None) -> VerifyResult:
@@ -633,14 +513,7 @@ class AuditLog:
         ``truncated`` (records missing after the last one), ``head_mismatch``, ``corrupt``, or
         ``anchor_missing`` (``expected_head`` is not in the log). Never raises for tampering;
         call ``raise_for_problem`` on the result for that. Raises ``InputError`` for a
-        malformed ``expected_head``.
+        malformed ``expected_head`` and ``StoreError`` when the database cannot be read.
         """
-        conn = self._conns.get()
-        try:
-            conn.execute("BEGIN")  # one consistent snapshot while other processes append
-            try:
-                return verify_chain(conn, "main", expected_head)
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self._what} cannot be read ({exc})") from exc
+        with self.store.read() as conn:  # one consistent snapshot while other processes append
+            return verify_chain(conn, expected_head)

@@ -1,11 +1,11 @@
-"""The review queue: charts waiting for (or finished by) a human coder, in SQLite.
+"""The review queue: charts waiting for (or finished by) a human coder, in the review database.
 
-``<data_dir>/queue.sqlite`` is the working store. It holds note text (PHI: the file is created
-owner-only), the coding decision, each code's pre-filled suggestion and the coder's decisions,
-and an ``actions`` table. The audit log database is attached to the same connection, so every
-change and its audit event are written in one ``BEGIN IMMEDIATE`` transaction: a change
-without its audit record cannot be committed (across the two files SQLite's WAL mode makes each
-file's commit atomic, not the pair; a crash between the two commits is the remaining window).
+The queue's tables (``charts``, ``chart_codes``, ``actions``) live in the review database of the
+data directory (``medcode.review._store``; SQLite by default, PostgreSQL by URL) next to the audit
+log. They hold note text (PHI: a new SQLite file is created owner-only), the coding decision,
+each code's pre-filled suggestion and the coder's decisions. Every change and its audit event are
+written in one write transaction of that one database: a change without its audit record cannot
+be committed.
 
 Chart life cycle: ``pending`` -> ``coding`` (first coder action, or ``set_status``) <->
 ``in_review`` -> ``finalised`` (terminal). A chart routed ``auto`` is stored already
@@ -21,31 +21,26 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import json
-import sqlite3
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection, case, func, select
 
 from medcode.agent._routing import reason_kind
 from medcode.codesets import normalize_icd10cm
 from medcode.config import Settings
-from medcode.errors import ChartConflictError, ChartNotFoundError, InputError, StoreError
+from medcode.errors import ChartConflictError, ChartNotFoundError, InputError
 from medcode.review._audit import (
     AuditRecord,
     CodingDecision,
-    ThreadConnections,
     append_record,
-    audit_db_path,
     canonical_json,
     decision_payload,
-    init_audit_schema,
-    open_db,
-    write_transaction,
 )
+from medcode.review._store import ReviewStore, actions, chart_codes, charts
 from medcode.validators import Evidence
 
 __all__ = [
@@ -59,7 +54,6 @@ __all__ = [
     "QueueMetrics",
     "RateGroup",
     "ReviewQueue",
-    "queue_db_path",
 ]
 
 ChartStatus = Literal["pending", "coding", "in_review", "finalised"]
@@ -68,7 +62,6 @@ CodeDecision = Literal["pending", "accepted", "rejected", "replaced"]
 CHART_STATUSES: tuple[ChartStatus, ...] = ("pending", "coding", "in_review", "finalised")
 CODE_ACTIONS: tuple[CodeAction, ...] = ("accept", "reject", "replace", "add")
 AUTO_USER = "auto"
-SCHEMA_VERSION = "1"
 _TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"coding", "in_review"}),
     "coding": frozenset({"pending", "in_review"}),
@@ -77,76 +70,6 @@ _TRANSITIONS: dict[str, frozenset[str]] = {
 }
 _MAX_USER = 100
 _MAX_REASON = 1_000
-
-_QUEUE_SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS main.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    f"INSERT OR IGNORE INTO main.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')",
-    """CREATE TABLE IF NOT EXISTS main.charts (
-        chart_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        note_id TEXT,
-        note_sha256 TEXT NOT NULL,
-        note_text TEXT NOT NULL,
-        note_type TEXT,
-        setting TEXT NOT NULL,
-        date_of_service TEXT,
-        result_sha256 TEXT NOT NULL,
-        decision_json TEXT NOT NULL,
-        routing TEXT NOT NULL CHECK (routing IN ('auto', 'review')),
-        reasons_json TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('pending', 'coding', 'in_review', 'finalised')),
-        version INTEGER NOT NULL,
-        assigned_to TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        finalised_at TEXT,
-        finalised_by TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS main.charts_status ON charts (status, created_at)",
-    "CREATE INDEX IF NOT EXISTS main.charts_result ON charts (note_sha256, result_sha256)",
-    """CREATE TABLE IF NOT EXISTS main.chart_codes (
-        chart_id INTEGER NOT NULL REFERENCES charts (chart_id),
-        position INTEGER NOT NULL,
-        code TEXT NOT NULL,
-        code_key TEXT NOT NULL,
-        description TEXT,
-        chapter TEXT,
-        origin TEXT NOT NULL CHECK (origin IN ('proposed', 'added')),
-        proposed_status TEXT CHECK (proposed_status IN ('accepted', 'rejected')),
-        confidence REAL,
-        rules_json TEXT NOT NULL,
-        warnings_json TEXT NOT NULL,
-        evidence_json TEXT NOT NULL,
-        decision TEXT NOT NULL CHECK (decision IN ('pending', 'accepted', 'rejected', 'replaced')),
-        prefilled INTEGER NOT NULL DEFAULT 0,
-        replaced_by TEXT,
-        replaces TEXT,
-        decided_by TEXT,
-        decided_at TEXT,
-        reason TEXT,
-        PRIMARY KEY (chart_id, position)
-    )""",
-    "CREATE INDEX IF NOT EXISTS main.chart_codes_key ON chart_codes (chart_id, code_key)",
-    """CREATE TABLE IF NOT EXISTS main.actions (
-        action_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        chart_id INTEGER NOT NULL REFERENCES charts (chart_id),
-        action TEXT NOT NULL,
-        code TEXT,
-        new_code TEXT,
-        user TEXT NOT NULL,
-        reason TEXT,
-        from_status TEXT,
-        to_status TEXT,
-        version INTEGER NOT NULL,
-        at TEXT NOT NULL,
-        audit_seq INTEGER NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS main.actions_chart ON actions (chart_id, action_id)",
-]
-
-
-def queue_db_path(settings: Settings) -> Path:
-    """Where the review queue lives: ``<data_dir>/queue.sqlite``."""
-    return settings.data_dir / "queue.sqlite"
 
 
 def _now() -> dt.datetime:
@@ -363,15 +286,55 @@ class QueueMetrics(BaseModel):
 
 # -- the queue ---------------------------------------------------------------------
 
+_k = chart_codes.alias("k")
 _SUMMARY_COLUMNS = (
-    "c.chart_id, c.note_id, c.note_type, c.setting, c.status, c.routing, c.reasons_json, c.version, "
-    "(SELECT COUNT(*) FROM chart_codes k WHERE k.chart_id = c.chart_id), "
-    "(SELECT COUNT(*) FROM chart_codes k WHERE k.chart_id = c.chart_id AND k.proposed_status = 'rejected'), "
-    "c.assigned_to, c.created_at, c.updated_at"
+    charts.c.chart_id,
+    charts.c.note_id,
+    charts.c.note_type,
+    charts.c.setting,
+    charts.c.status,
+    charts.c.routing,
+    charts.c.reasons_json,
+    charts.c.version,
+    select(func.count()).where(_k.c.chart_id == charts.c.chart_id).scalar_subquery(),
+    select(func.count())
+    .where(_k.c.chart_id == charts.c.chart_id, _k.c.proposed_status == "rejected")
+    .scalar_subquery(),
+    charts.c.assigned_to,
+    charts.c.created_at,
+    charts.c.updated_at,
 )
 _CODE_COLUMNS = (
-    "position, code, description, chapter, origin, proposed_status, confidence, rules_json, warnings_json, "
-    "evidence_json, decision, prefilled, replaced_by, replaces, decided_by, decided_at, reason"
+    chart_codes.c.position,
+    chart_codes.c.code,
+    chart_codes.c.description,
+    chart_codes.c.chapter,
+    chart_codes.c.origin,
+    chart_codes.c.proposed_status,
+    chart_codes.c.confidence,
+    chart_codes.c.rules_json,
+    chart_codes.c.warnings_json,
+    chart_codes.c.evidence_json,
+    chart_codes.c.decision,
+    chart_codes.c.prefilled,
+    chart_codes.c.replaced_by,
+    chart_codes.c.replaces,
+    chart_codes.c.decided_by,
+    chart_codes.c.decided_at,
+    chart_codes.c.reason,
+)
+_ACTION_COLUMNS = (
+    actions.c.action_id,
+    actions.c.action,
+    actions.c.code,
+    actions.c.new_code,
+    actions.c.user,
+    actions.c.reason,
+    actions.c.from_status,
+    actions.c.to_status,
+    actions.c.version,
+    actions.c.at,
+    actions.c.audit_seq,
 )
 
 
@@ -459,47 +422,19 @@ def _code(row: Sequence[Any]) -> ChartCode:
 
 
 class ReviewQueue:
-    """The review queue of one data directory. Safe across threads and processes.
+    """The review queue of one review database. Safe across threads and processes.
 
-    ``create=False`` raises ``InputError`` instead of creating a missing queue (the CLI uses it).
-    Raises ``StoreError`` for an unusable database file. Every mutating method takes the
-    chart version the caller read and raises ``ChartConflictError`` if it is stale, or if the
-    chart is already finalised; ``ChartNotFoundError`` for an unknown chart id; ``InputError``
-    for bad user names, codes or actions.
+    ``create=False`` raises ``InputError`` instead of creating a missing store (the CLI uses it).
+    Raises ``StoreError`` for an unusable database (see ``ReviewStore``). Every mutating method
+    takes the chart version the caller read and raises ``ChartConflictError`` if it is stale, or
+    if the chart is already finalised; ``ChartNotFoundError`` for an unknown chart id;
+    ``InputError`` for bad user names, codes or actions.
     """
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
-        self.path = queue_db_path(settings)
-        self.audit_path = audit_db_path(settings)
+        self.store = ReviewStore(settings, create=create, what="review queue")
+        self.where = self.store.where
         self.store_note_text = settings.audit_store_note_text
-        self._timeout = settings.db_busy_timeout_s
-        self._what = f"review queue {self.path}"
-        if create or self.path.is_file():
-            open_db(self.audit_path, self._timeout, create=True, what="audit log").close()
-        open_db(self.path, self._timeout, create=create, what="review queue").close()
-        self._conns = ThreadConnections(self._open)
-        conn = self._conns.get()
-        init_audit_schema(conn, "audit", f"audit log {self.audit_path}", self._timeout)
-        try:
-            with write_transaction(conn, self._what, self._timeout):
-                for statement in _QUEUE_SCHEMA:
-                    conn.execute(statement)
-                row = conn.execute("SELECT value FROM main.meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self._what} cannot be initialised ({exc})") from exc
-        if row is None or row[0] != SCHEMA_VERSION:
-            raise StoreError(f"{self._what} has schema {row[0] if row else '?'}, this medcode needs {SCHEMA_VERSION}")
-
-    def _open(self) -> sqlite3.Connection:
-        conn = open_db(self.path, self._timeout, create=False, what="review queue")
-        try:
-            conn.execute("ATTACH DATABASE ? AS audit", (str(self.audit_path),))
-            conn.execute("PRAGMA audit.journal_mode=WAL")
-            conn.execute("PRAGMA audit.synchronous=FULL")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreError(f"audit log {self.audit_path} cannot be attached ({exc})") from exc
-        return conn
 
     def __enter__(self) -> ReviewQueue:
         return self
@@ -508,11 +443,11 @@ class ReviewQueue:
         self.close()
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        self._conns.close()
+        """Close the store's connections."""
+        self.store.close()
 
-    def _audit(self, conn: sqlite3.Connection, event: str, payload: Mapping[str, Any], chart_id: int) -> AuditRecord:
-        return append_record(conn, "audit", event, payload, chart_id=chart_id, allow_text=self.store_note_text)
+    def _audit(self, conn: Connection, event: str, payload: Mapping[str, Any], chart_id: int) -> AuditRecord:
+        return append_record(self.store, conn, event, payload, chart_id=chart_id, allow_text=self.store_note_text)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -528,13 +463,15 @@ class ReviewQueue:
         at = _iso(now)
         result_sha = decision.result_sha256()
         auto = decision.routing.decision == "auto"
-        conn = self._conns.get()
-        with write_transaction(conn, self._what, self._timeout):
+        with self.store.write() as conn:
+            self.store.lock_audit_head(conn)  # PostgreSQL: one writer at a time, as SQLite's BEGIN IMMEDIATE
             if not allow_duplicate:
                 row = conn.execute(
-                    "SELECT chart_id FROM charts WHERE note_sha256 = ? AND result_sha256 = ? ORDER BY chart_id LIMIT 1",
-                    (decision.sha256, result_sha),
-                ).fetchone()
+                    select(charts.c.chart_id)
+                    .where(charts.c.note_sha256 == decision.sha256, charts.c.result_sha256 == result_sha)
+                    .order_by(charts.c.chart_id)
+                    .limit(1)
+                ).first()
                 if row is not None:
                     chart_id = int(row[0])
                     payload = decision_payload(decision, store_text=self.store_note_text, chart_id=chart_id)
@@ -542,52 +479,57 @@ class ReviewQueue:
                     self._audit(conn, "coding_decision", payload, chart_id)
                     return chart_id
             stored = decision.model_dump(mode="json", exclude={"note_text"})
-            cursor = conn.execute(
-                "INSERT INTO charts (note_id, note_sha256, note_text, note_type, setting, date_of_service, "
-                "result_sha256, decision_json, routing, reasons_json, status, version, created_at, updated_at, "
-                "finalised_at, finalised_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                (
-                    decision.note_id,
-                    decision.sha256,
-                    decision.note_text,
-                    decision.note_type,
-                    decision.setting,
-                    decision.date_of_service.isoformat() if decision.date_of_service else None,
-                    result_sha,
-                    canonical_json(stored),
-                    decision.routing.decision,
-                    json.dumps(decision.routing.reasons),
-                    "finalised" if auto else "pending",
-                    at,
-                    at,
-                    at if auto else None,
-                    AUTO_USER if auto else None,
-                ),
+            result = conn.execute(
+                charts.insert().values(
+                    note_id=decision.note_id,
+                    note_sha256=decision.sha256,
+                    note_text=decision.note_text,
+                    note_type=decision.note_type,
+                    setting=decision.setting,
+                    date_of_service=decision.date_of_service.isoformat() if decision.date_of_service else None,
+                    result_sha256=result_sha,
+                    decision_json=canonical_json(stored),
+                    routing=decision.routing.decision,
+                    reasons_json=json.dumps(decision.routing.reasons),
+                    status="finalised" if auto else "pending",
+                    version=1,
+                    created_at=at,
+                    updated_at=at,
+                    finalised_at=at if auto else None,
+                    finalised_by=AUTO_USER if auto else None,
+                )
             )
-            chart_id = int(cursor.lastrowid or 0)
+            key = result.inserted_primary_key
+            assert key is not None  # a single-row insert always has one
+            chart_id = int(key[0])
+            rows = []
             for position, verdict in enumerate(decision.verdicts):
                 code = verdict.canonical or verdict.code
-                chapter = decision.chapters.get(code) or decision.chapters.get(verdict.code)
-                conn.execute(
-                    f"INSERT INTO chart_codes (chart_id, {_CODE_COLUMNS}, code_key) "
-                    "VALUES (?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, ?)",
-                    (
-                        chart_id,
-                        position,
-                        code,
-                        verdict.description,
-                        chapter,
-                        verdict.status,
-                        verdict.confidence,
-                        json.dumps(verdict.rules),
-                        json.dumps([w.rule for w in verdict.warnings]),
-                        json.dumps([e.model_dump(mode="json") for e in verdict.evidence]),
-                        verdict.status if auto else "pending",
-                        1 if auto else 0,
-                        at if auto else None,
-                        _code_key(code),
-                    ),
+                rows.append(
+                    {
+                        "chart_id": chart_id,
+                        "position": position,
+                        "code": code,
+                        "code_key": _code_key(code),
+                        "description": verdict.description,
+                        "chapter": decision.chapters.get(code) or decision.chapters.get(verdict.code),
+                        "origin": "proposed",
+                        "proposed_status": verdict.status,
+                        "confidence": verdict.confidence,
+                        "rules_json": json.dumps(verdict.rules),
+                        "warnings_json": json.dumps([w.rule for w in verdict.warnings]),
+                        "evidence_json": json.dumps([e.model_dump(mode="json") for e in verdict.evidence]),
+                        "decision": verdict.status if auto else "pending",
+                        "prefilled": 1 if auto else 0,
+                        "replaced_by": None,
+                        "replaces": None,
+                        "decided_by": None,
+                        "decided_at": at if auto else None,
+                        "reason": None,
+                    }
                 )
+            if rows:
+                conn.execute(chart_codes.insert(), rows)
             payload = decision_payload(decision, store_text=self.store_note_text, chart_id=chart_id)
             self._audit(conn, "coding_decision", payload, chart_id)
             if auto:
@@ -600,14 +542,22 @@ class ReviewQueue:
                 )
         return chart_id
 
-    def _locked_chart(self, conn: sqlite3.Connection, chart_id: int, expected_version: int) -> tuple[str, str | None]:
-        """Inside a write transaction: check existence, finalisation and version; returns (status, assigned_to)."""
+    def _locked_chart(self, conn: Connection, chart_id: int, expected_version: int) -> tuple[str, str | None]:
+        """Inside a write transaction: check existence, finalisation and version; returns (status, assigned_to).
+
+        Takes the audit head lock first, then the chart row's (PostgreSQL), so concurrent changes
+        to one chart serialise and the version check holds.
+        """
         if not isinstance(expected_version, int) or isinstance(expected_version, bool) or expected_version < 1:
             raise InputError(f"expected_version must be a positive integer, got {expected_version!r}")
+        self.store.lock_audit_head(conn)
         row = conn.execute(
-            "SELECT status, version, assigned_to, finalised_by, finalised_at FROM charts WHERE chart_id = ?",
-            (chart_id,),
-        ).fetchone()
+            select(
+                charts.c.status, charts.c.version, charts.c.assigned_to, charts.c.finalised_by, charts.c.finalised_at
+            )
+            .where(charts.c.chart_id == chart_id)
+            .with_for_update()
+        ).first()
         if row is None:
             raise ChartNotFoundError(f"no chart {chart_id} in the review queue")
         status, version, assigned_to, finalised_by, finalised_at = row
@@ -626,42 +576,53 @@ class ReviewQueue:
             )
         return str(status), assigned_to
 
-    def _log_action(
-        self, conn: sqlite3.Connection, chart_id: int, event: str, payload: dict[str, Any], *, at: str
-    ) -> None:
+    def _log_action(self, conn: Connection, chart_id: int, event: str, payload: dict[str, Any], *, at: str) -> None:
         record = self._audit(conn, event, payload, chart_id)
         conn.execute(
-            "INSERT INTO actions (chart_id, action, code, new_code, user, reason, from_status, to_status, version, at, "
-            "audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                chart_id,
-                payload["action"],
-                payload.get("code"),
-                payload.get("new_code"),
-                payload["user"],
-                payload.get("reason"),
-                payload.get("from_status"),
-                payload.get("to_status"),
-                payload["version"],
-                at,
-                record.seq,
-            ),
+            actions.insert().values(
+                chart_id=chart_id,
+                action=payload["action"],
+                code=payload.get("code"),
+                new_code=payload.get("new_code"),
+                user=payload["user"],
+                reason=payload.get("reason"),
+                from_status=payload.get("from_status"),
+                to_status=payload.get("to_status"),
+                version=payload["version"],
+                at=at,
+                audit_seq=record.seq,
+            )
         )
 
-    def _rows_for(self, conn: sqlite3.Connection, chart_id: int, code: str) -> builtins.list[tuple[Any, ...]]:
-        rows: builtins.list[tuple[Any, ...]] = conn.execute(
-            "SELECT position, code, proposed_status, decision, rules_json FROM chart_codes "
-            "WHERE chart_id = ? AND code_key = ? ORDER BY position",
-            (chart_id, _code_key(code)),
-        ).fetchall()
+    def _rows_for(self, conn: Connection, chart_id: int, code: str) -> builtins.list[Sequence[Any]]:
+        rows: builtins.list[Sequence[Any]] = builtins.list(
+            conn.execute(
+                select(
+                    chart_codes.c.position,
+                    chart_codes.c.code,
+                    chart_codes.c.proposed_status,
+                    chart_codes.c.decision,
+                    chart_codes.c.rules_json,
+                )
+                .where(chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == _code_key(code))
+                .order_by(chart_codes.c.position)
+            )
+        )
         if not rows:
-            present = [r[0] for r in conn.execute("SELECT code FROM chart_codes WHERE chart_id = ?", (chart_id,))]
+            present = [
+                r[0]
+                for r in conn.execute(
+                    select(chart_codes.c.code)
+                    .where(chart_codes.c.chart_id == chart_id)
+                    .order_by(chart_codes.c.position)
+                )
+            ]
             raise InputError(f"code {code!r} is not on chart {chart_id} (its codes: {', '.join(present) or 'none'})")
         return rows
 
     def _insert_added(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         chart_id: int,
         code: str,
         *,
@@ -673,22 +634,42 @@ class ReviewQueue:
         chapter: str | None,
     ) -> None:
         exists = conn.execute(
-            "SELECT code FROM chart_codes WHERE chart_id = ? AND code_key = ?", (chart_id, _code_key(code))
-        ).fetchone()
+            select(chart_codes.c.code).where(
+                chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == _code_key(code)
+            )
+        ).first()
         if exists:
             raise InputError(f"code {code} is already on chart {chart_id}; accept it instead")
         position = conn.execute(
-            "SELECT COALESCE(MAX(position), -1) + 1 FROM chart_codes WHERE chart_id = ?", (chart_id,)
-        ).fetchone()[0]
+            select(func.coalesce(func.max(chart_codes.c.position), -1) + 1).where(chart_codes.c.chart_id == chart_id)
+        ).scalar_one()
         conn.execute(
-            f"INSERT INTO chart_codes (chart_id, {_CODE_COLUMNS}, code_key) "
-            "VALUES (?, ?, ?, ?, ?, 'added', NULL, NULL, '[]', '[]', '[]', 'accepted', 0, NULL, ?, ?, ?, ?, ?)",
-            (chart_id, position, code, description, chapter, replaces, user, at, reason, _code_key(code)),
+            chart_codes.insert().values(
+                chart_id=chart_id,
+                position=position,
+                code=code,
+                code_key=_code_key(code),
+                description=description,
+                chapter=chapter,
+                origin="added",
+                proposed_status=None,
+                confidence=None,
+                rules_json="[]",
+                warnings_json="[]",
+                evidence_json="[]",
+                decision="accepted",
+                prefilled=0,
+                replaced_by=None,
+                replaces=replaces,
+                decided_by=user,
+                decided_at=at,
+                reason=reason,
+            )
         )
 
     def _apply(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         chart_id: int,
         action: str,
         code: str,
@@ -754,18 +735,21 @@ class ReviewQueue:
             payload["new_code"] = replacement
             decision, replaced_by = "replaced", replacement
         conn.execute(
-            "UPDATE chart_codes SET decision = ?, replaced_by = ?, prefilled = 0, decided_by = ?, decided_at = ?, "
-            "reason = ? WHERE chart_id = ? AND code_key = ?",
-            (decision, replaced_by, user, at, reason, chart_id, _code_key(code)),
+            chart_codes.update()
+            .where(chart_codes.c.chart_id == chart_id, chart_codes.c.code_key == _code_key(code))
+            .values(
+                decision=decision, replaced_by=replaced_by, prefilled=0, decided_by=user, decided_at=at, reason=reason
+            )
         )
         return payload
 
-    def _bump(self, conn: sqlite3.Connection, chart_id: int, *, status: str, assigned_to: str | None, at: str) -> int:
+    def _bump(self, conn: Connection, chart_id: int, *, status: str, assigned_to: str | None, at: str) -> int:
         conn.execute(
-            "UPDATE charts SET status = ?, assigned_to = ?, version = version + 1, updated_at = ? WHERE chart_id = ?",
-            (status, assigned_to, at, chart_id),
+            charts.update()
+            .where(charts.c.chart_id == chart_id)
+            .values(status=status, assigned_to=assigned_to, version=charts.c.version + 1, updated_at=at)
         )
-        return int(conn.execute("SELECT version FROM charts WHERE chart_id = ?", (chart_id,)).fetchone()[0])
+        return int(conn.execute(select(charts.c.version).where(charts.c.chart_id == chart_id)).scalar_one())
 
     def record_action(
         self,
@@ -820,9 +804,8 @@ class ReviewQueue:
         if not steps and not finalise:
             raise InputError("nothing to do: give at least one action or finalise")
         details = details or {}
-        conn = self._conns.get()
         at = _iso(_now())
-        with write_transaction(conn, self._what, self._timeout):
+        with self.store.write() as conn:
             status, assigned_to = self._locked_chart(conn, chart_id, expected_version)
             payloads = []
             for action, code, new_code in steps:
@@ -865,29 +848,39 @@ class ReviewQueue:
         return self.get(chart_id)
 
     def _finalise_locked(
-        self, conn: sqlite3.Connection, chart_id: int, *, user: str, status: str, version: int, at: str
+        self, conn: Connection, chart_id: int, *, user: str, status: str, version: int, at: str
     ) -> None:
         prefilled = [
             r[0]
             for r in conn.execute(
-                "SELECT code FROM chart_codes WHERE chart_id = ? AND decision = 'pending' AND proposed_status = 'accepted'",
-                (chart_id,),
+                select(chart_codes.c.code)
+                .where(
+                    chart_codes.c.chart_id == chart_id,
+                    chart_codes.c.decision == "pending",
+                    chart_codes.c.proposed_status == "accepted",
+                )
+                .order_by(chart_codes.c.position)
             )
         ]
         conn.execute(
-            "UPDATE chart_codes SET decision = CASE WHEN proposed_status = 'accepted' THEN 'accepted' ELSE 'rejected' END, "
-            "prefilled = 1 WHERE chart_id = ? AND decision = 'pending'",
-            (chart_id,),
+            chart_codes.update()
+            .where(chart_codes.c.chart_id == chart_id, chart_codes.c.decision == "pending")
+            .values(
+                decision=case((chart_codes.c.proposed_status == "accepted", "accepted"), else_="rejected"),
+                prefilled=1,
+            )
         )
         conn.execute(
-            "UPDATE charts SET status = 'finalised', finalised_at = ?, finalised_by = ?, updated_at = ? WHERE chart_id = ?",
-            (at, user, at, chart_id),
+            charts.update()
+            .where(charts.c.chart_id == chart_id)
+            .values(status="finalised", finalised_at=at, finalised_by=user, updated_at=at)
         )
         final = [
             r[0]
             for r in conn.execute(
-                "SELECT code FROM chart_codes WHERE chart_id = ? AND decision = 'accepted' ORDER BY position",
-                (chart_id,),
+                select(chart_codes.c.code)
+                .where(chart_codes.c.chart_id == chart_id, chart_codes.c.decision == "accepted")
+                .order_by(chart_codes.c.position)
             )
         ]
         self._log_action(
@@ -913,9 +906,8 @@ class ReviewQueue:
         Raises ``ChartConflictError`` when it is already finalised or the version is stale.
         """
         user = _check_user(user)
-        conn = self._conns.get()
         at = _iso(_now())
-        with write_transaction(conn, self._what, self._timeout):
+        with self.store.write() as conn:
             status, assigned_to = self._locked_chart(conn, chart_id, expected_version)
             version = self._bump(conn, chart_id, status=status, assigned_to=assigned_to or user, at=at)
             self._finalise_locked(conn, chart_id, user=user, status=status, version=version, at=at)
@@ -930,9 +922,8 @@ class ReviewQueue:
         user = _check_user(user)
         if status not in CHART_STATUSES or status == "finalised":
             raise InputError(f"cannot set status {status!r}; use one of pending, coding, in_review (or finalise)")
-        conn = self._conns.get()
         at = _iso(_now())
-        with write_transaction(conn, self._what, self._timeout):
+        with self.store.write() as conn:
             current, assigned_to = self._locked_chart(conn, chart_id, expected_version)
             if status not in _TRANSITIONS[current]:
                 raise InputError(f"chart {chart_id} is {current}; it cannot move to {status}")
@@ -958,24 +949,28 @@ class ReviewQueue:
 
     def get(self, chart_id: int, *, include_text: bool = True) -> Chart:
         """One chart with its codes and actions. Raises ``ChartNotFoundError``."""
-        conn = self._conns.get()
         now = _now()
-        conn.execute("BEGIN")
-        try:
+        with self.store.read() as conn:
             row = conn.execute(
-                f"SELECT {_SUMMARY_COLUMNS}, c.note_sha256, c.note_text, c.date_of_service, c.finalised_at, "
-                "c.finalised_by, c.decision_json FROM charts c WHERE c.chart_id = ?",
-                (chart_id,),
-            ).fetchone()
+                select(
+                    *_SUMMARY_COLUMNS,
+                    charts.c.note_sha256,
+                    charts.c.note_text,
+                    charts.c.date_of_service,
+                    charts.c.finalised_at,
+                    charts.c.finalised_by,
+                    charts.c.decision_json,
+                ).where(charts.c.chart_id == chart_id)
+            ).first()
             if row is None:
                 raise ChartNotFoundError(f"no chart {chart_id} in the review queue")
             codes = [
                 _code(r)
                 for r in conn.execute(
-                    f"SELECT {_CODE_COLUMNS} FROM chart_codes WHERE chart_id = ? ORDER BY position", (chart_id,)
+                    select(*_CODE_COLUMNS).where(chart_codes.c.chart_id == chart_id).order_by(chart_codes.c.position)
                 )
             ]
-            actions = [
+            chart_actions = [
                 ChartAction(
                     action_id=r[0],
                     action=r[1],
@@ -990,13 +985,9 @@ class ReviewQueue:
                     audit_seq=r[10],
                 )
                 for r in conn.execute(
-                    "SELECT action_id, action, code, new_code, user, reason, from_status, to_status, version, at, "
-                    "audit_seq FROM actions WHERE chart_id = ? ORDER BY action_id",
-                    (chart_id,),
+                    select(*_ACTION_COLUMNS).where(actions.c.chart_id == chart_id).order_by(actions.c.action_id)
                 )
             ]
-        finally:
-            conn.execute("COMMIT")
         note_sha256, note_text, dos, finalised_at, finalised_by, decision_json = row[13:]
         return Chart(
             **_summary(row[:13], now),
@@ -1006,7 +997,7 @@ class ReviewQueue:
             finalised_at=finalised_at,
             finalised_by=finalised_by,
             codes=codes,
-            actions=actions,
+            actions=chart_actions,
             decision=json.loads(decision_json),
         )
 
@@ -1024,27 +1015,20 @@ class ReviewQueue:
             raise InputError(f"unknown status {status!r}; expected one of {', '.join(CHART_STATUSES)}")
         if limit < 1 or offset < 0:
             raise InputError("limit must be at least 1 and offset not negative")
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM charts c WHERE 1 = 1"
-        params: builtins.list[Any] = []
+        query = select(*_SUMMARY_COLUMNS)
         for column, value in (("status", status), ("note_type", note_type), ("routing", routing)):
             if value is not None:
-                sql += f" AND c.{column} = ?"
-                params.append(value)
-        sql += " ORDER BY c.created_at, c.chart_id LIMIT ? OFFSET ?"
-        params += [limit, offset]
+                query = query.where(charts.c[column] == value)
+        query = query.order_by(charts.c.created_at, charts.c.chart_id).limit(limit).offset(offset)
         now = _now()
-        return [ChartSummary(**_summary(row, now)) for row in self._conns.get().execute(sql, params)]
-
-    list = list_charts
+        with self.store.read() as conn:
+            return [ChartSummary(**_summary(row, now)) for row in conn.execute(query)]
 
     def find(self, note_sha256: str) -> builtins.list[int]:
         """Chart ids for a note's sha256, oldest first."""
-        return [
-            int(r[0])
-            for r in self._conns.get().execute(
-                "SELECT chart_id FROM charts WHERE note_sha256 = ? ORDER BY chart_id", (note_sha256.lower(),)
-            )
-        ]
+        query = select(charts.c.chart_id).where(charts.c.note_sha256 == note_sha256.lower()).order_by(charts.c.chart_id)
+        with self.store.read() as conn:
+            return [int(r[0]) for r in conn.execute(query)]
 
     # -- metrics ---------------------------------------------------------------------
 
@@ -1056,35 +1040,43 @@ class ReviewQueue:
         """
         if since is not None and since.tzinfo is None:
             raise InputError("since must be timezone-aware")
-        where, params = "WHERE 1 = 1", builtins.list[str]()
+        filters = []
         if since is not None:
-            where += " AND c.created_at >= ?"
-            params.append(_iso(since.astimezone(dt.UTC)))
+            filters.append(charts.c.created_at >= _iso(since.astimezone(dt.UTC)))
         if note_type is not None:
-            where += " AND c.note_type = ?"
-            params.append(note_type)
-        conn = self._conns.get()
+            filters.append(charts.c.note_type == note_type)
         now = _now()
-        conn.execute("BEGIN")
-        try:
-            charts = conn.execute(
-                f"SELECT c.chart_id, c.routing, c.status, c.note_type, c.reasons_json, c.created_at, c.finalised_by "
-                f"FROM charts c {where}",
-                params,
-            ).fetchall()
-            codes = conn.execute(
-                "SELECT k.chart_id, k.chapter, k.origin, k.proposed_status, k.decision, k.replaces, k.rules_json "
-                f"FROM chart_codes k JOIN charts c ON c.chart_id = k.chart_id {where}",
-                params,
-            ).fetchall()
-        finally:
-            conn.execute("COMMIT")
+        with self.store.read() as conn:
+            chart_rows = conn.execute(
+                select(
+                    charts.c.chart_id,
+                    charts.c.routing,
+                    charts.c.status,
+                    charts.c.note_type,
+                    charts.c.reasons_json,
+                    charts.c.created_at,
+                    charts.c.finalised_by,
+                ).where(*filters)
+            ).all()
+            code_rows = conn.execute(
+                select(
+                    chart_codes.c.chart_id,
+                    chart_codes.c.chapter,
+                    chart_codes.c.origin,
+                    chart_codes.c.proposed_status,
+                    chart_codes.c.decision,
+                    chart_codes.c.replaces,
+                    chart_codes.c.rules_json,
+                )
+                .join(charts, charts.c.chart_id == chart_codes.c.chart_id)
+                .where(*filters)
+            ).all()
         routing: Counter[str] = Counter()
         open_by_status: Counter[str] = Counter()
         ages: builtins.list[float] = []
         reasons: Counter[str] = Counter()
         reviewed: dict[int, str] = {}
-        for chart_id, route, status, ntype, reasons_json, created_at, finalised_by in charts:
+        for chart_id, route, status, ntype, reasons_json, created_at, finalised_by in chart_rows:
             routing[route] += 1
             if route == "review":
                 reasons.update({reason_kind(r) for r in json.loads(reasons_json)})
@@ -1098,7 +1090,7 @@ class ReviewQueue:
         by_chapter: defaultdict[str, RateGroup] = defaultdict(RateGroup)
         by_type: defaultdict[str, RateGroup] = defaultdict(RateGroup)
         chart_groups: dict[tuple[str, int], bool] = {}  # (group key, chart) -> edited
-        for chart_id, chapter, origin, proposed, decision, replaces, rules_json in codes:
+        for chart_id, chapter, origin, proposed, decision, replaces, rules_json in code_rows:
             if origin == "proposed" and proposed == "rejected":
                 rejections.update(json.loads(rules_json) or ["UNSPECIFIED"])
             if chart_id not in reviewed or (origin == "added" and replaces is not None):
@@ -1140,7 +1132,7 @@ class ReviewQueue:
             group.edited_charts += int(edited)
         return QueueMetrics(
             generated_at=_iso(now),
-            charts=len(charts),
+            charts=len(chart_rows),
             routing=dict(routing),
             open_by_status=dict(open_by_status),
             oldest_open_age_s=max(ages) if ages else None,

@@ -54,7 +54,8 @@ def _register_queue(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     queue = sub.add_parser(
         "queue",
         help="list, show and resolve charts waiting for a coder",
-        description="The review queue (<data-dir>/queue.sqlite). Every change is written to the audit log.",
+        description="The review queue, in the review database (<data-dir>/review.sqlite or MEDCODE_DATABASE_URL). "
+        "Every change is written to the audit log in the same transaction.",
     )
     queue_sub = queue.add_subparsers(dest="queue_command", metavar="SUBCOMMAND", required=True)
 
@@ -127,7 +128,8 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     audit = sub.add_parser(
         "audit",
         help="verify or read the hash-chained audit log",
-        description="The append-only, hash-chained audit log (<data-dir>/audit/audit.sqlite).",
+        description="The append-only, hash-chained audit log, in the review database (<data-dir>/review.sqlite or "
+        "MEDCODE_DATABASE_URL).",
     )
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
 

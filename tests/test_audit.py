@@ -16,7 +16,7 @@ from medcode.agent._routing import RoutingDecision, RoutingPolicy
 from medcode.cli import main
 from medcode.config import Settings, load_settings
 from medcode.errors import AuditTamperedError, StoreError
-from medcode.review._audit import GENESIS_HASH, AuditLog, CodingDecision, _record_hash, audit_db_path
+from medcode.review._audit import GENESIS_HASH, AuditLog, CodingDecision, _record_hash
 from medcode.validators import CodeVerdict, Evidence
 
 NOTE = "Pt seen for follow-up of zebra-stripe dermatitis. Denies chest pain."
@@ -35,12 +35,16 @@ def log(settings: Settings) -> Iterator[AuditLog]:
         yield audit
 
 
+def _db(settings: Settings) -> Path:
+    return settings.data_dir / "review.sqlite"
+
+
 def _raw(settings: Settings) -> sqlite3.Connection:
     """A plain connection that, like an attacker with file access, first drops the append-only triggers."""
-    conn = sqlite3.connect(audit_db_path(settings), isolation_level=None)
-    conn.execute("DROP TRIGGER records_no_update")
-    conn.execute("DROP TRIGGER records_no_delete")
-    conn.execute("DROP TRIGGER head_forward")
+    conn = sqlite3.connect(_db(settings), isolation_level=None)
+    conn.execute("DROP TRIGGER audit_records_no_update")
+    conn.execute("DROP TRIGGER audit_records_no_delete")
+    conn.execute("DROP TRIGGER audit_head_forward")
     return conn
 
 
@@ -107,11 +111,13 @@ def test_empty_log_verifies(settings: Settings) -> None:
 
 
 def test_triggers_refuse_update_and_delete(log: AuditLog, settings: Settings) -> None:
-    conn = sqlite3.connect(audit_db_path(settings))
+    conn = sqlite3.connect(_db(settings))
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("UPDATE records SET payload = '{}' WHERE seq = 2")
+        conn.execute("UPDATE audit_records SET payload = '{}' WHERE seq = 2")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM records WHERE seq = 6")
+        conn.execute("DELETE FROM audit_records WHERE seq = 6")
+    with pytest.raises(sqlite3.DatabaseError, match="only moves forward"):
+        conn.execute("UPDATE audit_head SET seq = 3")
     conn.close()
     assert log.verify().ok
 
@@ -121,9 +127,9 @@ def test_triggers_refuse_update_and_delete(log: AuditLog, settings: Settings) ->
 
 def test_edited_field_is_detected(log: AuditLog, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     conn = _raw(settings)
-    payload = json.loads(conn.execute("SELECT payload FROM records WHERE seq = 3").fetchone()[0])
+    payload = json.loads(conn.execute("SELECT payload FROM audit_records WHERE seq = 3").fetchone()[0])
     payload["user"] = "mallory"
-    conn.execute("UPDATE records SET payload = ? WHERE seq = 3", (json.dumps(payload),))
+    conn.execute("UPDATE audit_records SET payload = ? WHERE seq = 3", (json.dumps(payload),))
     conn.close()
     result = log.verify()
     assert (result.ok, result.problem, result.first_bad_seq) == (False, "edited", 3)
@@ -135,14 +141,14 @@ def test_edited_field_is_detected(log: AuditLog, settings: Settings, capsys: pyt
 
 def test_edited_timestamp_or_event_type_is_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
-    conn.execute("UPDATE records SET ts = '2020-01-01T00:00:00+00:00' WHERE seq = 5")
+    conn.execute("UPDATE audit_records SET ts = '2020-01-01T00:00:00+00:00' WHERE seq = 5")
     conn.close()
     assert (log.verify().problem, log.verify().first_bad_seq) == ("edited", 5)
 
 
 def test_deleted_record_is_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
-    conn.execute("DELETE FROM records WHERE seq = 2")
+    conn.execute("DELETE FROM audit_records WHERE seq = 2")
     conn.close()
     result = log.verify()
     assert (result.ok, result.problem, result.first_bad_seq) == (False, "removed", 2)
@@ -151,9 +157,9 @@ def test_deleted_record_is_detected(log: AuditLog, settings: Settings) -> None:
 
 def test_deleted_and_renumbered_record_is_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
-    conn.execute("DELETE FROM records WHERE seq = 4")
-    conn.execute("UPDATE records SET seq = seq - 1 WHERE seq > 4")
-    conn.execute("UPDATE head SET seq = seq - 1")
+    conn.execute("DELETE FROM audit_records WHERE seq = 4")
+    conn.execute("UPDATE audit_records SET seq = seq - 1 WHERE seq > 4")
+    conn.execute("UPDATE audit_head SET seq = seq - 1")
     conn.close()
     result = log.verify()
     assert (result.problem, result.first_bad_seq) == ("removed", 4)
@@ -165,12 +171,12 @@ def test_swapped_records_are_detected(log: AuditLog, settings: Settings) -> None
     rows = {
         seq: row
         for seq, *row in conn.execute(
-            "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM records WHERE seq IN (3, 4)"
+            "SELECT seq, ts, event_type, chart_id, payload, prev_hash, hash FROM audit_records WHERE seq IN (3, 4)"
         )
     }
     for seq, other in ((3, 4), (4, 3)):
         conn.execute(
-            "UPDATE records SET ts = ?, event_type = ?, chart_id = ?, payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            "UPDATE audit_records SET ts = ?, event_type = ?, chart_id = ?, payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
             (*rows[other], seq),
         )
     conn.close()
@@ -181,7 +187,7 @@ def test_swapped_records_are_detected(log: AuditLog, settings: Settings) -> None
 
 def test_truncated_tail_is_detected_and_blocks_appends(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
-    conn.execute("DELETE FROM records WHERE seq >= 5")
+    conn.execute("DELETE FROM audit_records WHERE seq >= 5")
     conn.close()
     result = log.verify()
     assert (result.problem, result.first_bad_seq) == ("truncated", 5)
@@ -195,15 +201,17 @@ def test_rewritten_log_is_caught_only_by_an_external_anchor(log: AuditLog, setti
     anchor = log.verify().last_hash
     conn = _raw(settings)
     prev = GENESIS_HASH
-    rows = conn.execute("SELECT seq, ts, event_type, chart_id, payload FROM records ORDER BY seq").fetchall()
+    rows = conn.execute("SELECT seq, ts, event_type, chart_id, payload FROM audit_records ORDER BY seq").fetchall()
     for seq, ts, event_type, chart_id, payload in rows:
         data = json.loads(payload)
         data["user"] = "mallory"
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         digest = _record_hash(ts, event_type, chart_id, data, prev)
-        conn.execute("UPDATE records SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?", (text, prev, digest, seq))
+        conn.execute(
+            "UPDATE audit_records SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?", (text, prev, digest, seq)
+        )
         prev = digest
-    conn.execute("UPDATE head SET hash = ?", (prev,))
+    conn.execute("UPDATE audit_head SET hash = ?", (prev,))
     conn.close()
     assert log.verify().ok  # no secret, no external copy: undetectable by design
     result = log.verify(expected_head=anchor)
@@ -254,8 +262,8 @@ def test_decision_record_holds_hashes_and_versions_not_text(settings: Settings) 
     assert payload["verdicts"][0]["evidence"] == [
         {"start": 25, "end": 48, "chars": 23, "sha256": payload["verdicts"][0]["evidence"][0]["sha256"]}
     ]
-    raw = b"".join(p.read_bytes() for p in audit_db_path(settings).parent.iterdir())
-    assert b"zebra" not in raw  # neither the note nor an evidence quote reached the audit files
+    raw = b"".join(p.read_bytes() for p in settings.data_dir.glob("review.sqlite*"))
+    assert raw and b"zebra" not in raw  # neither the note nor an evidence quote reached the database files
 
 
 def test_decision_record_keeps_text_when_configured(tmp_path: Path) -> None:

@@ -253,7 +253,7 @@ def test_job_store_is_bounded_persistent_and_drops_text(settings: Settings, tmp_
     store.fail(claimed[0], copilot.ErrorInfo(type="LLMUnavailableError", message="down"))
     assert store.get(first.job_id).error == copilot.ErrorInfo(type="LLMUnavailableError", message="down")
     store.close()
-    path = copilot.jobs_db_path(own)
+    path = own.data_dir / "review.sqlite"
     assert path.stat().st_mode & 0o077 == 0  # owner-only: queued jobs hold note text
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT note_json FROM jobs").fetchall() == [(None,)]

@@ -18,7 +18,7 @@ from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings, load_settings
 from medcode.errors import ChartConflictError, ChartNotFoundError, InputError, MalformedCodeError
 from medcode.review._audit import AuditLog, CodingDecision
-from medcode.review._queue import ReviewQueue, queue_db_path
+from medcode.review._queue import ReviewQueue
 from medcode.validators import CodeVerdict, Evidence
 
 NOTE = "Follow-up: type 2 diabetes, stable. Hypertension controlled. Denies chest pain. Zebra-marker 4411."
@@ -109,8 +109,12 @@ def test_enqueue_stores_a_pending_chart_with_prefilled_suggestions(queue: Review
     assert summary.age_seconds >= 0
 
 
+def _db(settings: Settings) -> Path:
+    return settings.data_dir / "review.sqlite"
+
+
 def test_queue_file_is_owner_only(queue: ReviewQueue, settings: Settings) -> None:
-    assert os.stat(queue_db_path(settings)).st_mode & 0o077 == 0
+    assert os.stat(_db(settings)).st_mode & 0o077 == 0
 
 
 def test_same_result_is_enqueued_once_unless_asked(queue: ReviewQueue, chart_id: int, settings: Settings) -> None:
@@ -140,15 +144,18 @@ def test_auto_decision_lands_finalised_by_auto(queue: ReviewQueue, settings: Set
         assert [r.event_type for r in log.records(chart_id=chart_id)] == ["coding_decision", "chart_finalised"]
 
 
-def test_note_text_and_quotes_never_reach_the_audit_files(
+def test_note_text_and_quotes_never_reach_the_audit_records(
     queue: ReviewQueue, chart_id: int, settings: Settings
 ) -> None:
     queue.record_action(chart_id, "reject", "I10", user="ann", expected_version=1)
-    audit_dir = settings.data_dir / "audit"
-    raw = b"".join(p.read_bytes() for p in audit_dir.iterdir())
-    assert b"Zebra-marker" not in raw and b"type 2 diabetes" not in raw
-    queue_raw = b"".join(p.read_bytes() for p in settings.data_dir.glob("queue.sqlite*"))
-    assert b"Zebra-marker" in queue_raw  # the working store does keep it
+    conn = sqlite3.connect(_db(settings))
+    audit = "\n".join("|".join(map(str, row)) for row in conn.execute("SELECT * FROM audit_records"))
+    head = conn.execute("SELECT * FROM audit_head").fetchall()
+    conn.close()
+    assert audit.count("\n") == 2 and len(head) == 1  # coding_decision, code_action, chart_status
+    assert "Zebra-marker" not in audit and "type 2 diabetes" not in audit
+    raw = b"".join(p.read_bytes() for p in settings.data_dir.glob("review.sqlite*"))
+    assert b"Zebra-marker" in raw  # the working store (the charts table) does keep it
 
 
 # -- coder actions ----------------------------------------------------------------------------
@@ -365,7 +372,7 @@ def test_two_processes_share_the_queue_without_corruption(settings: Settings) ->
         charts = queue.list_charts(limit=1_000)
         assert len(charts) == 30 and len({c.chart_id for c in charts}) == 30
         assert {(c.status, c.version) for c in charts} == {("coding", 2)}
-        conn = sqlite3.connect(queue_db_path(settings))
+        conn = sqlite3.connect(_db(settings))
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT COUNT(*) FROM actions").fetchone() == (60,)  # reject + status per chart
         conn.close()

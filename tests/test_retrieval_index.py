@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,35 @@ def test_corrupt_lexical_store_is_a_clear_error(copied: Settings, codeset: ICD10
     (index_dir(copied, codeset.version) / "lexical.sqlite").write_bytes(b"garbage" * 100)
     with pytest.raises(IndexNotBuiltError, match="rebuild"):
         CodeIndex.open(copied, codeset)
+
+
+def test_lexical_index_of_an_older_schema_is_refused_then_rebuilt_without_embedding(
+    copied: Settings, codeset: ICD10CMCodeSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lexical = index_dir(copied, codeset.version) / "lexical.sqlite"
+    conn = sqlite3.connect(lexical)
+    conn.execute("PRAGMA user_version = 0")  # what the release before the stamp wrote
+    conn.commit()
+    conn.close()
+    with pytest.raises(
+        IndexMismatchError, match=r"schema version 0, this medcode needs 1; run `medcode index build --rebuild`"
+    ):
+        CodeIndex.open(copied, codeset)
+    embedded: list[int] = []
+    real_upsert = index_module._upsert
+
+    def counting_upsert(collection: Any, chunk: Any, *args: Any) -> None:
+        embedded.append(len(chunk))
+        real_upsert(collection, chunk, *args)
+
+    monkeypatch.setattr(index_module, "_upsert", counting_upsert)
+    info = build_index(copied, codeset, codes=_subset(codeset), progress=False)
+    assert info.status == "complete" and embedded == []  # only the lexical side was rebuilt
+    index = CodeIndex.open(copied, codeset)
+    assert index.lexical("hypertension", 3) and sqlite3.connect(lexical).execute("PRAGMA user_version").fetchone() == (
+        1,
+    )
+    index.close()
 
 
 def test_other_embedder_or_version_is_refused_then_rebuilt(copied: Settings, codeset: ICD10CMCodeSet) -> None:
