@@ -65,7 +65,6 @@ _RULE_FLAGS = {
     "rule_hypothetical": "SPAN_HYPOTHETICAL",
     "rule_uncertain": "SPAN_UNCERTAIN",
     "rule_historical": "SPAN_HISTORICAL",
-    "rule_unrelated": "SPAN_UNRELATED",
 }
 FEATURE_NAMES: tuple[str, ...] = (
     "score",

@@ -306,11 +306,15 @@ class MedicalCoder:
         return result
 
     def vet(self, note: Note, codes: list[ProposedCode]) -> list[list[str]]:
-        """Rule ids rejecting each code on its own merits (rules between codes are left out)."""
+        """Rule ids rejecting each code on its own merits: a cheap screen of many candidates.
+
+        Rules between codes and SPAN_UNRELATED (which embeds each code's texts) are left out; every
+        code that is finally proposed still goes through the whole pipeline.
+        """
         ctx = ValidationContext(
             note_text=note.text, setting=note.setting, age=note.age, sex=note.sex, date_of_service=note.date_of_service
         )
-        report = self.validators.validate(Proposal(codes=codes), ctx)
+        report = self.validators.validate(Proposal(codes=codes), ctx, relatedness=False)
         return [[r for r in v.rules if r not in _SET_RULES] for v in report.verdicts]
 
     def _fallback(self, note: Note, candidates: Any, codeset: ICD10CMCodeSet) -> Proposed:

@@ -29,7 +29,9 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 14 notes of the project's gold set (both settings)."""
     path = tmp_path_factory.mktemp("train") / "small.jsonl"
     lines = GOLD.read_text(encoding="utf-8").splitlines()
-    picked = [line for line in lines if '"outpatient"' in line][:10] + [line for line in lines if '"inpatient"' in line][:4]
+    picked = [line for line in lines if '"outpatient"' in line][:10] + [
+        line for line in lines if '"inpatient"' in line
+    ][:4]
     path.write_text("\n".join(picked) + "\n", encoding="utf-8")
     return path
 

@@ -148,8 +148,12 @@ class ValidatorPipeline:
         self.close()
 
     # -- main entry point ---------------------------------------------------------
-    def validate(self, proposal: Proposal, ctx: ValidationContext) -> ValidationReport:
-        """Verdicts for every code of ``proposal``, in proposal order."""
+    def validate(self, proposal: Proposal, ctx: ValidationContext, *, relatedness: bool = True) -> ValidationReport:
+        """Verdicts for every code of ``proposal``, in proposal order.
+
+        ``relatedness=False`` leaves SPAN_UNRELATED out (it embeds every code's texts: the costly
+        part); the agent uses that to screen many candidates cheaply, never for a final verdict.
+        """
         codeset = self.registry.get(ctx.date_of_service)
         env = RuleEnv(codeset, self.rules, ctx, f"{codeset.version}+{self.rules.version}")
         items = [CodeItem(i, pc) for i, pc in enumerate(proposal.codes)]
@@ -165,7 +169,7 @@ class ValidatorPipeline:
         supported: dict[int, list[SpanCheck]] = {}
         live = [i for i in items if i.record is not None and not any(r.rule in _STRUCTURAL for r in i.results)]
         if live:
-            supported = self._check_evidence(live, env)
+            supported = self._check_evidence(live, env, relatedness=relatedness)
         for item in live:
             item.results.extend(self.age_rule.check(item, env))
             item.results.extend(self.sex_rule.check(item, env))
@@ -183,7 +187,9 @@ class ValidatorPipeline:
         )
 
     # -- evidence -----------------------------------------------------------------
-    def _check_evidence(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[SpanCheck]]:
+    def _check_evidence(
+        self, items: list[CodeItem], env: RuleEnv, *, relatedness: bool = True
+    ) -> dict[int, list[SpanCheck]]:
         note = env.ctx.note_text
         normalized = NormalizedText(note)
         occurrences: dict[tuple[int, int], list[SpanCheck]] = {}
@@ -207,7 +213,7 @@ class ValidatorPipeline:
                 ]
         all_checks = [c for checks in occurrences.values() for c in checks]
         if all_checks:
-            self._annotate(all_checks, items, occurrences, env)
+            self._annotate(all_checks, items, occurrences, env, relatedness=relatedness)
         supported: dict[int, list[SpanCheck]] = {}
         by_index = {i.index: i for i in items}
         for item in items:
@@ -266,8 +272,10 @@ class ValidatorPipeline:
         items: list[CodeItem],
         occurrences: dict[tuple[int, int], list[SpanCheck]],
         env: RuleEnv,
+        *,
+        relatedness: bool = True,
     ) -> None:
-        """Fill assertion, section, chosen run and relatedness on every span check."""
+        """Fill assertion, section, chosen run and (unless ``relatedness`` is off) relatedness on every span check."""
         note = env.ctx.note_text
         segments = segment_note(note)
         sections = [(s.start, s.end, s.section) for s in segments]
@@ -295,6 +303,8 @@ class ValidatorPipeline:
                     pairs[key] = len(pair_list)
                     pair_list.append((check.text, record))
                 owner.append((check, key))
+        if not relatedness:
+            return
         scored = scorer.score_many(pair_list, env.codeset)
         for check, key in owner:
             check.relatedness = scored[pairs[key]]
