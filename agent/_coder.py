@@ -151,7 +151,7 @@ class MedicalCoder:
         proposer: ProposerName = "llm",
         recorder: Recorder | None = None,
         auto_build_index: bool = True,
-        retrieval_top_k: int = 50,
+        retrieval_top_k: int | None = None,
     ) -> None:
         self.settings = settings
         self.proposer_name: ProposerName = proposer
@@ -216,13 +216,14 @@ class MedicalCoder:
         started = time.monotonic()
         codeset = self.registry.get(note.date_of_service)
         retriever = self.retriever(note.date_of_service)
-        candidates = retriever.search_note(note.text, top_k=self.retrieval_top_k)
+        proposer = self.proposer
+        top_k = self.retrieval_top_k or proposer.top_k(note.setting)  # the acceptance model's K for the setting
+        candidates = retriever.search_note(note.text, top_k=top_k)
         t_retrieval = time.monotonic() - started
 
         errors: list[str] = []
         extra_reasons: list[str] = []
         t0 = time.monotonic()
-        proposer = self.proposer
         try:
             proposed = proposer.propose(note, candidates, codeset)
         except LLMUnavailableError as exc:
