@@ -368,6 +368,9 @@ def fit_boosting(x: NDArray[np.float64], y: NDArray[np.int64], *, seed: int = 0,
         **params,
     }
     model = HistGradientBoostingClassifier(**config)
+    # A feature no training row has (an LLM feature when no LLM ran) is all NaN, which the binner
+    # cannot take: give it a constant, so no tree ever splits on it.
+    x = np.where(np.isnan(x).all(axis=0), 0.0, x) if len(x) else x
     model.fit(x, y)
     return model
 
