@@ -8,7 +8,7 @@ server and the model weights live in ``medcode.agent.llm``.
 
 from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
 from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
-from medcode.agent._note import Note, sha256_text
+from medcode.agent._note import METADATA_FIELDS, Note, NoteMetadata, sha256_text
 from medcode.agent._proposers import (
     Condition,
     LLMProposer,
@@ -20,13 +20,24 @@ from medcode.agent._proposers import (
     group_conditions,
 )
 from medcode.agent._routing import (
+    AUTONOMY_SUSPENDED,
+    BELOW_CASE_THRESHOLD,
+    CASE_TYPE_NOT_GRANTED,
     CODE_REJECTED,
+    FINANCIAL_IMPACT,
+    HCC_CODE,
     HUMAN_ASSISTED_DEFAULT,
+    INPATIENT,
     LLM_UNAVAILABLE,
     LOW_CONFIDENCE,
+    NO_CASE_TYPE,
     NO_CODES,
     NOTE_TYPE_NOT_AUTONOMOUS,
+    ROUTING_CHECK_FAILED,
     WARNING,
+    AutonomyAssessment,
+    AutonomyGate,
+    RoutingCheck,
     RoutingDecision,
     RoutingPolicy,
     reason_kind,
@@ -35,14 +46,25 @@ from medcode.agent._runtime import Runtime
 from medcode.agent._selection import build_choice_model
 
 __all__ = [
+    "AUTONOMY_SUSPENDED",
+    "BELOW_CASE_THRESHOLD",
+    "CASE_TYPE_NOT_GRANTED",
     "CODE_REJECTED",
+    "FINANCIAL_IMPACT",
+    "HCC_CODE",
     "HUMAN_ASSISTED_DEFAULT",
+    "INPATIENT",
     "LLM_UNAVAILABLE",
     "LOW_CONFIDENCE",
+    "METADATA_FIELDS",
     "NOTE_TYPE_NOT_AUTONOMOUS",
+    "NO_CASE_TYPE",
     "NO_CODES",
+    "ROUTING_CHECK_FAILED",
     "WARNING",
     "AcceptanceModel",
+    "AutonomyAssessment",
+    "AutonomyGate",
     "CodePriors",
     "CodedCode",
     "CodingResult",
@@ -51,12 +73,14 @@ __all__ = [
     "LLMProposer",
     "MedicalCoder",
     "Note",
+    "NoteMetadata",
     "Proposed",
     "ProposedItem",
     "Proposer",
     "ProposerName",
     "Recorder",
     "RetrievalProposer",
+    "RoutingCheck",
     "RoutingDecision",
     "RoutingPolicy",
     "Runtime",

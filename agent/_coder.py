@@ -10,6 +10,7 @@ one in); the agent stage itself never writes review data. A failing LLM never lo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import threading
 import time
@@ -29,15 +30,24 @@ from medcode.agent._proposers import (
     RetrievalProposer,
     proposer_parameters,
 )
-from medcode.agent._routing import LLM_UNAVAILABLE, RoutingDecision, RoutingPolicy
+from medcode.agent._routing import (
+    LLM_UNAVAILABLE,
+    ROUTING_CHECK_FAILED,
+    AutonomyGate,
+    RoutingCheck,
+    RoutingDecision,
+    RoutingPolicy,
+)
 from medcode.agent._runtime import Runtime
 from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings
-from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError
+from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError, MedcodeError
 from medcode.retrieval import HybridRetriever, data_version
 from medcode.validators import CodeVerdict, Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
 __all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "Recorder", "Usage"]
+
+log = logging.getLogger("medcode.agent.coder")
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
 LLM_ERROR = "LLM_ERROR"
@@ -139,7 +149,10 @@ class MedicalCoder:
     ``runtime`` shares the heavy parts with other users of the process (the coder then leaves it
     open on ``close``); without one the coder makes its own and closes it. ``recorder`` receives
     every finished run (the CLI wires in the review queue and audit log; the evaluation harness
-    passes none). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
+    passes none). ``autonomy`` is the governance room's gate for earned autonomy (the CLI wires
+    it in; without one routing follows the legacy allow-list); the coder closes both.
+    ``routing_checks`` add routing reasons (the CLI root and the copilot wire in monitoring's
+    financial-impact check; see ``RoutingCheck``). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
     opened and auto-build is off, ``ConfigError`` for bad settings.
     """
 
@@ -150,12 +163,16 @@ class MedicalCoder:
         runtime: Runtime | None = None,
         proposer: ProposerName = "llm",
         recorder: Recorder | None = None,
+        autonomy: AutonomyGate | None = None,
         auto_build_index: bool = True,
         retrieval_top_k: int | None = None,
+        routing_checks: tuple[RoutingCheck, ...] | list[RoutingCheck] = (),
     ) -> None:
         self.settings = settings
+        self.routing_checks = tuple(routing_checks)
         self.proposer_name: ProposerName = proposer
         self.recorder = recorder
+        self.autonomy = autonomy
         self.retrieval_top_k = retrieval_top_k
         self._owns_runtime = runtime is None
         self.runtime = runtime if runtime is not None else Runtime(settings, auto_build_index=auto_build_index)
@@ -195,9 +212,11 @@ class MedicalCoder:
                 llm.server.ensure_running()
 
     def close(self) -> None:
-        """Close the recorder, and the runtime when this coder made it."""
+        """Close the recorder and the autonomy gate, and the runtime when this coder made it."""
         if self.recorder is not None:
             self.recorder.close()
+        if self.autonomy is not None:
+            self.autonomy.close()
         if self._owns_runtime:
             self.runtime.close()
 
@@ -253,7 +272,19 @@ class MedicalCoder:
         t_validate = time.monotonic() - t0
 
         verdicts = report.verdicts
-        routing = self.policy.decide(verdicts, note.note_type, extra_reasons=extra_reasons)
+        for check in self.routing_checks:
+            try:
+                extra_reasons += check.reasons(note, verdicts)
+            except MedcodeError as exc:
+                log.warning("routing check %s failed (%s); the note goes to review", check.name, type(exc).__name__)
+                extra_reasons.append(f"{ROUTING_CHECK_FAILED}:{check.name}")
+        assessment = None
+        if self.autonomy is not None:  # earned autonomy: the governance room classifies the note
+            accepted = [v.canonical or v.code for v in verdicts if v.status == "accepted"]
+            assessment = self.autonomy.assess(note.note_type, note.setting, accepted)
+        routing = self.policy.decide(
+            verdicts, note.note_type, extra_reasons=extra_reasons, setting=note.setting, autonomy=assessment
+        )
         codes = []
         for verdict in verdicts:
             reasons = [RuleNote(rule=r.rule, reason=r.reason) for r in verdict.results if r.severity == "reject"]

@@ -1,4 +1,8 @@
-"""Notes coming in: plain text from a string, a file or stdin, checked before any work is done."""
+"""Notes coming in: plain text from a string, a file or stdin, checked before any work is done.
+
+A note may carry optional ``NoteMetadata`` (provider id, department, payer, encounter date) that the
+monitoring reports group by; none of it is needed to code a note, and none of it changes the codes.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,12 @@ import datetime as dt
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from medcode._input import describe_validation_error
 from medcode.errors import InputError, NoteError
 
-__all__ = ["Note", "NoteType", "sha256_text"]
+__all__ = ["METADATA_FIELDS", "Note", "NoteMetadata", "NoteType", "sha256_text"]
 
 
 def sha256_text(text: str) -> str:
@@ -20,6 +24,49 @@ def sha256_text(text: str) -> str:
 
 
 NoteType = str  # free-form ("outpatient_visit", "ed_note", "discharge_summary", ...)
+
+
+METADATA_FIELDS = ("provider_id", "department", "payer", "encounter_date")
+
+
+class NoteMetadata(BaseModel):
+    """Optional facts about a note's encounter that reports group by; all of them may be missing.
+
+    ``provider_id`` (the documenting clinician's id, e.g. an NPI or a local id), ``department`` and
+    ``payer`` are short printable labels (blank means missing); ``encounter_date`` is the day of the
+    encounter (``date_of_service`` on the note still picks the code-set release). Identifiers, not
+    note text: they go to the review database and the audit log.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider_id: str | None = Field(default=None, max_length=100)
+    department: str | None = Field(default=None, max_length=100)
+    payer: str | None = Field(default=None, max_length=100)
+    encounter_date: dt.date | None = None
+
+    @field_validator("provider_id", "department", "payer", mode="after")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        cleaned = " ".join(value.split())
+        if not cleaned.isprintable():
+            raise ValueError("must be printable text")
+        return cleaned or None
+
+    def is_empty(self) -> bool:
+        """True when no field is set."""
+        return all(getattr(self, name) is None for name in METADATA_FIELDS)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, object]) -> NoteMetadata:
+        """Metadata from a mapping's metadata keys (others are ignored). Raises ``InputError`` naming the field."""
+        picked = {k: fields[k] for k in METADATA_FIELDS if fields.get(k) is not None}
+        try:
+            return cls.model_validate(picked)
+        except ValidationError as exc:
+            raise InputError(f"invalid note metadata ({describe_validation_error(exc)})") from None
 
 
 class Note(BaseModel):
@@ -34,6 +81,7 @@ class Note(BaseModel):
     age: int | None = Field(default=None, ge=0, le=130)
     sex: Literal["F", "M"] | None = None
     date_of_service: dt.date | None = None
+    metadata: NoteMetadata = Field(default_factory=NoteMetadata)
 
     @property
     def sha256(self) -> str:

@@ -2,7 +2,10 @@
 
 Like an httpx ``Client`` owns its transport and connection pool, a ``Runtime`` owns the code-set
 registry, the embedder, one retriever per code-set release, the validator pipeline and the LLM
-client (with the embedded server it talks to). Everything loads on first use and is shared by
+client. The embedded LLM server is the one thing that may outlive it: by default the client uses the
+data directory's shared keep-alive server, which later processes reuse until it is idle for
+``llm_keep_alive_s``; with ``llm_keep_alive_s = 0`` the server is private and stops on ``close``.
+Everything else loads on first use and is shared by
 every coder, the copilot's worker and the evaluation harness that use the runtime; ``close``
 releases it all. There are no module-level caches: two runtimes share nothing, and closing a
 ``MedicalCoder`` that was given a runtime leaves the runtime open for its other users.
@@ -97,7 +100,7 @@ class Runtime:
             return self._acceptance
 
     def llm(self) -> LLMClient:
-        """The LLM client; for the embedded model, the server starts on the first request."""
+        """The LLM client; for the embedded model, the server is found or started on the first request."""
         with self._lock:
             self._check_open()
             if self._llm is None:
@@ -107,7 +110,11 @@ class Runtime:
             return self._llm
 
     def close(self) -> None:
-        """Close retrievers, validators and the LLM client (stopping a server it started). Idempotent."""
+        """Close retrievers, validators and the LLM client. Idempotent.
+
+        A private embedded server (``llm_keep_alive_s = 0``) stops here; the shared keep-alive server keeps
+        running for the next process (``medcode llm stop`` stops it).
+        """
         with self._lock:
             if self._closed:
                 return

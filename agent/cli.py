@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +15,12 @@ from medcode.codesets.cli import parse_date
 
 if TYPE_CHECKING:
     from medcode.agent._coder import CodingResult, MedicalCoder
+    from medcode.agent._note import NoteMetadata
     from medcode.cli import CommandContext
 
 __all__ = ["register"]
+
+logger = logging.getLogger(__name__)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     code.add_argument("--age", type=int, help="patient age in years (enables age edits)")
     code.add_argument("--sex", choices=("F", "M"), help="patient sex (enables sex edits)")
     code.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (picks the code-set release)")
+    meta = code.add_argument_group("note metadata (optional; the monitoring reports group by it)")
+    meta.add_argument("--provider-id", help="the documenting clinician's id (e.g. an NPI)")
+    meta.add_argument("--department", help="department or service line")
+    meta.add_argument("--payer", help="payer or plan")
+    meta.add_argument("--encounter-date", type=parse_date, help="encounter date YYYY-MM-DD")
     _common(code)
     code.set_defaults(handler=_code)
 
@@ -52,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "code-batch",
         help="code many notes from a JSONL file",
         description="Code every note of INPUT.jsonl (one JSON object a line: id, text, and optional setting, "
-        "note_type, age, sex, date_of_service) into RESULTS.jsonl. Resumes after a crash: ids already in the "
-        "output are skipped. A note that fails gets an error line instead of stopping the batch.",
+        "note_type, age, sex, date_of_service, and the metadata provider_id, department, payer, encounter_date, "
+        "either as top-level keys or in a 'metadata' object) into RESULTS.jsonl. Resumes after a crash: ids "
+        "already in the output are skipped. A note that fails gets an error line instead of stopping the batch.",
     )
     batch.add_argument("input", type=Path, help="input JSONL")
     batch.add_argument("--out", type=Path, required=True, help="output JSONL (appended; resumable)")
@@ -93,12 +104,19 @@ def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
     from medcode.agent._coder import MedicalCoder
 
     recorder = None if args.no_record else ctx.recorder()
-    return MedicalCoder(ctx.settings, proposer=args.proposer or ctx.settings.proposer, recorder=recorder)
+    autonomy = ctx.autonomy(create=not args.no_record)  # earned autonomy: routing by case-type grants
+    return MedicalCoder(
+        ctx.settings,
+        proposer=args.proposer or ctx.settings.proposer,
+        recorder=recorder,
+        autonomy=autonomy,
+        routing_checks=ctx.routing_checks(),
+    )
 
 
 def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode._input import read_note_text
-    from medcode.agent._note import Note
+    from medcode.agent._note import Note, NoteMetadata
     from medcode.cli import print_json
 
     text = read_note_text(args.note)
@@ -108,12 +126,25 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
         "age": args.age,
         "sex": args.sex,
         "date_of_service": args.date,
+        "metadata": NoteMetadata.from_fields(
+            {
+                "provider_id": args.provider_id,
+                "department": args.department,
+                "payer": args.payer,
+                "encounter_date": args.encounter_date,
+            }
+        ),
     }
     if args.id:
         fields["id"] = args.id
     note = Note.checked(text, ctx.settings.max_note_chars, **fields)
     with _coder(args, ctx) as coder:
-        result = coder.code(note)
+        prewarm = _start_llm_server_early(coder)
+        try:
+            result = coder.code(note)
+        finally:
+            if prewarm is not None:
+                prewarm.join()  # never leave a half-started server behind
     if args.json:
         print_json(result.model_dump(mode="json"))
     else:
@@ -121,11 +152,45 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
+def _start_llm_server_early(coder: MedicalCoder) -> threading.Thread | None:
+    """Find or start the embedded LLM server in a thread while the index and validators load, so that a cold
+    start costs about the longer of the two rather than their sum. Errors are left for the coding call, which
+    meets them again and reports them (or routes the note to a human)."""
+    if coder.proposer_name != "llm" or coder.settings.llm_base_url is not None:
+        return None
+
+    def run() -> None:
+        try:
+            server = coder.runtime.llm().server
+            if server is not None:
+                server.ensure_running()
+        except Exception as exc:
+            logger.debug("early start of the LLM server failed (%s); the coding call retries", type(exc).__name__)
+
+    thread = threading.Thread(target=run, name="llm-early-start", daemon=True)
+    thread.start()
+    return thread
+
+
 def _done_ids(out: Path) -> set[str]:
     """Ids already written to a results file (a torn last line is dropped and redone)."""
     from medcode.agent._results import read_result_lines
 
     return {row["note_id"] for row in read_result_lines(out) if isinstance(row.get("note_id"), str)}
+
+
+def _batch_metadata(row: dict[str, Any]) -> NoteMetadata:
+    """A batch line's note metadata: top-level keys, or a ``metadata`` object (its keys win)."""
+    from medcode.agent._note import NoteMetadata
+    from medcode.errors import InputError
+
+    nested = row.get("metadata")
+    if nested is not None and not isinstance(nested, dict):
+        raise InputError("'metadata' must be an object (provider_id, department, payer, encounter_date)")
+    unknown = sorted(set(nested or {}) - set(NoteMetadata.model_fields))
+    if unknown:
+        raise InputError(f"unknown metadata field(s): {', '.join(unknown)}")
+    return NoteMetadata.from_fields({**row, **(nested or {})})
 
 
 def _row_id(lineno: int, row: dict[str, Any] | None) -> str:
@@ -174,6 +239,7 @@ def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
                 }
                 if fields.get("setting") not in (None, "outpatient", "inpatient"):
                     fields["setting"] = "inpatient"  # case reports are coded like inpatient records
+                fields["metadata"] = _batch_metadata(row)
                 note = Note.checked(row["text"], ctx.settings.max_note_chars, id=note_id, **fields)
                 record = coder.code(note).model_dump(mode="json")
                 coded += 1

@@ -31,9 +31,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medcode import __version__
 from medcode.config import Settings
-from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
+from medcode.copilot._models import (
+    AdjudicationRequest,
+    AuditAnswerRequest,
+    AuditSampleRequest,
+    CodeRequest,
+    CodingJob,
+    ReviewRequest,
+    SearchHit,
+)
 from medcode.copilot._service import CopilotService, QueueFilter
 from medcode.errors import (
+    AuditTaskNotFoundError,
     ChartConflictError,
     ChartNotFoundError,
     ConfigError,
@@ -45,6 +54,7 @@ from medcode.errors import (
     RetrievalError,
     UnknownCodeError,
 )
+from medcode.monitoring import GroupBy
 
 __all__ = ["create_app"]
 
@@ -62,6 +72,7 @@ _CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _DOC_PATHS = ("/docs", "/redoc", "/static-offline-docs")
+Person = Annotated[str, Query(min_length=1, max_length=100, description="Your name (recorded).")]
 
 
 def _error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -175,7 +186,7 @@ class _Guard:
 
 
 def _status_for(exc: MedcodeError) -> int:
-    if isinstance(exc, ChartNotFoundError | JobNotFoundError):
+    if isinstance(exc, ChartNotFoundError | JobNotFoundError | AuditTaskNotFoundError):
         return 404
     if isinstance(exc, ChartConflictError):
         return 409
@@ -271,6 +282,22 @@ def create_app(
     def metrics_page() -> FileResponse:
         return FileResponse(_DATA / "pages" / "metrics.html", media_type="text/html")
 
+    @app.get("/audit", include_in_schema=False)
+    def audit_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "audit.html", media_type="text/html")
+
+    @app.get("/autonomy", include_in_schema=False)
+    def autonomy_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "autonomy.html", media_type="text/html")
+
+    @app.get("/monitor", include_in_schema=False)
+    def monitor_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "monitor.html", media_type="text/html")
+
+    @app.get("/cdi", include_in_schema=False)
+    def cdi_page() -> FileResponse:
+        return FileResponse(_DATA / "pages" / "cdi.html", media_type="text/html")
+
     @app.get("/healthz", tags=["service"], summary="Liveness and the coding worker's state (no auth)")
     def healthz(request: Request) -> dict[str, Any]:
         return service(request).health()
@@ -363,6 +390,72 @@ def create_app(
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=dt.UTC)
         return service(request).metrics(since=since, note_type=note_type)
+
+    # -- blinded audits: an auditor sees the note only; an adjudicator the note and both answers ----
+    @api.post("/audit/batches", tags=["audit"], summary="Draw charts into a blinded audit batch")
+    def audit_sample(request: Request, body: AuditSampleRequest) -> dict[str, Any]:
+        batch = service(request).audit_sample(by=body.by, seed=body.seed, review_sample=body.review_sample)
+        return batch.model_dump(mode="json")
+
+    @api.get("/audit/tasks", tags=["audit"], summary="Tasks you can code blind (no codes, routing or case type)")
+    def audit_tasks(request: Request, auditor: Person) -> list[dict[str, Any]]:
+        return [t.model_dump(mode="json") for t in service(request).audit_tasks(auditor)]
+
+    @api.get("/audit/tasks/{task_id}", tags=["audit"], summary="A task's note and metadata, blind")
+    def audit_task(request: Request, task_id: int, auditor: Person) -> dict[str, Any]:
+        return service(request).audit_task(task_id, auditor).model_dump(mode="json")
+
+    @api.post("/audit/tasks/{task_id}/answer", tags=["audit"], summary="Your blind codes for the note (final)")
+    def audit_answer(request: Request, task_id: int, body: AuditAnswerRequest) -> dict[str, Any]:
+        return service(request).audit_answer(task_id, body.auditor, body.codes).model_dump(mode="json")
+
+    @api.get("/audit/disputes", tags=["audit"], summary="Disputed tasks you can adjudicate")
+    def audit_disputes(request: Request, adjudicator: Person) -> list[dict[str, Any]]:
+        return [t.model_dump(mode="json") for t in service(request).disputes(adjudicator)]
+
+    @api.get("/audit/disputes/{task_id}", tags=["audit"], summary="A dispute: the note and both answers (A, B)")
+    def audit_dispute(request: Request, task_id: int, adjudicator: Person) -> dict[str, Any]:
+        return service(request).dispute(task_id, adjudicator).model_dump(mode="json")
+
+    @api.post("/audit/disputes/{task_id}/decision", tags=["audit"], summary="Decide the gold label")
+    def audit_decide(request: Request, task_id: int, body: AdjudicationRequest) -> dict[str, Any]:
+        detail = service(request).adjudicate(task_id, body.adjudicator, body.codes, body.reason)
+        return {"task_id": detail.task_id, "status": detail.status, "gold": detail.gold}
+
+    @api.get("/autonomy", tags=["audit"], summary="Earned autonomy: measured accuracy, thresholds, grants")
+    def autonomy_report(request: Request) -> dict[str, Any]:
+        return service(request).autonomy_report()
+
+    def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+        return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+    @api.get(
+        "/monitor/report",
+        tags=["monitoring"],
+        summary="KPIs per window, drift status and alerts, dollars at risk, denial risk, with SVG plots",
+    )
+    def get_monitor_report(
+        request: Request,
+        since: Annotated[dt.datetime | None, Query(description="Charts coded at or after (UTC if no zone).")] = None,
+        until: Annotated[dt.datetime | None, Query(description="Charts coded before (UTC if no zone).")] = None,
+        window: Annotated[str, Query(max_length=10, description="week, day, month or N days like 14d.")] = "week",
+        by: GroupBy = "case_type",
+    ) -> dict[str, Any]:
+        return service(request).monitor_report(since=_utc(since), until=_utc(until), window=window, group_by=by)
+
+    @api.get(
+        "/monitor/cdi",
+        tags=["monitoring"],
+        summary="Clinician documentation feedback: the most frequent gaps per group as CDI queries",
+    )
+    def get_cdi_report(
+        request: Request,
+        since: Annotated[dt.datetime | None, Query()] = None,
+        until: Annotated[dt.datetime | None, Query()] = None,
+        by: GroupBy = "provider_id",
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> dict[str, Any]:
+        return service(request).cdi_report(since=_utc(since), until=_utc(until), group_by=by, limit=limit)
 
     app.include_router(api)
     return app

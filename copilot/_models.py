@@ -7,7 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from medcode.agent import NoteMetadata
+
 __all__ = [
+    "AdjudicationRequest",
+    "AuditAnswerRequest",
+    "AuditSampleRequest",
     "CodeRequest",
     "CodingJob",
     "ErrorInfo",
@@ -32,6 +37,10 @@ class CodeRequest(BaseModel):
     age: int | None = Field(default=None, ge=0, le=130, description="Patient age in years (enables age edits).")
     sex: Literal["F", "M"] | None = Field(default=None, description="Patient sex (enables sex edits).")
     date_of_service: dt.date | None = Field(default=None, description="Picks the code-set release.")
+    metadata: NoteMetadata | None = Field(
+        default=None,
+        description="Optional provider_id, department, payer and encounter_date; the monitoring reports group by them.",
+    )
 
 
 class ErrorInfo(BaseModel):
@@ -110,3 +119,32 @@ class SearchHit(BaseModel):
     billable: bool = True
     score: float | None = Field(default=None, description="Retrieval score (None for an exact code match).")
     source: Literal["code", "retrieval"]
+
+
+class AuditSampleRequest(BaseModel):
+    """``POST /v1/audit/batches``: draw charts into a blinded audit batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=100, description="Who draws the sample (recorded).")
+    seed: int | None = Field(default=None, description="Random seed (default: a fresh one, recorded).")
+    review_sample: int | None = Field(default=None, ge=0, le=10_000, description="Reviewed charts per case type.")
+
+
+class AuditAnswerRequest(BaseModel):
+    """``POST /v1/audit/tasks/{id}/answer``: an auditor's blind codes for the note (empty: nothing to code)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auditor: str = Field(min_length=1, max_length=100)
+    codes: list[str] = Field(default_factory=list, max_length=60)
+
+
+class AdjudicationRequest(BaseModel):
+    """``POST /v1/audit/disputes/{id}/decision``: the adjudicator's codes become the gold label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adjudicator: str = Field(min_length=1, max_length=100)
+    codes: list[str] = Field(default_factory=list, max_length=60)
+    reason: str | None = Field(default=None, max_length=1_000)

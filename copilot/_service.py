@@ -19,7 +19,31 @@ from medcode.config import Settings
 from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
 from medcode.errors import InputError, MalformedCodeError, UnknownCodeError
+from medcode.monitoring import (
+    FinancialImpactCheck,
+    FinancialModel,
+    GroupBy,
+    Window,
+    build_cdi_report,
+    build_report,
+    load_cdi_queries,
+    load_drift_thresholds,
+    load_records,
+    record_alerts,
+    specific_options,
+    suspend_drifting_case_types,
+)
 from medcode.review import AuditLog, ChartSummary, QueueRecorder, ReviewQueue
+from medcode.review.governance import (
+    AdjudicationTask,
+    AuditBatch,
+    AuditProgram,
+    AuditTaskDetail,
+    AutonomyLedger,
+    BlindAnswer,
+    BlindTask,
+    BlindTaskSummary,
+)
 
 __all__ = ["CopilotService", "QueueFilter"]
 
@@ -46,8 +70,23 @@ class CopilotService:
         self.settings = settings
         self.proposer: Literal["llm", "retrieval"] = proposer or settings.serve_proposer
         self.queue = ReviewQueue(settings)
-        self.coder = MedicalCoder(settings, proposer=self.proposer, recorder=QueueRecorder(settings, queue=self.queue))
+        self.autonomy = AutonomyLedger(settings)
+        # A chart whose machine codes move the MS-DRG or add a CMS-HCC is never auto (as with the CLI).
+        self.financial = FinancialModel(settings)
+        self.financial_check = (
+            FinancialImpactCheck(settings, model=self.financial) if settings.monitoring_financial_routing else None
+        )
+        self.coder = MedicalCoder(
+            settings,
+            proposer=self.proposer,
+            recorder=QueueRecorder(settings, queue=self.queue),
+            autonomy=self.autonomy,
+            routing_checks=[self.financial_check] if self.financial_check is not None else [],
+        )
         self.audit = AuditLog(settings)
+        self.audits = AuditProgram(
+            settings, policy=self.autonomy.policy, hcc=self.autonomy.hcc, check_code=self._check_code
+        )
         self.jobs = JobStore(settings)
         self.worker = CodingWorker(self.jobs, self.coder, warm_up=warm_up)
         self._started = False
@@ -63,9 +102,11 @@ class CopilotService:
         """Stop the worker (waits briefly for a running job), stop the LLM server, close the stores."""
         if self._started:
             self.worker.stop()
-        self.coder.close()
+        self.coder.close()  # closes the autonomy gate too
+        self.financial.close()
         self.queue.close()
         self.audit.close()
+        self.audits.close()
         self.jobs.close()
 
     def health(self) -> dict[str, Any]:
@@ -95,6 +136,8 @@ class CopilotService:
             "sex": request.sex,
             "date_of_service": request.date_of_service,
         }
+        if request.metadata is not None:
+            fields["metadata"] = request.metadata
         if request.id is not None:
             fields["id"] = request.id
         note = Note.checked(request.text, self.settings.max_note_chars, **fields)
@@ -260,3 +303,93 @@ class CopilotService:
             "failed": counts.get("failed", 0),
         }
         return data
+
+    # -- blinded audits and earned autonomy -----------------------------------------------------
+    def _check_code(self, raw: str, date_of_service: dt.date | None) -> str:
+        record = self.coder.registry.get(date_of_service).get(raw)
+        if not record.billable:
+            raise InputError(f"{record.code} is a header, not a billable code; pick one of its children")
+        return str(record.code)
+
+    def audit_sample(self, *, by: str, seed: int | None = None, review_sample: int | None = None) -> AuditBatch:
+        """Draw an audit batch (``AuditProgram.sample``)."""
+        return self.audits.sample(by=by, seed=seed, review_sample=review_sample)
+
+    def audit_tasks(self, auditor: str) -> list[BlindTaskSummary]:
+        """Open tasks this auditor can code blind: no codes, routing or case type."""
+        return self.audits.tasks_for(auditor)
+
+    def audit_task(self, task_id: int, auditor: str) -> BlindTask:
+        """A task's note and metadata only. Raises ``AuditTaskNotFoundError``, ``InputError``."""
+        return self.audits.blind_task(task_id, auditor)
+
+    def audit_answer(self, task_id: int, auditor: str, codes: list[str]) -> BlindAnswer:
+        """Record a blind answer (final). Raises ``InputError`` and the code-set errors for bad codes."""
+        return self.audits.answer(task_id, auditor, codes)
+
+    def disputes(self, adjudicator: str) -> list[BlindTaskSummary]:
+        return self.audits.disputes_for(adjudicator)
+
+    def dispute(self, task_id: int, adjudicator: str) -> AdjudicationTask:
+        """The note and both auditors' answers (as A and B), never the machine's codes."""
+        return self.audits.adjudication_task(task_id, adjudicator)
+
+    def adjudicate(self, task_id: int, adjudicator: str, codes: list[str], reason: str | None) -> AuditTaskDetail:
+        return self.audits.adjudicate(task_id, adjudicator, codes, reason=reason)
+
+    def autonomy_report(self) -> dict[str, Any]:
+        """``medcode autonomy report --json`` plus the suspension events' figures."""
+        return self.autonomy.report().model_dump(mode="json")
+
+    # -- monitoring --------------------------------------------------------------------------
+    def monitor_report(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        window: str = "week",
+        group_by: GroupBy = "case_type",
+    ) -> dict[str, Any]:
+        """The KPI report with its SVG plots (``medcode monitor report``'s document plus ``plots``).
+
+        New drift alerts are written to the audit log once (``monitoring.drift_alert``), as the CLI does,
+        so the autonomy policy sees them whichever way the report was looked at. Raises ``InputError``
+        for a bad window or a naive bound.
+        """
+        spec = Window.parse(window)
+        records = load_records(self.queue, since=since, until=until)
+        report = build_report(
+            records,
+            thresholds=load_drift_thresholds(self.settings),
+            model=self.financial,
+            window=spec,
+            group_by=group_by,
+            since=since,
+            until=until,
+        )
+        recorded = record_alerts(self.audit, report.drift.alerts)
+        suspend_drifting_case_types(self.autonomy, recorded)  # the autonomy policy reacts to drift
+        return {**report.as_dict(plots=True), "recorded_alerts": len(recorded)}
+
+    def cdi_report(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        group_by: GroupBy = "provider_id",
+        limit: int = 20,
+    ) -> dict[str, Any]:
+        """Clinician documentation feedback (``medcode monitor cdi``) as JSON; evidence quotes only when
+        ``monitoring_cdi_include_text`` is set."""
+        include_text = self.settings.monitoring_cdi_include_text
+        records = load_records(self.queue, since=since, until=until, include_text=include_text)
+        options = specific_options(self.coder.registry.get())
+        report = build_cdi_report(
+            records,
+            load_cdi_queries(self.settings),
+            group_by=group_by,
+            options=options,
+            include_text=include_text,
+            limit_per_group=limit,
+        )
+        return report.as_dict()

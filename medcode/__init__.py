@@ -3,7 +3,8 @@
 Everything installs under this one import name. The stages, in the order data flows through
 them (a stage imports only the stages before it): ``medcode.codesets`` -> ``medcode.retrieval``
 -> ``medcode.validators`` -> ``medcode.agent`` (proposers, the LLM in ``medcode.agent.llm``) ->
-``medcode.review`` (queue, audit log) -> ``medcode.evals`` and ``medcode.copilot``. This package
+``medcode.review`` (queue, audit log) -> ``medcode.evals`` and ``medcode.monitoring`` (KPIs, drift,
+dollars at risk, documentation feedback) -> ``medcode.copilot``. This package
 holds what every stage shares (settings, the exception tree, ``medcode._sqlite`` for the SQLite files
 the stages build and then only read) and the CLI root, which is the top layer: it wires the stages
 together.
@@ -12,12 +13,14 @@ together.
 from medcode.config import Settings, load_settings
 from medcode.errors import (
     AuditTamperedError,
+    AuditTaskNotFoundError,
     ChartConflictError,
     ChartNotFoundError,
     CodeSetBuildError,
     CodeSetError,
     ConfigError,
     DateOutOfRangeError,
+    GovernanceError,
     IndexMismatchError,
     IndexNotBuiltError,
     InputError,
@@ -31,6 +34,7 @@ from medcode.errors import (
     MissingDependencyError,
     ModelWeightsError,
     NoteError,
+    NotEligibleError,
     RetrievalError,
     StoreError,
     UnknownCodeError,
@@ -40,12 +44,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuditTamperedError",
+    "AuditTaskNotFoundError",
     "ChartConflictError",
     "ChartNotFoundError",
     "CodeSetBuildError",
     "CodeSetError",
     "ConfigError",
     "DateOutOfRangeError",
+    "GovernanceError",
     "IndexMismatchError",
     "IndexNotBuiltError",
     "InputError",
@@ -58,6 +64,7 @@ __all__ = [
     "MedcodeError",
     "MissingDependencyError",
     "ModelWeightsError",
+    "NotEligibleError",
     "NoteError",
     "RetrievalError",
     "Settings",

@@ -18,7 +18,7 @@ from medcode.config import Settings, load_settings
 from medcode.errors import ConfigError, InputError, MedcodeError
 
 if TYPE_CHECKING:
-    from medcode.agent import Recorder
+    from medcode.agent import AutonomyGate, Recorder, RoutingCheck
 
 __all__ = ["CommandContext", "main", "print_json"]
 
@@ -45,6 +45,25 @@ class CommandContext:
 
         return QueueRecorder(self.settings)
 
+    def autonomy(self, *, create: bool = True) -> AutonomyGate:
+        """The governance room's earned-autonomy gate for routing (grants by case type).
+
+        ``create=False`` (``--no-record``) opens an existing review database only; without one
+        no case type holds a grant, so every note is reviewed.
+        """
+        from medcode.review.governance import AutonomyLedger
+
+        return AutonomyLedger(self.settings, create=create)
+
+    def routing_checks(self) -> list[RoutingCheck]:
+        """Checks that add routing reasons: monitoring's financial impact (a code that moves the MS-DRG or adds
+        a CMS-HCC is never auto), unless ``monitoring_financial_routing`` is off."""
+        if not self.settings.monitoring_financial_routing:
+            return []
+        from medcode.monitoring import FinancialImpactCheck
+
+        return [FinancialImpactCheck(self.settings)]
+
 
 def print_json(payload: Any) -> None:
     """Write one JSON document to stdout."""
@@ -59,10 +78,13 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
     for module_name in (
         "medcode.retrieval.cli",
         "medcode.agent.cli",
+        "medcode.agent.llm.cli",
         "medcode.agent.validate_cli",
         "medcode.review.cli",
+        "medcode.review.governance.cli",
         "medcode.evals.cli",
         "medcode.evals.train_cli",
+        "medcode.monitoring.cli",
         "medcode.copilot.cli",
     ):
         try:

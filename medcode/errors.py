@@ -21,7 +21,10 @@
     │   ├── AuditTamperedError       the hash chain does not verify
     │   ├── ChartNotFoundError       no chart with that id in the review queue (also an InputError)
     │   ├── ChartConflictError       stale chart version, or the chart is already finalised
-    │   └── JobNotFoundError         no coding job with that id, or it expired (also an InputError)
+    │   ├── JobNotFoundError         no coding job with that id, or it expired (also an InputError)
+    │   └── AuditTaskNotFoundError   no audit task with that id (also an InputError)
+    ├── GovernanceError              earned autonomy refused an action
+    │   └── NotEligibleError         a case type's audits do not meet its targets: no grant
     └── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
@@ -32,12 +35,14 @@ from __future__ import annotations
 
 __all__ = [
     "AuditTamperedError",
+    "AuditTaskNotFoundError",
     "ChartConflictError",
     "ChartNotFoundError",
     "CodeSetBuildError",
     "CodeSetError",
     "ConfigError",
     "DateOutOfRangeError",
+    "GovernanceError",
     "IndexMismatchError",
     "IndexNotBuiltError",
     "InputError",
@@ -50,6 +55,7 @@ __all__ = [
     "MedcodeError",
     "MissingDependencyError",
     "ModelWeightsError",
+    "NotEligibleError",
     "NoteError",
     "RetrievalError",
     "StoreError",
@@ -191,6 +197,22 @@ class ChartConflictError(StoreError):
 
 class JobNotFoundError(StoreError, InputError):
     """No coding job with that id (or it finished longer ago than the retention time)."""
+
+
+class AuditTaskNotFoundError(StoreError, InputError):
+    """No audit task with that id."""
+
+
+class GovernanceError(MedcodeError):
+    """The governance room refused an action (e.g. an auditor coding a chart they coded before)."""
+
+
+class NotEligibleError(GovernanceError):
+    """A case type's blinded audits do not meet its precision targets, so autonomy is not granted."""
+
+    def __init__(self, message: str, *, reasons: list[str] | None = None) -> None:
+        self.reasons = reasons or []
+        super().__init__(message)
 
 
 class JobQueueFullError(MedcodeError):

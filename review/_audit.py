@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Connection, select
 
-from medcode.agent import CodingRun, RoutingDecision, sha256_text
+from medcode.agent import CodingRun, NoteMetadata, RoutingDecision, sha256_text
 from medcode.config import Settings
 from medcode.errors import AuditTamperedError, InputError, StoreError
 from medcode.review._store import GENESIS_HASH, ReviewStore, audit_head, audit_records
@@ -164,6 +164,9 @@ class CodingDecision(BaseModel):
     note_type: str | None = Field(default=None, max_length=100)
     setting: Setting = "outpatient"
     date_of_service: dt.date | None = None
+    metadata: NoteMetadata = Field(
+        default_factory=NoteMetadata, description="Provider, department, payer, encounter date."
+    )
     verdicts: list[CodeVerdict] = Field(default_factory=list)
     chapters: dict[str, str] = Field(default_factory=dict)
     routing: RoutingDecision
@@ -213,6 +216,7 @@ class CodingDecision(BaseModel):
             note_type=note.note_type,
             setting=note.setting,
             date_of_service=note.date_of_service,
+            metadata=note.metadata,
             routing=result.routing,
             verdicts=run.verdicts,
             chapters={c.code: c.chapter for c in result.codes if c.chapter},
@@ -251,6 +255,8 @@ class CodingDecision(BaseModel):
                 self.index_version,
             ],
         }
+        if not self.metadata.is_empty():  # absent when empty: fingerprints of notes without metadata are unchanged
+            body["metadata"] = self.metadata.model_dump(mode="json")
         return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -276,6 +282,7 @@ def decision_payload(decision: CodingDecision, *, store_text: bool, chart_id: in
         "note_type": decision.note_type,
         "setting": decision.setting,
         "date_of_service": decision.date_of_service,
+        "metadata": None if decision.metadata.is_empty() else decision.metadata.model_dump(mode="json"),
         "llm_model": decision.llm_model,
         "prompt_version": decision.prompt_version,
         "codeset_version": decision.codeset_version,

@@ -41,6 +41,8 @@ _TABLES: dict[str, list[tuple[str, Table]]] = {
     "copilot_jobs.sqlite": [("jobs", jobs)],
 }
 _SCHEMA_VERSION = "1"
+# Columns added after the first release (revision 0003): its files have none, they stay NULL.
+_ADDED_SINCE = {"charts": frozenset({"provider_id", "department", "payer", "encounter_date"})}
 _SEQUENCES = ((charts, "chart_id"), (actions, "action_id"), (jobs, "seq"))
 
 
@@ -105,7 +107,9 @@ def import_legacy(store: ReviewStore, conn: Connection, files: list[Path]) -> di
                 if table is audit_head:
                     conn.execute(audit_head.delete())  # the new database's genesis head; replaced by the old one
                 n = 0
-                for batch in _rows(source, legacy_table, list(table.c.keys()), path):
+                added = _ADDED_SINCE.get(table.name, frozenset())
+                columns = [column.key for column in table.c if column.key not in added]
+                for batch in _rows(source, legacy_table, columns, path):
                     conn.execute(table.insert(), batch)
                     n += len(batch)
                 counts[table.name] = n

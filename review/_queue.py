@@ -23,12 +23,13 @@ import datetime as dt
 import json
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, case, func, select
 
+from medcode.agent import NoteMetadata
 from medcode.agent._routing import reason_kind
 from medcode.codesets import normalize_icd10cm
 from medcode.config import Settings
@@ -184,6 +185,7 @@ class Chart(ChartSummary):
     note_sha256: str
     note_text: str | None = None
     date_of_service: dt.date | None = None
+    metadata: NoteMetadata = Field(default_factory=NoteMetadata)
     finalised_at: str | None = None
     finalised_by: str | None = None
     codes: list[ChartCode]
@@ -421,6 +423,84 @@ def _code(row: Sequence[Any]) -> ChartCode:
     )
 
 
+_METADATA_COLUMNS = (charts.c.provider_id, charts.c.department, charts.c.payer, charts.c.encounter_date)
+
+
+def _codes_of(conn: Connection, chart_ids: Sequence[int]) -> dict[int, builtins.list[ChartCode]]:
+    out: dict[int, builtins.list[ChartCode]] = {chart_id: [] for chart_id in chart_ids}
+    query = (
+        select(chart_codes.c.chart_id, *_CODE_COLUMNS)
+        .where(chart_codes.c.chart_id.in_(builtins.list(chart_ids)))
+        .order_by(chart_codes.c.chart_id, chart_codes.c.position)
+    )
+    for row in conn.execute(query):
+        out[int(row[0])].append(_code(row[1:]))
+    return out
+
+
+def _action(r: Sequence[Any]) -> ChartAction:
+    return ChartAction(
+        action_id=r[0],
+        action=r[1],
+        code=r[2],
+        new_code=r[3],
+        user=r[4],
+        reason=r[5],
+        from_status=r[6],
+        to_status=r[7],
+        version=r[8],
+        at=r[9],
+        audit_seq=r[10],
+    )
+
+
+@overload
+def _actions_of(conn: Connection, chart_ids: Sequence[int]) -> builtins.list[ChartAction]: ...
+@overload
+def _actions_of(
+    conn: Connection, chart_ids: Sequence[int], *, keyed: Literal[True]
+) -> builtins.list[tuple[int, ChartAction]]: ...
+def _actions_of(conn: Connection, chart_ids: Sequence[int], *, keyed: bool = False) -> builtins.list[Any]:
+    query = (
+        select(actions.c.chart_id, *_ACTION_COLUMNS)
+        .where(actions.c.chart_id.in_(builtins.list(chart_ids)))
+        .order_by(actions.c.action_id)
+    )
+    rows = conn.execute(query).all()
+    if keyed:
+        return [(int(r[0]), _action(r[1:])) for r in rows]
+    return [_action(r[1:]) for r in rows]
+
+
+def _chart(
+    row: Sequence[Any],
+    now: dt.datetime,
+    codes: Mapping[int, builtins.list[ChartCode]],
+    chart_actions: builtins.list[ChartAction],
+    *,
+    include_text: bool,
+) -> Chart:
+    note_sha256, note_text, dos, finalised_at, finalised_by, decision_json = row[13:19]
+    provider_id, department, payer, encounter_date = row[19:23]
+    return Chart(
+        **_summary(row[:13], now),
+        note_sha256=note_sha256,
+        note_text=note_text if include_text else None,
+        date_of_service=dt.date.fromisoformat(dos) if dos else None,
+        metadata=NoteMetadata(
+            provider_id=provider_id,
+            department=department,
+            payer=payer,
+            encounter_date=dt.date.fromisoformat(encounter_date) if encounter_date else None,
+        ),
+        finalised_at=finalised_at,
+        finalised_by=finalised_by,
+        codes=codes[int(row[0])],
+        actions=chart_actions,
+        decision=json.loads(decision_json),
+    )
+
+
 class ReviewQueue:
     """The review queue of one review database. Safe across threads and processes.
 
@@ -497,6 +577,12 @@ class ReviewQueue:
                     updated_at=at,
                     finalised_at=at if auto else None,
                     finalised_by=AUTO_USER if auto else None,
+                    provider_id=decision.metadata.provider_id,
+                    department=decision.metadata.department,
+                    payer=decision.metadata.payer,
+                    encounter_date=decision.metadata.encounter_date.isoformat()
+                    if decision.metadata.encounter_date
+                    else None,
                 )
             )
             key = result.inserted_primary_key
@@ -960,46 +1046,65 @@ class ReviewQueue:
                     charts.c.finalised_at,
                     charts.c.finalised_by,
                     charts.c.decision_json,
+                    *_METADATA_COLUMNS,
                 ).where(charts.c.chart_id == chart_id)
             ).first()
             if row is None:
                 raise ChartNotFoundError(f"no chart {chart_id} in the review queue")
-            codes = [
-                _code(r)
-                for r in conn.execute(
-                    select(*_CODE_COLUMNS).where(chart_codes.c.chart_id == chart_id).order_by(chart_codes.c.position)
-                )
-            ]
-            chart_actions = [
-                ChartAction(
-                    action_id=r[0],
-                    action=r[1],
-                    code=r[2],
-                    new_code=r[3],
-                    user=r[4],
-                    reason=r[5],
-                    from_status=r[6],
-                    to_status=r[7],
-                    version=r[8],
-                    at=r[9],
-                    audit_seq=r[10],
-                )
-                for r in conn.execute(
-                    select(*_ACTION_COLUMNS).where(actions.c.chart_id == chart_id).order_by(actions.c.action_id)
-                )
-            ]
-        note_sha256, note_text, dos, finalised_at, finalised_by, decision_json = row[13:]
-        return Chart(
-            **_summary(row[:13], now),
-            note_sha256=note_sha256,
-            note_text=note_text if include_text else None,
-            date_of_service=dt.date.fromisoformat(dos) if dos else None,
-            finalised_at=finalised_at,
-            finalised_by=finalised_by,
-            codes=codes,
-            actions=chart_actions,
-            decision=json.loads(decision_json),
-        )
+            codes = {chart_id: _codes_of(conn, [chart_id])[chart_id]}
+            chart_actions = _actions_of(conn, [chart_id])
+        return _chart(row, now, codes, chart_actions, include_text=include_text)
+
+    def iter_charts(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        include_text: bool = False,
+        batch: int = 500,
+    ) -> Iterator[Chart]:
+        """Every chart created in ``[since, until)`` (timezone-aware; both optional), oldest first.
+
+        For reports: charts come in batches of ``batch`` (one read transaction each) with their codes
+        and actions, without note text unless ``include_text``. Raises ``InputError`` for a naive bound.
+        """
+        filters = []
+        for bound, op in ((since, "ge"), (until, "lt")):
+            if bound is None:
+                continue
+            if bound.tzinfo is None:
+                raise InputError("since and until must be timezone-aware")
+            value = _iso(bound.astimezone(dt.UTC))
+            filters.append(charts.c.created_at >= value if op == "ge" else charts.c.created_at < value)
+        after = 0
+        while True:
+            now = _now()
+            with self.store.read() as conn:
+                rows = conn.execute(
+                    select(
+                        *_SUMMARY_COLUMNS,
+                        charts.c.note_sha256,
+                        charts.c.note_text,
+                        charts.c.date_of_service,
+                        charts.c.finalised_at,
+                        charts.c.finalised_by,
+                        charts.c.decision_json,
+                        *_METADATA_COLUMNS,
+                    )
+                    .where(charts.c.chart_id > after, *filters)
+                    .order_by(charts.c.chart_id)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    return
+                ids = [int(r[0]) for r in rows]
+                codes = _codes_of(conn, ids)
+                by_chart: defaultdict[int, builtins.list[ChartAction]] = defaultdict(builtins.list)
+                for action in _actions_of(conn, ids, keyed=True):
+                    by_chart[action[0]].append(action[1])
+            for row in rows:
+                yield _chart(row, now, codes, by_chart[int(row[0])], include_text=include_text)
+            after = ids[-1]
 
     def list_charts(
         self,

@@ -62,8 +62,12 @@ __all__ = [
     "GENESIS_HASH",
     "ReviewStore",
     "actions",
+    "audit_answers",
+    "audit_batches",
     "audit_head",
     "audit_records",
+    "audit_tasks",
+    "autonomy_grants",
     "chart_codes",
     "charts",
     "jobs",
@@ -79,7 +83,8 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _DIALECTS = ("sqlite", "postgresql")
 _ADVISORY_LOCK = 0x6D6564636F6465  # "medcode": serialises migrations and the legacy import on PostgreSQL
 
-# -- tables (revision 0001; a change here needs a migration, tests/test_review_store.py compares them) --------
+# -- tables (revisions 0001, 0002 (governance) and 0003 (note metadata); a change here needs a migration, tests/test_review_store.py
+# compares them) --------
 
 metadata = MetaData()
 
@@ -111,6 +116,11 @@ charts = Table(
     Column("updated_at", Text, nullable=False),
     Column("finalised_at", Text),
     Column("finalised_by", Text),
+    # Note metadata (revision 0003): what the monitoring reports group by; all optional.
+    Column("provider_id", Text),
+    Column("department", Text),
+    Column("payer", Text),
+    Column("encounter_date", Text),
     CheckConstraint("routing IN ('auto', 'review')", name="charts_routing"),
     CheckConstraint("status IN ('pending', 'coding', 'in_review', 'finalised')", name="charts_status_value"),
     Index("charts_status", "status", "created_at"),
@@ -177,6 +187,7 @@ audit_records = Table(
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
     Index("audit_records_chart", "chart_id"),
+    Index("audit_records_event", "event_type", "seq"),  # revision 0002: drift alerts are found by type
 )
 
 audit_head = Table(
@@ -207,6 +218,76 @@ jobs = Table(
     Column("result_json", Text),
     CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="jobs_status_value"),
     Index("jobs_status", "status", "seq"),
+    sqlite_autoincrement=True,
+)
+
+# -- revision 0002: the governance room (blinded audits and earned autonomy, medcode.review.governance) --------
+
+audit_batches = Table(
+    "audit_batches",
+    metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("policy_version", Text, nullable=False),
+    Column("policy_sha256", Text, nullable=False),
+    Column("params_json", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+audit_tasks = Table(
+    "audit_tasks",
+    metadata,
+    Column("task_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("audit_batches.batch_id"), nullable=False),
+    Column("chart_id", Integer, ForeignKey("charts.chart_id"), nullable=False, unique=True),
+    Column("case_type", Text),
+    Column("stratum", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("gold_codes_json", Text),
+    Column("gold_source", Text),
+    Column("gold_by", Text),
+    Column("gold_at", Text),
+    CheckConstraint("stratum IN ('auto', 'review')", name="audit_tasks_stratum"),
+    CheckConstraint("status IN ('open', 'disputed', 'gold')", name="audit_tasks_status"),
+    CheckConstraint("gold_source IN ('agreement', 'adjudication', 'single')", name="audit_tasks_gold_source"),
+    Index("audit_tasks_status", "status", "task_id"),
+    Index("audit_tasks_case_type", "case_type", "status"),
+    sqlite_autoincrement=True,
+)
+
+audit_answers = Table(
+    "audit_answers",
+    metadata,
+    Column("task_id", Integer, ForeignKey("audit_tasks.task_id"), nullable=False),
+    Column("auditor", Text, nullable=False),
+    Column("codes_json", Text, nullable=False),
+    Column("at", Text, nullable=False),
+    Column("audit_seq", Integer, nullable=False),
+    PrimaryKeyConstraint("task_id", "auditor"),
+)
+
+autonomy_grants = Table(
+    "autonomy_grants",
+    metadata,
+    Column("grant_id", Integer, primary_key=True, autoincrement=True),
+    Column("case_type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("case_type_sha256", Text, nullable=False),
+    Column("policy_version", Text, nullable=False),
+    Column("policy_sha256", Text, nullable=False),
+    Column("granted_by", Text, nullable=False),
+    Column("granted_at", Text, nullable=False),
+    Column("evidence_json", Text, nullable=False),
+    Column("ended_at", Text),
+    Column("ended_by", Text),
+    Column("end_json", Text),
+    Column("audit_seq", Integer, nullable=False),
+    CheckConstraint("status IN ('active', 'suspended', 'revoked')", name="autonomy_grants_status"),
+    Index("autonomy_grants_case_type", "case_type", "grant_id"),
     sqlite_autoincrement=True,
 )
 

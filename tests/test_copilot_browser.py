@@ -259,3 +259,110 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     # No script errors and no failed loads, except the wrong token's 401 at sign-in.
     logs = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and "401" not in e["message"]]
     assert not logs, logs
+
+
+AUDIT_NOTE = """ASSESSMENT AND PLAN:
+1. Essential hypertension, stable on lisinopril.
+2. Mixed hyperlipidemia. Continue atorvastatin.
+"""
+
+
+def test_blind_audit_and_adjudication_in_the_browser(browser: Any, server: str, settings: Settings) -> None:
+    """An auditor codes a chart blind (the page never shows the machine's codes), a second auditor
+    disagrees, and an adjudicator settles it; every step is in the audit log."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from medcode.agent import RoutingPolicy
+    from medcode.review import CodingDecision
+    from medcode.review.governance import AuditProgram, AutonomyLedger
+    from medcode.validators import CodeVerdict
+
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
+    css = By.CSS_SELECTOR
+    machine = [("I10", 0.8312), ("E78.2", 0.7741)]
+    verdicts = [CodeVerdict(code=c, canonical=c, status="accepted", confidence=p) for c, p in machine]
+    with AutonomyLedger(settings) as ledger, ReviewQueue(settings) as queue:
+        assessment = ledger.assess("outpatient_visit", "outpatient", [c for c, _ in machine])
+        routing = RoutingPolicy().decide(verdicts, "outpatient_visit", setting="outpatient", autonomy=assessment)
+        decision = CodingDecision(
+            note_text=AUDIT_NOTE, note_type="outpatient_visit", verdicts=verdicts, routing=routing
+        )
+        chart_id = queue.enqueue(decision)
+        queue.finalise(chart_id, user="carol", expected_version=1)
+    with AuditProgram(settings) as program:
+        batch = program.sample(by="gina", seed=5)
+        task_id = next(t for t in batch.task_ids if program.detail(t).chart_id == chart_id)
+
+    def sign_in(name: str) -> None:
+        browser.get(server + "/audit")
+        wait.until(
+            lambda d: d.find_element(By.ID, "workspace").is_displayed() or d.find_element(By.ID, "login").is_displayed()
+        )
+        if browser.find_element(By.ID, "workspace").is_displayed():
+            browser.find_element(By.ID, "sign-out").click()
+        wait.until(ec.visibility_of_element_located((By.ID, "login-user")))
+        browser.find_element(By.ID, "login-user").clear()
+        browser.find_element(By.ID, "login-user").send_keys(name)
+        browser.find_element(By.ID, "login-token").send_keys(TOKEN)
+        browser.find_element(By.ID, "login-submit").click()
+        wait.until(ec.visibility_of_element_located((By.ID, "workspace")))
+
+    def open_task() -> None:
+        wait.until(ec.element_to_be_clickable((css, f'#a-list button[data-task="{task_id}"]'))).click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "a-title"), f"#{task_id}"))
+
+    def answer(code: str) -> None:
+        box = browser.find_element(By.ID, "a-code")
+        box.send_keys(code, Keys.ENTER)
+        wait.until(ec.presence_of_element_located((css, f'#a-codes .chip[data-code="{code}"]')))
+        browser.find_element(By.ID, "a-submit").click()
+        wait.until(ec.visibility_of_element_located((By.ID, "a-done")))
+
+    # Ann codes the chart blind: the note is there, the machine's codes and confidences are not.
+    sign_in("ann")
+    open_task()
+    assert browser.find_element(By.ID, "a-note").text.strip() == AUDIT_NOTE.strip()
+    dom = browser.execute_script("return document.documentElement.outerHTML")
+    for leak in ("I10", "E78.2", "0.83", "0.77", "outpatient-chronic", "CASE_TYPE_NOT_GRANTED", "carol"):
+        assert leak not in dom, leak
+    answer("I10")
+    # Bob disagrees; his page never shows Ann's answer.
+    sign_in("bob")
+    open_task()
+    dom = browser.execute_script("return document.documentElement.outerHTML")
+    assert "I10" not in dom and "ann" not in dom.lower().replace("announce", "").replace("planning", "")
+    answer("E78.5")
+    # Dora adjudicates: she sees both answers (as A and B), picks one, adds the other, decides.
+    sign_in("dora")
+    browser.find_element(By.ID, "tab-adjudicate").click()
+    open_task()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "a-answers"), "Auditor B"))
+    answers = browser.find_element(By.ID, "a-answers").text
+    assert "Auditor A: I10" in answers and "Auditor B: E78.5" in answers
+    assert "E78.2" not in browser.execute_script("return document.documentElement.outerHTML")
+    browser.find_element(css, '#a-answers button[data-use="A"]').click()
+    browser.find_element(By.ID, "a-reason").send_keys("both documented")
+    answer("E78.5")
+
+    with AuditProgram(settings) as program:
+        detail = program.detail(task_id)
+    assert detail.status == "gold" and detail.gold_source == "adjudication" and detail.gold_by == "dora"
+    assert detail.gold == ["I10", "E78.5"] and set(detail.answers) == {"ann", "bob"}
+    with AuditLog(settings) as log:
+        assert log.verify().ok
+        events = [
+            (r.event_type, r.payload.get("auditor") or r.payload.get("by")) for r in log.records(chart_id=chart_id)
+        ]
+    assert ("audit_answer", "ann") in events and ("audit_answer", "bob") in events and ("audit_gold", "dora") in events
+
+    # The autonomy page shows the measured figures for the case type.
+    browser.get(server + "/autonomy")
+    card = wait.until(ec.visibility_of_element_located((css, '.case-type[data-case-type="outpatient-chronic"]')))
+    wait.until(lambda d: "audited 1" in card.text)
+    assert "human-assisted" in card.text and card.find_elements(css, "svg.interval-plot circle")
+    logs = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and "401" not in e["message"]]
+    assert not logs, logs

