@@ -103,30 +103,38 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 @dataclass
 class CodePriors:
-    """How often codes and 3-character categories are gold in the training labels (log-scaled)."""
+    """How often codes and 3-character categories are gold in the training labels, per coding setting.
 
-    n_docs: int = 0
-    codes: dict[str, int] = field(default_factory=dict)
-    categories: dict[str, int] = field(default_factory=dict)
+    Outpatient visits and case reports bill very different mixes, so a code's prior is its share
+    among the training notes of the same setting (log-scaled, smoothed); a setting with no
+    training notes falls back to all of them.
+    """
+
+    n_docs: dict[str, int] = field(default_factory=dict)
+    codes: dict[str, dict[str, int]] = field(default_factory=dict)
+    categories: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
-    def from_labels(cls, label_sets: Iterable[Iterable[str]]) -> CodePriors:
+    def from_labels(cls, labelled: Iterable[tuple[str, Iterable[str]]]) -> CodePriors:
+        """From ``(setting, gold codes)`` per training note."""
         priors = cls()
-        for labels in label_sets:
-            priors.n_docs += 1
-            seen_cats: set[str] = set()
-            for code in set(labels):
-                priors.codes[code] = priors.codes.get(code, 0) + 1
-                seen_cats.add(code.replace(".", "")[:3])
-            for cat in seen_cats:
-                priors.categories[cat] = priors.categories.get(cat, 0) + 1
+        for setting, labels in labelled:
+            for key in (setting, "all"):
+                priors.n_docs[key] = priors.n_docs.get(key, 0) + 1
+                codes = priors.codes.setdefault(key, {})
+                cats = priors.categories.setdefault(key, {})
+                for code in set(labels):
+                    codes[code] = codes.get(code, 0) + 1
+                for cat in {c.replace(".", "")[:3] for c in labels}:
+                    cats[cat] = cats.get(cat, 0) + 1
         return priors
 
-    def features(self, code: str) -> tuple[float, float]:
-        """(log share of documents with the code, log share with its category), smoothed."""
-        n = max(self.n_docs, 1)
-        code_share = (self.codes.get(code, 0) + 0.1) / (n + 1)
-        cat_share = (self.categories.get(code.replace(".", "")[:3], 0) + 0.1) / (n + 1)
+    def features(self, code: str, setting: str) -> tuple[float, float]:
+        """(log share of the setting's documents with the code, log share with its category), smoothed."""
+        key = setting if self.n_docs.get(setting) else "all"
+        n = max(self.n_docs.get(key, 0), 1)
+        code_share = (self.codes.get(key, {}).get(code, 0) + 0.1) / (n + 1)
+        cat_share = (self.categories.get(key, {}).get(code.replace(".", "")[:3], 0) + 0.1) / (n + 1)
         return math.log(code_share), math.log(cat_share)
 
     def as_dict(self) -> dict[str, Any]:
@@ -203,7 +211,10 @@ def candidate_features(
         for name, rule in _RULE_FLAGS.items():
             row[name] = math.nan if code_rules is None else float(rule in code_rules)
         row["rule_other"] = math.nan if code_rules is None else float(bool(code_rules - set(_RULE_FLAGS.values())))
-        row["prior_code"], row["prior_category"] = priors.features(cand.code) if priors else (math.nan, math.nan)
+        setting = "outpatient" if outpatient else "inpatient"
+        row["prior_code"], row["prior_category"] = (
+            priors.features(cand.code, setting) if priors else (math.nan, math.nan)
+        )
         row["llm_selected"] = math.nan if llm_selected is None else float(llm_selected.get(cand.code, False))
         row["llm_yes_logprob"] = math.nan
         out.append((cand, row))
@@ -234,9 +245,10 @@ class AcceptanceModel:
         self.features: tuple[str, ...] = tuple(data["features"])
         self.baseline = float(data["baseline"])
         self._trees = [self._compile(tree) for tree in data["trees"]]
-        cal = data["calibration"]
-        self._cal_x = np.asarray(cal["x"], dtype=np.float64)
-        self._cal_y = np.asarray(cal["y"], dtype=np.float64)
+        self._calibration = {
+            setting: (np.asarray(cal["x"], dtype=np.float64), np.asarray(cal["y"], dtype=np.float64))
+            for setting, cal in data["calibration"].items()
+        }
         self.priors = CodePriors(**data["priors"])
         self.thresholds: dict[str, float] = {k: float(v) for k, v in data["thresholds"].items()}
         self.strict_thresholds: dict[str, float] = {k: float(v) for k, v in data.get("strict_thresholds", {}).items()}
@@ -279,15 +291,16 @@ class AcceptanceModel:
             total += value[node]
         return total
 
-    def calibrate(self, margin: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Isotonic map from raw scores to probabilities (clipped at the fitted range)."""
-        return np.interp(margin, self._cal_x, self._cal_y)
+    def calibrate(self, margin: NDArray[np.float64], setting: str) -> NDArray[np.float64]:
+        """The setting's isotonic map from raw scores to probabilities (clipped at the fitted range)."""
+        xs, ys = self._calibration.get(setting) or self._calibration["all"]
+        return np.interp(margin, xs, ys)
 
-    def probability(self, rows: Sequence[Mapping[str, float]]) -> list[float]:
-        """Calibrated probability that a coder keeps each code."""
+    def probability(self, rows: Sequence[Mapping[str, float]], setting: str) -> list[float]:
+        """Calibrated probability that a coder keeps each code of a note in ``setting``."""
         if not rows:
             return []
-        return [round(float(p), 4) for p in self.calibrate(self.margin(matrix(rows, self.features)))]
+        return [round(float(p), 4) for p in self.calibrate(self.margin(matrix(rows, self.features)), setting)]
 
     def threshold(self, setting: str) -> float:
         return self.thresholds.get(setting, self.thresholds.get("default", 0.5))
@@ -353,7 +366,14 @@ def export_trees(estimator: Any) -> tuple[float, list[dict[str, list[Any]]]]:
     return baseline, trees
 
 
-def fit_boosting(x: NDArray[np.float64], y: NDArray[np.int64], *, seed: int = 0, **params: Any) -> Any:
+def fit_boosting(
+    x: NDArray[np.float64],
+    y: NDArray[np.int64],
+    *,
+    seed: int = 0,
+    weights: NDArray[np.float64] | None = None,
+    **params: Any,
+) -> Any:
     """A ``HistGradientBoostingClassifier`` fitted on ``x``/``y`` (needs scikit-learn)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -371,7 +391,7 @@ def fit_boosting(x: NDArray[np.float64], y: NDArray[np.int64], *, seed: int = 0,
     # A feature no training row has (an LLM feature when no LLM ran) is all NaN, which the binner
     # cannot take: give it a constant, so no tree ever splits on it.
     x = np.where(np.isnan(x).all(axis=0), 0.0, x) if len(x) else x
-    model.fit(x, y)
+    model.fit(x, y, sample_weight=weights)
     return model
 
 
@@ -390,19 +410,20 @@ def fit_acceptance(
     x: NDArray[np.float64],
     y: NDArray[np.int64],
     *,
-    oof_margins: NDArray[np.float64],
+    calibration: dict[str, tuple[list[float], list[float]]],
     priors: CodePriors,
     thresholds: dict[str, float],
     strict_thresholds: dict[str, float],
     top_k: dict[str, int],
     provenance: dict[str, Any],
     seed: int = 0,
+    weights: NDArray[np.float64] | None = None,
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The model file's content: trees fitted on all rows, calibration fitted on out-of-fold margins."""
-    estimator = fit_boosting(x, y, seed=seed, **(params or {}))
+    """The model file's content: trees fitted on all rows; ``calibration`` (per setting, and ``all``)
+    fitted on out-of-fold margins by the caller."""
+    estimator = fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
     baseline, trees = export_trees(estimator)
-    cal_x, cal_y = fit_isotonic(oof_margins, y)
     return {
         "kind": "medcode-acceptance",
         "format": MODEL_FORMAT,
@@ -410,7 +431,7 @@ def fit_acceptance(
         "features": list(FEATURE_NAMES),
         "baseline": baseline,
         "trees": trees,
-        "calibration": {"x": cal_x, "y": cal_y},
+        "calibration": {s: {"x": xs, "y": ys} for s, (xs, ys) in calibration.items()},
         "thresholds": thresholds,
         "strict_thresholds": strict_thresholds,
         "top_k": top_k,

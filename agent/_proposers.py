@@ -304,7 +304,7 @@ class RetrievalProposer(Proposer):
 
     def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
         rows = self.feature_rows(note, candidates, codeset)
-        probabilities = self.model.probability([r for _, r in rows])
+        probabilities = self.model.probability([r for _, r in rows], note.setting)
         cut = self.threshold if self.threshold is not None else self.model.threshold(note.setting)
         ranked = sorted(zip(rows, probabilities, strict=True), key=lambda rp: (-rp[1], rp[0][0].rank))
         items: list[ProposedItem] = []
@@ -456,7 +456,7 @@ class LLMProposer(Proposer):
         for code in chosen_codes:
             cand = next(o for cond in conditions for o in cond.options if o.code == code)
             features = rows[code][1] if code in rows else {}
-            probability = self.model.probability([features])[0] if features else 0.0
+            probability = self.model.probability([features], note.setting)[0] if features else 0.0
             items.append(self._item(note, cand, features, probability))
         return Proposed(
             items=items,

@@ -187,7 +187,7 @@ def collect_examples(
 def _with_priors(example: NoteExample, priors: CodePriors) -> list[dict[str, float]]:
     rows = []
     for code, row in zip(example.codes, example.rows, strict=True):
-        prior_code, prior_category = priors.features(code)
+        prior_code, prior_category = priors.features(code, example.setting)
         rows.append({**row, "prior_code": prior_code, "prior_category": prior_category})
     return rows
 
@@ -214,6 +214,31 @@ def folds_for(examples: Sequence[NoteExample], k: int, seed: int = 0) -> list[in
     return fold
 
 
+def row_weights(examples: Sequence[NoteExample], balance: bool) -> NDArray[np.float64] | None:
+    """Per-row weights giving each setting the same total weight (few outpatient notes are not drowned
+    out by many case reports); None without ``balance``."""
+    if not balance:
+        return None
+    totals: dict[str, int] = {}
+    for ex in examples:
+        totals[ex.setting] = totals.get(ex.setting, 0) + len(ex.rows)
+    mean = sum(totals.values()) / len(totals)
+    return np.asarray([mean / totals[ex.setting] for ex in examples for _ in ex.rows], dtype=np.float64)
+
+
+def calibrate_by_setting(
+    examples: Sequence[NoteExample], margins: Sequence[NDArray[np.float64]]
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Isotonic calibration per setting (and ``all``) from out-of-fold margins."""
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for setting in [*sorted({ex.setting for ex in examples}), "all"]:
+        idx = [i for i, ex in enumerate(examples) if setting in ("all", ex.setting) and ex.rows]
+        flat = np.concatenate([margins[i] for i in idx])
+        labels = np.asarray([y for i in idx for y in examples[i].labels], dtype=np.int64)
+        out[setting] = fit_isotonic(flat, labels)
+    return out
+
+
 @dataclass
 class CVResult:
     """Out-of-fold margins per example (aligned with its rows) and the fold of each example."""
@@ -229,6 +254,7 @@ def cross_validate(
     seed: int = 0,
     features: Sequence[str] = FEATURE_NAMES,
     params: dict[str, Any] | None = None,
+    balance: bool = True,
     progress: bool = True,
 ) -> CVResult:
     """K-fold out-of-fold margins, grouped by note; priors from the training folds only.
@@ -242,11 +268,11 @@ def cross_validate(
     for f in range(k):
         train = [ex for ex, g in zip(examples, folds, strict=True) if g != f]
         test = [i for i, g in enumerate(folds) if g == f]
-        priors = CodePriors.from_labels(ex.gold for ex in train)
+        priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in train)
         x, y = _design(train, priors, features)
         if y.sum() == 0 or y.sum() == len(y):
             raise InputError(f"fold {f + 1} has only one class among its training rows; add labelled notes")
-        model = fit_boosting(x, y, seed=seed, **(params or {}))
+        model = fit_boosting(x, y, seed=seed, weights=row_weights(train, balance), **(params or {}))
         for i in test:
             if examples[i].rows:
                 margins[i] = model.decision_function(matrix(_with_priors(examples[i], priors), features))
@@ -361,23 +387,24 @@ def train_model(
     top_k: dict[str, int] | None = None,
     version: str,
     params: dict[str, Any] | None = None,
+    balance: bool = True,
     progress: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples."""
-    cv = cross_validate(examples, k=k, seed=seed, params=params, progress=progress)
-    labels = np.asarray([y for ex in examples for y in ex.labels], dtype=np.int64)
-    flat = np.concatenate([m for m in cv.margins if len(m)]) if any(len(m) for m in cv.margins) else np.zeros(0)
-    cal_x, cal_y = fit_isotonic(flat, labels)
-    probabilities = [np.interp(m, cal_x, cal_y).tolist() for m in cv.margins]
+    cv = cross_validate(examples, k=k, seed=seed, params=params, balance=balance, progress=progress)
+    calibration = calibrate_by_setting(examples, cv.margins)
+    probabilities = [
+        np.interp(m, *calibration[ex.setting]).tolist() for ex, m in zip(examples, cv.margins, strict=True)
+    ]
     thresholds, strict = choose_thresholds(examples, probabilities, precision_target=precision_target)
     oof = report(examples, probabilities, thresholds, strict)
-    priors = CodePriors.from_labels(ex.gold for ex in examples)
+    priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)
     x, y = _design(examples, priors, FEATURE_NAMES)
     datasets = sorted({ex.dataset for ex in examples})
     model = fit_acceptance(
         x,
         y,
-        oof_margins=flat,
+        calibration=calibration,
         priors=priors,
         thresholds=thresholds,
         strict_thresholds=strict,
@@ -390,9 +417,12 @@ def train_model(
             "cv_folds": k,
             "seed": seed,
             "precision_target": precision_target,
+            "balanced_settings": balance,
+            "params": params or {},
             "out_of_fold": oof,
         },
         seed=seed,
+        weights=row_weights(examples, balance),
         params=params,
     )
     return model, oof

@@ -81,8 +81,10 @@ def test_train_writes_a_calibrated_model_that_loads_and_predicts(examples: list[
     assert model.version.startswith("acceptance-test+")
     assert set(model.thresholds) == {"outpatient", "inpatient"}
     assert all(0.0 < t < 1.0 for t in model.thresholds.values())
-    assert list(model._cal_y) == sorted(model._cal_y)  # isotonic: non-decreasing
-    probs = model.probability([dict(r, prior_code=-3.0, prior_category=-2.0) for r in examples[0].rows])
+    for xs, ys in model._calibration.values():  # isotonic, per setting and overall: non-decreasing
+        assert list(ys) == sorted(ys) and list(xs) == sorted(xs)
+    assert set(model._calibration) == {"outpatient", "inpatient", "all"}
+    probs = model.probability([dict(r, prior_code=-3.0, prior_category=-2.0) for r in examples[0].rows], "outpatient")
     assert len(probs) == len(examples[0].rows) and all(0.0 <= p <= 1.0 for p in probs)
     assert oof["small"]["notes"] == 14 and 0.0 <= oof["small"]["f1"] <= 1.0
     # Another seed changes the file and therefore the version.
@@ -99,11 +101,17 @@ def test_selection_resolves_excludes1_and_threshold() -> None:
     assert select(ex, [0.4, 0.3, 0.2], 0.5) == []
 
 
-def test_priors_are_log_document_shares() -> None:
-    priors = CodePriors.from_labels([["E11.9", "I10"], ["I10"], ["E11.65"]])
-    code, cat = priors.features("I10")
-    assert priors.n_docs == 3 and code > priors.features("E11.9")[0] > priors.features("J45.909")[0]
+def test_priors_are_log_document_shares_per_setting() -> None:
+    priors = CodePriors.from_labels(
+        [("outpatient", ["E11.9", "I10"]), ("outpatient", ["I10"]), ("outpatient", ["E11.65"]), ("inpatient", ["R52"])]
+    )
+    code, cat = priors.features("I10", "outpatient")
+    assert priors.n_docs["outpatient"] == 3 and priors.n_docs["all"] == 4
+    assert code > priors.features("E11.9", "outpatient")[0] > priors.features("J45.909", "outpatient")[0]
     assert math.isclose(cat, math.log((2 + 0.1) / 4))
+    # A code frequent in one setting is not frequent in the other; an unseen setting uses all notes.
+    assert priors.features("R52", "inpatient")[0] > priors.features("R52", "outpatient")[0]
+    assert priors.features("I10", "case-report") == priors.features("I10", "all")
 
 
 def test_bad_model_files_are_config_errors(tmp_path: Path, small_index_settings: Settings) -> None:
