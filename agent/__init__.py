@@ -44,6 +44,7 @@ from medcode.agent._routing import (
 )
 from medcode.agent._runtime import Runtime
 from medcode.agent._selection import build_choice_model
+from medcode.agent._validation import ValidationRequest, validate_proposal
 
 __all__ = [
     "AUTONOMY_SUSPENDED",
@@ -85,9 +86,11 @@ __all__ = [
     "RoutingPolicy",
     "Runtime",
     "Usage",
+    "ValidationRequest",
     "build_choice_model",
     "group_conditions",
     "load_acceptance_model",
     "reason_kind",
     "sha256_text",
+    "validate_proposal",
 ]

@@ -1,7 +1,12 @@
 """``medcode validate``: check anyone's proposed codes against a note with the deterministic rules.
 
+Candidates are required (``--candidates FILE``, the codes the proposer was offered) unless
+``--no-candidates`` is passed explicitly; the output then says the NOT_A_CANDIDATE check was skipped.
+The same contract as ``POST /v1/validate`` (``agent/_validation.py``).
+
 Exit codes: 0 every code accepted (warnings allowed), 1 at least one code rejected, 2 bad input
-(unreadable note, malformed proposal JSON, missing fields, unknown setting, bad age or sex).
+(unreadable note, malformed proposal JSON, missing fields, unknown setting, bad age or sex, neither
+``--candidates`` nor ``--no-candidates``).
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "Check a proposal's codes (from any system) against a clinical note: hallucinated codes "
             "(malformed, unknown, headers, 7th characters), unsupported or mis-asserted evidence quotes "
             "(not in note, unrelated, negated, family history, hypothetical, uncertain, historical), and "
+            "the wrong sibling (side, 7th character, type, stage, acuity, 'with'/'without' a complication), and "
             "conventions across codes (Excludes1, code first, use additional, duplicates, age and sex). "
             'The proposal file is JSON: {"codes": [{"code": "E11.9", "evidence": [{"text": "..."} or '
             '{"start": 10, "end": 25, "text": "..."}], "confidence": 0.9}]}. '
+            "Give the codes the proposer was offered with --candidates, or --no-candidates to skip that check. "
             "Exit 0 when every code is accepted, 1 when any is rejected, 2 on bad input."
         ),
     )
@@ -64,11 +71,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sex", type=_sex, help="patient sex F or M (enables the sex edits)")
     p.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (picks the code-set release)")
     p.add_argument("--note-type", default="outpatient_visit", help="note type for the routing policy")
-    p.add_argument(
+    offered = p.add_mutually_exclusive_group(required=True)
+    offered.add_argument(
         "--candidates",
         metavar="FILE",
-        help="optional file of the candidate codes the proposer was offered (one per line, or a JSON list); "
+        help="file of the candidate codes the proposer was offered (one per line, or a JSON list); "
         "codes outside it are rejected NOT_A_CANDIDATE",
+    )
+    offered.add_argument(
+        "--no-candidates",
+        action="store_true",
+        help="validate without a candidate list: a code the proposer was not offered is not rejected "
+        "(the output says so)",
     )
     p.set_defaults(handler=_validate)
 
@@ -95,52 +109,42 @@ def _read_candidates(source: str) -> frozenset[str]:
 
 
 def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from medcode._input import read_note_text
-    from medcode.agent._note import Note
-    from medcode.agent._routing import RoutingPolicy
+    from pydantic import ValidationError
+
+    from medcode._input import describe_validation_error, read_note_text
+    from medcode.agent._validation import CANDIDATES_SKIPPED, ValidationRequest, validate_proposal
     from medcode.cli import print_json
-    from medcode.validators import ValidationContext, ValidatorPipeline, load_proposal
+    from medcode.errors import InputError
+    from medcode.validators import ValidatorPipeline, load_proposal
 
     settings = ctx.settings
     proposal = load_proposal(args.proposal)
-    note = Note.checked(read_note_text(args.note), settings.max_note_chars).text
-    candidates = _read_candidates(args.candidates) if args.candidates else None
-    vctx = ValidationContext(
-        note_text=note,
-        setting=args.setting or settings.setting,
-        age=args.age,
-        sex=args.sex,
-        date_of_service=args.date,
-        candidates=candidates,
-    )
-    with ValidatorPipeline(settings) as pipeline:
-        report = pipeline.validate(proposal, vctx)
-    routing = RoutingPolicy.from_settings(settings).decide(report.verdicts, args.note_type).model_dump(mode="json")
-    if args.json:
-        print_json(
-            {
-                "codes": [
-                    {
-                        "code": v.code,
-                        "canonical": v.canonical,
-                        "description": v.description,
-                        "status": v.status,
-                        "rules": v.rules,
-                        "reasons": [r.model_dump(mode="json") for r in v.results if r.severity == "reject"],
-                        "warnings": [w.model_dump(mode="json") for w in v.warnings],
-                        "evidence": [e.model_dump(mode="json") for e in v.evidence],
-                        "confidence": v.confidence,
-                    }
-                    for v in report.verdicts
-                ],
-                "routing": routing,
-                "codeset_version": report.codeset_version,
-                "rules_version": report.rules_version,
-            }
+    text = read_note_text(args.note)
+    try:
+        request = ValidationRequest(
+            note=text,
+            proposal=proposal,
+            candidates=sorted(_read_candidates(args.candidates)) if args.candidates else None,
+            no_candidates=args.no_candidates,
+            setting=args.setting,
+            note_type=args.note_type,
+            age=args.age,
+            sex=args.sex,
+            date_of_service=args.date,
         )
+    except ValidationError as exc:
+        raise InputError(f"invalid validation request ({describe_validation_error(exc)})") from None
+    with ValidatorPipeline(settings) as pipeline:
+        report, document = validate_proposal(pipeline, settings, request)
+    if args.json:
+        print_json(document)
     else:
         out = sys.stdout
         out.write(f"code set {report.codeset_version}, rules {report.rules_version}\n")
+        if request.candidates is None:
+            out.write(f"note: {CANDIDATES_SKIPPED} (--no-candidates)\n")
+        else:
+            out.write(f"candidates: {len(request.candidates)} offered; codes outside them are rejected\n")
         for v in report.verdicts:
             label = v.status.upper() + (" (with warnings)" if v.status == "accepted" and v.warnings else "")
             out.write(f"{v.code:<10} {label}  {v.description or ''}\n")
@@ -150,5 +154,6 @@ def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
                     out.write(f"      suggestions: {', '.join(r.suggestions[:10])}\n")
             for e in v.evidence:
                 out.write(f"    evidence [{e.start}:{e.end}] {e.text[:100]!r}\n")
+        routing = document["routing"]
         out.write(f"routing: {routing['decision']} ({'; '.join(routing['reasons'][:20])})\n")
     return 0 if report.all_accepted else 1

@@ -30,6 +30,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medcode import __version__
+from medcode.agent import ValidationRequest, validate_proposal
 from medcode.config import Settings
 from medcode.copilot._models import (
     AdjudicationRequest,
@@ -46,6 +47,7 @@ from medcode.errors import (
     ChartConflictError,
     ChartNotFoundError,
     ConfigError,
+    DateOutOfRangeError,
     InputError,
     JobNotFoundError,
     JobQueueFullError,
@@ -326,6 +328,24 @@ def create_app(
                 return JSONResponse(job.result, status_code=200)
         view = _job_view(job)
         return JSONResponse(view, status_code=202, headers={"Location": view["status_url"]})
+
+    @api.post(
+        "/validate",
+        tags=["coding"],
+        summary="Check anyone's proposed codes against a note (the `medcode validate --json` document)",
+        responses={400: {"description": "Empty or oversized note, or no release for the date of service."}},
+    )
+    def validate_codes(request: Request, body: ValidationRequest) -> dict[str, Any]:
+        """The same rules as `medcode validate`: hallucinated codes, unsupported or mis-asserted evidence, the
+        wrong sibling, conventions across codes. `candidates` (the codes the proposer was offered) are required
+        unless `no_candidates` is true; the answer says when the candidate check was skipped. Synchronous:
+        nothing is queued or stored."""
+        svc = service(request)
+        try:
+            _, document = validate_proposal(svc.coder.validators, svc.settings, body)
+        except DateOutOfRangeError as exc:
+            raise InputError(str(exc)) from None
+        return document
 
     @api.get("/jobs/{job_id}", tags=["coding"], summary="A coding job; `result` once done", response_model=CodingJob)
     def get_job(request: Request, job_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import threading
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from medcode.agent import MedicalCoder
     from medcode.codesets import ICD10CMCodeSet
 
-__all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "note_for", "run_eval"]
+__all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "note_for", "run_eval", "unsupported_reason"]
 
 # Rules whose firing means the proposal was a hallucinated code or an unsupported justification.
 HALLUCINATION_RULES = frozenset(
@@ -158,6 +159,7 @@ def _predict(coder: MedicalCoder, doc: GoldDocument, max_chars: int, proposer: s
         "proposer": proposer,
         "gold": doc.codes,
         "gold_spans": [s.model_dump() for s in doc.spans],
+        "gold_traps": [t.model_dump() for t in doc.traps],
         "setting": doc.coding_setting,
     }
     try:
@@ -191,6 +193,53 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return min(a[1], b[1]) > max(a[0], b[0])
 
 
+_WORDS = re.compile(r"[a-z]+")
+
+
+def _same_condition(a: str, b: str, codeset: ICD10CMCodeSet) -> bool:
+    """Two categories of one block whose titles share at least half their words (E10 and E11)."""
+    ra, rb = codeset.get(a), codeset.get(b)
+    if ra.block != rb.block:
+        return False
+    wa, wb = set(_WORDS.findall(ra.description.lower())), set(_WORDS.findall(rb.description.lower()))
+    return bool(wa | wb) and 2 * len(wa & wb) >= len(wa | wb)
+
+
+def _siblings(code: str, gold: str, codeset: ICD10CMCodeSet) -> bool:
+    """Same category (E11.65 / E11.9, S93.401A / S93.401D, M17.11 / M17.12), or the same subcode in a twin category."""
+    a, b = code.replace(".", ""), gold.replace(".", "")
+    if a[:3] == b[:3]:
+        return True
+    return a[3:] == b[3:] != "" and a[:3] in codeset and b[:3] in codeset and _same_condition(a[:3], b[:3], codeset)
+
+
+def unsupported_reason(
+    code: dict[str, Any], row: dict[str, Any], codeset: ICD10CMCodeSet, spans_by_code: dict[str, list[tuple[int, int]]]
+) -> str | None:
+    """Why gold says an accepted code is unsupported, or None. Uses gold and the code set only, never the validators.
+
+    ``trap``: the note's gold lists the code as a trap (negated, family history, historical, uncertain,
+    wrong side or 7th character, an injected instruction); ``sibling``: the code is not gold but a
+    sibling of a gold code of the note (same category, or the same subcode of a twin category such as
+    E10/E11), i.e. the wrong member of a family the note documents; ``evidence``: the code is gold and
+    gold marks its evidence, but none of the accepted evidence spans overlaps a gold span of that code.
+    """
+    name = str(code["code"]).upper()
+    gold = {c.upper() for c in row["gold"]}
+    if any(name in {c.upper() for c in trap.get("not_codes", [])} for trap in row.get("gold_traps", [])):
+        return "trap"
+    if name not in gold:
+        if any(_siblings(name, g, codeset) for g in gold):
+            return "sibling"
+        return None
+    gold_spans = spans_by_code.get(name)
+    if gold_spans:
+        spans = [(e["start"], e["end"]) for e in code.get("evidence", []) if e.get("start") is not None]
+        if not any(_overlaps(s, g) for s in spans for g in gold_spans):
+            return "evidence"
+    return None
+
+
 def compute_metrics(
     rows: list[dict[str, Any]], codeset: ICD10CMCodeSet, *, problems: int = 0, texts: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -211,6 +260,7 @@ def compute_metrics(
 
     raw_total = raw_bad = 0
     accepted_total = accepted_bad = 0
+    unsupported: Counter[str] = Counter()
     rejections: Counter[str] = Counter()
     confidences: list[float] = []
     correct: list[bool] = []
@@ -249,6 +299,9 @@ def compute_metrics(
             )
             if not _in_codeset(code["code"], codeset) or not _evidence_ok(code, check):
                 accepted_bad += 1
+            reason = unsupported_reason(code, row, codeset, spans_by_code)
+            if reason is not None:
+                unsupported[reason] += 1
             is_correct = code["code"].upper() in gold_set
             if code.get("confidence") is not None:
                 confidences.append(float(code["confidence"]))
@@ -289,6 +342,9 @@ def compute_metrics(
         "hallucination_rate_raw": round(raw_bad / raw_total, 4) if raw_total else 0.0,
         "accepted_codes": accepted_total,
         "hallucination_rate_accepted": round(accepted_bad / accepted_total, 4) if accepted_total else 0.0,
+        "unsupported_accepted": sum(unsupported.values()),
+        "unsupported_accepted_rate": round(sum(unsupported.values()) / accepted_total, 4) if accepted_total else 0.0,
+        "unsupported_accepted_by_reason": dict(sorted(unsupported.items())),
         "rejections_by_rule": dict(sorted(rejections.items())),
         "auto_rate": round(routing["auto"] / n_ok, 4) if n_ok else 0.0,
         "review_rate": round(routing["review"] / n_ok, 4) if n_ok else 0.0,

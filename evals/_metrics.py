@@ -16,6 +16,20 @@ Conventions (documented in the README):
   proposer was offered (what a ranked submission would score), beside ``map`` of the proposed
   codes ranked by confidence.
 - ``ece``: expected calibration error with equal-width bins over [0, 1].
+
+Computed in ``_harness.py`` from the prediction rows:
+
+- ``hallucination_rate_raw``: share of all proposed codes that a validator rejected with a
+  hallucination or unsupported-evidence rule (``HALLUCINATION_RULES``).
+- ``hallucination_rate_accepted`` (structural): share of accepted codes that are not billable codes
+  of the release, or whose evidence offsets do not slice the note to the quoted text. It re-checks
+  what the validators check first, so it is 0 unless they are broken; it cannot see a wrong code.
+- ``unsupported_accepted_rate``: share of accepted codes that gold says are unsupported, by a check
+  that never calls the validators (``unsupported_reason``): the code is one of the note's traps, or
+  a non-gold sibling of a gold code (same category, or the twin category's same subcode), or a gold
+  code whose evidence overlaps none of its gold spans. Codes unrelated to any gold code are not
+  counted (they may be missing gold labels); on datasets without spans or traps only the sibling
+  test applies.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ BASELINE_KEYS = (
     "micro_f1",
     "hallucination_rate_raw",
     "hallucination_rate_accepted",
+    "unsupported_accepted_rate",
     "candidate_recall",
     "ece",
     "review_rate",
@@ -97,16 +98,19 @@ def compare(
     *,
     tolerance_f1: float = 0.02,
     tolerance_raw: float = 0.02,
+    tolerance_unsupported: float = 0.01,
     allow_version_change: bool = False,
 ) -> Comparison:
     """Rows of the diff table and the list of failures (empty = pass).
 
-    Fails when ``hallucination_rate_accepted`` is above 0, when ``hallucination_rate_raw`` rises
-    or ``micro_f1`` falls by more than its tolerance, or when a result-changing version differs
-    (unless allowed). Raises ``InputError`` when a metric is missing from either side.
+    Fails when ``hallucination_rate_accepted`` is above 0, when ``unsupported_accepted_rate`` or
+    ``hallucination_rate_raw`` rises or ``micro_f1`` falls by more than its tolerance, or when a
+    result-changing version differs (unless allowed). Raises ``InputError`` when a metric is missing
+    from either side (a baseline written before ``unsupported_accepted_rate`` existed must be
+    regenerated with ``--update-baseline``).
     """
     for side, data in (("baseline", baseline), ("current", current)):
-        for key in ("micro_f1", "hallucination_rate_raw", "hallucination_rate_accepted"):
+        for key in ("micro_f1", "hallucination_rate_raw", "hallucination_rate_accepted", "unsupported_accepted_rate"):
             if not isinstance(data.get(key), int | float):
                 raise InputError(f"{side} metrics lack a numeric {key!r}")
     rows: list[Row] = []
@@ -124,6 +128,23 @@ def compare(
     )
     if acc > 0:
         failures.append(f"hallucination_rate_accepted is {acc:.4f}; it must be 0")
+
+    uns_b, uns_c = float(baseline["unsupported_accepted_rate"]), float(current["unsupported_accepted_rate"])
+    worse = uns_c > uns_b + tolerance_unsupported
+    rows.append(
+        Row(
+            metric="unsupported_accepted_rate",
+            baseline=uns_b,
+            current=uns_c,
+            status=f"FAIL (+{uns_c - uns_b:.4f} > {tolerance_unsupported})"
+            if worse
+            else f"ok (tolerance {tolerance_unsupported})",
+        )
+    )
+    if worse:
+        failures.append(
+            f"unsupported_accepted_rate rose from {uns_b:.4f} to {uns_c:.4f} (tolerance {tolerance_unsupported})"
+        )
 
     raw_b, raw_c = float(baseline["hallucination_rate_raw"]), float(current["hallucination_rate_raw"])
     worse = raw_c > raw_b + tolerance_raw

@@ -85,6 +85,8 @@ _HEADLINE = [
     "candidate_recall",
     "hallucination_rate_raw",
     "hallucination_rate_accepted",
+    "unsupported_accepted_rate",
+    "unsupported_accepted_by_reason",
     "auto_rate",
     "review_rate",
     "ece",

@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "regress",
         help="fail when hallucinations or F1 regress against a baseline",
         description="Run the evaluation (or read a finished one with --results) and compare it with a stored "
-        "baseline. Exit 1 when hallucination_rate_accepted is above 0, when hallucination_rate_raw rises or "
-        "micro_f1 falls beyond its tolerance, or when a result-changing version differs without "
+        "baseline. Exit 1 when hallucination_rate_accepted is above 0, when unsupported_accepted_rate or "
+        "hallucination_rate_raw rises or micro_f1 falls beyond its tolerance, or when a result-changing version "
+        "differs without "
         "--allow-version-change; exit 0 otherwise; 2 on bad input. --update-baseline writes the current "
         "figures as the new baseline (review and commit it).",
     )
@@ -56,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rg.add_argument("--tolerance", type=float, default=0.02, help="tolerance for micro_f1 and the raw rate (0.02)")
     rg.add_argument("--tolerance-f1", type=float, help="tolerance for a fall in micro_f1")
     rg.add_argument("--tolerance-raw", type=float, help="tolerance for a rise in hallucination_rate_raw")
+    rg.add_argument(
+        "--tolerance-unsupported",
+        type=float,
+        default=0.01,
+        help="tolerance for a rise in unsupported_accepted_rate (0.01)",
+    )
     rg.add_argument("--allow-version-change", action="store_true", help="versions may differ from the baseline")
     rg.add_argument("--update-baseline", action="store_true", help="write the current figures to --baseline")
     rg.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -86,6 +93,7 @@ def _eval(args: argparse.Namespace, ctx: CommandContext) -> int:
         "candidate_recall",
         "hallucination_rate_raw",
         "hallucination_rate_accepted",
+        "unsupported_accepted_rate",
         "ece",
         "seconds_per_document",
     )
@@ -124,6 +132,7 @@ def _regress(args: argparse.Namespace, ctx: CommandContext) -> int:
         current,
         tolerance_f1=args.tolerance if args.tolerance_f1 is None else args.tolerance_f1,
         tolerance_raw=args.tolerance if args.tolerance_raw is None else args.tolerance_raw,
+        tolerance_unsupported=args.tolerance_unsupported,
         allow_version_change=args.allow_version_change,
     )
     if args.json:

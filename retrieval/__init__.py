@@ -11,7 +11,7 @@ from medcode.retrieval._expand import QueryExpander, default_expander
 from medcode.retrieval._index import CodeIndex, IndexUnit, build_index, index_dir, index_info
 from medcode.retrieval._models import Candidate, IndexInfo, NoteCandidate, NoteCandidates, Segment, SpanHit
 from medcode.retrieval._retriever import HybridRetriever, Mode
-from medcode.retrieval._segment import SECTION_NAMES, segment_note
+from medcode.retrieval._segment import SECTION_NAMES, section_headers, segment_note
 
 __all__ = [
     "SECTION_NAMES",
@@ -32,5 +32,6 @@ __all__ = [
     "default_expander",
     "index_dir",
     "index_info",
+    "section_headers",
     "segment_note",
 ]

@@ -30,6 +30,8 @@ REQUIRED_KEYS = {
     "candidate_recall",
     "hallucination_rate_raw",
     "hallucination_rate_accepted",
+    "unsupported_accepted_rate",
+    "unsupported_accepted_by_reason",
     "rejections_by_rule",
     "auto_rate",
     "review_rate",
@@ -103,6 +105,7 @@ def _metrics(**overrides: object) -> dict[str, object]:
         "micro_f1": 0.5,
         "hallucination_rate_raw": 0.10,
         "hallucination_rate_accepted": 0.0,
+        "unsupported_accepted_rate": 0.02,
         "candidate_recall": 0.8,
         "ece": 0.1,
         "review_rate": 1.0,
@@ -121,6 +124,13 @@ def test_compare_rules() -> None:
     assert compare(_metrics(), _metrics(hallucination_rate_raw=0.0)).ok  # improvement is fine
     accepted = compare(_metrics(), _metrics(hallucination_rate_accepted=0.001))
     assert not accepted.ok and "must be 0" in accepted.failures[0]
+    assert compare(_metrics(), _metrics(unsupported_accepted_rate=0.025)).ok  # within 0.01
+    unsupported = compare(_metrics(), _metrics(unsupported_accepted_rate=0.05))
+    assert not unsupported.ok and "unsupported_accepted_rate rose" in unsupported.failures[0]
+    assert compare(_metrics(), _metrics(unsupported_accepted_rate=0.05), tolerance_unsupported=0.05).ok
+    old_baseline = {k: v for k, v in _metrics().items() if k != "unsupported_accepted_rate"}
+    with pytest.raises(InputError, match="unsupported_accepted_rate"):
+        compare(old_baseline, _metrics())
     changed = _metrics(versions={"proposer": "llm", "model": "m2", "prompt": "p1", "codeset": "c1"})
     assert not compare(_metrics(), changed).ok
     assert compare(_metrics(), changed, allow_version_change=True).ok
@@ -162,6 +172,66 @@ def test_regress_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["regress", "--baseline", str(new), "--results", str(good), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is True and report["failures"] == []
+
+
+def _accepted(code: str, start: int, end: int) -> dict[str, object]:
+    return {
+        "code": code,
+        "status": "accepted",
+        "rules": [],
+        "confidence": 0.9,
+        "evidence": [{"text": NOTE[start:end], "start": start, "end": end}],
+    }
+
+
+def _row(codes: list[dict[str, object]], **extra: object) -> dict[str, object]:
+    result = {
+        "codes": codes,
+        "routing": {"decision": "review"},
+        "usage": {"seconds": 1.0, "prompt_tokens": 0, "completion_tokens": 0},
+        "candidates": [],
+        "versions": {},
+    }
+    return {"id": "d", "gold": ["E11.9", "I10"], "predicted": [c["code"] for c in codes], "result": result, **extra}
+
+
+def test_unsupported_accepted_rate_is_computed_from_gold_not_the_validators(codeset) -> None:  # type: ignore[no-untyped-def]
+    diabetes = NOTE.index("Type 2 diabetes")
+    hypertension = NOTE.index("Essential hypertension")
+    spans = [{"code": "E11.9", "start": diabetes, "end": diabetes + 46}]
+    traps = [{"kind": "negation", "text": "He denies chest pain", "not_codes": ["R07.9"]}]
+    good = _row([_accepted("E11.9", diabetes, diabetes + 46), _accepted("I10", hypertension, hypertension + 22)])
+    metrics = compute_metrics([{**good, "gold_spans": spans}], codeset, texts={"d": NOTE})
+    assert metrics["unsupported_accepted_rate"] == 0.0
+    chest = NOTE.index("chest pain")
+    wrong = _row(
+        [
+            _accepted("E11.65", diabetes, diabetes + 46),  # a sibling of gold E11.9: the wrong family member
+            _accepted("E11.9", hypertension, hypertension + 22),  # gold code, evidence outside its gold span
+            _accepted("R07.9", chest, chest + 10),  # a trap of the note
+            _accepted("Z99.89", hypertension, hypertension + 22),  # unrelated to gold: not counted
+        ],
+        gold_spans=spans,
+        gold_traps=traps,
+    )
+    metrics = compute_metrics([wrong], codeset, texts={"d": NOTE})
+    assert metrics["unsupported_accepted_by_reason"] == {"evidence": 1, "sibling": 1, "trap": 1}
+    assert metrics["unsupported_accepted_rate"] == 0.75
+    assert metrics["hallucination_rate_accepted"] == 0.0  # the structural re-check sees nothing wrong
+    twin = _row([_accepted("E10.9", diabetes, diabetes + 46)])
+    assert compute_metrics([twin], codeset)["unsupported_accepted_by_reason"] == {"sibling": 1}
+
+
+def test_committed_baselines_have_every_gated_metric() -> None:
+    from medcode.evals._regress import BASELINE_KEYS, VERSION_KEYS
+
+    baselines = sorted((Path(__file__).resolve().parents[1] / "evals" / "baselines").glob("*.json"))
+    assert baselines
+    for path in baselines:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert set(BASELINE_KEYS) <= set(data), path.name
+        assert isinstance(data["unsupported_accepted_rate"], float), path.name
+        assert set(VERSION_KEYS) <= set(data["versions"]), path.name
 
 
 def test_compute_metrics_handles_failed_and_empty_documents(codeset) -> None:  # type: ignore[no-untyped-def]

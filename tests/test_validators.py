@@ -253,7 +253,7 @@ def test_set_rules_excludes1_duplicate_code_first_use_additional(pipeline: Valid
         pipeline,
         [
             _one("E11.22", "Type 2 diabetes mellitus with diabetic chronic kidney disease"),
-            _one("E10.22", "type 2 diabetes"),
+            _one("E10.22", "diabetes"),  # on "type 2 diabetes" it would be SPECIFICITY_UNSUPPORTED first
             _one("I12.9", "Essential hypertension"),
             _one("i12.9", "Essential hypertension, well controlled"),
             _one("D63.1", "chronic kidney disease"),
@@ -329,9 +329,10 @@ def test_cli_validate_json_and_exit_codes(
 ) -> None:
     note, proposal = files
     proposal.write_text(json.dumps({"codes": [_one("N18.31", "CKD stage 3a")]}), encoding="utf-8")
-    assert _cli(["--note", str(note), "--proposal", str(proposal), "--json"], session_data_dir) == 0
+    assert _cli(["--note", str(note), "--proposal", str(proposal), "--json", "--no-candidates"], session_data_dir) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["codes"][0]["status"] == "accepted" and out["codes"][0]["rules"] == []
+    assert out["candidates_checked"] is False and "not checked" in out["notes"][0]
     assert out["routing"]["decision"] == "review"
     assert out["routing"]["reasons"][0] == "HUMAN_ASSISTED_DEFAULT"  # the agent's default policy
     span = out["codes"][0]["evidence"][0]
@@ -340,7 +341,19 @@ def test_cli_validate_json_and_exit_codes(
     proposal.write_text(json.dumps({"codes": [_one("N18.31", "CKD stage 3a"), _one("E11", "type 2 diabetes")]}))
     assert (
         _cli(
-            ["--note", str(note), "--proposal", str(proposal), "--json", "--age", "58", "--sex", "m"], session_data_dir
+            [
+                "--note",
+                str(note),
+                "--proposal",
+                str(proposal),
+                "--json",
+                "--age",
+                "58",
+                "--sex",
+                "m",
+                "--no-candidates",
+            ],
+            session_data_dir,
         )
         == 1
     )
@@ -349,9 +362,41 @@ def test_cli_validate_json_and_exit_codes(
     assert out["codes"][1]["rules"] == ["CODE_NOT_BILLABLE"]
     assert "CODE_REJECTED:E11:CODE_NOT_BILLABLE" in out["routing"]["reasons"]
 
-    assert _cli(["--note", str(note), "--proposal", str(proposal)], session_data_dir) == 1
+    assert _cli(["--note", str(note), "--proposal", str(proposal), "--no-candidates"], session_data_dir) == 1
     text = capsys.readouterr().out
     assert "REJECTED" in text and "CODE_NOT_BILLABLE" in text and "suggestions: E11.00" in text
+    assert "candidates not checked" in text
+
+    offered = note.parent / "candidates.txt"
+    offered.write_text("E11.9\nN18.31\n", encoding="utf-8")
+    proposal.write_text(json.dumps({"codes": [_one("N18.31", "CKD stage 3a"), _one("N18.32", "CKD stage 3")]}))
+    assert (
+        _cli(
+            ["--note", str(note), "--proposal", str(proposal), "--json", "--candidates", str(offered)], session_data_dir
+        )
+        == 1
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["candidates_checked"] is True and out["notes"] == []
+    assert out["codes"][0]["status"] == "accepted" and "NOT_A_CANDIDATE" in out["codes"][1]["rules"]
+
+
+def test_cli_validate_needs_candidates_or_no_candidates(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    note, proposal = files
+    proposal.write_text('{"codes": []}', encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        _cli(["--note", str(note), "--proposal", str(proposal)], tmp_path / "data")
+    assert exc.value.code == 2 and "--candidates" in capsys.readouterr().err
+    offered = tmp_path / "offered.txt"
+    offered.write_text("I10\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        _cli(
+            ["--note", str(note), "--proposal", str(proposal), "--candidates", str(offered), "--no-candidates"],
+            tmp_path / "data",
+        )
+    assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -369,7 +414,7 @@ def test_cli_bad_proposal_exits_2_with_a_clear_message(
 ) -> None:
     note, proposal = files
     proposal.write_text(content, encoding="utf-8")
-    assert _cli(["--note", str(note), "--proposal", str(proposal)], tmp_path / "data") == 2
+    assert _cli(["--note", str(note), "--proposal", str(proposal), "--no-candidates"], tmp_path / "data") == 2
     assert message in capsys.readouterr().err
 
 
@@ -382,12 +427,15 @@ def test_cli_bad_arguments_exit_2(files: tuple[Path, Path], tmp_path: Path, caps
         (["--sex", "X"], "sex must be F or M"),
     ):
         with pytest.raises(SystemExit) as exc:
-            _cli(["--note", str(note), "--proposal", str(proposal), *extra], tmp_path / "data")
+            _cli(["--note", str(note), "--proposal", str(proposal), "--no-candidates", *extra], tmp_path / "data")
         assert exc.value.code == 2
         assert message in capsys.readouterr().err
-    assert _cli(["--note", str(tmp_path / "nope.txt"), "--proposal", str(proposal)], tmp_path / "data") == 2
+    assert (
+        _cli(["--note", str(tmp_path / "nope.txt"), "--proposal", str(proposal), "--no-candidates"], tmp_path / "data")
+        == 2
+    )
     assert "note file not found" in capsys.readouterr().err
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n", encoding="utf-8")
-    assert _cli(["--note", str(empty), "--proposal", str(proposal)], tmp_path / "data") == 2
+    assert _cli(["--note", str(empty), "--proposal", str(proposal), "--no-candidates"], tmp_path / "data") == 2
     assert "is empty" in capsys.readouterr().err

@@ -33,7 +33,10 @@ def test_sets_are_large_and_cover_every_category() -> None:
         assert categories[category] >= 5, category
     expected = {rule for item in REDTEAM for rule in item["expect_rules"]}
     assert expected <= set(RULE_IDS)
-    assert expected >= set(RULE_IDS) - {"USE_ADDITIONAL"}  # every rejecting rule is exercised
+    warn_only = {"USE_ADDITIONAL", "MORE_SPECIFIC_AVAILABLE", "DOCUMENTATION_GAP"}
+    # every rejecting rule is exercised; LATERALITY_CONFLICT and ENCOUNTER_CONFLICT by the swaps made from
+    # gold (tests/test_validators_specificity.py)
+    assert expected >= set(RULE_IDS) - warn_only - {"LATERALITY_CONFLICT", "ENCOUNTER_CONFLICT"}
     assert all(item["note_id"] in NOTES for item in REDTEAM + SOUND)
 
 

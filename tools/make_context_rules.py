@@ -66,6 +66,19 @@ def main() -> int:
         r.update(kw)
         out.append(r)
 
+    # --- pseudo-triggers: an age is not a past condition ("58-year-old" would make "old" HISTORICAL) ---
+    add(
+        "year-old",
+        "PSEUDO",
+        "PSEUDO",
+        pattern=[
+            {"LIKE_NUM": True, "OP": "?"},
+            {"ORTH": "-", "OP": "?"},
+            L("year", "years", "yr", "yrs", "month", "months", "week", "weeks", "day", "days"),
+            {"ORTH": "-", "OP": "?"},
+            {"LOWER": "old"},
+        ],
+    )
     # --- pseudo-negations / pseudo-triggers (match, modify nothing) ---
     for p in [
         "no change",
@@ -356,14 +369,35 @@ def main() -> int:
             )
         ],
     )
+    # ... but a relative "noted to have" a disease, or who "reports a history of" one, is its subject: the
+    # longer pseudo-trigger displaces the terminator ("mother noted to have breast cancer" stays FAMILY;
+    # "his wife notes hallucinations" and "mom reports fever" are still the patient's).
+    add(
+        "noted to have",
+        "PSEUDO",
+        "PSEUDO",
+        pattern=[L("noted", "reported", "found", "known"), L("to", "with", "as")],
+    )
+    add(
+        "reports a history of",
+        "PSEUDO",
+        "PSEUDO",
+        pattern=[
+            L("reports", "reported", "notes", "noted", "states", "stated"),
+            {"LOWER": {"IN": ["a", "her", "his", "their"]}, "OP": "?"},
+            L("history", "hx"),
+        ],
+    )
     add("patient", "TERMINATE", "TERMINATE", pattern=[L("patient", "pt")])
 
     doc = {
-        "version": "context-rules-2026.11-1",
+        "version": "context-rules-2026.11-2",
         "source": "Adapted from medspaCy 1.3.1 resources/en/context_rules.json (MIT licence, medspacy/medspacy); "
         "additions and changes for ICD-10-CM coding: guideline IV.H/II.H uncertainty terms, 'resolved' as RESOLVED (historical for outpatient visits, current-episode for inpatient stays), "
         "status-post/prior/quit as historical, pseudo-triggers for 'not well controlled' and 'history of present illness', "
-        "and terminators so that 'his wife noticed ...' does not make the patient's finding family history.",
+        "terminators so that 'his wife noticed ...' does not make the patient's finding family history (but a relative 'noted to have' "
+        "or who 'reports a history of' a disease is its subject: 'mother noted to have breast cancer' stays family history), and ages "
+        "('58-year-old') as pseudo-triggers so that 'old' does not make them historical.",
         "context_rules": out,
     }
     with OUT.open("w", encoding="utf-8") as f:

@@ -731,12 +731,14 @@ UNRELATED: list[Spec] = [
 
 CONVENTIONS: list[Spec] = [
     # Excludes1 pairs: both codes go to a coder
+    # A wrong sibling is rejected before the set rules see it: the Excludes1 partner then stands.
     R(
-        "excludes1",
+        "wrong_sibling",
         "rt-01",
-        ["EXCLUDES1_CONFLICT"],
+        ["SPECIFICITY_UNSUPPORTED"],
         ("E11.22", "Type 2 diabetes mellitus with diabetic chronic kidney disease"),
         ("E10.22", "type 2 diabetes and CKD stage 3"),
+        targets=[1],
     ),
     R(
         "excludes1",
@@ -795,11 +797,12 @@ CONVENTIONS: list[Spec] = [
         ("M80.08XA", "Osteoporosis on alendronate"),
     ),
     R(
-        "excludes1",
+        "wrong_sibling",
         "rt-21",
-        ["EXCLUDES1_CONFLICT"],
+        ["SPECIFICITY_UNSUPPORTED"],
         ("E10.649", "Type 1 diabetes mellitus with hypoglycemia without coma"),
         ("E11.649", "hypoglycemia without coma"),
+        targets=[1],
     ),
     R(
         "excludes1",
@@ -837,11 +840,12 @@ CONVENTIONS: list[Spec] = [
         ("J32.9", "maxillary sinus tenderness bilaterally"),
     ),
     R(
-        "excludes1",
+        "wrong_sibling",
         "rt-18",
-        ["EXCLUDES1_CONFLICT"],
+        ["SPECIFICITY_UNSUPPORTED"],
         ("F10.21", "Alcohol dependence, in remission"),
         ("F10.10", "alcohol dependence in early remission"),
+        targets=[1],
     ),
     R(
         "excludes1",

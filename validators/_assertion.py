@@ -7,12 +7,24 @@ complications"). Each run gets the categories of every modifier whose scope cove
 the modifier sits inside the quote or around it. The caller picks the run that carries the code's
 concept. Sections named by ``retrieval.segment_note`` add a category (a Family History section
 makes every run FAMILY).
+
+Two corrections to ConText's scopes, both from the note's layout:
+
+* a modifier never reaches across a line break that starts a new item (a bullet, a number, a capital
+  letter) or a blank line, and a modifier with a token window (``max_scope``) never reaches across
+  a sentence end either: PyRuSH keeps "Will monitor for\nPneumonia, right lower lobe" in one
+  sentence;
+* a header line that ends in a colon and names a category ("Denies:", "Negative for:", listed in
+  ``assertion_policy.json`` ``list_headers``) gives that category to the bulleted or numbered lines
+  under it, up to a blank line or a line that is not a list item.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -20,6 +32,14 @@ from typing import Any
 __all__ = ["AssertionDetector", "ContentRun", "SpanAssertion"]
 
 _NOT_MODIFYING = frozenset({"TERMINATE", "PSEUDO"})
+_CACHED_DOCS = 8
+# A line break that starts a new item: a bullet, a numbered item, a capital letter, or a blank line.
+_ITEM_BREAK = re.compile(r"\n[ \t]*(?:\n|[-*\u2022\u25cf\u25aa\u2013\u2014>]|\d{1,3}[.)]\s|\(?[a-zA-Z][)]\s|[A-Z])")
+# A sentence end: . ! ? followed by whitespace and a capital letter, a digit or a bullet, or run on to a
+# capitalised word ("fever.Cellulitis", which PyRuSH keeps in one sentence).
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+(?=[A-Z0-9\-*\u2022])|(?<=[a-z])[.!?](?=[A-Z][a-z])")
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*\u2022\u25cf\u25aa\u2013\u2014>]|\d{1,3}[.)]|\(?[a-zA-Z][)])[ \t]+\S")
+_HEADER_LINE = re.compile(r"[ \t]*(?:[-*\u2022#]+[ \t]*)?(?P<label>[A-Za-z][A-Za-z /,'-]{0,60}?)[ \t]*:[ \t]*$")
 
 
 @dataclass
@@ -58,7 +78,9 @@ class AssertionDetector:
     Raises ``ConfigError`` when the rules file is invalid.
     """
 
-    def __init__(self, rules_resource: str = "data/context_rules.json") -> None:
+    def __init__(
+        self, rules_resource: str = "data/context_rules.json", list_headers: dict[str, list[str]] | None = None
+    ) -> None:
         from medcode.errors import ConfigError
 
         _silence_loguru()
@@ -76,6 +98,14 @@ class AssertionDetector:
         self._context: Any = ConText(self._nlp, rules=None, input_span_type="group", span_group_name="medcode_targets")
         self._context.add(rules)
         self._lock = threading.Lock()
+        # The last few notes' parsed docs: validating many proposals against one note (a coder's edits,
+        # an evaluation's swaps) parses it once. Keyed by the text itself; never logged.
+        self._docs: OrderedDict[str, tuple[Any, list[Any]]] = OrderedDict()
+        self._list_headers = {
+            " ".join(label.lower().split()): category
+            for category, labels in (list_headers or {}).items()
+            for label in labels
+        }
 
     def analyse(
         self, note: str, spans: list[tuple[int, int]], sections: list[tuple[int, int, str]] | None = None
@@ -86,11 +116,22 @@ class AssertionDetector:
         raises for odd spans: a span that covers no token yields one run with no categories.
         """
         with self._lock:
-            doc = self._nlp(note)
-            doc.spans["medcode_targets"] = []
-            self._context(doc)
-            modifiers = list(doc._.context_graph.modifiers)
+            cached = self._docs.get(note)
+            if cached is None:
+                doc = self._nlp(note)
+                doc.spans["medcode_targets"] = []
+                self._context(doc)
+                cached = (doc, list(doc._.context_graph.modifiers))
+                self._docs[note] = cached
+                while len(self._docs) > _CACHED_DOCS:
+                    self._docs.popitem(last=False)
+            else:
+                self._docs.move_to_end(note)
+            doc, modifiers = cached
         section_map = sections or []
+        item_breaks = [m.start() for m in _ITEM_BREAK.finditer(note)]
+        sentence_ends = sorted(item_breaks + [m.start() for m in _SENTENCE_END.finditer(note)])
+        lists = self._list_regions(note)
         out: list[SpanAssertion] = []
         for start, end in spans:
             span = doc.char_span(start, end, alignment_mode="expand")
@@ -105,9 +146,44 @@ class AssertionDetector:
                 for modifier in modifiers:
                     if modifier.category not in _NOT_MODIFYING and run_span is not None and modifier.modifies(run_span):
                         a, b = modifier.modifier_span
-                        run.categories.setdefault(modifier.category, doc[a:b].text)
+                        trigger = doc[a:b]
+                        gap = (min(trigger.end_char, run.start), max(trigger.start_char, run.end))
+                        breaks = sentence_ends if modifier.max_scope is not None else item_breaks
+                        if any(gap[0] <= pos < gap[1] for pos in breaks):
+                            continue  # the scope ran over a line item or a sentence end
+                        run.categories.setdefault(modifier.category, trigger.text)
+                for start_, end_, category, trigger_text in lists:
+                    if start_ <= run.start < end_:
+                        run.categories.setdefault(category, trigger_text)
             out.append(SpanAssertion(start, end, runs, sent.start_char, sent.end_char, section))
         return out
+
+    def _list_regions(self, note: str) -> list[tuple[int, int, str, str]]:
+        """``(start, end, category, header)`` for the list items under a header such as "Denies:"."""
+        if not self._list_headers:
+            return []
+        regions: list[tuple[int, int, str, str]] = []
+        lines: list[tuple[int, str]] = []
+        offset = 0
+        for line in note.split("\n"):
+            lines.append((offset, line))
+            offset += len(line) + 1
+        i = 0
+        while i < len(lines):
+            start, text = lines[i]
+            header = _HEADER_LINE.match(text)
+            label = " ".join(header.group("label").lower().split()) if header else ""
+            category = self._list_headers.get(label) or self._list_headers.get(label.split(",")[-1].strip())
+            i += 1
+            if not category or not header:
+                continue
+            end = None
+            while i < len(lines) and _LIST_ITEM.match(lines[i][1]):
+                end = lines[i][0] + len(lines[i][1])
+                i += 1
+            if end is not None:
+                regions.append((start + len(text), end, category, header.group("label").strip()))
+        return regions
 
     @staticmethod
     def _runs(doc: Any, span: Any, modifiers: list[Any]) -> list[ContentRun]:

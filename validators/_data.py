@@ -16,17 +16,22 @@ from typing import Any
 
 from medcode.errors import ConfigError
 from medcode.validators._refs import CodeRefMatcher
+from medcode.validators._specificity import SpecificityLexicon
 
 __all__ = ["DATA_FILES", "RULES_SERIES", "RulesData", "load_rules_data"]
 
 RULES_SERIES = "2026.11"
 DATA_FILES = (
     "assertion_policy.json",
+    "cdi_queries.json",
+    "complication_cues.json",
     "context_rules.json",
     "conventions.json",
+    "encounter_cues.json",
     "instruction_patterns.json",
     "relatedness.json",
     "sex_edits.json",
+    "specificity.json",
 )
 
 
@@ -51,6 +56,9 @@ class RulesData:
     category_rules: dict[str, str]
     precedence: list[str]
     section_categories: dict[str, str]
+    section_exceptions: dict[str, frozenset[str]]
+    restated_sections: dict[str, frozenset[str]]
+    list_headers: dict[str, list[str]]
     section_preference: list[str]
     inpatient_warn_categories: frozenset[str]
     allow: dict[str, CodeRefMatcher]
@@ -63,6 +71,7 @@ class RulesData:
     nonexhaustive_markers: list[str]
     use_additional_skip_phrases: list[str]
     use_additional_skip_lists: bool
+    specificity: SpecificityLexicon
     relatedness: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,6 +97,13 @@ def _build() -> RulesData:
             category_rules=dict(policy["categories"]),
             precedence=list(policy["precedence"]),
             section_categories=dict(policy["sections"]),
+            section_exceptions={
+                k: frozenset(v) for k, v in policy["section_exceptions"].items() if not k.startswith("_")
+            },
+            restated_sections={
+                k: frozenset(v) for k, v in policy["restated_sections"].items() if not k.startswith("_")
+            },
+            list_headers={k: list(v) for k, v in policy["list_headers"].items() if not k.startswith("_")},
             section_preference=list(policy["section_preference"]),
             inpatient_warn_categories=frozenset(policy["inpatient_warn_categories"]),
             allow={rule: _matcher(entries) for rule, entries in policy["allow"].items()},
@@ -100,9 +116,15 @@ def _build() -> RulesData:
             nonexhaustive_markers=[m.lower() for m in conv["nonexhaustive_markers"]],
             use_additional_skip_phrases=[p.lower() for p in conv["use_additional_skip_phrases"]],
             use_additional_skip_lists=bool(conv["use_additional_skip_lists"]),
+            specificity=SpecificityLexicon(
+                tables["specificity.json"],
+                tables["encounter_cues.json"],
+                tables["complication_cues.json"],
+                tables["cdi_queries.json"],
+            ),
             relatedness=dict(tables["relatedness.json"]),
         )
-    except (KeyError, TypeError, re.error) as exc:
+    except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ConfigError(f"invalid validators rule tables: {exc!r}") from None
 
 

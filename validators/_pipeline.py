@@ -9,8 +9,12 @@ are loaded on first use and reused). Order:
    text (SPAN_INSTRUCTION), clinical relatedness (SPAN_UNRELATED) and assertion status
    (SPAN_NEGATED, SPAN_FAMILY_HISTORY, SPAN_HYPOTHETICAL, SPAN_UNCERTAIN, SPAN_HISTORICAL). A code
    needs one quote that passes; the failures of its other quotes become warnings;
-3. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
-4. set level over the codes still standing: DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, then
+3. per code, specificity, on the quotes that passed and the note (``_specificity.py``): the wrong
+   sibling is rejected (SPECIFICITY_UNSUPPORTED, LATERALITY_CONFLICT, ENCOUNTER_CONFLICT; the last
+   only warns when the note merely suggests another encounter); a less specific code than the
+   documentation supports warns MORE_SPECIFIC_AVAILABLE, a detail the note lacks DOCUMENTATION_GAP;
+4. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
+5. set level over the codes still standing: DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, then
    USE_ADDITIONAL (warning only).
 
 Confidence is carried through but never changes a verdict.
@@ -18,12 +22,13 @@ Confidence is carried through but never changes a verdict.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
-from medcode.retrieval import Embedder, default_expander, segment_note
+from medcode.retrieval import Embedder, default_expander, section_headers, segment_note
 from medcode.validators._data import RulesData, load_rules_data
 from medcode.validators._evidence import NormalizedText, Occurrence
 from medcode.validators._models import CodeVerdict, Evidence, Proposal, RuleResult, ValidationContext, ValidationReport
@@ -46,12 +51,15 @@ from medcode.validators._rules import (
     SpanInstructionRule,
     SpanNotInNoteRule,
     SpanUnrelatedRule,
+    SpecificityRule,
     UseAdditionalRule,
 )
 
 if TYPE_CHECKING:
+    from medcode.retrieval import Segment
     from medcode.validators._assertion import AssertionDetector, ContentRun
     from medcode.validators._relatedness import RelatednessScorer
+    from medcode.validators._specificity import SpecificityAnalyser
 
 __all__ = ["ValidatorPipeline"]
 
@@ -77,6 +85,7 @@ class ValidatorPipeline:
         self._lock = threading.Lock()
         self._assertion: AssertionDetector | None = None
         self._relatedness: RelatednessScorer | None = None
+        self._specificity: SpecificityAnalyser | None = None
         self.code_chain: list[Any] = [MalformedRule(), SeventhCharacterRule(), KnownCodeRule(), NotBillableRule()]
         self.candidate_rule = CandidateRule()
         self.span_missing = SpanNotInNoteRule()
@@ -88,6 +97,16 @@ class ValidatorPipeline:
             for category, mapped in self.rules.category_rules.items()
             if mapped == rule_id
         ]
+        self.specificity_rules = {
+            rule_id: SpecificityRule(rule_id)
+            for rule_id in (
+                "SPECIFICITY_UNSUPPORTED",
+                "LATERALITY_CONFLICT",
+                "ENCOUNTER_CONFLICT",
+                "MORE_SPECIFIC_AVAILABLE",
+                "DOCUMENTATION_GAP",
+            )
+        }
         self.age_rule = AgeConflictRule()
         self.sex_rule = SexConflictRule()
         self.duplicate_rule = DuplicateRule()
@@ -102,7 +121,7 @@ class ValidatorPipeline:
             if self._assertion is None:
                 from medcode.validators._assertion import AssertionDetector
 
-                self._assertion = AssertionDetector()
+                self._assertion = AssertionDetector(list_headers=self.rules.list_headers)
             return self._assertion
 
     @property
@@ -120,6 +139,20 @@ class ValidatorPipeline:
             return self._relatedness
 
     @property
+    def specificity(self) -> SpecificityAnalyser:
+        with self._lock:
+            if self._specificity is None:
+                from nltk.stem.porter import PorterStemmer
+
+                from medcode.validators._specificity import SpecificityAnalyser
+
+                stemmer = PorterStemmer()
+                self._specificity = SpecificityAnalyser(
+                    self.rules.specificity, lambda w: str(stemmer.stem(w)), default_expander().expand
+                )
+            return self._specificity
+
+    @property
     def all_rules(self) -> list[Rule]:
         """Every rule, in the order they run."""
         return [
@@ -129,6 +162,7 @@ class ValidatorPipeline:
             self.span_instruction,
             self.span_unrelated,
             *self.assertion_rules,
+            *self.specificity_rules.values(),
             self.age_rule,
             self.sex_rule,
             self.duplicate_rule,
@@ -169,7 +203,9 @@ class ValidatorPipeline:
         supported: dict[int, list[SpanCheck]] = {}
         live = [i for i in items if i.record is not None and not any(r.rule in _STRUCTURAL for r in i.results)]
         if live:
-            supported = self._check_evidence(live, env, relatedness=relatedness)
+            segments = segment_note(env.ctx.note_text)
+            supported = self._check_evidence(live, env, segments, relatedness=relatedness)
+            self._check_specificity([i for i in live if not i.rejected], supported, env, segments)
         for item in live:
             item.results.extend(self.age_rule.check(item, env))
             item.results.extend(self.sex_rule.check(item, env))
@@ -188,7 +224,7 @@ class ValidatorPipeline:
 
     # -- evidence -----------------------------------------------------------------
     def _check_evidence(
-        self, items: list[CodeItem], env: RuleEnv, *, relatedness: bool = True
+        self, items: list[CodeItem], env: RuleEnv, segments: list[Segment], *, relatedness: bool = True
     ) -> dict[int, list[SpanCheck]]:
         note = env.ctx.note_text
         normalized = NormalizedText(note)
@@ -213,7 +249,7 @@ class ValidatorPipeline:
                 ]
         all_checks = [c for checks in occurrences.values() for c in checks]
         if all_checks:
-            self._annotate(all_checks, items, occurrences, env, relatedness=relatedness)
+            self._annotate(all_checks, items, occurrences, env, segments, relatedness=relatedness)
         supported: dict[int, list[SpanCheck]] = {}
         by_index = {i.index: i for i in items}
         for item in items:
@@ -242,6 +278,21 @@ class ValidatorPipeline:
                 c for c, res in per_evidence if c is not None and any(r.severity == "reject" for r in res)
             ]
         return supported
+
+    def _check_specificity(
+        self, items: list[CodeItem], supported: dict[int, list[SpanCheck]], env: RuleEnv, segments: list[Segment]
+    ) -> None:
+        """The wrong-sibling rules on each standing code's supported quotes (and the note)."""
+        todo = [i for i in items if i.record is not None and supported.get(i.index)]
+        if not todo:
+            return
+        analyser = self.specificity
+        note = analyser.note_context(env.ctx.note_text, [(s.start, s.end, s.section) for s in segments])
+        for item in todo:
+            assert item.record is not None
+            evidence = analyser.evidence([(c.start, c.end) for c in supported[item.index]], note)
+            for finding in analyser.analyse(item.record, env.codeset, evidence):
+                item.results.append(self.specificity_rules[finding.rule].from_finding(finding, env))
 
     @staticmethod
     def _locate(normalized: NormalizedText, evidence: Evidence) -> tuple[list[Occurrence], str]:
@@ -272,12 +323,12 @@ class ValidatorPipeline:
         items: list[CodeItem],
         occurrences: dict[tuple[int, int], list[SpanCheck]],
         env: RuleEnv,
+        segments: list[Segment],
         *,
         relatedness: bool = True,
     ) -> None:
         """Fill assertion, section, chosen run and (unless ``relatedness`` is off) relatedness on every span check."""
         note = env.ctx.note_text
-        segments = segment_note(note)
         sections = [(s.start, s.end, s.section) for s in segments]
         unique = sorted({(c.start, c.end) for c in checks})
         analysed = dict(zip(unique, self.assertion.analyse(note, unique, sections), strict=True))
@@ -294,10 +345,6 @@ class ValidatorPipeline:
                 check.assertion = analysed[(check.start, check.end)]
                 check.section = check.assertion.section
                 check.run = self._pick_run(check.assertion.runs, code_stems, scorer)
-                if check.section in self.rules.section_categories:
-                    check.run.categories.setdefault(
-                        self.rules.section_categories[check.section], f"section:{check.section}"
-                    )
                 key = (check.text, record.code)
                 if key not in pairs:
                     pairs[key] = len(pair_list)
@@ -308,6 +355,66 @@ class ValidatorPipeline:
         scored = scorer.score_many(pair_list, env.codeset)
         for check, key in owner:
             check.relatedness = scored[pairs[key]]
+        self._apply_sections(checks, note, segments, sections, scorer)
+
+    def _apply_sections(
+        self,
+        checks: list[SpanCheck],
+        note: str,
+        segments: list[Segment],
+        sections: list[tuple[int, int, str]],
+        scorer: RelatednessScorer,
+    ) -> None:
+        """Section categories (Family History -> FAMILY, Past Medical History -> HISTORICAL).
+
+        A Past Medical History quote keeps its condition current when its header is a problem list
+        (``section_exceptions``) or when the note restates the condition, affirmed, in a current section
+        (``restated_sections``: a segment holding every strong stem of the quote's run whose matching run
+        carries no assertion category).
+        """
+        pending = [c for c in checks if c.section in self.rules.section_categories and c.run is not None]
+        current: set[int] = set()
+        wanted: dict[int, tuple[set[str], list[tuple[int, int]]]] = {}
+        for check in pending:
+            assert check.section is not None and check.run is not None
+            if check.section not in self.rules.restated_sections:
+                continue
+            if _header_label(note, check.start) in self.rules.section_exceptions.get(check.section, frozenset()):
+                current.add(id(check))
+                continue
+            stems = scorer.strong_stems(check.run.text)
+            places = self.rules.restated_sections[check.section]
+            spans = [
+                (s.start, s.end)
+                for s in segments
+                if s.section in places and stems and stems <= scorer.stems(scorer.quote_text(s.text))
+            ]
+            if spans:
+                wanted[id(check)] = (stems, spans)
+        unique = sorted({span for _, spans in wanted.values() for span in spans})
+        if unique:
+            restating = dict(zip(unique, self.assertion.analyse(note, unique, sections), strict=True))
+            for check in pending:
+                if id(check) not in wanted:
+                    continue
+                stems, spans = wanted[id(check)]
+                for span in spans:
+                    run = self._pick_run(restating[span].runs, stems, scorer)
+                    if not set(run.categories) & _ASSERTED_AWAY:
+                        current.add(id(check))
+                        break
+        for check in pending:
+            assert check.section is not None and check.run is not None
+            category = self.rules.section_categories[check.section]
+            if id(check) in current:
+                # current after all: drop what only the section's own header said ("PAST MEDICAL HISTORY:")
+                check.run.categories = {
+                    k: v
+                    for k, v in check.run.categories.items()
+                    if not (k == category and section_headers().get(" ".join(v.lower().split())) == check.section)
+                }
+                continue
+            check.run.categories.setdefault(category, f"section:{check.section}")
 
     @staticmethod
     def _pick_run(runs: list[ContentRun], code_stems: set[str], scorer: RelatednessScorer) -> ContentRun:
@@ -366,3 +473,31 @@ class ValidatorPipeline:
 
 
 _STRUCTURAL = frozenset({"CODE_MALFORMED", "SEVENTH_CHARACTER", "CODE_UNKNOWN", "CODE_NOT_BILLABLE"})
+# ConText categories that make a mention something other than a current condition of the patient.
+_ASSERTED_AWAY = frozenset(
+    {"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "HISTORICAL", "RESOLVED"}
+)
+_HEADER_PREFIX = re.compile(r"\s*[-*\u2022#]*\s*([A-Za-z][A-Za-z /&\-]{0,48}?)\s*:")
+
+
+def _header_label(note: str, pos: int) -> str | None:
+    """The label of the section header above ``pos`` (or an inline "PMH: ..." header on its line)."""
+    headers = section_headers()
+    line_start = note.rfind("\n", 0, pos) + 1
+    inline = _HEADER_PREFIX.match(note, line_start, pos)
+    if inline and " ".join(inline.group(1).lower().split()) in headers:
+        return " ".join(inline.group(1).lower().split())
+    end = line_start - 1
+    for _ in range(300):
+        if end <= 0:
+            return None
+        start = note.rfind("\n", 0, end) + 1
+        line = note[start:end].strip().strip("#*-\u2022 ").rstrip(":. ").strip()
+        label = " ".join(line.lower().split())
+        if label in headers:
+            return label
+        inline = _HEADER_PREFIX.match(note, start, end)
+        if inline and " ".join(inline.group(1).lower().split()) in headers:
+            return " ".join(inline.group(1).lower().split())
+        end = start - 1
+    return None

@@ -81,6 +81,7 @@ class RelatednessScorer:
         self._encode = encode
         self._expand = expand
         self._code_cache: dict[str, tuple[list[str], set[str], NDArray[np.float32]]] = {}
+        self._quote_cache: dict[str, NDArray[np.float32]] = {}
         self._lock = threading.Lock()
 
     # -- text -> stems --------------------------------------------------------------
@@ -94,6 +95,10 @@ class RelatednessScorer:
     def stems(self, text: str) -> set[str]:
         """Canonical content stems of a text."""
         return {self._canon(w) for w in _WORD.findall(text.lower()) if w not in self._stop and not w.isdigit()}
+
+    def strong_stems(self, text: str) -> set[str]:
+        """Content stems of a text (abbreviations expanded) that are not 'weak' (pain, acute, left ...)."""
+        return self.stems(self.quote_text(text)) - self._weak
 
     def quote_text(self, quote: str) -> str:
         """The quote as scored: code-like strings removed, abbreviations and lay terms expanded."""
@@ -169,7 +174,16 @@ class RelatednessScorer:
         if not pairs:
             return []
         quote_texts = [self.quote_text(q) for q, _ in pairs]
-        vectors = self._encode([t or "-" for t in quote_texts])
+        with self._lock:
+            missing = sorted({t or "-" for t in quote_texts} - set(self._quote_cache))
+        if missing:
+            encoded = self._encode(missing)
+            with self._lock:
+                if len(self._quote_cache) > 20_000:
+                    self._quote_cache.clear()
+                self._quote_cache.update(zip(missing, encoded, strict=True))
+        with self._lock:
+            vectors = [self._quote_cache[t or "-"] for t in quote_texts]
         out: list[Relatedness] = []
         for (_quote, record), text, vector in zip(pairs, quote_texts, vectors, strict=True):
             texts, code_stems, code_vectors = self._code_side(record, codeset)

@@ -27,6 +27,7 @@ from medcode.validators._refs import CodeRefMatcher
 if TYPE_CHECKING:
     from medcode.validators._assertion import ContentRun, SpanAssertion
     from medcode.validators._relatedness import Relatedness
+    from medcode.validators._specificity import Finding
 
 _SEVENTH_LETTERS = "ABCDEFGHJKMNPQRS"
 # Symptoms (R) and factors influencing health status (Z) are never a manifestation's etiology.
@@ -58,6 +59,7 @@ __all__ = [
     "SpanInstructionRule",
     "SpanNotInNoteRule",
     "SpanUnrelatedRule",
+    "SpecificityRule",
     "UseAdditionalRule",
 ]
 
@@ -75,6 +77,11 @@ ALL_RULE_IDS = (
     "SPAN_HYPOTHETICAL",
     "SPAN_UNCERTAIN",
     "SPAN_HISTORICAL",
+    "SPECIFICITY_UNSUPPORTED",
+    "LATERALITY_CONFLICT",
+    "ENCOUNTER_CONFLICT",
+    "MORE_SPECIFIC_AVAILABLE",
+    "DOCUMENTATION_GAP",
     "AGE_CONFLICT",
     "SEX_CONFLICT",
     "DUPLICATE",
@@ -431,6 +438,51 @@ class AssertionRule(Rule):
             "SPAN_UNCERTAIN": "uncertain",
             "SPAN_HISTORICAL": "historical",
         }.get(self.rule_id, self.rule_id)
+
+
+# ---------------------------------------------------------------- per-code: the wrong sibling
+class SpecificityRule(Rule):
+    """One instance per specificity rule id; the findings come from ``SpecificityAnalyser`` (``_specificity.py``).
+
+    They compare the code with its family in the code set (siblings, 7th-character variants, the same
+    subcode in a twin category) on what the evidence states: side, acuity, trimester, 7th character,
+    and the words that set the code apart (type, stage, site, 'with'/'without').
+    """
+
+    _SUMMARIES: ClassVar[dict[str, tuple[Severity, str]]] = {
+        "SPECIFICITY_UNSUPPORTED": (
+            "reject",
+            "The words that set the code apart from its siblings (type, stage, acuity, site, trimester, "
+            "'with'/'without' a complication) are contradicted by its evidence or the note, or the code asserts a "
+            "complication the note does not document.",
+        ),
+        "LATERALITY_CONFLICT": (
+            "reject",
+            "The code's side (right, left, bilateral) differs from the side its evidence states.",
+        ),
+        "ENCOUNTER_CONFLICT": (
+            "reject",
+            "The 7th character (initial, subsequent, sequela) differs from the encounter its evidence states "
+            "(reject) or the note suggests (warning).",
+        ),
+        "MORE_SPECIFIC_AVAILABLE": (
+            "warn",
+            "A less specific code (unspecified side, type or detail) while the documentation supports a more specific "
+            "sibling; the warning names it.",
+        ),
+        "DOCUMENTATION_GAP": (
+            "warn",
+            "The note lacks a detail the code family needs for a specific code (side, type, acuity); the warning is a "
+            "query a coder could send to the clinician.",
+        ),
+    }
+
+    def __init__(self, rule_id: str) -> None:
+        self.rule_id = rule_id
+        self.severity, self.summary = self._SUMMARIES[rule_id]
+
+    def from_finding(self, finding: Finding, env: RuleEnv) -> RuleResult:
+        return self.result(env, finding.reason, severity=finding.severity, suggestions=finding.suggestions)
 
 
 # ---------------------------------------------------------------- per-code: demographics
