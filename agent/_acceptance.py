@@ -66,6 +66,8 @@ _RULE_FLAGS = {
     "rule_uncertain": "SPAN_UNCERTAIN",
     "rule_historical": "SPAN_HISTORICAL",
 }
+# The wrong sibling: the sentence contradicts the code's side, encounter or distinguishing words.
+_SPECIFICITY_RULES = frozenset({"SPECIFICITY_UNSUPPORTED", "LATERALITY_CONFLICT", "ENCOUNTER_CONFLICT"})
 FEATURE_NAMES: tuple[str, ...] = (
     "score",
     "best_span_score",
@@ -93,6 +95,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "note_log_chars",
     "rejected",
     *_RULE_FLAGS,
+    "rule_specificity",
     "rule_other",
     "prior_code",
     "prior_category",
