@@ -254,7 +254,7 @@ def cross_validate(
     seed: int = 0,
     features: Sequence[str] = FEATURE_NAMES,
     params: dict[str, Any] | None = None,
-    balance: bool = True,
+    balance: bool = False,
     progress: bool = True,
 ) -> CVResult:
     """K-fold out-of-fold margins, grouped by note; priors from the training folds only.
@@ -387,7 +387,7 @@ def train_model(
     top_k: dict[str, int] | None = None,
     version: str,
     params: dict[str, Any] | None = None,
-    balance: bool = True,
+    balance: bool = False,
     progress: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples."""
