@@ -189,7 +189,7 @@ class HybridRetriever:
         self.lexical_weight = lexical_weight
         self.use_priors = use_priors
         self.terms = default_terms()
-        self.terms.add_index_texts(self.index.dictionary_texts())
+        self.terms.add_forms(self.index.dictionary())
         self.use_terms = True
         note_rules = _priors().note
         self.use_mentions = True
