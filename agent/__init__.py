@@ -6,11 +6,11 @@ stage provides one) receives each finished ``CodingRun``. The LLM client, the em
 server and the model weights live in ``medcode.agent.llm``.
 """
 
+from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
 from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
 from medcode.agent._note import METADATA_FIELDS, Note, NoteMetadata, sha256_text
 from medcode.agent._proposers import (
     Condition,
-    ConfidenceModel,
     LLMProposer,
     Proposed,
     ProposedItem,
@@ -63,13 +63,14 @@ __all__ = [
     "NO_CODES",
     "ROUTING_CHECK_FAILED",
     "WARNING",
+    "AcceptanceModel",
     "AutonomyAssessment",
     "AutonomyGate",
+    "CodePriors",
     "CodedCode",
     "CodingResult",
     "CodingRun",
     "Condition",
-    "ConfidenceModel",
     "LLMProposer",
     "MedicalCoder",
     "Note",
@@ -88,6 +89,7 @@ __all__ = [
     "ValidationRequest",
     "build_choice_model",
     "group_conditions",
+    "load_acceptance_model",
     "reason_kind",
     "sha256_text",
     "validate_proposal",

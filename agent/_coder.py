@@ -165,7 +165,7 @@ class MedicalCoder:
         recorder: Recorder | None = None,
         autonomy: AutonomyGate | None = None,
         auto_build_index: bool = True,
-        retrieval_top_k: int = 50,
+        retrieval_top_k: int | None = None,
         routing_checks: tuple[RoutingCheck, ...] | list[RoutingCheck] = (),
     ) -> None:
         self.settings = settings
@@ -194,10 +194,11 @@ class MedicalCoder:
     def proposer(self) -> Proposer:
         with self._lock:
             if self._proposer is None:
+                model = self.runtime.acceptance_model
                 if self.proposer_name == "llm":
-                    self._proposer = LLMProposer(self.runtime.llm(), vetter=self._vet)
+                    self._proposer = LLMProposer(self.runtime.llm(), model=model, vetter=self.vet)
                 else:
-                    self._proposer = RetrievalProposer()
+                    self._proposer = RetrievalProposer(model, vetter=self.vet)
             return self._proposer
 
     def warm_up(self) -> None:
@@ -234,13 +235,14 @@ class MedicalCoder:
         started = time.monotonic()
         codeset = self.registry.get(note.date_of_service)
         retriever = self.retriever(note.date_of_service)
-        candidates = retriever.search_note(note.text, top_k=self.retrieval_top_k)
+        proposer = self.proposer
+        top_k = self.retrieval_top_k or proposer.top_k(note.setting)  # the acceptance model's K for the setting
+        candidates = retriever.search_note(note.text, top_k=top_k)
         t_retrieval = time.monotonic() - started
 
         errors: list[str] = []
         extra_reasons: list[str] = []
         t0 = time.monotonic()
-        proposer = self.proposer
         try:
             proposed = proposer.propose(note, candidates, codeset)
         except LLMUnavailableError as exc:
@@ -335,17 +337,21 @@ class MedicalCoder:
         result.usage.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _vet(self, note: Note, codes: list[ProposedCode]) -> list[list[str]]:
-        """Rule ids rejecting each code on its own merits (rules between codes are left out)."""
+    def vet(self, note: Note, codes: list[ProposedCode]) -> list[list[str]]:
+        """Rule ids rejecting each code on its own merits: a cheap screen of many candidates.
+
+        Rules between codes and SPAN_UNRELATED (which embeds each code's texts) are left out; every
+        code that is finally proposed still goes through the whole pipeline.
+        """
         ctx = ValidationContext(
             note_text=note.text, setting=note.setting, age=note.age, sex=note.sex, date_of_service=note.date_of_service
         )
-        report = self.validators.validate(Proposal(codes=codes), ctx)
+        report = self.validators.validate(Proposal(codes=codes), ctx, relatedness=False)
         return [[r for r in v.rules if r not in _SET_RULES] for v in report.verdicts]
 
     def _fallback(self, note: Note, candidates: Any, codeset: ICD10CMCodeSet) -> Proposed:
         """When the LLM fails, pre-fill the human's worklist with the retrieval proposer."""
-        proposed = RetrievalProposer().propose(note, candidates, codeset)
+        proposed = RetrievalProposer(self.runtime.acceptance_model, vetter=self.vet).propose(note, candidates, codeset)
         proposed.prompt_version = None
         return proposed
 
@@ -361,7 +367,7 @@ class MedicalCoder:
             "model_sha256": identity.weights_sha256 if identity else None,
             "endpoint": identity.endpoint if identity else None,
             "prompt": proposed.prompt_version,
-            "confidence_model": self.proposer.confidence.version,
+            "acceptance_model": self.proposer.model.version,
             "proposer_params": proposer_parameters()["version"],
             "codeset": codeset_version,
             "rules": rules_version,

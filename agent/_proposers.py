@@ -5,22 +5,23 @@ candidates are grouped into *conditions*, each anchored at the sentence that fou
 few competing codes (siblings in one category, or neighbours of one block found by the same
 sentence). Then one of two linkers decides per condition:
 
-- ``RetrievalProposer``: no LLM; the best-scoring code of each condition above a threshold.
+- ``RetrievalProposer``: no LLM; the learned acceptance model (``_acceptance.py``) gives every
+  candidate the probability that a coder keeps it, and the codes above the setting's threshold are
+  proposed (an Excludes1 pair keeps the likelier code).
 - ``LLMProposer``: a structured-output LLM picks one listed code or ``none`` per numbered condition.
   Its response model is built per note: each condition's field is a ``Literal`` of that condition's
   codes plus ``"none"``, so it cannot name anything else; the evidence is the sentence the
   condition is anchored at, which medcode resolves to exact offsets.
 
-Neither asks anyone for a confidence: ``ConfidenceModel`` computes it from measured evidence
-(retrieval scores, where the evidence sits, whether the LLM chose the code), with weights kept
-as a versioned data file.
+Neither asks anyone for a confidence: it is the acceptance model's calibrated probability,
+computed from measured evidence (retrieval scores, where the evidence sits, what the validators
+say, how the code competes with its siblings), kept as a versioned data file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from medcode.agent._acceptance import AcceptanceModel, candidate_features
 from medcode.agent._selection import build_choice_model
 from medcode.validators import CodeRefMatcher, Evidence, ProposedCode
 
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DIAGNOSTIC_SECTIONS",
     "Condition",
-    "ConfidenceModel",
     "LLMProposer",
     "PromptTemplate",
     "Proposed",
@@ -97,34 +98,6 @@ class Proposed:
 
     def as_proposal_codes(self) -> list[ProposedCode]:
         return [ProposedCode(code=i.code, evidence=i.evidence, confidence=i.confidence) for i in self.items]
-
-
-# -- confidence -------------------------------------------------------------------------------
-
-
-class ConfidenceModel:
-    """Logistic model over measured features; weights in ``agent/data/confidence.json``.
-
-    Missing features count as 0. The model never changes a verdict: the validators decide
-    acceptance; confidence only ranks and feeds the routing threshold.
-    """
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.version: str = data["version"]
-        self.weights: dict[str, dict[str, float]] = data["weights"]
-
-    @classmethod
-    @cache
-    def default(cls) -> ConfidenceModel:
-        text = resources.files("medcode.agent").joinpath("data/confidence.json").read_text(encoding="utf-8")
-        data = json.loads(text)
-        data["version"] = f"{data['version']}+{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-        return cls(data)
-
-    def score(self, proposer: str, features: dict[str, float]) -> float:
-        weights = self.weights.get(proposer) or self.weights["retrieval"]
-        z = weights.get("bias", 0.0) + sum(w * features.get(name, 0.0) for name, w in weights.items() if name != "bias")
-        return round(1.0 / (1.0 + math.exp(-z)), 4)
 
 
 @cache
@@ -236,21 +209,6 @@ def _same_span(a: SpanHit, b: SpanHit) -> bool:
     return overlap > 0 and overlap >= 0.5 * min(a.end - a.start, b.end - b.start)
 
 
-def candidate_features(candidate: NoteCandidate, position: int, condition: Condition) -> dict[str, float]:
-    """Features measured by retrieval for one code of a condition (position is its 1-based note rank)."""
-    best = candidate.hits[0] if candidate.hits else None
-    runner_up = next((o.score for o in condition.options if o.code != candidate.code), None)
-    return {
-        "score": candidate.score,
-        "best_span_score": best.score if best else 0.0,
-        "log_hits": math.log1p(len(candidate.hits)),
-        "diagnostic_section": 1.0 if any(h.section in DIAGNOSTIC_SECTIONS for h in candidate.hits) else 0.0,
-        "inverse_rank": 1.0 / position,
-        "margin": candidate.score - runner_up if runner_up is not None else 0.3,
-        "top_option": 1.0 if condition.options[0].code == candidate.code else 0.0,
-    }
-
-
 def excludes1_conflict(a: CodeRecord, b: CodeRecord) -> bool:
     """True when either code's Excludes1 notes (own or inherited) name the other."""
     for x, y in ((a, b), (b, a)):
@@ -260,32 +218,78 @@ def excludes1_conflict(a: CodeRecord, b: CodeRecord) -> bool:
     return False
 
 
-def _evidence_for(note_text: str, candidate: NoteCandidate) -> list[Evidence]:
-    hit = _best_hit(candidate)
-    if hit is None:
+MAX_EVIDENCE_SPANS = 3
+
+
+def _evidence_for(note_text: str, candidate: NoteCandidate, max_spans: int = MAX_EVIDENCE_SPANS) -> list[Evidence]:
+    """The spans that found the code: the cited one first, then the next best from other sentences.
+
+    A condition is often mentioned several times (denied in the review of systems, diagnosed in the
+    assessment); the validators accept a code when one of its spans passes, so offering the best
+    spans of up to ``max_spans`` sentences keeps a code whose first mention is negated or historical
+    but that the note asserts elsewhere. Overlapping spans are not repeated.
+    """
+    first = _best_hit(candidate)
+    if first is None:
         return []
-    return [Evidence(text=note_text[hit.start : hit.end], start=hit.start, end=hit.end)]
+    chosen = [first]
+    for hit in candidate.hits:  # best first
+        if len(chosen) >= max_spans:
+            break
+        if any(hit.segment_id == c.segment_id or min(hit.end, c.end) > max(hit.start, c.start) for c in chosen):
+            continue
+        chosen.append(hit)
+    return [Evidence(text=note_text[h.start : h.end], start=h.start, end=h.end) for h in chosen]
 
 
 class Proposer:
-    """Interface: ``propose(note, candidates, codeset) -> Proposed``."""
+    """Interface: ``propose(note, candidates, codeset) -> Proposed``.
+
+    ``model`` (the acceptance model) gives each proposed code its confidence; ``vetter`` (the
+    validators, judging each code on its own merits) feeds the model's rule features.
+    """
 
     name: ProposerName
-    confidence: ConfidenceModel
+    model: AcceptanceModel
+    vetter: Vetter | None
 
     def propose(
         self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet
     ) -> Proposed:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def _item(self, note: Note, cond: Condition, cand: NoteCandidate, extra: dict[str, float]) -> ProposedItem:
-        features = candidate_features(cand, cond.positions[cand.code], cond) | extra
-        features["outpatient"] = 1.0 if note.setting == "outpatient" else 0.0
+    def top_k(self, setting: str) -> int:
+        return self.model.top_k.get(setting, 50)
+
+    def feature_rows(
+        self,
+        note: Note,
+        candidates: NoteCandidates,
+        codeset: ICD10CMCodeSet,
+        *,
+        llm_selected: dict[str, bool] | None = None,
+        priors: bool = True,
+    ) -> list[tuple[NoteCandidate, dict[str, float]]]:
+        """Feature rows of the note's top candidates (validators' own-merit rules included when vetted)."""
+        top = candidates.candidates[: self.top_k(note.setting)]
+        rules: dict[str, list[str]] | None = None
+        if self.vetter is not None and top:
+            codes = [ProposedCode(code=c.code, evidence=_evidence_for(note.text, c)) for c in top]
+            rules = dict(zip([c.code for c in top], self.vetter(note, codes), strict=True))
+        return candidate_features(
+            candidates,
+            codeset,
+            note_chars=len(note.text),
+            outpatient=note.setting == "outpatient",
+            rules=rules,
+            priors=self.model.priors if priors else None,
+            llm_selected=llm_selected,
+            top_k=self.top_k(note.setting),
+        )
+
+    def _item(self, note: Note, cand: NoteCandidate, features: dict[str, float], probability: float) -> ProposedItem:
         return ProposedItem(
-            code=cand.code,
-            evidence=_evidence_for(note.text, cand),
-            features=features,
-            confidence=self.confidence.score(self.name, features),
+            code=cand.code, evidence=_evidence_for(note.text, cand), features=features, confidence=probability
         )
 
 
@@ -293,52 +297,49 @@ class Proposer:
 
 
 class RetrievalProposer(Proposer):
-    """The best code of each condition whose score reaches ``min_score`` (at most ``max_codes``).
+    """Every candidate whose acceptance probability reaches the setting's threshold, likeliest first.
 
-    Parameters come per setting (outpatient/inpatient) from ``agent/data/proposers.json`` unless
-    given. A code that an already kept code excludes (Excludes1) is skipped. Never fails on an
-    empty list.
+    The threshold (chosen on out-of-fold micro-F1 when the model was trained) comes from the model
+    unless given; ``max_codes`` caps a note's codes; of two codes in an Excludes1 conflict only the
+    likelier is kept. Never fails on an empty candidate list.
     """
 
     name: ProposerName = "retrieval"
 
     def __init__(
         self,
+        model: AcceptanceModel,
         *,
-        min_score: float | None = None,
-        max_codes: int | None = None,
-        diagnostic_only: bool | None = None,
-        confidence: ConfidenceModel | None = None,
+        vetter: Vetter | None = None,
+        threshold: float | None = None,
+        max_codes: int = 25,
     ):
-        self.overrides = {
-            k: v
-            for k, v in {"min_score": min_score, "max_codes": max_codes, "diagnostic_only": diagnostic_only}.items()
-            if v is not None
-        }
-        self.confidence = confidence or ConfidenceModel.default()
-
-    def parameters(self, setting: str) -> dict[str, Any]:
-        return {**proposer_parameters()["retrieval"][setting], **self.overrides}
+        self.model = model
+        self.vetter = vetter
+        self.threshold = threshold
+        self.max_codes = max_codes
 
     def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
-        params = self.parameters(note.setting)
-        conditions = group_conditions(
-            candidates,
-            codeset,
-            min_score=params["min_score"],
-            max_conditions=params["max_codes"],
-            diagnostic_only=params["diagnostic_only"],
-        )
+        rows = self.feature_rows(note, candidates, codeset)
+        probabilities = self.model.probability([r for _, r in rows], note.setting)
+        cut = self.threshold if self.threshold is not None else self.model.threshold(note.setting)
+        ranked = sorted(zip(rows, probabilities, strict=True), key=lambda rp: (-rp[1], rp[0][0].rank))
         items: list[ProposedItem] = []
         kept: list[CodeRecord] = []
-        for cond in conditions:
-            top = cond.options[0]
-            record = codeset.get(top.code)
+        for (cand, features), probability in ranked:
+            if probability < cut or len(items) >= self.max_codes:
+                break
+            record = codeset.get(cand.code)
             if any(excludes1_conflict(k, record) for k in kept):
                 continue
             kept.append(record)
-            items.append(self._item(note, cond, top, {}))
-        return Proposed(items=items, candidates_offered=[c.code for c in candidates.candidates])
+            items.append(self._item(note, cand, features, probability))
+        items.sort(key=lambda i: next(c.rank for c, _ in rows if c.code == i.code))
+        return Proposed(
+            items=items,
+            candidates_offered=[c.code for c, _ in rows],
+            extra={"acceptance_threshold": cut},
+        )
 
 
 # -- LLM --------------------------------------------------------------------------------------
@@ -396,18 +397,18 @@ class LLMProposer(Proposer):
         self,
         client: LLMClient,
         *,
+        model: AcceptanceModel,
         prompt_id: str = "choose-v2",
         sentence_chars: int = 220,
-        confidence: ConfidenceModel | None = None,
         vetter: Vetter | None = None,
         **overrides: Any,
     ) -> None:
         self.client = client
+        self.model = model
         self.vetter = vetter
         self.prompt = load_prompt(prompt_id)
         self.sentence_chars = sentence_chars
         self.overrides = overrides
-        self.confidence = confidence or ConfidenceModel.default()
 
     def parameters(self, setting: str) -> dict[str, Any]:
         return {**proposer_parameters()["llm"][setting], **self.overrides}
@@ -456,15 +457,24 @@ class LLMProposer(Proposer):
         model = build_choice_model(options)
         result = self.client.complete(messages, model, validation_context={"options": options})
         choices: dict[str, str] = result.parsed.model_dump()
-        items: list[ProposedItem] = []
         selection: list[dict[str, Any]] = []
+        chosen_codes: list[str] = []
         for n, cond in enumerate(conditions, start=1):
             chosen = choices.get(f"condition_{n}", "none")
             selection.append({"condition": n, "choice": chosen, "options": [o.code for o in cond.options]})
-            if chosen == "none":
-                continue
-            cand = next(o for o in cond.options if o.code == chosen)
-            items.append(self._item(note, cond, cand, {"llm_selected": 1.0}))
+            if chosen != "none":
+                chosen_codes.append(chosen)
+        # Confidence: the acceptance model's probability, with the LLM's choice as a feature.
+        rows = {
+            c.code: (c, r)
+            for c, r in self.feature_rows(note, candidates, codeset, llm_selected=dict.fromkeys(chosen_codes, True))
+        }
+        items: list[ProposedItem] = []
+        for code in chosen_codes:
+            cand = next(o for cond in conditions for o in cond.options if o.code == code)
+            features = rows[code][1] if code in rows else {}
+            probability = self.model.probability([features], note.setting)[0] if features else 0.0
+            items.append(self._item(note, cand, features, probability))
         return Proposed(
             items=items,
             candidates_offered=offered,

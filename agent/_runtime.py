@@ -18,8 +18,10 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from medcode.agent._acceptance import AcceptanceModel, load_acceptance_model
 from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
+from medcode.errors import ConfigError
 from medcode.retrieval import Embedder, HybridRetriever
 from medcode.validators import ValidatorPipeline
 
@@ -47,6 +49,7 @@ class Runtime:
         self._retrievers: dict[str, HybridRetriever] = {}
         self._validators: ValidatorPipeline | None = None
         self._llm: LLMClient | None = None
+        self._acceptance: AcceptanceModel | None = None
         self._closed = False
 
     def _check_open(self) -> None:
@@ -83,6 +86,18 @@ class Runtime:
             if self._validators is None:
                 self._validators = ValidatorPipeline(self.settings, registry=self.registry, embedder=self.embedder)
             return self._validators
+
+    @property
+    def acceptance_model(self) -> AcceptanceModel:
+        """The acceptance model: the site's promoted one, else the packaged one. Raises ``ConfigError``."""
+        with self._lock:
+            self._check_open()
+            if self._acceptance is None:
+                model = load_acceptance_model(self.settings)
+                if model is None:
+                    raise ConfigError("no acceptance model: the package's agent/data/acceptance.json is missing")
+                self._acceptance = model
+            return self._acceptance
 
     def llm(self) -> LLMClient:
         """The LLM client; for the embedded model, the server is found or started on the first request."""

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from medcode.agent import MedicalCoder
     from medcode.codesets import ICD10CMCodeSet
 
-__all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "run_eval", "unsupported_reason"]
+__all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "note_for", "run_eval", "unsupported_reason"]
 
 # Rules whose firing means the proposal was a hallucinated code or an unsupported justification.
 HALLUCINATION_RULES = frozenset(
@@ -65,7 +65,7 @@ def load_predictions(path: Path) -> list[dict[str, Any]]:
     return [row for row in read_result_lines(path) if isinstance(row.get("id"), str)]
 
 
-def _note_for(doc: GoldDocument, max_chars: int) -> Any:
+def note_for(doc: GoldDocument, max_chars: int) -> Any:
     from medcode.agent import Note
 
     return Note.checked(
@@ -163,7 +163,7 @@ def _predict(coder: MedicalCoder, doc: GoldDocument, max_chars: int, proposer: s
         "setting": doc.coding_setting,
     }
     try:
-        result = coder.code(_note_for(doc, max_chars))
+        result = coder.code(note_for(doc, max_chars))
     except (MedcodeError, ValueError) as exc:
         row["error"] = {"type": type(exc).__name__, "message": str(exc)}
         return row
@@ -360,9 +360,54 @@ def compute_metrics(
         "prompt_tokens_per_document": round(statistics.mean(prompt_tokens), 1) if prompt_tokens else 0.0,
         "completion_tokens_per_document": round(statistics.mean(completion_tokens), 1) if completion_tokens else 0.0,
         "per_chapter": chapters,
+        "error_accounting": error_accounting(rows, codeset),
         "versions": versions,
     }
     return metrics
+
+
+def error_accounting(rows: list[dict[str, Any]], codeset: ICD10CMCodeSet) -> dict[str, dict[str, int]]:
+    """Where the errors come from.
+
+    False positives (accepted codes no gold code matches): ``wrong_specificity`` (a gold code shares
+    the 3-character category: right family, wrong sibling), ``same_chapter``, ``unrelated``.
+    False negatives (gold codes not accepted): ``never_a_candidate`` (retrieval never offered it),
+    ``rejected_by_rule`` (proposed, then rejected by a validator), ``below_threshold`` (offered but
+    not proposed: the acceptance model or the LLM left it out), ``failed_document``.
+    """
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    for row in rows:
+        gold = {c.upper() for c in row["gold"]}
+        result = row.get("result")
+        if result is None:
+            fn["failed_document"] += len(gold)
+            continue
+        accepted = {c["code"].upper() for c in result["codes"] if c["status"] == "accepted"}
+        rejected = {c["code"].upper() for c in result["codes"] if c["status"] != "accepted"}
+        offered = {c.upper() for c in result.get("candidates", [])}
+        gold_categories = {c.replace(".", "")[:3] for c in gold}
+        gold_chapters = {_chapter_of(c, codeset) for c in gold}
+        for code in accepted - gold:
+            if code.replace(".", "")[:3] in gold_categories:
+                fp["wrong_specificity"] += 1
+            elif _chapter_of(code, codeset) in gold_chapters:
+                fp["same_chapter"] += 1
+            else:
+                fp["unrelated"] += 1
+        for code in gold - accepted:
+            if code in rejected:
+                fn["rejected_by_rule"] += 1
+            elif code in offered:
+                fn["below_threshold"] += 1
+            else:
+                fn["never_a_candidate"] += 1
+    fp_keys = ("wrong_specificity", "same_chapter", "unrelated")
+    fn_keys = ("never_a_candidate", "rejected_by_rule", "below_threshold", "failed_document")
+    return {
+        "false_positives": {k: fp[k] for k in fp_keys},
+        "false_negatives": {k: fn[k] for k in fn_keys},
+    }
 
 
 def _quantile(values: list[float], q: float) -> float:

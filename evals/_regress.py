@@ -30,7 +30,7 @@ VERSION_KEYS = (
     "model",
     "model_sha256",
     "prompt",
-    "confidence_model",
+    "acceptance_model",
     "proposer_params",
     "codeset",
     "rules",

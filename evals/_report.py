@@ -134,6 +134,11 @@ def write_report(out_dir: Path, metrics: dict[str, Any], rows: list[dict[str, An
             f"<td>{row['fp']}</td><td>{row['fn']}</td><td>{row['precision']}</td><td>{row['recall']}</td>"
             f"<td>{row['f1']}</td></tr>"
         )
+    parts.append("</table><h2>Where the errors come from</h2><table><tr><th>kind</th><th>count</th></tr>")
+    accounting = metrics.get("error_accounting", {})
+    for side, label in (("false_positives", "false positive"), ("false_negatives", "false negative")):
+        for kind, count in accounting.get(side, {}).items():
+            parts.append(f"<tr><td>{esc(label)}: {esc(kind.replace('_', ' '))}</td><td>{count}</td></tr>")
     parts.append("</table><h2>Rejections by rule</h2><pre>")
     parts.append(esc(json.dumps(metrics.get("rejections_by_rule", {}), indent=1)))
     parts.append("</pre><h2>Documents</h2><table><tr><th>id</th><th>gold</th><th>predicted</th><th>routing</th></tr>")

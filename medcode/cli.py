@@ -83,6 +83,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
         "medcode.review.cli",
         "medcode.review.governance.cli",
         "medcode.evals.cli",
+        "medcode.evals.train_cli",
         "medcode.monitoring.cli",
         "medcode.copilot.cli",
     ):

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     # Input limits
     max_note_chars: int = Field(default=100_000, ge=1_000, description="Longer notes are refused with a clear error.")
 
+    # Learned acceptance
+    acceptance_model: Path | None = Field(
+        default=None,
+        description="An acceptance model file (medcode train writes them); default: the site's promoted model in "
+        "<data_dir>/models/acceptance/active.json, else the packaged one.",
+    )
+
     # Routing and audit
     setting: Literal["outpatient", "inpatient"] = "outpatient"
     proposer: Literal["llm", "retrieval"] = Field(
@@ -208,6 +215,7 @@ class Settings(BaseSettings):
         "cpt_file",
         "hcpcs_source",
         "llm_gguf",
+        "acceptance_model",
         "autonomy_policy_file",
         "monitoring_drift_thresholds_file",
         "monitoring_cdi_queries_file",

@@ -122,31 +122,14 @@ class TermTable:
         return cls(dict(data["terms"]), float(data["exact_score"]), float(data["contained_score"]))
 
     def add_index_texts(self, texts: list[tuple[str, list[str], str]]) -> None:
-        """Add the index's texts ``(text, codes, kind)`` and their short forms for the codes they name.
+        """Add the index's texts ``(text, codes, kind)`` and their short forms (see ``dictionary_forms``)."""
+        self.add_forms(dictionary_forms(texts))
 
-        Three tiers: curated terms win, then Alphabetic Index phrases (kind ``alphabetic_index``:
-        how coders look terms up), then the Tabular texts' automatic forms. Within a tier a form
-        naming more than three codes is ambiguous and left out.
-        """
-        tiers: dict[bool, dict[str, list[str]]] = {True: {}, False: {}}
-        for text, codes, kind in texts:
-            forms = {_key(text)}
-            short = _AUTO_PREFIX.sub("", _AUTO_SUFFIX.sub("", text)).strip(" ,")
-            forms.add(_key(short))
-            bucket_tier = tiers[kind == "alphabetic_index"]
-            for form in forms:
-                if not form or form in self._curated or form in _GENERIC or len(form) < 4:
-                    continue
-                bucket = bucket_tier.setdefault(form, [])
-                for code in codes:
-                    if code not in bucket:
-                        bucket.append(code)
-        for alphabetic in (False, True):  # the Alphabetic Index overrides the automatic Tabular forms
-            for form, codes in tiers[alphabetic].items():
-                if len(codes) <= _MAX_CODES_PER_TERM:
-                    self._table[form] = codes
-                elif alphabetic:
-                    self._table.pop(form, None)
+    def add_forms(self, forms: dict[str, list[str]]) -> None:
+        """Add precomputed dictionary forms (``dictionary_forms``; the index stores them); curated terms win."""
+        for form, codes in forms.items():
+            if form not in self._curated:
+                self._table[form] = codes
 
     def __len__(self) -> int:
         return len(self._table)
@@ -184,6 +167,38 @@ class TermTable:
                         seen.add(code)
                         found.append((code, term, exact))
         return found
+
+
+def dictionary_forms(texts: list[tuple[str, list[str], str]]) -> dict[str, list[str]]:
+    """The phrase dictionary's automatic part: word-key -> codes, from index texts ``(text, codes, kind)``.
+
+    Every text gives its key and its short form's key ("Shock, unspecified" -> "shock"). Two tiers:
+    Alphabetic Index phrases (kind ``alphabetic_index``: how coders look terms up) override the
+    Tabular texts' forms. Within a tier a form naming more than three codes is ambiguous and left
+    out; generic words and keys under four characters never enter. Computed when the index is
+    built and stored with it, so a process loads it instead of recomputing it.
+    """
+    tiers: dict[bool, dict[str, list[str]]] = {True: {}, False: {}}
+    for text, codes, kind in texts:
+        forms = {_key(text)}
+        short = _AUTO_PREFIX.sub("", _AUTO_SUFFIX.sub("", text)).strip(" ,")
+        forms.add(_key(short))
+        bucket_tier = tiers[kind == "alphabetic_index"]
+        for form in forms:
+            if not form or form in _GENERIC or len(form) < 4:
+                continue
+            bucket = bucket_tier.setdefault(form, [])
+            for code in codes:
+                if code not in bucket:
+                    bucket.append(code)
+    out: dict[str, list[str]] = {}
+    for alphabetic in (False, True):  # the Alphabetic Index overrides the automatic Tabular forms
+        for form, codes in tiers[alphabetic].items():
+            if len(codes) <= _MAX_CODES_PER_TERM:
+                out[form] = codes
+            elif alphabetic:
+                out.pop(form, None)
+    return out
 
 
 def default_terms() -> TermTable:

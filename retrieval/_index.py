@@ -42,6 +42,7 @@ from medcode.config import Settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, RetrievalError
 from medcode.retrieval._alphabetic import dense_worthy, index_entries
 from medcode.retrieval._embedder import Embedder
+from medcode.retrieval._expand import dictionary_forms
 from medcode.retrieval._models import IndexInfo
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ __all__ = ["FORMAT_VERSION", "CodeIndex", "IndexUnit", "build_index", "index_dir
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3  # 3: Alphabetic Index entries
-LEXICAL_SCHEMA_VERSION = 1  # PRAGMA user_version of lexical.sqlite; bump when its tables change
+LEXICAL_SCHEMA_VERSION = 2  # PRAGMA user_version of lexical.sqlite; bump when its tables change (2: dictionary)
 _REBUILD = "run `medcode index build --rebuild`"
 _CHUNK = 1024
 _ENCOUNTER = re.compile(r",\s*(?:initial encounter|subsequent encounter|sequela)\b.*$")
@@ -297,8 +298,34 @@ def _open_chroma_for_build(settings: Settings, path: Path) -> Any:
 # -- lexical side ----------------------------------------------------------------------------
 
 
-def _build_lexical(path: Path, units: Sequence[IndexUnit]) -> None:
-    """Write ``lexical.sqlite`` atomically (stamped ``LEXICAL_SCHEMA_VERSION``). Raises ``RetrievalError``."""
+def _dictionary_texts(units: Sequence[IndexUnit], codeset: ICD10CMCodeSet) -> list[tuple[str, list[str], str]]:
+    """(text, codes, unit kind) for the phrase dictionary.
+
+    Billable units that are not 7th-character variant groups give their own codes; a header code's
+    text gives its default billable code: the descendant with the shortest description that says
+    "unspecified", else its only billable descendant.
+    """
+    out = [(u.text, list(u.codes), u.kind) for u in units if u.billable and not u.variants]
+    rows = codeset.billable_descriptions()
+    keys = [r[0] for r in rows]
+    for unit in units:
+        if unit.billable:
+            continue
+        prefix = strip_dot(unit.codes[0])
+        below = rows[bisect.bisect_left(keys, prefix) : bisect.bisect_left(keys, prefix + "\x7f")]
+        unspecified = [(len(desc), code) for _, code, desc in below if "unspecified" in desc.lower()]
+        default = min(unspecified)[1] if unspecified else None
+        if default is None and len(below) == 1:
+            default = below[0][1]
+        if default is not None:
+            out.append((unit.text, [default], "header"))
+    return out
+
+
+def _build_lexical(path: Path, units: Sequence[IndexUnit], codeset: ICD10CMCodeSet) -> None:
+    """Write ``lexical.sqlite`` atomically (stamped ``LEXICAL_SCHEMA_VERSION``): the units, their FTS5
+    index and the phrase dictionary's automatic forms. Raises ``RetrievalError``."""
+    forms = dictionary_forms(_dictionary_texts(units, codeset))
     with atomic_build(path, "lexical index", schema_version=LEXICAL_SCHEMA_VERSION, error=RetrievalError) as conn:
         conn.executescript(
             """
@@ -308,8 +335,10 @@ def _build_lexical(path: Path, units: Sequence[IndexUnit]) -> None:
             CREATE INDEX units_category ON units(category);
             CREATE VIRTUAL TABLE units_fts USING fts5(text, content='units', content_rowid='id',
                                                       tokenize='porter unicode61 remove_diacritics 2');
+            CREATE TABLE dictionary (form TEXT PRIMARY KEY, codes TEXT NOT NULL) WITHOUT ROWID;
             """
         )
+        conn.executemany("INSERT INTO dictionary VALUES (?, ?)", ((f, " ".join(c)) for f, c in forms.items()))
         conn.executemany(
             "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -461,7 +490,7 @@ def _build_locked(
         _write_json_atomic(path / "manifest.json", manifest)
     assert manifest is not None
     if not lexical.is_file():
-        _build_lexical(lexical, units)
+        _build_lexical(lexical, units, codeset)
     collection = client.get_or_create_collection(
         name=name,
         configuration={
@@ -688,34 +717,9 @@ class CodeIndex:
                     )
         return {i: self._units[i] for i in ids if i in self._units}
 
-    def dictionary_texts(self) -> list[tuple[str, list[str], str]]:
-        """(text, codes, unit kind) for the phrase dictionary.
-
-        Billable units that are not 7th-character variant groups give their own codes; a header
-        code's text gives its default billable code: the descendant with the shortest description
-        that says "unspecified", else its only billable descendant.
-        """
-        conn = self._conn()
-        out = [
-            (text, codes.split(), kind)
-            for text, codes, kind in conn.execute(
-                "SELECT text, codes, kind FROM units WHERE billable = 1 AND variants = 0"
-            )
-        ]
-        rows = self.codeset.billable_descriptions()
-        keys = [r[0] for r in rows]
-        for text, codes in conn.execute("SELECT text, codes FROM units WHERE billable = 0"):
-            prefix = strip_dot(codes.split()[0])
-            lo = bisect.bisect_left(keys, prefix)
-            hi = bisect.bisect_left(keys, prefix + "\x7f")
-            below = rows[lo:hi]
-            unspecified = [(len(desc), code) for _, code, desc in below if "unspecified" in desc.lower()]
-            default = min(unspecified)[1] if unspecified else None
-            if default is None and len(below) == 1:
-                default = below[0][1]
-            if default is not None:
-                out.append((text, [default], "header"))
-        return out
+    def dictionary(self) -> dict[str, list[str]]:
+        """The phrase dictionary's automatic forms (word key -> codes), computed when the index was built."""
+        return {form: codes.split() for form, codes in self._conn().execute("SELECT form, codes FROM dictionary")}
 
     def dense(
         self, vectors: NDArray[np.float32], n: int, categories: Sequence[str] | None = None

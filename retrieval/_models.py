@@ -34,6 +34,11 @@ class Candidate(BaseModel):
         "coding-default priors (ranking_priors.json); dense = cosine + priors; lexical = 1/(60 + lexical rank)."
     )
     matched_text: str = Field(description="The index text (description, inclusion term or synonym) that matched.")
+    matched_kind: str = Field(
+        default="",
+        description="What the matched text is: description, inclusion_term, includes (+ _short), "
+        "alphabetic_index (an Alphabetic Index phrase) or dictionary (the phrase dictionary).",
+    )
     source: Source = Field(description="Which search found it: the dense side, the lexical side or both.")
     chapter: str
     rank: int = Field(ge=1)
@@ -60,6 +65,7 @@ class SpanHit(BaseModel):
     section: str
     score: float
     rank: int = Field(description="The candidate's rank among that span's results.")
+    matched_kind: str = Field(default="", description="What matched for this span (see ``Candidate.matched_kind``).")
 
 
 class NoteCandidate(BaseModel):
@@ -74,6 +80,7 @@ class NoteCandidate(BaseModel):
     rank: int = Field(ge=1)
     source: Source
     matched_text: str
+    matched_kind: str = ""
     variants: list[str] = Field(default_factory=list)
     hits: list[SpanHit] = Field(description="Segments that retrieved this code, best first.")
 

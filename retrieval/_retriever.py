@@ -141,8 +141,10 @@ class _Hit:
     code: str
     dense: float | None = None
     dense_text: str = ""
+    dense_kind: str = ""
     lexical_rank: int | None = None
     lexical_text: str = ""
+    lexical_kind: str = ""
     lexical_norm: float = 0.0
     found_dense: bool = False  # the dense search found it (not only re-scored)
     term_score: float = 0.0  # from the term table (exact-match side)
@@ -187,7 +189,7 @@ class HybridRetriever:
         self.lexical_weight = lexical_weight
         self.use_priors = use_priors
         self.terms = default_terms()
-        self.terms.add_index_texts(self.index.dictionary_texts())
+        self.terms.add_forms(self.index.dictionary())
         self.use_terms = True
         note_rules = _priors().note
         self.use_mentions = True
@@ -363,6 +365,7 @@ class HybridRetriever:
                     hit = hits[code] = _Hit(code, variants=variants)
                 if hit.dense is None:
                     hit.dense, hit.dense_text, hit.found_dense = sim, units[uid].text, True
+                    hit.dense_kind = units[uid].kind
                     dense_order.append(code)
         lexical_order: list[str] = []
         top_bm25 = lexical[0][1] if lexical else 1.0
@@ -374,9 +377,10 @@ class HybridRetriever:
                 if hit.lexical_rank is None:
                     lexical_order.append(code)
                     hit.lexical_rank, hit.lexical_text = len(lexical_order), units[uid].text
+                    hit.lexical_kind = units[uid].kind
                     hit.lexical_norm = bm25 / top_bm25 if top_bm25 > 0 else 0.0
                 if hit.dense is None and uid in rescored:
-                    hit.dense, hit.dense_text = rescored[uid], units[uid].text
+                    hit.dense, hit.dense_text, hit.dense_kind = rescored[uid], units[uid].text, units[uid].kind
         for code, term, exact in terms:
             if prefixes is not None and not any(strip_dot(code).startswith(p) for p in prefixes):
                 continue
@@ -428,17 +432,19 @@ class HybridRetriever:
             else:
                 source = "lexical"
             if hit.term_text and hit.term_score >= score - 0.05:
-                matched = hit.term_text
+                matched, matched_kind = hit.term_text, "dictionary"
             elif source in ("dense", "both") and hit.dense_text:
-                matched = hit.dense_text
+                matched, matched_kind = hit.dense_text, hit.dense_kind
             else:
                 matched = hit.lexical_text or hit.dense_text
+                matched_kind = hit.lexical_kind if hit.lexical_text else hit.dense_kind
             out.append(
                 Candidate(
                     code=hit.code,
                     description=description,
                     score=round(score, 6),
                     matched_text=matched,
+                    matched_kind=matched_kind,
                     source=source,
                     chapter=chapter,
                     rank=rank,
@@ -528,9 +534,18 @@ class HybridRetriever:
                     rank=rank,
                     source=source,
                     matched_text=top.matched_text,
+                    matched_kind=top.matched_kind,
                     variants=top.variants,
                     hits=[
-                        SpanHit(segment_id=seg.id, start=s, end=e, section=seg.section, score=c.score, rank=c.rank)
+                        SpanHit(
+                            segment_id=seg.id,
+                            start=s,
+                            end=e,
+                            section=seg.section,
+                            score=c.score,
+                            rank=c.rank,
+                            matched_kind=c.matched_kind,
+                        )
                         for (seg, s, e), c in found
                     ],
                 )

@@ -243,3 +243,35 @@ def test_compute_metrics_handles_failed_and_empty_documents(codeset) -> None:  #
     assert metrics["n_documents"] == 2 and metrics["n_failed"] == 2
     assert metrics["micro_f1"] == 0.0 and metrics["fn"] == 1
     assert metrics["hallucination_rate_accepted"] == 0.0 and metrics["ece"] == 0.0
+
+
+def test_error_accounting_splits_false_positives_and_negatives(codeset) -> None:  # type: ignore[no-untyped-def]
+    def code(c: str, status: str = "accepted") -> dict[str, object]:
+        return {"code": c, "status": status, "rules": [] if status == "accepted" else ["SPAN_NEGATED"], "evidence": []}
+
+    result = {
+        "codes": [code("E11.65"), code("E10.9"), code("J45.909"), code("I10", "rejected")],
+        "candidates": ["E11.65", "E10.9", "J45.909", "I10", "N18.30"],
+        "routing": {"decision": "review"},
+        "usage": {"seconds": 1.0, "prompt_tokens": 0, "completion_tokens": 0},
+        "versions": {},
+    }
+    rows = [
+        # gold E11.9 (sibling E11.65 accepted: wrong specificity), E78.5 (never offered), I10 (rejected),
+        # N18.30 (offered, not proposed); E10.9 shares chapter 4 with E11.9; J45.909 is unrelated.
+        {
+            "id": "a",
+            "gold": ["E11.9", "E78.5", "I10", "N18.30"],
+            "predicted": ["E11.65", "E10.9", "J45.909"],
+            "result": result,
+        },
+        {"id": "b", "gold": ["K21.9"], "error": {"type": "NoteError", "message": "x"}},
+    ]
+    accounting = compute_metrics(rows, codeset)["error_accounting"]
+    assert accounting["false_positives"] == {"wrong_specificity": 1, "same_chapter": 1, "unrelated": 1}
+    assert accounting["false_negatives"] == {
+        "never_a_candidate": 2,  # E11.9 (E11.65 was offered, not E11.9) and E78.5
+        "rejected_by_rule": 1,
+        "below_threshold": 1,
+        "failed_document": 1,
+    }

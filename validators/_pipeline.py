@@ -196,8 +196,12 @@ class ValidatorPipeline:
         self.close()
 
     # -- main entry point ---------------------------------------------------------
-    def validate(self, proposal: Proposal, ctx: ValidationContext) -> ValidationReport:
-        """Verdicts for every code of ``proposal``, in proposal order (none for ``ctx.claim_codes``)."""
+    def validate(self, proposal: Proposal, ctx: ValidationContext, *, relatedness: bool = True) -> ValidationReport:
+        """Verdicts for every code of ``proposal``, in proposal order (none for ``ctx.claim_codes``).
+
+        ``relatedness=False`` leaves SPAN_UNRELATED out (it embeds every code's texts: the costly
+        part); the agent uses that to screen many candidates cheaply, never for a final verdict.
+        """
         codeset = self.registry.get(ctx.date_of_service)
         env = RuleEnv(codeset, self.rules, ctx, f"{codeset.version}+{self.rules.version}")
         items = [CodeItem(i, pc) for i, pc in enumerate(proposal.codes)]
@@ -218,7 +222,7 @@ class ValidatorPipeline:
         live = [i for i in items if i.record is not None and not any(r.rule in _STRUCTURAL for r in i.results)]
         if live:
             segments = segment_note(env.ctx.note_text)
-            supported = self._check_evidence(live, env, segments)
+            supported = self._check_evidence(live, env, segments, relatedness=relatedness)
             self._check_specificity([i for i in live if not i.rejected], supported, env, segments)
         for item in live:
             item.results.extend(self.age_rule.check(item, env))
@@ -239,7 +243,7 @@ class ValidatorPipeline:
 
     # -- evidence -----------------------------------------------------------------
     def _check_evidence(
-        self, items: list[CodeItem], env: RuleEnv, segments: list[Segment]
+        self, items: list[CodeItem], env: RuleEnv, segments: list[Segment], *, relatedness: bool = True
     ) -> dict[int, list[SpanCheck]]:
         note = env.ctx.note_text
         normalized = NormalizedText(note)
@@ -275,7 +279,7 @@ class ValidatorPipeline:
                 ]
         all_checks = [c for checks in occurrences.values() for c in checks]
         if all_checks:
-            self._annotate(all_checks, items, occurrences, env, segments)
+            self._annotate(all_checks, items, occurrences, env, segments, relatedness=relatedness)
         supported: dict[int, list[SpanCheck]] = {}
         by_index = {i.index: i for i in items}
         for item in items:
@@ -350,8 +354,10 @@ class ValidatorPipeline:
         occurrences: dict[tuple[int, int], list[SpanCheck]],
         env: RuleEnv,
         segments: list[Segment],
+        *,
+        relatedness: bool = True,
     ) -> None:
-        """Fill assertion, section, chosen run and relatedness on every span check."""
+        """Fill assertion, section, chosen run and (unless ``relatedness`` is off) relatedness on every span check."""
         note = env.ctx.note_text
         sections = [(s.start, s.end, s.section) for s in segments]
         unique = sorted({(c.start, c.end) for c in checks})
@@ -374,6 +380,8 @@ class ValidatorPipeline:
                     pairs[key] = len(pair_list)
                     pair_list.append((check.text, record))
                 owner.append((check, key))
+        if not relatedness:
+            return
         scored = scorer.score_many(pair_list, env.codeset)
         for check, key in owner:
             check.relatedness = scored[pairs[key]]

@@ -1,0 +1,443 @@
+"""Learned acceptance: the probability that a coder keeps a retrieved code, from measured features.
+
+For every (note, candidate code) pair the pipeline already measures how retrieval found the code
+(scores, rank, which index texts matched, how many sentences and in which sections), what the
+validators say about its best sentence (negated, family history, unrelated...), how it competes
+with its siblings, and what kind of code it is. ``candidate_features`` turns that into one row of
+numbers (missing values are NaN). ``AcceptanceModel`` is a gradient-boosted tree ensemble fitted
+on labelled notes (``medcode train``) with isotonic calibration fitted on out-of-fold
+predictions, so its output is a probability: it is each code's confidence, and a per-setting
+threshold chosen on out-of-fold micro-F1 decides which codes are proposed.
+
+The model file is JSON (trees, calibration, thresholds, label-frequency priors, provenance), read
+and evaluated here with numpy: no pickle, no scikit-learn at run time. Training
+(``fit_acceptance``) needs scikit-learn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from medcode.errors import ConfigError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from medcode.codesets import ICD10CMCodeSet
+    from medcode.config import Settings
+    from medcode.retrieval import NoteCandidate, NoteCandidates
+
+__all__ = [
+    "FEATURE_NAMES",
+    "AcceptanceModel",
+    "CodePriors",
+    "active_model_path",
+    "candidate_features",
+    "fit_acceptance",
+    "load_acceptance_model",
+]
+
+MODEL_FORMAT = 1
+DIAGNOSTIC = frozenset({"assessment_plan", "chief_complaint"})
+_SECTION_FLAGS = {
+    "sec_assessment": ("assessment_plan",),
+    "sec_chief": ("chief_complaint",),
+    "sec_hpi": ("hpi",),
+    "sec_history": ("past_medical_history", "social_history"),
+    "sec_family": ("family_history",),
+    "sec_ros": ("ros",),
+    "sec_exam": ("physical_exam", "vitals", "results"),
+    "sec_meds": ("medications", "allergies", "procedures", "instructions"),
+    "sec_other": ("other",),
+}
+_RULE_FLAGS = {
+    "rule_negated": "SPAN_NEGATED",
+    "rule_family": "SPAN_FAMILY_HISTORY",
+    "rule_hypothetical": "SPAN_HYPOTHETICAL",
+    "rule_uncertain": "SPAN_UNCERTAIN",
+    "rule_historical": "SPAN_HISTORICAL",
+}
+# The wrong sibling: the sentence contradicts the code's side, encounter or distinguishing words.
+_SPECIFICITY_RULES = frozenset({"SPECIFICITY_UNSUPPORTED", "LATERALITY_CONFLICT", "ENCOUNTER_CONFLICT"})
+FEATURE_NAMES: tuple[str, ...] = (
+    "score",
+    "best_span_score",
+    "rank",
+    "log_hits",
+    "n_segments",
+    "first_position",
+    "diagnostic_share",
+    *_SECTION_FLAGS,
+    "source_dense",
+    "source_lexical",
+    "match_alphabetic",
+    "match_dictionary",
+    "match_tabular",
+    "category_count",
+    "category_rank",
+    "category_gap",
+    "block_count",
+    "chapter",
+    "letter",
+    "unspecified",
+    "extension",
+    "code_length",
+    "outpatient",
+    "note_log_chars",
+    "rejected",
+    *_RULE_FLAGS,
+    "rule_specificity",
+    "rule_other",
+    "prior_code",
+    "prior_category",
+    "llm_selected",
+    "llm_yes_logprob",
+)
+
+
+@dataclass
+class CodePriors:
+    """How often codes and 3-character categories are gold in the training labels, per coding setting.
+
+    Outpatient visits and case reports bill very different mixes, so a code's prior is its share
+    among the training notes of the same setting (log-scaled, smoothed); a setting with no
+    training notes falls back to all of them.
+    """
+
+    n_docs: dict[str, int] = field(default_factory=dict)
+    codes: dict[str, dict[str, int]] = field(default_factory=dict)
+    categories: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_labels(cls, labelled: Iterable[tuple[str, Iterable[str]]]) -> CodePriors:
+        """From ``(setting, gold codes)`` per training note."""
+        priors = cls()
+        for setting, labels in labelled:
+            for key in (setting, "all"):
+                priors.n_docs[key] = priors.n_docs.get(key, 0) + 1
+                codes = priors.codes.setdefault(key, {})
+                cats = priors.categories.setdefault(key, {})
+                for code in set(labels):
+                    codes[code] = codes.get(code, 0) + 1
+                for cat in {c.replace(".", "")[:3] for c in labels}:
+                    cats[cat] = cats.get(cat, 0) + 1
+        return priors
+
+    def features(self, code: str, setting: str) -> tuple[float, float]:
+        """(log share of the setting's documents with the code, log share with its category), smoothed."""
+        key = setting if self.n_docs.get(setting) else "all"
+        n = max(self.n_docs.get(key, 0), 1)
+        code_share = (self.codes.get(key, {}).get(code, 0) + 0.1) / (n + 1)
+        cat_share = (self.categories.get(key, {}).get(code.replace(".", "")[:3], 0) + 0.1) / (n + 1)
+        return math.log(code_share), math.log(cat_share)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n_docs": self.n_docs, "codes": self.codes, "categories": self.categories}
+
+
+def _chapter_number(chapter: str) -> float:
+    return float(chapter) if chapter.isdigit() else math.nan
+
+
+def candidate_features(
+    candidates: NoteCandidates,
+    codeset: ICD10CMCodeSet,
+    *,
+    note_chars: int,
+    outpatient: bool,
+    rules: Mapping[str, Sequence[str]] | None = None,
+    priors: CodePriors | None = None,
+    llm_selected: Mapping[str, bool] | None = None,
+    top_k: int | None = None,
+) -> list[tuple[NoteCandidate, dict[str, float]]]:
+    """One feature row per candidate (the note's top ``top_k``), in rank order.
+
+    ``rules`` maps a code to the rule ids that rejected it on its best sentence (the validators'
+    own-merit verdict); ``priors`` gives label frequencies (NaN without); ``llm_selected`` marks
+    the codes an LLM chose (NaN for every code when no LLM ran). Codes missing from the code set
+    are left out.
+    """
+    cands = [c for c in candidates.candidates[: top_k or None] if c.code in codeset]
+    by_category: dict[str, list[NoteCandidate]] = {}
+    by_block: dict[str, int] = {}
+    records = {c.code: codeset.get(c.code) for c in cands}
+    for cand in cands:
+        by_category.setdefault(cand.code[:3], []).append(cand)
+        block = records[cand.code].block
+        by_block[block] = by_block.get(block, 0) + 1
+    out: list[tuple[NoteCandidate, dict[str, float]]] = []
+    for cand in cands:
+        record = records[cand.code]
+        hits = cand.hits
+        sections = {h.section for h in hits}
+        segments = {h.segment_id for h in hits}
+        peers = by_category[cand.code[:3]]
+        kinds = {h.matched_kind for h in hits} | {cand.matched_kind}
+        row: dict[str, float] = {
+            "score": cand.score,
+            "best_span_score": hits[0].score if hits else math.nan,
+            "rank": float(cand.rank),
+            "log_hits": math.log1p(len(hits)),
+            "n_segments": float(len(segments)),
+            "first_position": min(h.start for h in hits) / max(note_chars, 1) if hits else math.nan,
+            "diagnostic_share": sum(h.section in DIAGNOSTIC for h in hits) / len(hits) if hits else 0.0,
+            "source_dense": 1.0 if cand.source in ("dense", "both") else 0.0,
+            "source_lexical": 1.0 if cand.source in ("lexical", "both") else 0.0,
+            "match_alphabetic": 1.0 if "alphabetic_index" in kinds else 0.0,
+            "match_dictionary": 1.0 if "dictionary" in kinds else 0.0,
+            "match_tabular": 1.0 if kinds & {"description", "inclusion_term", "description_short", "includes"} else 0.0,
+            "category_count": float(len(peers)),
+            "category_rank": float(1 + sum(p.score > cand.score for p in peers)),
+            "category_gap": max(p.score for p in peers) - cand.score,
+            "block_count": float(by_block[record.block]),
+            "chapter": _chapter_number(record.chapter),
+            "letter": float(ord(record.code[0]) - ord("A")),
+            "unspecified": 1.0 if "unspecified" in record.description.lower() else 0.0,
+            "extension": 1.0 if record.kind == "extension" else 0.0,
+            "code_length": float(len(record.code.replace(".", ""))),
+            "outpatient": 1.0 if outpatient else 0.0,
+            "note_log_chars": math.log1p(note_chars),
+        }
+        for name, names in _SECTION_FLAGS.items():
+            row[name] = 1.0 if sections & set(names) else 0.0
+        code_rules = set(rules.get(cand.code, ())) if rules is not None else None
+        row["rejected"] = math.nan if code_rules is None else float(bool(code_rules))
+        for name, rule in _RULE_FLAGS.items():
+            row[name] = math.nan if code_rules is None else float(rule in code_rules)
+        row["rule_other"] = math.nan if code_rules is None else float(bool(code_rules - set(_RULE_FLAGS.values())))
+        setting = "outpatient" if outpatient else "inpatient"
+        row["prior_code"], row["prior_category"] = (
+            priors.features(cand.code, setting) if priors else (math.nan, math.nan)
+        )
+        row["llm_selected"] = math.nan if llm_selected is None else float(llm_selected.get(cand.code, False))
+        row["llm_yes_logprob"] = math.nan
+        out.append((cand, row))
+    return out
+
+
+def matrix(rows: Sequence[Mapping[str, float]], names: Sequence[str] = FEATURE_NAMES) -> NDArray[np.float64]:
+    """Rows as a float matrix in ``names`` order (absent features are NaN)."""
+    return np.array([[float(r.get(n, math.nan)) for n in names] for r in rows], dtype=np.float64).reshape(
+        len(rows), len(names)
+    )
+
+
+class AcceptanceModel:
+    """A fitted acceptance model read from its JSON file. Thread-safe (immutable after load).
+
+    ``probability`` returns calibrated probabilities; ``threshold(setting)`` the decision
+    threshold chosen on out-of-fold micro-F1, ``strict_threshold(setting)`` the one that met the
+    precision target out of fold (autonomy uses it). Raises ``ConfigError`` for a file that is
+    not a medcode acceptance model.
+    """
+
+    def __init__(self, data: dict[str, Any], *, version: str) -> None:
+        if data.get("format") != MODEL_FORMAT or data.get("kind") != "medcode-acceptance":
+            raise ConfigError(f"not a medcode acceptance model (format {data.get('format')!r})")
+        self.data = data
+        self.version = version
+        self.features: tuple[str, ...] = tuple(data["features"])
+        self.baseline = float(data["baseline"])
+        self._trees = [self._compile(tree) for tree in data["trees"]]
+        self._calibration = {
+            setting: (np.asarray(cal["x"], dtype=np.float64), np.asarray(cal["y"], dtype=np.float64))
+            for setting, cal in data["calibration"].items()
+        }
+        self.priors = CodePriors(**data["priors"])
+        self.thresholds: dict[str, float] = {k: float(v) for k, v in data["thresholds"].items()}
+        self.strict_thresholds: dict[str, float] = {k: float(v) for k, v in data.get("strict_thresholds", {}).items()}
+        self.top_k: dict[str, int] = {k: int(v) for k, v in data.get("top_k", {}).items()}
+
+    @staticmethod
+    def _compile(tree: dict[str, list[Any]]) -> tuple[NDArray[Any], ...]:
+        return (
+            np.asarray(tree["feature"], dtype=np.int64),
+            np.asarray(tree["threshold"], dtype=np.float64),
+            np.asarray(tree["left"], dtype=np.int64),
+            np.asarray(tree["right"], dtype=np.int64),
+            np.asarray(tree["missing_left"], dtype=bool),
+            np.asarray(tree["value"], dtype=np.float64),
+            np.asarray(tree["leaf"], dtype=bool),
+        )
+
+    @classmethod
+    def from_file(cls, path: Path) -> AcceptanceModel:
+        """Load a model file. Raises ``ConfigError`` naming the file when it is unreadable."""
+        try:
+            raw = path.read_bytes()
+            return cls(json.loads(raw), version=_version(raw))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"cannot read acceptance model {path}: {exc}") from None
+
+    def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Raw boosted scores (log-odds before calibration) for a feature matrix in ``features`` order."""
+        total = np.full(x.shape[0], self.baseline, dtype=np.float64)
+        for feature, threshold, left, right, missing_left, value, leaf in self._trees:
+            node = np.zeros(x.shape[0], dtype=np.int64)
+            active = ~leaf[node]
+            while active.any():
+                idx = np.nonzero(active)[0]
+                cur = node[idx]
+                vals = x[idx, feature[cur]]
+                go_left = np.where(np.isnan(vals), missing_left[cur], vals <= threshold[cur])
+                node[idx] = np.where(go_left, left[cur], right[cur])
+                active = ~leaf[node]
+            total += value[node]
+        return total
+
+    def calibrate(self, margin: NDArray[np.float64], setting: str) -> NDArray[np.float64]:
+        """The setting's isotonic map from raw scores to probabilities (clipped at the fitted range)."""
+        xs, ys = self._calibration.get(setting) or self._calibration["all"]
+        return np.interp(margin, xs, ys)
+
+    def probability(self, rows: Sequence[Mapping[str, float]], setting: str) -> list[float]:
+        """Calibrated probability that a coder keeps each code of a note in ``setting``."""
+        if not rows:
+            return []
+        return [round(float(p), 4) for p in self.calibrate(self.margin(matrix(rows, self.features)), setting)]
+
+    def threshold(self, setting: str) -> float:
+        return self.thresholds.get(setting, self.thresholds.get("default", 0.5))
+
+    def strict_threshold(self, setting: str) -> float | None:
+        return self.strict_thresholds.get(setting)
+
+
+def _version(raw: bytes) -> str:
+    data = json.loads(raw)
+    return f"{data.get('version', 'acceptance')}+{hashlib.sha256(raw).hexdigest()[:8]}"
+
+
+def active_model_path(settings: Settings) -> Path:
+    """Where a site's promoted model lives (``medcode train --promote`` writes it)."""
+    return settings.data_dir / "models" / "acceptance" / "active.json"
+
+
+def load_acceptance_model(settings: Settings | None = None) -> AcceptanceModel | None:
+    """The model the settings name (``acceptance_model``), else the site's promoted model, else the
+    packaged model, else None.
+
+    Raises ``ConfigError`` when a model file is named but missing, or exists but cannot be read.
+    """
+    if settings is not None and settings.acceptance_model is not None:
+        if not settings.acceptance_model.is_file():
+            raise ConfigError(f"acceptance model not found: {settings.acceptance_model}")
+        return AcceptanceModel.from_file(settings.acceptance_model)
+    if settings is not None and active_model_path(settings).is_file():
+        return AcceptanceModel.from_file(active_model_path(settings))
+    packaged = resources.files("medcode.agent").joinpath("data/acceptance.json")
+    if not packaged.is_file():
+        return None
+    raw = packaged.read_bytes()
+    try:
+        return AcceptanceModel(json.loads(raw), version=_version(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the packaged acceptance model is unreadable: {exc}") from None
+
+
+# -- training -----------------------------------------------------------------------------------------------
+
+
+def export_trees(estimator: Any) -> tuple[float, list[dict[str, list[Any]]]]:
+    """(baseline, trees) of a fitted binary ``HistGradientBoostingClassifier`` (numeric features only)."""
+    baseline = float(np.ravel(estimator._baseline_prediction)[0])
+    trees = []
+    for (predictor,) in estimator._predictors:
+        nodes = predictor.nodes
+        if bool(np.any(nodes["is_categorical"])):
+            raise ValueError("categorical splits are not supported by the exporter")
+        trees.append(
+            {
+                "feature": nodes["feature_idx"].astype(int).tolist(),
+                "threshold": [float(t) for t in nodes["num_threshold"]],
+                "left": nodes["left"].astype(int).tolist(),
+                "right": nodes["right"].astype(int).tolist(),
+                "missing_left": nodes["missing_go_to_left"].astype(bool).tolist(),
+                "value": [round(float(v), 8) for v in nodes["value"]],
+                "leaf": nodes["is_leaf"].astype(bool).tolist(),
+            }
+        )
+    return baseline, trees
+
+
+def fit_boosting(
+    x: NDArray[np.float64],
+    y: NDArray[np.int64],
+    *,
+    seed: int = 0,
+    weights: NDArray[np.float64] | None = None,
+    **params: Any,
+) -> Any:
+    """A ``HistGradientBoostingClassifier`` fitted on ``x``/``y`` (needs scikit-learn)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    config = {
+        "learning_rate": 0.06,
+        "max_iter": 300,
+        "max_leaf_nodes": 15,
+        "min_samples_leaf": 30,
+        "l2_regularization": 1.0,
+        "early_stopping": False,
+        "random_state": seed,
+        **params,
+    }
+    model = HistGradientBoostingClassifier(**config)
+    # A feature no training row has (an LLM feature when no LLM ran) is all NaN, which the binner
+    # cannot take: give it a constant, so no tree ever splits on it.
+    x = np.where(np.isnan(x).all(axis=0), 0.0, x) if len(x) else x
+    model.fit(x, y, sample_weight=weights)
+    return model
+
+
+def fit_isotonic(margins: NDArray[np.float64], labels: NDArray[np.int64]) -> tuple[list[float], list[float]]:
+    """Isotonic calibration points (x ascending, y non-decreasing) from out-of-fold margins."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    iso.fit(margins, labels)
+    xs = [float(v) for v in iso.X_thresholds_]
+    ys = [round(float(v), 6) for v in iso.y_thresholds_]
+    return xs, ys
+
+
+def fit_acceptance(
+    x: NDArray[np.float64],
+    y: NDArray[np.int64],
+    *,
+    calibration: dict[str, tuple[list[float], list[float]]],
+    priors: CodePriors,
+    thresholds: dict[str, float],
+    strict_thresholds: dict[str, float],
+    top_k: dict[str, int],
+    provenance: dict[str, Any],
+    seed: int = 0,
+    weights: NDArray[np.float64] | None = None,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The model file's content: trees fitted on all rows; ``calibration`` (per setting, and ``all``)
+    fitted on out-of-fold margins by the caller."""
+    estimator = fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
+    baseline, trees = export_trees(estimator)
+    return {
+        "kind": "medcode-acceptance",
+        "format": MODEL_FORMAT,
+        "version": provenance.get("version", "acceptance"),
+        "features": list(FEATURE_NAMES),
+        "baseline": baseline,
+        "trees": trees,
+        "calibration": {s: {"x": xs, "y": ys} for s, (xs, ys) in calibration.items()},
+        "thresholds": thresholds,
+        "strict_thresholds": strict_thresholds,
+        "top_k": top_k,
+        "priors": priors.as_dict(),
+        "provenance": provenance,
+    }

@@ -1,0 +1,428 @@
+"""Training the acceptance model: labelled notes in, a calibrated model file and out-of-fold figures out.
+
+Examples come from gold datasets (the benchmark JSONL format) and from the review queue's
+finalised, human-reviewed charts (accepted and added codes are the label; everything else the
+pipeline retrieved is a negative). For each note the real pipeline runs: segmentation, hybrid
+retrieval of the setting's top K candidates, the validators on each candidate's best sentence;
+``candidate_features`` makes one row per candidate. Rows are cached in ``features.jsonl`` (a
+rerun reuses them; a crash loses at most the note being processed).
+
+``cross_validate`` splits by note (never a note's rows on both sides) into K folds; label-frequency
+priors are computed from the training folds only, so the held-out fold never sees its own labels.
+The out-of-fold margins fit the isotonic calibration and choose the per-setting thresholds (micro-F1,
+and the strictest one meeting a precision target). The shipped model is then fitted on every row.
+Every figure this module reports is out of fold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from medcode.agent._acceptance import (
+    FEATURE_NAMES,
+    CodePriors,
+    candidate_features,
+    fit_acceptance,
+    fit_boosting,
+    fit_isotonic,
+    matrix,
+)
+from medcode.errors import InputError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from medcode.agent import MedicalCoder, Note
+
+__all__ = [
+    "DEFAULT_TOP_K",
+    "CVResult",
+    "NoteExample",
+    "collect_examples",
+    "cross_validate",
+    "train_model",
+]
+
+DEFAULT_TOP_K = {"outpatient": 40, "inpatient": 100}
+_GRID = [round(0.02 * i, 2) for i in range(1, 50)]
+
+
+@dataclass
+class NoteExample:
+    """One labelled note: its candidates' feature rows (rank order) and its gold codes."""
+
+    doc_id: str
+    dataset: str
+    setting: str
+    gold: list[str]
+    codes: list[str]
+    rows: list[dict[str, float]]
+    excludes: list[list[int]] = field(default_factory=list)  # candidate index pairs in Excludes1 conflict
+
+    @property
+    def labels(self) -> list[int]:
+        gold = set(self.gold)
+        return [int(c in gold) for c in self.codes]
+
+    def to_json(self) -> str:
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
+        return json.dumps(
+            {
+                "doc_id": self.doc_id,
+                "dataset": self.dataset,
+                "setting": self.setting,
+                "gold": self.gold,
+                "codes": self.codes,
+                "rows": rows,
+                "excludes": self.excludes,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> NoteExample:
+        data = json.loads(line)
+        data["rows"] = [{k: (math.nan if v is None else float(v)) for k, v in r.items()} for r in data["rows"]]
+        return cls(**data)
+
+
+def note_example(
+    coder: MedicalCoder, note: Note, *, dataset: str, gold: Sequence[str], top_k: dict[str, int] | None = None
+) -> NoteExample:
+    """Run retrieval and the validators on one note and return its candidates' rows (no priors yet)."""
+    from medcode.agent._proposers import _evidence_for, excludes1_conflict
+    from medcode.validators import ProposedCode
+
+    k = (top_k or DEFAULT_TOP_K)[note.setting]
+    codeset = coder.registry.get(note.date_of_service)
+    candidates = coder.retriever(note.date_of_service).search_note(note.text, top_k=k)
+    top = [c for c in candidates.candidates[:k] if c.code in codeset]
+    proposals = [ProposedCode(code=c.code, evidence=_evidence_for(note.text, c)) for c in top]
+    rules = dict(zip([c.code for c in top], coder.vet(note, proposals), strict=True)) if top else {}
+    pairs = candidate_features(
+        candidates,
+        codeset,
+        note_chars=len(note.text),
+        outpatient=note.setting == "outpatient",
+        rules=rules,
+        top_k=k,
+    )
+    records = [codeset.get(c.code) for c, _ in pairs]
+    excludes = [
+        [i, j]
+        for i in range(len(records))
+        for j in range(i + 1, len(records))
+        if records[i].code[:1] == records[j].code[:1] and excludes1_conflict(records[i], records[j])
+    ]
+    return NoteExample(
+        doc_id=note.id,
+        dataset=dataset,
+        setting=note.setting,
+        gold=sorted(set(gold)),
+        codes=[c.code for c, _ in pairs],
+        rows=[r for _, r in pairs],
+        excludes=excludes,
+    )
+
+
+def collect_examples(
+    coder: MedicalCoder,
+    notes: Iterable[tuple[str, Note, Sequence[str]]],
+    *,
+    cache: Path | None = None,
+    top_k: dict[str, int] | None = None,
+    progress: bool = True,
+    total: int | None = None,
+) -> list[NoteExample]:
+    """Examples for ``(dataset, note, gold codes)``; cached rows are reused, new ones appended to ``cache``.
+
+    A note that fails (bad text, a date no release covers) is reported on stderr and skipped.
+    """
+    from tqdm import tqdm
+
+    from medcode.errors import MedcodeError
+
+    done: dict[tuple[str, str], NoteExample] = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            try:
+                ex = NoteExample.from_json(line)
+            except (ValueError, TypeError, KeyError):
+                continue  # a torn last line
+            done[(ex.dataset, ex.doc_id)] = ex
+    out: list[NoteExample] = []
+    handle = cache.open("a", encoding="utf-8") if cache is not None else None
+    try:
+        for dataset, note, gold in tqdm(
+            notes, total=total, desc="features", unit="note", file=sys.stderr, disable=not progress
+        ):
+            key = (dataset, note.id)
+            if key in done:
+                out.append(done[key])
+                continue
+            try:
+                ex = note_example(coder, note, dataset=dataset, gold=gold, top_k=top_k)
+            except MedcodeError as exc:
+                print(f"medcode train: {dataset}:{note.id}: skipped: {exc}", file=sys.stderr)
+                continue
+            out.append(ex)
+            if handle is not None:
+                handle.write(ex.to_json() + "\n")
+                handle.flush()
+    finally:
+        if handle is not None:
+            handle.close()
+    return out
+
+
+def _with_priors(example: NoteExample, priors: CodePriors) -> list[dict[str, float]]:
+    rows = []
+    for code, row in zip(example.codes, example.rows, strict=True):
+        prior_code, prior_category = priors.features(code, example.setting)
+        rows.append({**row, "prior_code": prior_code, "prior_category": prior_category})
+    return rows
+
+
+def _design(
+    examples: Sequence[NoteExample], priors: CodePriors, features: Sequence[str]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    rows = [r for ex in examples for r in _with_priors(ex, priors)]
+    labels = [y for ex in examples for y in ex.labels]
+    return matrix(rows, features), np.asarray(labels, dtype=np.int64)
+
+
+def folds_for(examples: Sequence[NoteExample], k: int, seed: int = 0) -> list[int]:
+    """A fold number per example: shuffled within each dataset, then dealt round-robin (balanced per dataset)."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    for dataset in sorted({ex.dataset for ex in examples}):
+        idx = [i for i, ex in enumerate(examples) if ex.dataset == dataset]
+        rng.shuffle(idx)
+        order += idx
+    fold = [0] * len(examples)
+    for n, i in enumerate(order):
+        fold[i] = n % k
+    return fold
+
+
+def row_weights(examples: Sequence[NoteExample], balance: bool) -> NDArray[np.float64] | None:
+    """Per-row weights giving each setting the same total weight (few outpatient notes are not drowned
+    out by many case reports); None without ``balance``."""
+    if not balance:
+        return None
+    totals: dict[str, int] = {}
+    for ex in examples:
+        totals[ex.setting] = totals.get(ex.setting, 0) + len(ex.rows)
+    mean = sum(totals.values()) / len(totals)
+    return np.asarray([mean / totals[ex.setting] for ex in examples for _ in ex.rows], dtype=np.float64)
+
+
+def calibrate_by_setting(
+    examples: Sequence[NoteExample], margins: Sequence[NDArray[np.float64]]
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Isotonic calibration per setting (and ``all``) from out-of-fold margins."""
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for setting in [*sorted({ex.setting for ex in examples}), "all"]:
+        idx = [i for i, ex in enumerate(examples) if setting in ("all", ex.setting) and ex.rows]
+        flat = np.concatenate([margins[i] for i in idx])
+        labels = np.asarray([y for i in idx for y in examples[i].labels], dtype=np.int64)
+        out[setting] = fit_isotonic(flat, labels)
+    return out
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold margins per example (aligned with its rows) and the fold of each example."""
+
+    margins: list[NDArray[np.float64]]
+    folds: list[int]
+
+
+def cross_validate(
+    examples: Sequence[NoteExample],
+    *,
+    k: int = 5,
+    seed: int = 0,
+    features: Sequence[str] = FEATURE_NAMES,
+    params: dict[str, Any] | None = None,
+    balance: bool = False,
+    progress: bool = True,
+) -> CVResult:
+    """K-fold out-of-fold margins, grouped by note; priors from the training folds only.
+
+    Raises ``InputError`` with fewer notes than folds or a fold without positives to learn from.
+    """
+    if k < 2 or len(examples) < k:
+        raise InputError(f"cross-validation needs at least {max(k, 2)} labelled notes, got {len(examples)}")
+    folds = folds_for(examples, k, seed)
+    margins: list[NDArray[np.float64]] = [np.zeros(len(ex.rows)) for ex in examples]
+    for f in range(k):
+        train = [ex for ex, g in zip(examples, folds, strict=True) if g != f]
+        test = [i for i, g in enumerate(folds) if g == f]
+        priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in train)
+        x, y = _design(train, priors, features)
+        if y.sum() == 0 or y.sum() == len(y):
+            raise InputError(f"fold {f + 1} has only one class among its training rows; add labelled notes")
+        model = fit_boosting(x, y, seed=seed, weights=row_weights(train, balance), **(params or {}))
+        for i in test:
+            if examples[i].rows:
+                margins[i] = model.decision_function(matrix(_with_priors(examples[i], priors), features))
+        if progress:
+            print(f"medcode train: fold {f + 1}/{k} done", file=sys.stderr)
+    return CVResult(margins=margins, folds=folds)
+
+
+def select(example: NoteExample, probabilities: Sequence[float], threshold: float, max_codes: int = 25) -> list[str]:
+    """The codes the proposer would keep: likeliest first above the threshold, Excludes1 pairs resolved."""
+    conflict: dict[int, set[int]] = {}
+    for i, j in example.excludes:
+        conflict.setdefault(i, set()).add(j)
+        conflict.setdefault(j, set()).add(i)
+    kept: list[int] = []
+    for i in sorted(range(len(probabilities)), key=lambda i: -probabilities[i]):
+        if probabilities[i] < threshold or len(kept) >= max_codes:
+            break
+        if conflict.get(i, set()) & set(kept):
+            continue
+        kept.append(i)
+    return [example.codes[i] for i in kept]
+
+
+def score_selection(examples: Sequence[NoteExample], picks: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Micro precision/recall/F1 of picked codes against every gold code (candidates or not)."""
+    tp = fp = fn = 0
+    for ex, pick in zip(examples, picks, strict=True):
+        gold, chosen = set(ex.gold), set(pick)
+        tp += len(gold & chosen)
+        fp += len(chosen - gold)
+        fn += len(gold - chosen)
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "tp": tp, "fp": fp, "fn": fn}
+
+
+def calibration_error(probabilities: Sequence[float], labels: Sequence[int], n_bins: int = 10) -> float:
+    """Count-weighted mean |accuracy - confidence| over equal-width bins."""
+    from medcode.evals._metrics import expected_calibration_error
+
+    return round(expected_calibration_error(list(probabilities), [bool(y) for y in labels], n_bins), 4)
+
+
+def choose_thresholds(
+    examples: Sequence[NoteExample], probabilities: Sequence[Sequence[float]], *, precision_target: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per setting: the threshold of best micro-F1, and the lowest one whose micro precision meets the target."""
+    best: dict[str, float] = {}
+    strict: dict[str, float] = {}
+    for setting in sorted({ex.setting for ex in examples}):
+        idx = [i for i, ex in enumerate(examples) if ex.setting == setting]
+        subset = [examples[i] for i in idx]
+        scored = []
+        for t in _GRID:
+            picks = [select(examples[i], probabilities[i], t) for i in idx]
+            scored.append((t, score_selection(subset, picks)))
+        best[setting] = max(scored, key=lambda ts: (ts[1]["f1"], -ts[0]))[0]
+        meeting = [t for t, s in scored if s["precision"] >= precision_target and s["tp"] >= 20]
+        if meeting:
+            strict[setting] = min(meeting)
+    return best, strict
+
+
+def report(
+    examples: Sequence[NoteExample],
+    probabilities: Sequence[Sequence[float]],
+    thresholds: dict[str, float],
+    strict: dict[str, float],
+) -> dict[str, Any]:
+    """Out-of-fold figures per dataset: micro P/R/F1 at the thresholds, ECE, candidate recall."""
+    out: dict[str, Any] = {}
+    for dataset in sorted({ex.dataset for ex in examples}):
+        idx = [i for i, ex in enumerate(examples) if ex.dataset == dataset]
+        subset = [examples[i] for i in idx]
+        picks = [select(examples[i], probabilities[i], thresholds[examples[i].setting]) for i in idx]
+        chosen_p: list[float] = []
+        chosen_y: list[int] = []
+        for i in idx:
+            ex = examples[i]
+            pick = set(select(ex, probabilities[i], thresholds[ex.setting]))
+            for code, p, y in zip(ex.codes, probabilities[i], ex.labels, strict=True):
+                if code in pick:
+                    chosen_p.append(float(p))
+                    chosen_y.append(y)
+        gold_total = sum(len(set(ex.gold)) for ex in subset)
+        in_candidates = sum(len(set(ex.gold) & set(ex.codes)) for ex in subset)
+        entry: dict[str, Any] = {
+            "notes": len(subset),
+            **score_selection(subset, picks),
+            "ece_proposed": calibration_error(chosen_p, chosen_y),
+            "ece_all_candidates": calibration_error(
+                [float(p) for i in idx for p in probabilities[i]], [y for ex in subset for y in ex.labels]
+            ),
+            "candidate_recall": round(in_candidates / gold_total, 4) if gold_total else 0.0,
+        }
+        strict_setting = {examples[i].setting for i in idx}
+        if len(strict_setting) == 1 and (s := strict.get(next(iter(strict_setting)))) is not None:
+            strict_picks = [select(examples[i], probabilities[i], s) for i in idx]
+            entry["at_strict_threshold"] = score_selection(subset, strict_picks)
+        out[dataset] = entry
+    return out
+
+
+def train_model(
+    examples: Sequence[NoteExample],
+    *,
+    k: int = 5,
+    seed: int = 0,
+    precision_target: float = 0.95,
+    top_k: dict[str, int] | None = None,
+    version: str,
+    params: dict[str, Any] | None = None,
+    balance: bool = False,
+    progress: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples."""
+    cv = cross_validate(examples, k=k, seed=seed, params=params, balance=balance, progress=progress)
+    calibration = calibrate_by_setting(examples, cv.margins)
+    probabilities = [
+        np.interp(m, *calibration[ex.setting]).tolist() for ex, m in zip(examples, cv.margins, strict=True)
+    ]
+    thresholds, strict = choose_thresholds(examples, probabilities, precision_target=precision_target)
+    oof = report(examples, probabilities, thresholds, strict)
+    priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)
+    x, y = _design(examples, priors, FEATURE_NAMES)
+    datasets = sorted({ex.dataset for ex in examples})
+    model = fit_acceptance(
+        x,
+        y,
+        calibration=calibration,
+        priors=priors,
+        thresholds=thresholds,
+        strict_thresholds=strict,
+        top_k=top_k or DEFAULT_TOP_K,
+        provenance={
+            "version": version,
+            "trained_on": {d: sum(ex.dataset == d for ex in examples) for d in datasets},
+            "rows": len(y),
+            "positives": int(y.sum()),
+            "cv_folds": k,
+            "seed": seed,
+            "precision_target": precision_target,
+            "balanced_settings": balance,
+            "params": params or {},
+            "out_of_fold": oof,
+        },
+        seed=seed,
+        weights=row_weights(examples, balance),
+        params=params,
+    )
+    return model, oof

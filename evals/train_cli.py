@@ -1,0 +1,196 @@
+"""``medcode train``: fit the acceptance model from labelled notes and the review queue; promote it behind a gate."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from medcode.agent import MedicalCoder, Note
+    from medcode.cli import CommandContext
+    from medcode.config import Settings
+
+__all__ = ["promote", "queue_notes", "register"]
+
+_DEFAULT_GATE = Path(__file__).resolve().parent / "data" / "gold.jsonl"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    tr = sub.add_parser(
+        "train",
+        help="fit the acceptance model from labelled notes and finalised charts",
+        description="Fit the learned acceptance model (the probability that a coder keeps a retrieved code) from "
+        "labelled JSONL files (the benchmark format: id, text, codes) and/or the review queue's finalised, "
+        "human-reviewed charts (accepted and added codes positive, the rest negative). Runs the real pipeline on "
+        "every note (features are cached in OUT/features.jsonl, so a rerun resumes), prints out-of-fold figures "
+        "and writes OUT/model.json and OUT/report.json. With --promote the new model replaces the active one only "
+        "if `regress` of it against the active model passes on the gate dataset; the switch is audited.",
+    )
+    tr.add_argument("--dataset", type=Path, action="append", default=[], help="labelled JSONL (repeatable)")
+    tr.add_argument("--from-queue", action="store_true", help="also learn from the review queue's finalised charts")
+    tr.add_argument("--out", type=Path, required=True, help="output directory (model.json, report.json, cache)")
+    tr.add_argument("--cv", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--precision-target", type=float, default=0.95, help="for the strict threshold (0.95)")
+    tr.add_argument("--limit", type=int, help="first N notes of each dataset only")
+    tr.add_argument("--version", help="model version label (default: acceptance-<UTC date>)")
+    tr.add_argument("--promote", action="store_true", help="make it the active model if it passes the gate")
+    tr.add_argument(
+        "--gate-dataset", type=Path, default=_DEFAULT_GATE, help="gold JSONL the gate evaluates on (project gold set)"
+    )
+    tr.add_argument("--gate-tolerance", type=float, default=0.02, help="allowed fall in micro-F1 at the gate")
+    tr.add_argument("--json", action="store_true", help="print the report as JSON")
+    tr.set_defaults(handler=_train)
+
+
+def queue_notes(settings: Settings) -> Iterator[tuple[str, Note, list[str]]]:
+    """``("queue", note, final codes)`` for every finalised chart a human reviewed (auto charts are left out)."""
+    from medcode.agent import Note
+    from medcode.review import ReviewQueue
+
+    with ReviewQueue(settings, create=False) as queue:
+        offset = 0
+        while True:
+            page = queue.list_charts("finalised", limit=200, offset=offset)
+            if not page:
+                return
+            offset += len(page)
+            for summary in page:
+                chart = queue.get(summary.chart_id)
+                if chart.finalised_by in (None, "auto") or not chart.note_text:
+                    continue
+                final = [c.code for c in chart.codes if c.decision == "accepted"]
+                note = Note.checked(
+                    chart.note_text,
+                    settings.max_note_chars,
+                    id=f"chart-{chart.chart_id}",
+                    setting=chart.setting,
+                    note_type=chart.note_type or "outpatient_visit",
+                    date_of_service=chart.date_of_service,
+                )
+                yield "queue", note, final
+
+
+def _dataset_notes(path: Path, settings: Settings, limit: int | None) -> list[tuple[str, Note, list[str]]]:
+    from medcode.evals._dataset import read_dataset
+    from medcode.evals._harness import note_for
+
+    name = path.parent.name + "/" + path.stem if path.parent.name else path.stem
+    return [(name, note_for(doc, settings.max_note_chars), doc.codes) for doc in read_dataset(path, limit=limit)]
+
+
+def promote(
+    settings: Settings, challenger: Path, *, gate: Path, tolerance: float, out: Path
+) -> tuple[bool, str, dict[str, Any]]:
+    """Evaluate the active model and ``challenger`` on ``gate``; install the challenger when it passes.
+
+    Returns (promoted, the comparison table, details). The switch is one audit-log record
+    (``acceptance_model_promoted``) or, on failure, ``acceptance_model_rejected``.
+    """
+    from medcode.agent._acceptance import active_model_path, load_acceptance_model
+    from medcode.evals._harness import run_eval
+    from medcode.evals._regress import compare
+    from medcode.review import AuditLog
+
+    champion = load_acceptance_model(settings)
+    champion_version = champion.version if champion is not None else None
+    champ_metrics = run_eval(settings, gate, out / "gate-champion", proposer="retrieval", progress=False)
+    chall_settings = settings.model_copy(update={"acceptance_model": challenger})
+    chall_metrics = run_eval(chall_settings, gate, out / "gate-challenger", proposer="retrieval", progress=False)
+    comparison = compare(
+        champ_metrics, chall_metrics, tolerance_f1=tolerance, tolerance_raw=tolerance, allow_version_change=True
+    )
+    details = {
+        "champion": champion_version,
+        "challenger": chall_metrics.get("versions", {}).get("acceptance_model"),
+        "gate": gate.name,
+        "champion_micro_f1": champ_metrics.get("micro_f1"),
+        "challenger_micro_f1": chall_metrics.get("micro_f1"),
+        "failures": comparison.failures,
+    }
+    with AuditLog(settings) as audit:
+        if comparison.ok:
+            target = active_model_path(settings)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+                shutil.copy2(target, target.with_name(f"retired-{stamp}.json"))
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(challenger, tmp)
+            os.replace(tmp, target)
+            audit.append("acceptance_model_promoted", details)
+        else:
+            audit.append("acceptance_model_rejected", details)
+    return comparison.ok, comparison.table(), details
+
+
+def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode.agent import MedicalCoder
+    from medcode.errors import InputError
+    from medcode.evals._training import collect_examples, train_model
+
+    if not args.dataset and not args.from_queue:
+        raise InputError("give at least one --dataset FILE or --from-queue")
+    if args.cv < 2:
+        raise InputError("--cv must be at least 2")
+    if not 0.5 <= args.precision_target < 1.0:
+        raise InputError("--precision-target must be in [0.5, 1)")
+    for path in args.dataset:
+        if not path.is_file():
+            raise InputError(f"dataset not found: {path}")
+    settings = ctx.settings
+    args.out.mkdir(parents=True, exist_ok=True)
+    notes: list[tuple[str, Note, list[str]]] = []
+    for path in args.dataset:
+        notes += _dataset_notes(path, settings, args.limit)
+    if args.from_queue:
+        notes += list(queue_notes(settings))
+    if not notes:
+        raise InputError("no labelled notes found")
+    coder: MedicalCoder
+    with MedicalCoder(settings, proposer="retrieval") as coder:
+        examples = collect_examples(coder, notes, cache=args.out / "features.jsonl", total=len(notes))
+    version = args.version or f"acceptance-{dt.datetime.now(dt.UTC):%Y-%m-%d}"
+    model, oof = train_model(
+        examples, k=args.cv, seed=args.seed, precision_target=args.precision_target, version=version
+    )
+    model_path = args.out / "model.json"
+    model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
+    report = {"version": version, "thresholds": model["thresholds"], "strict_thresholds": model["strict_thresholds"]}
+    report |= {"out_of_fold": oof, "trained_on": model["provenance"]["trained_on"]}
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+        print(f"wrote {model_path} and {args.out / 'report.json'}")
+    if not args.promote:
+        return 0
+    with tempfile.TemporaryDirectory(prefix="medcode-gate-") as tmp:
+        ok, table, _details = promote(
+            settings, model_path, gate=args.gate_dataset, tolerance=args.gate_tolerance, out=Path(tmp)
+        )
+    print(table)
+    print("PROMOTED: the new model is active" if ok else "NOT PROMOTED: the gate failed", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(f"model {report['version']}; thresholds {report['thresholds']}; strict {report['strict_thresholds']}\n")
+    out.write("out-of-fold, per dataset:\n")
+    out.write(f"  {'dataset':<22} {'notes':>5} {'P':>6} {'R':>6} {'F1':>6} {'ECE':>6} {'cand.R':>7}\n")
+    rows: Sequence[tuple[str, dict[str, Any]]] = sorted(report["out_of_fold"].items())
+    for name, row in rows:
+        out.write(
+            f"  {name:<22} {row['notes']:>5} {row['precision']:>6.3f} {row['recall']:>6.3f} {row['f1']:>6.3f} "
+            f"{row['ece_proposed']:>6.3f} {row['candidate_recall']:>7.3f}\n"
+        )

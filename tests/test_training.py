@@ -1,0 +1,186 @@
+"""``medcode train``: features from the real pipeline, out-of-fold training, the model file, the promotion gate."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medcode.agent import AcceptanceModel, MedicalCoder, Note, load_acceptance_model
+from medcode.agent._acceptance import FEATURE_NAMES, CodePriors, active_model_path
+from medcode.cli import main
+from medcode.config import Settings
+from medcode.evals import read_dataset
+from medcode.evals._harness import note_for
+from medcode.evals._training import NoteExample, collect_examples, folds_for, select, train_model
+from medcode.evals.train_cli import queue_notes
+from medcode.review import AuditLog, CodingDecision, ReviewQueue
+
+pytestmark = pytest.mark.slow
+
+GOLD = Path(__file__).resolve().parents[1] / "evals" / "data" / "gold.jsonl"
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 14 notes of the project's gold set (both settings)."""
+    path = tmp_path_factory.mktemp("train") / "small.jsonl"
+    lines = GOLD.read_text(encoding="utf-8").splitlines()
+    picked = [line for line in lines if '"outpatient"' in line][:10] + [
+        line for line in lines if '"inpatient"' in line
+    ][:4]
+    path.write_text("\n".join(picked) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def examples(
+    small_index_settings: Settings, labelled: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[NoteExample]:
+    cache = tmp_path_factory.mktemp("cache") / "features.jsonl"
+    docs = list(read_dataset(labelled))
+    notes = [("small", note_for(d, small_index_settings.max_note_chars), d.codes) for d in docs]
+    with MedicalCoder(small_index_settings, proposer="retrieval") as coder:
+        found = collect_examples(coder, notes, cache=cache, progress=False)
+        # A rerun reads the cache instead of running the pipeline again.
+        cached_lines = cache.read_text(encoding="utf-8").count("\n")
+        again = collect_examples(coder, notes, cache=cache, progress=False)
+        assert cache.read_text(encoding="utf-8").count("\n") == cached_lines
+    assert [e.codes for e in again] == [e.codes for e in found]
+    return found
+
+
+def test_examples_hold_the_pipelines_measurements(examples: list[NoteExample]) -> None:
+    assert len(examples) == 14 and {e.setting for e in examples} == {"outpatient", "inpatient"}
+    for ex in examples:
+        assert len(ex.rows) == len(ex.codes) > 0
+        assert all(set(r) <= set(FEATURE_NAMES) for r in ex.rows)
+        assert [r["rank"] for r in ex.rows] == sorted(r["rank"] for r in ex.rows)
+        assert all(not math.isnan(r["rejected"]) for r in ex.rows)  # the validators ran on every candidate
+        assert all(math.isnan(r["prior_code"]) for r in ex.rows)  # priors come later, per fold
+    # The pipeline finds some gold codes: positives exist to learn from.
+    assert sum(sum(e.labels) for e in examples) >= 10
+    # A negated or family-history code is flagged by the validators on some candidate.
+    assert any(r["rule_negated"] == 1.0 or r["rule_family"] == 1.0 for e in examples for r in e.rows)
+
+
+def test_folds_keep_notes_whole_and_balance_datasets(examples: list[NoteExample]) -> None:
+    folds = folds_for(examples, 3, seed=1)
+    assert len(folds) == len(examples) and set(folds) == {0, 1, 2}
+    assert folds == folds_for(examples, 3, seed=1)  # deterministic
+
+
+def test_train_writes_a_calibrated_model_that_loads_and_predicts(examples: list[NoteExample], tmp_path: Path) -> None:
+    model_data, oof = train_model(examples, k=3, version="acceptance-test", progress=False)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model_data), encoding="utf-8")
+    model = AcceptanceModel.from_file(path)
+    assert model.version.startswith("acceptance-test+")
+    assert set(model.thresholds) == {"outpatient", "inpatient"}
+    assert all(0.0 < t < 1.0 for t in model.thresholds.values())
+    for xs, ys in model._calibration.values():  # isotonic, per setting and overall: non-decreasing
+        assert list(ys) == sorted(ys) and list(xs) == sorted(xs)
+    assert set(model._calibration) == {"outpatient", "inpatient", "all"}
+    probs = model.probability([dict(r, prior_code=-3.0, prior_category=-2.0) for r in examples[0].rows], "outpatient")
+    assert len(probs) == len(examples[0].rows) and all(0.0 <= p <= 1.0 for p in probs)
+    assert oof["small"]["notes"] == 14 and 0.0 <= oof["small"]["f1"] <= 1.0
+    # Another seed changes the file and therefore the version.
+    other, _ = train_model(examples, k=3, seed=7, version="acceptance-test", progress=False)
+    path2 = tmp_path / "model2.json"
+    path2.write_text(json.dumps(other), encoding="utf-8")
+    assert AcceptanceModel.from_file(path2).version != model.version
+
+
+def test_selection_resolves_excludes1_and_threshold() -> None:
+    ex = NoteExample("d", "x", "outpatient", ["E11.9"], ["E11.9", "E10.9", "I10"], [{}, {}, {}], excludes=[[0, 1]])
+    assert select(ex, [0.9, 0.8, 0.3], 0.5) == ["E11.9"]  # E10.9 excluded by E11.9
+    assert select(ex, [0.9, 0.8, 0.6], 0.5) == ["E11.9", "I10"]
+    assert select(ex, [0.4, 0.3, 0.2], 0.5) == []
+
+
+def test_priors_are_log_document_shares_per_setting() -> None:
+    priors = CodePriors.from_labels(
+        [("outpatient", ["E11.9", "I10"]), ("outpatient", ["I10"]), ("outpatient", ["E11.65"]), ("inpatient", ["R52"])]
+    )
+    code, cat = priors.features("I10", "outpatient")
+    assert priors.n_docs["outpatient"] == 3 and priors.n_docs["all"] == 4
+    assert code > priors.features("E11.9", "outpatient")[0] > priors.features("J45.909", "outpatient")[0]
+    assert math.isclose(cat, math.log((2 + 0.1) / 4))
+    # A code frequent in one setting is not frequent in the other; an unseen setting uses all notes.
+    assert priors.features("R52", "inpatient")[0] > priors.features("R52", "outpatient")[0]
+    assert priors.features("I10", "case-report") == priors.features("I10", "all")
+
+
+def test_bad_model_files_are_config_errors(tmp_path: Path, small_index_settings: Settings) -> None:
+    from medcode.errors import ConfigError
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "something else"}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a medcode acceptance model"):
+        AcceptanceModel.from_file(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_acceptance_model(small_index_settings.model_copy(update={"acceptance_model": tmp_path / "nope.json"}))
+
+
+def _finalise(queue: ReviewQueue, note_text: str, codes: list[str]) -> int:
+    from medcode.agent import RoutingDecision
+
+    decision = CodingDecision(note_text=note_text, routing=RoutingDecision(decision="review", reasons=["X"]))
+    chart_id = queue.enqueue(decision)
+    chart = queue.get(chart_id)
+    actions = [("add", c, None) for c in codes]
+    queue.resolve(chart_id, user="coder1", expected_version=chart.version, actions=actions, finalise=True)
+    return chart_id
+
+
+def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
+    small_index_settings: Settings, labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = tmp_path / "data"  # its own queue, audit log and models; the shared code set and index
+    own.mkdir()
+    for name in ("codesets", "retrieval"):
+        (own / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
+    settings = small_index_settings.model_copy(update={"data_dir": own})
+    docs = list(read_dataset(labelled))
+    with ReviewQueue(settings) as queue:
+        for doc in docs[:4]:
+            _finalise(queue, doc.text, doc.codes)
+    found = list(queue_notes(settings))
+    assert len(found) >= 4 and all(src == "queue" and isinstance(n, Note) for src, n, _ in found)
+    assert sorted(found[0][2]) == sorted(docs[0].codes)  # the coder's final codes are the label
+
+    gate = tmp_path / "gate.jsonl"
+    gate.write_text("\n".join(labelled.read_text(encoding="utf-8").splitlines()[:5]) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    data_dir = str(settings.data_dir)
+    args = ["--data-dir", data_dir, "train", "--dataset", str(labelled), "--from-queue", "--cv", "3", "--out", str(out)]
+    assert main([*args, "--promote", "--gate-dataset", str(gate), "--gate-tolerance", "1.0"]) == 0
+    printed = capsys.readouterr()
+    assert "out-of-fold" in printed.out and "PROMOTED" in printed.err
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert "queue" in report["trained_on"] and sum(report["trained_on"].values()) == 14 + len(found)
+    active = active_model_path(settings)
+    assert active.is_file() and active.read_bytes() == (out / "model.json").read_bytes()
+    assert load_acceptance_model(settings) is not None
+
+    # A challenger that proposes nothing fails the gate: the active model stays.
+    broken = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    broken["thresholds"] = {"outpatient": 1.01, "inpatient": 1.01}
+    broken_path = tmp_path / "broken.json"
+    broken_path.write_text(json.dumps(broken), encoding="utf-8")
+    from medcode.evals.train_cli import promote
+
+    ok, _table, details = promote(settings, broken_path, gate=gate, tolerance=0.02, out=tmp_path / "gate")
+    assert not ok and details["failures"]
+    assert active.read_bytes() == (out / "model.json").read_bytes()
+    with AuditLog(settings) as audit:
+        events = [r.event_type for r in audit.tail(5)]
+        assert "acceptance_model_promoted" in events and events[-1] == "acceptance_model_rejected"
+        assert audit.verify().ok
+    # A bad invocation is a clear error, exit 2.
+    assert main(["--data-dir", data_dir, "train", "--out", str(tmp_path / "x")]) == 2
+    assert "--dataset" in capsys.readouterr().err
+    assert np.isfinite(report["thresholds"]["outpatient"])
