@@ -218,28 +218,11 @@ def excludes1_conflict(a: CodeRecord, b: CodeRecord) -> bool:
     return False
 
 
-MAX_EVIDENCE_SPANS = 3
-
-
-def _evidence_for(note_text: str, candidate: NoteCandidate, max_spans: int = MAX_EVIDENCE_SPANS) -> list[Evidence]:
-    """The spans that found the code: the cited one first, then the next best from other sentences.
-
-    A condition is often mentioned several times (denied in the review of systems, diagnosed in the
-    assessment); the validators accept a code when one of its spans passes, so offering the best
-    spans of up to ``max_spans`` sentences keeps a code whose first mention is negated or historical
-    but that the note asserts elsewhere. Overlapping spans are not repeated.
-    """
-    first = _best_hit(candidate)
-    if first is None:
+def _evidence_for(note_text: str, candidate: NoteCandidate) -> list[Evidence]:
+    hit = _best_hit(candidate)
+    if hit is None:
         return []
-    chosen = [first]
-    for hit in candidate.hits:  # best first
-        if len(chosen) >= max_spans:
-            break
-        if any(hit.segment_id == c.segment_id or min(hit.end, c.end) > max(hit.start, c.start) for c in chosen):
-            continue
-        chosen.append(hit)
-    return [Evidence(text=note_text[h.start : h.end], start=h.start, end=h.end) for h in chosen]
+    return [Evidence(text=note_text[hit.start : hit.end], start=hit.start, end=hit.end)]
 
 
 class Proposer:
