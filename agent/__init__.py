@@ -18,6 +18,7 @@ from medcode.agent._fhir import (
     is_fhir_resource,
     note_from_fhir,
     parse_fhir_json,
+    require_fhir,
     result_to_fhir,
 )
 from medcode.agent._note import METADATA_FIELDS, FHIRReference, FHIRSource, Note, NoteMetadata, sha256_text
@@ -114,6 +115,7 @@ __all__ = [
     "note_from_fhir",
     "parse_fhir_json",
     "reason_kind",
+    "require_fhir",
     "result_to_fhir",
     "sha256_text",
     "validate_proposal",

@@ -323,6 +323,8 @@ class MedicalCoder:
             validation_seconds=round(t_validate, 3),
         )
         versions = self._versions(codeset.version, report.rules_version, proposed, retriever)
+        if note.fhir is not None:
+            versions["fhir_mappings"] = note.fhir.mappings_version  # read the setting and note type
         result = CodingResult(
             note_id=note.id,
             codes=codes,

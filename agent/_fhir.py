@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -48,6 +49,7 @@ __all__ = [
     "fhir_note_id",
     "is_fhir_resource",
     "looks_like_fhir",
+    "mappings_version",
     "note_from_fhir",
     "parse_fhir_json",
     "require_fhir",
@@ -95,11 +97,20 @@ def _model(name: str) -> Any:
 
 
 @cache
+def _mappings_bytes() -> bytes:
+    return resources.files("medcode.agent").joinpath("data/fhir.json").read_bytes()
+
+
+@cache
 def _mappings() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        resources.files("medcode.agent").joinpath("data/fhir.json").read_text(encoding="utf-8")
-    )
+    data: dict[str, Any] = json.loads(_mappings_bytes())
     return data
+
+
+def mappings_version() -> str:
+    """``fhir-map+<12 hex>``: the digest of ``data/fhir.json`` (a result read from FHIR carries it in
+    ``versions``). Raises ``FileNotFoundError`` for a broken install."""
+    return f"fhir-map+{hashlib.sha256(_mappings_bytes()).hexdigest()[:12]}"
 
 
 # -- detecting and reading ----------------------------------------------------------------------
@@ -145,12 +156,20 @@ def _path(root: str, loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    """A validation error's message; base64Binary's decoding errors all say "not valid base64"."""
+    message = str(error["msg"])
+    if "base64" in message.lower():
+        return "not valid base64"
+    return message
+
+
 def _validation_problem(root: str, exc: ValidationError) -> FHIRError:
     errors = exc.errors()
     first = errors[0]
     path = _path(root, tuple(first["loc"]))
-    problem = str(first["msg"])
-    others = [f"{_path(root, tuple(e['loc']))}: {e['msg']}" for e in errors[1:3]]
+    problem = _message(first)
+    others = [f"{_path(root, tuple(e['loc']))}: {_message(e)}" for e in errors[1:3]]
     if others:
         problem += "; also " + "; ".join(others)
     if len(errors) > 3:
@@ -301,7 +320,7 @@ def _decoded(attachment: Any, where: str) -> str:
         try:
             data = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
-            raise FHIRError(f"{where}.data", "is not valid base64") from None
+            raise FHIRError(f"{where}.data", "not valid base64") from None
     try:
         text: str = bytes(data).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -351,11 +370,13 @@ def _age(birth: Any, on: dt.date, path: str) -> int | None:
 
 
 def _outside_reference(reference: Any, resource: Any) -> FHIRReference | None:
-    """How the output can cite a resource of the input: ``Type/id`` when it has an id, the literal reference
-    when it is a server's (not a Bundle-local ``urn:`` or contained ``#``), and its first identifier."""
+    """How the output can cite a resource of the input: ``Type/id`` when it has an id (a contained resource's id
+    is local to its container: not used), the literal reference when it is a server's (not a Bundle-local
+    ``urn:`` or contained ``#``), and its first identifier."""
     literal = reference.reference if reference is not None else None
+    contained = bool(literal and literal.startswith("#"))
     ref: str | None = None
-    if resource is not None and resource.id:
+    if resource is not None and resource.id and not contained:
         ref = f"{resource.get_resource_type()}/{resource.id}"
     elif literal and not literal.startswith(("urn:", "#")):
         ref = literal
@@ -428,7 +449,7 @@ def _setting(encounter: Any, path: str) -> str | None:
         raise FHIRError(
             f"{path}.class",
             f"code {str(coding.code)[:20]!r} is not one medcode maps to a setting (v3 ActCode; inpatient: "
-            f"{inpatient}; outpatient: {outpatient}); give the setting (--setting, or 'setting' in the request)",
+            f"{inpatient}; outpatient: {outpatient}); give the setting (medcode code --setting, or ?setting= on POST /v1/code)",
         )
     return table[coding.code]
 
@@ -489,6 +510,8 @@ def note_from_fhir(
     metadata = NoteMetadata(encounter_date=service)
     if patient_at is not None:
         pat_path, patient = patient_at
+        if patient.gender is not None and patient.gender not in ("male", "female", "other", "unknown"):
+            raise FHIRError(f"{pat_path}.gender", "is not male, female, other or unknown (AdministrativeGender)")
         fields["sex"] = {"female": "F", "male": "M"}.get(str(patient.gender or ""))
         if patient.birthDate is not None and "age" not in given:
             on = given.get("date_of_service") or service
@@ -504,6 +527,7 @@ def note_from_fhir(
         patient=_outside_reference(document.subject, patient_at[1] if patient_at else None),
         encounter=_outside_reference(encounter_ref, encounter_at[1] if encounter_at else None),
         encounter_class=encounter_class,
+        mappings_version=mappings_version(),
     )
     fields.update(given)
     try:

@@ -101,6 +101,7 @@ class FHIRSource(BaseModel):
     patient: FHIRReference | None = None
     encounter: FHIRReference | None = None
     encounter_class: str | None = Field(default=None, max_length=50)
+    mappings_version: str | None = Field(default=None, max_length=100, description="Of ``agent/data/fhir.json``.")
 
 
 class Note(BaseModel):
