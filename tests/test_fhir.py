@@ -20,11 +20,23 @@ import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
 
-from medcode.agent import DIAGNOSIS_EXTENSION, FHIR_MEDIA_TYPE, note_from_fhir
+from medcode.agent import (
+    DIAGNOSIS_EXTENSION,
+    FHIR_MEDIA_TYPE,
+    ROUTING_EXTENSION,
+    CodedCode,
+    CodingResult,
+    RoutingDecision,
+    Usage,
+    error_to_fhir,
+    note_from_fhir,
+    result_to_fhir,
+)
 from medcode.cli import main
 from medcode.config import Settings
 from medcode.copilot import create_app
-from medcode.errors import FHIRError
+from medcode.errors import FHIRError, NoteError
+from medcode.validators import Evidence
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
 TOKEN = "test-token-0123456789abcdef"
@@ -94,8 +106,8 @@ def test_document_alone_with_contained_patient_and_encounter() -> None:
     note = note_from_fhir(document, MAX_CHARS)
     assert note.text == attachment_text(document)  # the text/plain attachment, not the PDF url before it
     assert (note.setting, note.note_type, note.sex) == ("inpatient", "discharge_summary", "F")
-    assert note.age == 71  # birthDate 1954-11: 71 on 2026-03-02 whatever the day
-    assert note.date_of_service == dt.date(2026, 3, 2)
+    assert note.age == 71  # birthDate 1954-11: 71 on 2026-05-10 whatever the day
+    assert note.date_of_service == dt.date(2026, 5, 10)
     assert note.fhir is not None and note.fhir.patient is None  # a contained id means nothing outside it
 
 
@@ -182,12 +194,106 @@ def test_bad_fhir_without_the_bundle() -> None:
     assert "no DocumentReference" in str(fhir_error(bundle))
 
 
+# -- out, without the pipeline ----------------------------------------------------------------------------------
+
+
+def documented_extensions() -> dict[str, set[str]]:
+    """Extension url -> its sub-extension urls, as agent/data/fhir.json defines them."""
+    from importlib import resources
+
+    data = json.loads(resources.files("medcode.agent").joinpath("data/fhir.json").read_text(encoding="utf-8"))
+    return {url: set(spec["sub_extensions"]) for url, spec in data["extensions"].items()}
+
+
+def used_extensions(node: Any, found: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
+    """Every medcode extension url in a FHIR document, with the sub-extension urls used in it."""
+    found = {} if found is None else found
+    if isinstance(node, dict):
+        if str(node.get("url", "")).startswith("https://medcode.dev/"):
+            found.setdefault(node["url"], set()).update(x["url"] for x in node.get("extension", []))
+        for value in node.values():
+            used_extensions(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            used_extensions(value, found)
+    return found
+
+
+def test_result_to_fhir_puts_accepted_codes_on_the_claim_and_rejected_ones_aside() -> None:
+    text = "Type 2 diabetes. Denies chest pain."
+    result = CodingResult(
+        note_id="n-1",
+        codes=[
+            CodedCode(
+                code="E11.9",
+                description="Type 2 diabetes mellitus without complications",
+                confidence=0.91,
+                status="accepted",
+                evidence=[Evidence(text="Type 2 diabetes", start=0, end=15)],
+                warnings=[{"rule": "USE_ADDITIONAL", "reason": "use an additional code"}],
+            ),
+            CodedCode(
+                code="R07.9",
+                confidence=0.2,
+                status="rejected",
+                rejected_evidence=[Evidence(text="chest pain", start=24, end=34)],
+                rules=["SPAN_NEGATED"],
+                reasons=[{"rule": "SPAN_NEGATED", "reason": "the evidence is negated"}],
+            ),
+        ],
+        routing=RoutingDecision(decision="review", reasons=["CODE_REJECTED:R07.9"]),
+        versions={"codeset": "icd10cm-2026-04", "model": None},
+        usage=Usage(),
+        proposer="retrieval",
+        chart_id=7,
+        errors=["the LLM was slow"],
+    )
+    bundle = result_to_fhir(result, created=dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC))
+    Bundle.model_validate(bundle)
+    resources = {e["resource"]["resourceType"]: e["resource"] for e in bundle["entry"]}
+    claim, outcome = resources["Claim"], resources["OperationOutcome"]
+    assert claim_codes(resources) == ["E11.9"]
+    assert claim["identifier"][0]["value"] == "7"
+    assert claim["created"] == "2026-05-04T12:00:00Z"
+    assert "reference" not in claim["patient"]  # unknown: the data-absent-reason extension
+    (diagnosis,) = claim["diagnosis"]
+    parts = diagnosis["extension"][0]["extension"]
+    assert {"url": "confidence", "valueDecimal": 0.91} in parts
+    assert {"url": "warning", "valueCode": "USE_ADDITIONAL"} in parts
+    (span,) = [p["extension"] for p in parts if p["url"] == "evidence"]
+    assert text[span[0]["valueInteger"] : span[1]["valueInteger"]] == "Type 2 diabetes"
+    rejected, error = outcome["issue"]
+    assert rejected["details"]["coding"][0]["code"] == "SPAN_NEGATED"
+    assert "R07.9" in rejected["details"]["text"]
+    assert error["diagnostics"] == "the LLM was slow"
+    targets = {t["reference"] for t in resources["Provenance"]["target"]}
+    assert targets == {e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] != "Provenance"}
+    assert provenance_versions(resources) == {"codeset": "icd10cm-2026-04"}  # None versions are left out
+    routing = next(x for x in claim["extension"] if x["url"] == ROUTING_EXTENSION)
+    assert {"url": "decision", "valueCode": "review"} in routing["extension"]
+    documented = documented_extensions()
+    for url, subs in used_extensions(bundle).items():
+        assert subs <= documented[url], f"{url} uses undocumented {subs - documented[url]}"
+
+
+def test_error_to_fhir_names_the_path() -> None:
+    bundle = error_to_fhir("n-2", FHIRError("DocumentReference.content[0].attachment.data", "not valid base64"))
+    Bundle.model_validate(bundle)
+    (issue,) = bundle["entry"][0]["resource"]["issue"]
+    assert (issue["code"], issue["expression"]) == ("invalid", ["DocumentReference.content[0].attachment.data"])
+    (issue,) = error_to_fhir("n-3", NoteError("the note is empty"))["entry"][0]["resource"]["issue"]
+    assert "expression" not in issue and issue["diagnostics"] == "the note is empty"
+
+
 # -- the real pipeline, in and out ------------------------------------------------------------------------------
 
 
 def check_bundle(bundle: dict[str, Any], text: str) -> dict[str, Any]:
     """Validate ``bundle`` with fhir.resources and check every coded diagnosis' extension against the note."""
     Bundle.model_validate(bundle)  # raises on anything that is not valid R4(B)
+    documented = documented_extensions()
+    for url, subs in used_extensions(bundle).items():
+        assert subs <= documented[url], f"{url} uses undocumented {subs - documented[url]}"
     resources = {e["resource"]["resourceType"]: e["resource"] for e in bundle["entry"]}
     claim, provenance = resources["Claim"], resources["Provenance"]
     assert claim["status"] == "draft"
