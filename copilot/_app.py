@@ -5,8 +5,9 @@ body is read). Request bodies over ``max_request_bytes`` get 413. Errors are JSO
 ``{"error": {"type": ..., "message": ...}}`` with 400 (bad input), 401, 404 (no such chart or
 job), 409 (stale chart version or already finalised), 413, 422 (malformed request, a FHIR resource
 that is invalid or unusable: with ``path``, or a code the validators rejected kept or added without a
-reason: with ``rules`` and ``verdicts``), 503 (coding queue full, index or LLM unavailable). Pages and static files carry a strict Content-Security-
-Policy (no inline script, nothing from other origins). Request logs name method, path and
+reason: with ``rules`` and ``verdicts``), 501 (FHIR asked of a server without the ``fhir`` extra),
+503 (coding queue full, index or LLM unavailable). Pages and static files carry a strict Content-
+Security-Policy (no inline script, nothing from other origins). Request logs name method, path and
 status only: never the body or query string (both may hold PHI).
 """
 
@@ -64,6 +65,7 @@ from medcode.errors import (
     JobQueueFullError,
     LLMError,
     MedcodeError,
+    MissingDependencyError,
     OverrideReasonRequiredError,
     RetrievalError,
     UnknownCodeError,
@@ -210,6 +212,8 @@ def _status_for(exc: MedcodeError) -> int:
         return 400
     if isinstance(exc, JobQueueFullError | RetrievalError | LLMError):
         return 503
+    if isinstance(exc, MissingDependencyError):
+        return 501  # e.g. FHIR asked of a server installed without the 'fhir' extra
     return 500
 
 

@@ -276,6 +276,14 @@ def test_result_to_fhir_puts_accepted_codes_on_the_claim_and_rejected_ones_aside
         assert subs <= documented[url], f"{url} uses undocumented {subs - documented[url]}"
 
 
+def test_api_status_codes_for_fhir_errors() -> None:
+    from medcode.copilot._app import _status_for
+    from medcode.errors import MissingDependencyError
+
+    assert _status_for(FHIRError("Bundle.entry", "holds no DocumentReference")) == 422
+    assert _status_for(MissingDependencyError("FHIR needs the 'fhir' extra")) == 501
+
+
 def test_error_to_fhir_names_the_path() -> None:
     bundle = error_to_fhir("n-2", FHIRError("DocumentReference.content[0].attachment.data", "not valid base64"))
     Bundle.model_validate(bundle)
