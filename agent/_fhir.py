@@ -51,6 +51,7 @@ __all__ = [
     "looks_like_fhir",
     "mappings_version",
     "note_from_fhir",
+    "operation_outcome",
     "parse_fhir_json",
     "require_fhir",
     "result_to_fhir",
@@ -706,9 +707,10 @@ def result_to_fhir(result: CodingResult, *, created: dt.datetime | None = None) 
     )
 
 
-def error_to_fhir(note_id: str, exc: Exception, *, created: dt.datetime | None = None) -> dict[str, Any]:
-    """A Bundle (identifier: the note id) with one ``OperationOutcome`` saying why a note could not be coded:
-    ``code-batch --format fhir``'s line for a failed note. A ``FHIRError``'s path is the issue's ``expression``."""
+def operation_outcome(exc: Exception) -> dict[str, Any]:
+    """An ``OperationOutcome`` with one error issue saying why a note could not be coded: the error's class and
+    message; a ``FHIRError``'s path is the issue's ``expression``. Raises ``MissingDependencyError`` without the
+    ``fhir`` extra."""
     issue: dict[str, Any] = {
         "severity": "error",
         "code": "invalid" if isinstance(exc, InputError) else "exception",
@@ -717,6 +719,17 @@ def error_to_fhir(note_id: str, exc: Exception, *, created: dt.datetime | None =
     }
     if isinstance(exc, FHIRError) and exc.path:
         issue["expression"] = [exc.path]
+    outcome: dict[str, Any] = json.loads(
+        _model("OperationOutcome")
+        .model_validate({"resourceType": "OperationOutcome", "issue": [issue]})
+        .model_dump_json()
+    )
+    return outcome
+
+
+def error_to_fhir(note_id: str, exc: Exception, *, created: dt.datetime | None = None) -> dict[str, Any]:
+    """A Bundle (identifier: the note id) holding the ``operation_outcome`` of ``exc``: ``code-batch --format
+    fhir``'s line for a failed note."""
     when = (created or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     return _canonical(
         {
@@ -724,11 +737,6 @@ def error_to_fhir(note_id: str, exc: Exception, *, created: dt.datetime | None =
             "identifier": {"system": NOTE_ID_SYSTEM, "value": note_id},
             "type": "collection",
             "timestamp": when,
-            "entry": [
-                {
-                    "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                    "resource": {"resourceType": "OperationOutcome", "issue": [issue]},
-                }
-            ],
+            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": operation_outcome(exc)}],
         }
     )

@@ -38,6 +38,7 @@ from medcode.agent import (
     CodingResult,
     ValidationRequest,
     is_fhir_resource,
+    operation_outcome,
     require_fhir,
     result_to_fhir,
     validate_proposal,
@@ -232,6 +233,14 @@ OutputFormat = Annotated[
 ]
 
 
+def _asks_for_fhir(request: Request) -> bool:
+    """The client speaks FHIR: ``?format=fhir``, or ``application/fhir+json`` in ``Accept`` or ``Content-Type``."""
+    if request.query_params.get("format") == "fhir":
+        return True
+    named = ",".join((request.headers.get("accept", ""), request.headers.get("content-type", "")))
+    return any(part.split(";")[0].strip().lower() == FHIR_MEDIA_TYPE for part in named.split(","))
+
+
 def _wants_fhir(request: Request, output: str | None) -> bool:
     """FHIR output asked for by ``?format=fhir`` or an ``Accept`` naming ``application/fhir+json`` (and not
     overridden by ``?format=json``). Raises ``MissingDependencyError`` without the ``fhir`` extra."""
@@ -310,6 +319,8 @@ def create_app(
             extra["rules"] = exc.rules
             extra["verdicts"] = exc.details
         if isinstance(exc, FHIRError):
+            if _asks_for_fhir(request):  # a FHIR client reads an OperationOutcome
+                return JSONResponse(operation_outcome(exc), status_code=status, media_type=FHIR_MEDIA_TYPE)
             extra["path"] = exc.path
         headers = {"Retry-After": "30"} if isinstance(exc, JobQueueFullError) else None
         if status >= 500:

@@ -469,6 +469,12 @@ def test_api_bad_fhir_is_a_422_naming_the_element(client: TestClient) -> None:
     response = client.post("/v1/code", json=bundle, headers=AUTH)
     assert response.status_code == 422 and response.json()["error"]["path"] == "Bundle.entry[1].resource.class"
 
+    # A client that speaks FHIR gets an OperationOutcome, the path as the issue's expression.
+    response = client.post("/v1/code", content=json.dumps(bundle), headers={**AUTH, "Content-Type": FHIR_MEDIA_TYPE})
+    assert response.status_code == 422 and response.headers["content-type"].startswith(FHIR_MEDIA_TYPE)
+    (issue,) = response.json()["issue"]
+    assert issue["expression"] == ["Bundle.entry[1].resource.class"] and issue["code"] == "invalid"
+
     # Neither a FHIR resource nor a CodeRequest: the request's own validation error, naming the field.
     response = client.post("/v1/code", json={"text": "x", "age": 300}, headers=AUTH)
     assert response.status_code == 422
