@@ -14,7 +14,7 @@ of service, ``class`` the setting, see ``data/fhir.json``) are read when the Bun
 ``contained``) holds them; a reference the Bundle does not resolve is an error. Every error is a ``FHIRError``
 whose ``path`` names the element, FHIRPath-like.
 
-Out (``result_to_fhir``): see the README's "FHIR" section for every element and extension.
+Out (``result_to_fhir``): see the README's "FHIR R4" section (and ``data/fhir.json``) for every element and extension.
 """
 
 from __future__ import annotations
@@ -684,7 +684,7 @@ def result_to_fhir(result: CodingResult, *, created: dt.datetime | None = None) 
     """A FHIR R4 ``Bundle`` (type collection) of a coding result: a draft ``Claim`` whose ``diagnosis`` lists the
     accepted codes, an ``OperationOutcome`` with the rejected codes and run errors (when there are any), and a
     ``Provenance`` naming medcode and every version. ``Bundle.identifier`` is the note id. The layout and the
-    extensions are in the README's "FHIR" section. Raises ``MissingDependencyError`` without the ``fhir`` extra.
+    extensions are in the README's "FHIR R4" section. Raises ``MissingDependencyError`` without the ``fhir`` extra.
     """
     when = (created or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     claim_url = f"urn:uuid:{uuid.uuid4()}"
