@@ -3,12 +3,26 @@
 ``MedicalCoder`` codes a ``Note`` into a ``CodingResult``; a ``Runtime`` owns the heavy parts of
 the process (code sets, embedder, retrievers, validators, the LLM); a ``Recorder`` (the review
 stage provides one) receives each finished ``CodingRun``. The LLM client, the embedded llama.cpp
-server and the model weights live in ``medcode.agent.llm``.
+server and the model weights live in ``medcode.agent.llm``. ``note_from_fhir`` and ``result_to_fhir`` read
+and write FHIR R4 (the optional ``fhir`` extra, imported only when called).
 """
 
 from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
-from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
-from medcode.agent._note import METADATA_FIELDS, Note, NoteMetadata, sha256_text
+from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, NoteContext, Recorder, Usage
+from medcode.agent._fhir import (
+    DIAGNOSIS_EXTENSION,
+    FHIR_MEDIA_TYPE,
+    ROUTING_EXTENSION,
+    error_to_fhir,
+    fhir_note_id,
+    is_fhir_resource,
+    note_from_fhir,
+    operation_outcome,
+    parse_fhir_json,
+    require_fhir,
+    result_to_fhir,
+)
+from medcode.agent._note import METADATA_FIELDS, FHIRReference, FHIRSource, Note, NoteMetadata, sha256_text
 from medcode.agent._proposers import (
     Condition,
     LLMProposer,
@@ -51,6 +65,8 @@ __all__ = [
     "BELOW_CASE_THRESHOLD",
     "CASE_TYPE_NOT_GRANTED",
     "CODE_REJECTED",
+    "DIAGNOSIS_EXTENSION",
+    "FHIR_MEDIA_TYPE",
     "FINANCIAL_IMPACT",
     "HCC_CODE",
     "HUMAN_ASSISTED_DEFAULT",
@@ -62,6 +78,7 @@ __all__ = [
     "NO_CASE_TYPE",
     "NO_CODES",
     "ROUTING_CHECK_FAILED",
+    "ROUTING_EXTENSION",
     "WARNING",
     "AcceptanceModel",
     "AutonomyAssessment",
@@ -71,9 +88,12 @@ __all__ = [
     "CodingResult",
     "CodingRun",
     "Condition",
+    "FHIRReference",
+    "FHIRSource",
     "LLMProposer",
     "MedicalCoder",
     "Note",
+    "NoteContext",
     "NoteMetadata",
     "Proposed",
     "ProposedItem",
@@ -88,9 +108,17 @@ __all__ = [
     "Usage",
     "ValidationRequest",
     "build_choice_model",
+    "error_to_fhir",
+    "fhir_note_id",
     "group_conditions",
+    "is_fhir_resource",
     "load_acceptance_model",
+    "note_from_fhir",
+    "operation_outcome",
+    "parse_fhir_json",
     "reason_kind",
+    "require_fhir",
+    "result_to_fhir",
     "sha256_text",
     "validate_proposal",
 ]

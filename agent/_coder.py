@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from medcode import __version__
-from medcode.agent._note import Note
+from medcode.agent._note import FHIRSource, Note
 from medcode.agent._proposers import (
     LLMProposer,
     Proposed,
@@ -45,7 +45,7 @@ from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError, Medcod
 from medcode.retrieval import HybridRetriever, data_version
 from medcode.validators import CodeVerdict, Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
 
-__all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "Recorder", "Usage"]
+__all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "NoteContext", "Recorder", "Usage"]
 
 log = logging.getLogger("medcode.agent.coder")
 
@@ -83,6 +83,15 @@ class Usage(BaseModel):
     validation_seconds: float = 0.0
 
 
+class NoteContext(BaseModel):
+    """What a note was coded as: its setting and date of service, and, for a note read from FHIR, the
+    resources it came from (the FHIR output's claim and provenance cite them)."""
+
+    setting: Literal["outpatient", "inpatient"]
+    date_of_service: dt.date | None = None
+    fhir: FHIRSource | None = None
+
+
 class CodingResult(BaseModel):
     """What ``medcode code --json`` prints for one note."""
 
@@ -95,6 +104,7 @@ class CodingResult(BaseModel):
     candidates: list[str] = Field(default_factory=list, description="Codes offered to the proposer, best first.")
     chart_id: int | None = None
     errors: list[str] = Field(default_factory=list)
+    context: NoteContext | None = Field(default=None, description="The note's setting, date of service and source.")
 
     @property
     def accepted_codes(self) -> list[str]:
@@ -313,6 +323,8 @@ class MedicalCoder:
             validation_seconds=round(t_validate, 3),
         )
         versions = self._versions(codeset.version, report.rules_version, proposed, retriever)
+        if note.fhir is not None:
+            versions["fhir_mappings"] = note.fhir.mappings_version  # read the setting and note type
         result = CodingResult(
             note_id=note.id,
             codes=codes,
@@ -322,6 +334,7 @@ class MedicalCoder:
             proposer=self.proposer_name,
             candidates=proposed.candidates_offered,
             errors=errors,
+            context=NoteContext(setting=note.setting, date_of_service=note.date_of_service, fhir=note.fhir),
         )
         if self.recorder is not None:
             finished = dt.datetime.now(dt.UTC)

@@ -37,15 +37,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "code",
         help="code one clinical note",
         description="Propose ICD-10-CM codes for one note with evidence spans, validator verdicts and a routing "
-        "decision. The note is read as UTF-8 text from a file or '-' (stdin). The result goes to the review "
-        "queue and the audit log unless --no-record. Exit 0 when coded (whatever the routing), 2 on bad input.",
+        "decision. The note is read as UTF-8 text from a file or '-' (stdin), or as a FHIR R4 DocumentReference "
+        "(or a Bundle holding one, with its Patient and Encounter) when the file is JSON with a resourceType. The "
+        "result goes to the review queue and the audit log unless --no-record. Exit 0 when coded (whatever the "
+        "routing), 2 on bad input.",
     )
     code.add_argument("note", help="note file, or '-' for stdin")
-    code.add_argument("--json", action="store_true", help="print the result as JSON")
+    code.add_argument("--json", action="store_true", help="print the result as JSON (same as --format json)")
+    code.add_argument(
+        "--format",
+        choices=("table", "json", "fhir"),
+        help="table (default), json, or fhir: a FHIR R4 Bundle with a draft Claim (needs the 'fhir' extra)",
+    )
+    code.add_argument(
+        "--format-in",
+        choices=("auto", "text", "fhir"),
+        default="auto",
+        help="auto (default): FHIR when the input is JSON with a resourceType, else text",
+    )
     code.add_argument("--id", help="note id (default: a hash prefix of the text)")
     code.add_argument("--setting", choices=("outpatient", "inpatient"), help="coding setting (default: from settings)")
     code.add_argument(
-        "--note-type", default="outpatient_visit", help="note type for routing (default: outpatient_visit)"
+        "--note-type",
+        help="note type for routing (default: from a FHIR DocumentReference's type, else outpatient_visit)",
     )
     code.add_argument("--age", type=int, help="patient age in years (enables age edits)")
     code.add_argument("--sex", choices=("F", "M"), help="patient sex (enables sex edits)")
@@ -63,11 +77,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="code many notes from a JSONL file",
         description="Code every note of INPUT.jsonl (one JSON object a line: id, text, and optional setting, "
         "note_type, age, sex, date_of_service, and the metadata provider_id, department, payer, encounter_date, "
-        "either as top-level keys or in a 'metadata' object) into RESULTS.jsonl. Resumes after a crash: ids "
-        "already in the output are skipped. A note that fails gets an error line instead of stopping the batch.",
+        "either as top-level keys or in a 'metadata' object; or a FHIR R4 DocumentReference or Bundle) into "
+        "RESULTS.jsonl. Resumes after a crash: ids already in the output are skipped. A note that fails gets an "
+        "error line instead of stopping the batch.",
     )
     batch.add_argument("input", type=Path, help="input JSONL")
     batch.add_argument("--out", type=Path, required=True, help="output JSONL (appended; resumable)")
+    batch.add_argument(
+        "--format",
+        choices=("json", "fhir"),
+        default="json",
+        help="json (default): the `code --json` document a line; fhir: a FHIR R4 Bundle a line",
+    )
     batch.add_argument("--limit", type=int, help="code at most N notes")
     _common(batch)
     batch.set_defaults(handler=_code_batch)
@@ -116,12 +137,16 @@ def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
 
 def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode._input import read_note_text
+    from medcode.agent._fhir import looks_like_fhir, note_from_fhir, parse_fhir_json, require_fhir, result_to_fhir
     from medcode.agent._note import Note, NoteMetadata
     from medcode.cli import print_json
 
+    output = args.format or ("json" if args.json else "table")
+    if output == "fhir":
+        require_fhir()
     text = read_note_text(args.note)
     fields: dict[str, Any] = {
-        "setting": args.setting or ctx.settings.setting,
+        "setting": args.setting,
         "note_type": args.note_type,
         "age": args.age,
         "sex": args.sex,
@@ -134,10 +159,15 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
                 "encounter_date": args.encounter_date,
             }
         ),
+        "id": args.id or None,
     }
-    if args.id:
-        fields["id"] = args.id
-    note = Note.checked(text, ctx.settings.max_note_chars, **fields)
+    if args.format_in == "fhir" or (args.format_in == "auto" and looks_like_fhir(text)):
+        resource = parse_fhir_json(text, where=str(args.note))
+        note = note_from_fhir(resource, ctx.settings.max_note_chars, default_setting=ctx.settings.setting, **fields)
+    else:
+        fields["setting"] = args.setting or ctx.settings.setting
+        fields["note_type"] = args.note_type or "outpatient_visit"
+        note = Note.checked(text, ctx.settings.max_note_chars, **{k: v for k, v in fields.items() if v is not None})
     with _coder(args, ctx) as coder:
         prewarm = _start_llm_server_early(coder)
         try:
@@ -145,7 +175,9 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
         finally:
             if prewarm is not None:
                 prewarm.join()  # never leave a half-started server behind
-    if args.json:
+    if output == "fhir":
+        print_json(result_to_fhir(result))
+    elif output == "json":
         print_json(result.model_dump(mode="json"))
     else:
         _print_table(result)
@@ -174,9 +206,9 @@ def _start_llm_server_early(coder: MedicalCoder) -> threading.Thread | None:
 
 def _done_ids(out: Path) -> set[str]:
     """Ids already written to a results file (a torn last line is dropped and redone)."""
-    from medcode.agent._results import read_result_lines
+    from medcode.agent._results import read_result_lines, result_note_id
 
-    return {row["note_id"] for row in read_result_lines(out) if isinstance(row.get("note_id"), str)}
+    return {note_id for row in read_result_lines(out) if (note_id := result_note_id(row)) is not None}
 
 
 def _batch_metadata(row: dict[str, Any]) -> NoteMetadata:
@@ -194,15 +226,22 @@ def _batch_metadata(row: dict[str, Any]) -> NoteMetadata:
 
 
 def _row_id(lineno: int, row: dict[str, Any] | None) -> str:
+    from medcode.agent._fhir import fhir_note_id, is_fhir_resource
+
+    if row is not None and is_fhir_resource(row):
+        return fhir_note_id(row) or f"line-{lineno}"
     return str(row["id"]) if row and row.get("id") is not None else f"line-{lineno}"
 
 
 def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
     from tqdm import tqdm
 
+    from medcode.agent._fhir import error_to_fhir, is_fhir_resource, note_from_fhir, require_fhir, result_to_fhir
     from medcode.agent._note import Note
-    from medcode.errors import InputError, MedcodeError
+    from medcode.errors import InputError, MedcodeError, MissingDependencyError
 
+    if args.format == "fhir":
+        require_fhir()
     try:
         lines = args.input.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -214,8 +253,8 @@ def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
             continue
         try:
             row = json.loads(line)
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise ValueError("expected an object with a 'text' string")
+            if not isinstance(row, dict) or not (isinstance(row.get("text"), str) or is_fhir_resource(row)):
+                raise ValueError("expected an object with a 'text' string, or a FHIR DocumentReference or Bundle")
             todo.append((lineno, row, None))
         except (json.JSONDecodeError, ValueError) as exc:
             todo.append((lineno, None, f"line {lineno}: {exc}"))
@@ -232,20 +271,28 @@ def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
             try:
                 if problem is not None or row is None:
                     raise InputError(problem or "unreadable line")
-                fields = {
-                    k: row[k]
-                    for k in ("setting", "note_type", "age", "sex", "date_of_service")
-                    if row.get(k) is not None
-                }
-                if fields.get("setting") not in (None, "outpatient", "inpatient"):
-                    fields["setting"] = "inpatient"  # case reports are coded like inpatient records
-                fields["metadata"] = _batch_metadata(row)
-                note = Note.checked(row["text"], ctx.settings.max_note_chars, id=note_id, **fields)
-                record = coder.code(note).model_dump(mode="json")
+                if is_fhir_resource(row):
+                    note = note_from_fhir(row, ctx.settings.max_note_chars, id=note_id)
+                else:
+                    fields = {
+                        k: row[k]
+                        for k in ("setting", "note_type", "age", "sex", "date_of_service")
+                        if row.get(k) is not None
+                    }
+                    if fields.get("setting") not in (None, "outpatient", "inpatient"):
+                        fields["setting"] = "inpatient"  # case reports are coded like inpatient records
+                    fields["metadata"] = _batch_metadata(row)
+                    note = Note.checked(row["text"], ctx.settings.max_note_chars, id=note_id, **fields)
+                result = coder.code(note)
+                record = result_to_fhir(result) if args.format == "fhir" else result.model_dump(mode="json")
                 coded += 1
+            except MissingDependencyError:
+                raise
             except (MedcodeError, ValueError) as exc:
                 failures += 1
                 record = {"note_id": note_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
+                if args.format == "fhir":
+                    record = error_to_fhir(note_id, exc)
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
             os.fsync(out.fileno())

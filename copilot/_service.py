@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Literal
 
 from medcode import __version__
-from medcode.agent import MedicalCoder, Note
+from medcode.agent import MedicalCoder, Note, note_from_fhir
 from medcode.config import Settings
 from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
@@ -141,7 +141,23 @@ class CopilotService:
             fields["metadata"] = request.metadata
         if request.id is not None:
             fields["id"] = request.id
-        note = Note.checked(request.text, self.settings.max_note_chars, **fields)
+        return self._queue_note(Note.checked(request.text, self.settings.max_note_chars, **fields))
+
+    def submit_fhir(
+        self, resource: dict[str, Any], *, setting: Literal["outpatient", "inpatient"] | None = None
+    ) -> CodingJob:
+        """Read the note of a FHIR R4 DocumentReference (or a Bundle holding one) and queue it. ``setting``
+        overrides the one the Encounter's class gives.
+
+        Raises ``FHIRError`` naming the bad element, ``MissingDependencyError`` without the ``fhir`` extra,
+        ``DateOutOfRangeError`` and ``JobQueueFullError`` as ``submit`` does.
+        """
+        note = note_from_fhir(
+            resource, self.settings.max_note_chars, default_setting=self.settings.setting, setting=setting
+        )
+        return self._queue_note(note)
+
+    def _queue_note(self, note: Note) -> CodingJob:
         self.coder.registry.get(note.date_of_service)  # fail now, not on the worker
         job = self.jobs.add(note, self.proposer, max_queued=self.settings.serve_max_queued_jobs)
         self.worker.notify()

@@ -5,6 +5,7 @@
     │   └── MissingDependencyError   an optional extra is not installed (the message names it)
     ├── InputError                   bad user input (note, proposal, dataset line, query)
     │   ├── NoteError                empty, binary, non-UTF-8 or oversized note
+    │   ├── FHIRError                a FHIR resource that is invalid or unusable (``path`` names the element)
     │   └── OverrideReasonRequiredError  a coder kept or added a code the validators rejected, without a reason
     ├── CodeSetError                 code-set data problems
     │   ├── MalformedCodeError       the string cannot be a code of the system asked for
@@ -29,7 +30,7 @@
     └── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
-``MedcodeError`` to exit code 1.
+``MedcodeError`` to exit code 1. The copilot answers ``FHIRError`` with HTTP 422 and its ``path``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "CodeSetError",
     "ConfigError",
     "DateOutOfRangeError",
+    "FHIRError",
     "GovernanceError",
     "IndexMismatchError",
     "IndexNotBuiltError",
@@ -85,6 +87,20 @@ class InputError(MedcodeError):
 
 class NoteError(InputError):
     """A clinical note is empty, binary, not UTF-8 or larger than the configured limit."""
+
+
+class FHIRError(InputError):
+    """A FHIR resource given as a note is invalid (fails FHIR R4 validation) or unusable (no text/plain
+    attachment, attachment data that is not base64 UTF-8 text, a reference the Bundle does not resolve, ...).
+
+    ``path`` names the element, FHIRPath-like (``Bundle.entry[1].resource.content[0].attachment.data``); the
+    message starts with it. Values are never echoed: they may be note text (PHI).
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
 
 
 class OverrideReasonRequiredError(InputError):
