@@ -8,6 +8,7 @@ server and the model weights live in ``medcode.agent.llm``.
 
 from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
 from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
+from medcode.agent._distributed import RayOptions, map_in_order
 from medcode.agent._note import METADATA_FIELDS, Note, NoteMetadata, sha256_text
 from medcode.agent._proposers import (
     Condition,
@@ -79,6 +80,7 @@ __all__ = [
     "ProposedItem",
     "Proposer",
     "ProposerName",
+    "RayOptions",
     "Recorder",
     "RetrievalProposer",
     "RoutingCheck",
@@ -90,6 +92,7 @@ __all__ = [
     "build_choice_model",
     "group_conditions",
     "load_acceptance_model",
+    "map_in_order",
     "reason_kind",
     "sha256_text",
     "validate_proposal",

@@ -88,7 +88,9 @@ class RayOptions(BaseModel):
 
 def ray_options_from(settings: Settings, address: str | None, **fields: Any) -> RayOptions:
     """``RayOptions`` for a command: ``address`` ('' for a bare ``--ray``), else ``settings.ray_address``; the
-    worker count and LLM cap from the settings unless ``fields`` give them."""
+    worker count and LLM cap from the settings unless ``fields`` give them. Raises ``MissingDependencyError``
+    when Ray is not installed (checked here, before any note is read)."""
+    _ray()
     chosen = address if address is not None else settings.ray_address
     values: dict[str, Any] = {
         "address": chosen or None,
