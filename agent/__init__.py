@@ -9,6 +9,7 @@ and write FHIR R4 (the optional ``fhir`` extra, imported only when called).
 
 from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
 from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, NoteContext, Recorder, Usage
+from medcode.agent._distributed import RayOptions, map_in_order
 from medcode.agent._fhir import (
     DIAGNOSIS_EXTENSION,
     FHIR_MEDIA_TYPE,
@@ -99,6 +100,7 @@ __all__ = [
     "ProposedItem",
     "Proposer",
     "ProposerName",
+    "RayOptions",
     "Recorder",
     "RetrievalProposer",
     "RoutingCheck",
@@ -116,6 +118,7 @@ __all__ = [
     "note_from_fhir",
     "operation_outcome",
     "parse_fhir_json",
+    "map_in_order",
     "reason_kind",
     "require_fhir",
     "result_to_fhir",

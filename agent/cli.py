@@ -8,17 +8,21 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medcode.codesets.cli import parse_date
 
 if TYPE_CHECKING:
-    from medcode.agent._coder import CodingResult, MedicalCoder
-    from medcode.agent._note import NoteMetadata
+    from medcode.agent._coder import CodingResult, CodingRun, MedicalCoder
+    from medcode.agent._distributed import RayOptions
+    from medcode.agent._note import Note, NoteMetadata
+    from medcode.agent._runtime import Runtime
     from medcode.cli import CommandContext
+    from medcode.config import Settings
 
-__all__ = ["register"]
+__all__ = ["add_ray_arguments", "ray_options", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +95,46 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     batch.add_argument("--limit", type=int, help="code at most N notes")
     _common(batch)
+    add_ray_arguments(batch)
     batch.set_defaults(handler=_code_batch)
+
+
+def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]``, ``--ray-workers``, ``--llm-concurrency`` and ``--no-ray`` (code-batch and eval)."""
+    group = parser.add_argument_group("Ray (pip install 'medcode[ray]')")
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="spread the notes over Ray workers, one coder each; results are written in input order. ADDRESS: "
+        "'auto' (a cluster started with `ray start --head`), HOST:PORT or ray://HOST:PORT; without one, the "
+        "cluster RAY_ADDRESS names or a new one on this machine (default: MEDCODE_RAY_ADDRESS; unset: no Ray)",
+    )
+    group.add_argument("--ray-workers", type=int, metavar="N", help="workers (default: the cluster's CPUs)")
+    group.add_argument(
+        "--llm-concurrency",
+        type=int,
+        metavar="N",
+        help="LLM calls in flight at once over all workers, for a shared endpoint (default: MEDCODE_LLM_CONCURRENCY)",
+    )
+    group.add_argument("--no-ray", action="store_true", help="run in this process even if MEDCODE_RAY_ADDRESS is set")
+
+
+def ray_options(args: argparse.Namespace, settings: Settings) -> RayOptions | None:
+    """The Ray options the arguments and settings ask for, or None to run in this process."""
+    from medcode.agent._distributed import ray_options_from
+    from medcode.errors import InputError
+
+    for name in ("ray_workers", "llm_concurrency"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.no_ray or (args.ray is None and not settings.ray_address):
+        if args.ray_workers is not None or args.llm_concurrency is not None:
+            raise InputError("--ray-workers and --llm-concurrency need --ray (or MEDCODE_RAY_ADDRESS)")
+        return None
+    return ray_options_from(settings, args.ray, workers=args.ray_workers, llm_concurrency=args.llm_concurrency)
 
 
 def _print_table(result: CodingResult) -> None:
@@ -233,21 +276,55 @@ def _row_id(lineno: int, row: dict[str, Any] | None) -> str:
     return str(row["id"]) if row and row.get("id") is not None else f"line-{lineno}"
 
 
+_BatchItem = tuple[int, dict[str, Any] | None, str | None]  # line number, parsed row, why it is unusable
+
+
+def _batch_note(item: _BatchItem, max_chars: int) -> Note:
+    """The note of a batch line; raises ``InputError`` (or ``ValueError``) for an unusable one."""
+    from medcode.agent._note import Note
+    from medcode.errors import InputError
+
+    from medcode.agent._fhir import is_fhir_resource, note_from_fhir
+
+    lineno, row, problem = item
+    if problem is not None or row is None:
+        raise InputError(problem or "unreadable line")
+    if is_fhir_resource(row):
+        return note_from_fhir(row, max_chars, id=_row_id(lineno, row))
+    fields = {k: row[k] for k in ("setting", "note_type", "age", "sex", "date_of_service") if row.get(k) is not None}
+    if fields.get("setting") not in (None, "outpatient", "inpatient"):
+        fields["setting"] = "inpatient"  # case reports are coded like inpatient records
+    fields["metadata"] = _batch_metadata(row)
+    return Note.checked(row["text"], max_chars, id=_row_id(lineno, row), **fields)
+
+
+def _error_record(note_id: str, exc: Exception) -> dict[str, Any]:
+    return {"note_id": note_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
+
+
+def _write_line(out: Any, record: dict[str, Any]) -> None:
+    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+    os.fsync(out.fileno())
+
+
 def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
     from tqdm import tqdm
 
-    from medcode.agent._fhir import error_to_fhir, is_fhir_resource, note_from_fhir, require_fhir, result_to_fhir
-    from medcode.agent._note import Note
+    from medcode.agent._fhir import error_to_fhir, is_fhir_resource, require_fhir, result_to_fhir
     from medcode.errors import InputError, MedcodeError, MissingDependencyError
 
+    options = ray_options(args, ctx.settings)
     if args.format == "fhir":
         require_fhir()
+        if options is not None:
+            raise InputError("--format fhir is not supported with --ray yet; code the batch as JSON or without --ray")
     try:
         lines = args.input.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {args.input}: {exc}") from None
     done = _done_ids(args.out)
-    todo: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    todo: list[_BatchItem] = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -258,46 +335,133 @@ def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
             todo.append((lineno, row, None))
         except (json.JSONDecodeError, ValueError) as exc:
             todo.append((lineno, None, f"line {lineno}: {exc}"))
-    failures = 0
-    coded = 0
+    pending = [t for t in todo if _row_id(t[0], t[1]) not in done]
+    if args.limit is not None:
+        pending = pending[: args.limit]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with _coder(args, ctx) as coder, args.out.open("a", encoding="utf-8") as out:
-        pending = [t for t in todo if _row_id(t[0], t[1]) not in done]
-        if args.limit is not None:
-            pending = pending[: args.limit]
-        for lineno, row, problem in tqdm(pending, desc="coding", unit="note", file=sys.stderr, disable=None):
-            note_id = _row_id(lineno, row)
-            record: dict[str, Any]
-            try:
-                if problem is not None or row is None:
-                    raise InputError(problem or "unreadable line")
-                if is_fhir_resource(row):
-                    note = note_from_fhir(row, ctx.settings.max_note_chars, id=note_id)
-                else:
-                    fields = {
-                        k: row[k]
-                        for k in ("setting", "note_type", "age", "sex", "date_of_service")
-                        if row.get(k) is not None
-                    }
-                    if fields.get("setting") not in (None, "outpatient", "inpatient"):
-                        fields["setting"] = "inpatient"  # case reports are coded like inpatient records
-                    fields["metadata"] = _batch_metadata(row)
-                    note = Note.checked(row["text"], ctx.settings.max_note_chars, id=note_id, **fields)
-                result = coder.code(note)
-                record = result_to_fhir(result) if args.format == "fhir" else result.model_dump(mode="json")
-                coded += 1
-            except MissingDependencyError:
-                raise
-            except (MedcodeError, ValueError) as exc:
-                failures += 1
-                record = {"note_id": note_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
-                if args.format == "fhir":
-                    record = error_to_fhir(note_id, exc)
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+    if options is not None:
+        coded, failures = _code_batch_on_ray(args, ctx, pending, options)
+    else:
+        failures = 0
+        coded = 0
+        with _coder(args, ctx) as coder, args.out.open("a", encoding="utf-8") as out:
+            for item in tqdm(pending, desc="coding", unit="note", file=sys.stderr, disable=None):
+                note_id = _row_id(item[0], item[1])
+                record: dict[str, Any]
+                try:
+                    result = coder.code(_batch_note(item, ctx.settings.max_note_chars))
+                    record = result_to_fhir(result) if args.format == "fhir" else result.model_dump(mode="json")
+                    coded += 1
+                except MissingDependencyError:
+                    raise
+                except (MedcodeError, ValueError) as exc:
+                    failures += 1
+                    record = error_to_fhir(note_id, exc) if args.format == "fhir" else _error_record(note_id, exc)
+                _write_line(out, record)
     print(
         f"coded {coded} note(s), {failures} error(s), {len(done)} already done; results in {args.out}",
         file=sys.stderr,
     )
     return 0 if failures == 0 else 1
+
+
+# -- code-batch on Ray: the workers code, this process records and writes in input order ------------------------
+
+
+class _RunCollector:
+    """A worker coder's recorder: it keeps the run of the note its thread is coding, for the driver to record."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def record(self, run: CodingRun) -> int | None:
+        self._local.run = run
+        return None  # the chart id comes from the driver's recorder
+
+    def take(self) -> CodingRun | None:
+        run: CodingRun | None = getattr(self._local, "run", None)
+        self._local.run = None
+        return run
+
+    def close(self) -> None:
+        self._local = threading.local()
+
+
+@dataclass(frozen=True)
+class _WorkerCoder:
+    """Builds a Ray worker's coder as ``_coder`` builds the local one (pickled to the workers)."""
+
+    ctx: CommandContext
+    proposer: str
+    collect_runs: bool
+
+    def __call__(self, runtime: Runtime) -> MedicalCoder:
+        from medcode.agent._coder import MedicalCoder
+
+        return MedicalCoder(
+            self.ctx.settings,
+            runtime=runtime,
+            proposer=self.proposer,  # type: ignore[arg-type]
+            recorder=_RunCollector() if self.collect_runs else None,
+            autonomy=self.ctx.autonomy(create=False),  # the driver created the review database
+            routing_checks=self.ctx.routing_checks(),
+        )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    record: dict[str, Any]
+    run: CodingRun | None
+    failed: bool
+
+
+def _code_on_worker(max_chars: int, coder: MedicalCoder, item: _BatchItem) -> _Outcome:
+    """One batch line, coded in a Ray worker; nothing is written there."""
+    from medcode.errors import MedcodeError
+
+    try:
+        result = coder.code(_batch_note(item, max_chars))
+    except (MedcodeError, ValueError) as exc:
+        return _Outcome(_error_record(_row_id(item[0], item[1]), exc), None, True)
+    run = coder.recorder.take() if isinstance(coder.recorder, _RunCollector) else None
+    return _Outcome(result.model_dump(mode="json"), run, False)
+
+
+def _code_batch_on_ray(
+    args: argparse.Namespace, ctx: CommandContext, pending: list[_BatchItem], options: RayOptions
+) -> tuple[int, int]:
+    """Code ``pending`` on Ray; record each run (queue and audit log) and write its line here, in input order."""
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from medcode.agent._distributed import map_in_order
+    from medcode.errors import MedcodeError
+
+    coded = failures = 0
+    recorder = None if args.no_record else ctx.recorder()  # opened first: it creates the review database
+    try:
+        outcomes = map_in_order(
+            ctx.settings,
+            pending,
+            partial(_code_on_worker, ctx.settings.max_note_chars),
+            make_coder=_WorkerCoder(ctx, args.proposer or ctx.settings.proposer, recorder is not None),
+            options=options,
+        )
+        with args.out.open("a", encoding="utf-8") as out:
+            bar = tqdm(outcomes, total=len(pending), desc="coding", unit="note", file=sys.stderr, disable=None)
+            for outcome in bar:
+                record = outcome.record
+                failed = outcome.failed
+                if outcome.run is not None and recorder is not None:
+                    try:
+                        record["chart_id"] = recorder.record(outcome.run)
+                    except MedcodeError as exc:
+                        record, failed = _error_record(str(record["note_id"]), exc), True
+                failures += failed
+                coded += not failed
+                _write_line(out, record)
+    finally:
+        if recorder is not None:
+            recorder.close()
+    return coded, failures

@@ -27,7 +27,8 @@
     │   └── AuditTaskNotFoundError   no audit task with that id (also an InputError)
     ├── GovernanceError              earned autonomy refused an action
     │   └── NotEligibleError         a case type's audits do not meet its targets: no grant
-    └── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
+    ├── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
+    └── DistributedError             the Ray cluster cannot be reached, or a worker failed beyond its retries
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
 ``MedcodeError`` to exit code 1. The copilot answers ``FHIRError`` with HTTP 422 and its ``path``.
@@ -46,6 +47,7 @@ __all__ = [
     "CodeSetError",
     "ConfigError",
     "DateOutOfRangeError",
+    "DistributedError",
     "FHIRError",
     "GovernanceError",
     "IndexMismatchError",
@@ -254,3 +256,9 @@ class NotEligibleError(GovernanceError):
 
 class JobQueueFullError(MedcodeError):
     """Too many notes are waiting for the copilot's coding worker; retry later."""
+
+
+class DistributedError(MedcodeError):
+    """Batch work on a Ray cluster failed: the cluster cannot be reached, a worker could not start (the message
+    carries its error), or a worker died more often than ``max_restarts`` allows. Results already written stay;
+    a rerun resumes after them."""
