@@ -281,10 +281,9 @@ _BatchItem = tuple[int, dict[str, Any] | None, str | None]  # line number, parse
 
 def _batch_note(item: _BatchItem, max_chars: int) -> Note:
     """The note of a batch line; raises ``InputError`` (or ``ValueError``) for an unusable one."""
+    from medcode.agent._fhir import is_fhir_resource, note_from_fhir
     from medcode.agent._note import Note
     from medcode.errors import InputError
-
-    from medcode.agent._fhir import is_fhir_resource, note_from_fhir
 
     lineno, row, problem = item
     if problem is not None or row is None:
