@@ -6,6 +6,7 @@ from medcode.codesets._hcpcs import HCPCSCodeSet, HCPCSEntry, open_hcpcs
 from medcode.codesets._hcpcs_build import build_hcpcs_store, resolve_hcpcs_source
 from medcode.codesets._icd10cm import BillableEntry, CodeOutline, ICD10CMCodeSet
 from medcode.codesets._models import CodeKind, CodeRecord, InheritedNote, Release, ReleaseSource, SeventhCharacter
+from medcode.codesets._ncci import NCCIEdits, NCCIQuarter, PTPEdit, open_ncci
 from medcode.codesets._normalize import normalize_icd10cm, strip_dot
 from medcode.codesets._pcs import (
     PCS_AXES,
@@ -45,9 +46,12 @@ __all__ = [
     "ICD10CMCodeSet",
     "ICD10PCSCodeSet",
     "InheritedNote",
+    "NCCIEdits",
+    "NCCIQuarter",
     "PCSAxis",
     "PCSCodeRecord",
     "PCSEntry",
+    "PTPEdit",
     "ProcedureCodeRecord",
     "Release",
     "ReleaseSource",
@@ -62,6 +66,7 @@ __all__ = [
     "normalize_pcs",
     "open_cpt",
     "open_hcpcs",
+    "open_ncci",
     "open_pcs",
     "packaged_releases",
     "resolve_hcpcs_source",

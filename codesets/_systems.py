@@ -9,6 +9,7 @@ from typing import get_args
 from medcode.codesets._cpt import CPTCodeSet, open_cpt
 from medcode.codesets._hcpcs import HCPCSCodeSet, open_hcpcs
 from medcode.codesets._icd10cm import ICD10CMCodeSet
+from medcode.codesets._ncci import NCCIEdits, open_ncci
 from medcode.codesets._normalize import normalize_icd10cm
 from medcode.codesets._pcs import ICD10PCSCodeSet, normalize_pcs, open_pcs
 from medcode.codesets._proc_models import CodeLookup, CodeSystemName
@@ -56,6 +57,7 @@ class CodeSystems:
         self.registry = registry if registry is not None else CodeSetRegistry(settings)
         self._hcpcs: HCPCSCodeSet | None = None
         self._pcs: ICD10PCSCodeSet | None = None
+        self._ncci: NCCIEdits | None = None
         self._lock = threading.Lock()
 
     def icd10cm(self, date_of_service: dt.date | None = None) -> ICD10CMCodeSet:
@@ -75,6 +77,13 @@ class CodeSystems:
             if self._pcs is None:
                 self._pcs = open_pcs(self.settings)
             return self._pcs
+
+    def ncci(self) -> NCCIEdits:
+        """The NCCI procedure-to-procedure edits (built on first use, ~10 s). Raises ``CodeSetBuildError`` without data."""
+        with self._lock:
+            if self._ncci is None:
+                self._ncci = open_ncci(self.settings)
+            return self._ncci
 
     def cpt(self) -> CPTCodeSet:
         """The licensed CPT file's code set. Raises ``ConfigError`` when none is configured or it is invalid."""

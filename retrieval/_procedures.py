@@ -1,0 +1,121 @@
+"""Procedure mentions in a note: where it reports a procedure done in this encounter.
+
+The section and verb lexicon is data (``retrieval/data/procedure_lexicon.json``): a segment is a
+procedure mention when it sits in a procedures section or holds a "performed" verb ("underwent",
+"was placed"); a planned, declined or historical cue before the procedure words in the same sentence
+makes it something else ("scheduled for colonoscopy", "declined biopsy", "s/p appendectomy"). The
+validators read the same cues (``ProcedureLexicon.status``) to judge a procedure's evidence quote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from medcode.errors import ConfigError
+from medcode.retrieval._models import Segment
+from medcode.retrieval._segment import segment_note
+
+__all__ = ["ProcedureLexicon", "ProcedureMention", "ProcedureStatus", "load_procedure_lexicon", "procedure_mentions"]
+
+ProcedureStatus = Literal["performed", "planned", "declined", "historical"]
+_SENTENCE_START = re.compile(r"(?:[.!?;]\s+|\n\s*\n|\n\s*[-*\u2022]|\n(?=[A-Z]))")
+
+
+def _pattern(phrases: list[str]) -> re.Pattern[str]:
+    words = sorted({" ".join(p.lower().split()) for p in phrases if p.strip()}, key=len, reverse=True)
+    if not words:
+        return re.compile(r"(?!x)x")
+    body = "|".join(r"\s+".join(re.escape(w) for w in phrase.split()) for phrase in words)
+    return re.compile(rf"(?<![\w/])(?:{body})(?![\w/])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ProcedureMention:
+    """A segment of a note that reports a procedure: ``note[start:end] == text``; ``trigger`` is the verb or
+    ``section:<name>`` that made it one."""
+
+    start: int
+    end: int
+    text: str
+    section: str
+    trigger: str
+
+
+class ProcedureLexicon:
+    """The parsed ``procedure_lexicon.json``. Raises ``ConfigError`` when the file is invalid."""
+
+    def __init__(self, raw: bytes) -> None:
+        try:
+            data = json.loads(raw)
+            self.sections = frozenset(str(s) for s in data["sections"])
+            self.stop_sections = frozenset(str(s) for s in data["stop_sections"])
+            self.performed = _pattern(list(data["performed"]))
+            self.cues: dict[ProcedureStatus, re.Pattern[str]] = {
+                "declined": _pattern(list(data["declined"])),
+                "planned": _pattern(list(data["planned"])),
+                "historical": _pattern(list(data["historical"])),
+            }
+            self.version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"invalid retrieval/data/procedure_lexicon.json: {exc!r}") from None
+
+    def status(self, note: str, start: int, end: int) -> tuple[ProcedureStatus, str | None]:
+        """Whether the quote ``note[start:end]`` reports a procedure done now, and the cue that says otherwise.
+
+        Looks from the start of the quote's sentence to the end of the quote; a "performed" verb after
+        the last cue wins ("was scheduled for colonoscopy, which was performed today" is performed).
+        """
+        window_start = 0
+        for match in _SENTENCE_START.finditer(note, max(0, start - 400), start):
+            window_start = match.end()
+        window_start = max(window_start, start - 400)
+        window = note[window_start:end]
+        found: list[tuple[int, ProcedureStatus, str]] = []
+        for status, pattern in self.cues.items():
+            for match in pattern.finditer(window):
+                found.append((match.start(), status, match.group(0)))
+        if not found:
+            return "performed", None
+        position, status, cue = max(found, key=lambda f: f[0])
+        verb = [m for m in self.performed.finditer(window) if m.start() > position]
+        if verb and status != "declined":
+            return "performed", None
+        return status, cue
+
+
+@lru_cache(maxsize=1)
+def load_procedure_lexicon() -> ProcedureLexicon:
+    """The packaged lexicon (parsed once). Raises ``ConfigError`` when it is invalid."""
+    return ProcedureLexicon(resources.files("medcode.retrieval").joinpath("data/procedure_lexicon.json").read_bytes())
+
+
+def procedure_mentions(
+    note: str, segments: list[Segment] | None = None, lexicon: ProcedureLexicon | None = None
+) -> list[ProcedureMention]:
+    """The note's segments that report a procedure done in this encounter, in text order.
+
+    Never raises for odd text (an empty note has no mentions); ``ConfigError`` if the lexicon is invalid.
+    """
+    lex = lexicon or load_procedure_lexicon()
+    out: list[ProcedureMention] = []
+    for seg in segments if segments is not None else segment_note(note):
+        if seg.section in lex.stop_sections or not any(c.isalpha() for c in seg.text):
+            continue
+        verb = lex.performed.search(seg.text)
+        if seg.section in lex.sections:
+            trigger = f"section:{seg.section}"
+        elif verb is not None:
+            trigger = verb.group(0).lower()
+        else:
+            continue
+        status, _cue = lex.status(note, seg.start, seg.end)
+        if status != "performed":
+            continue
+        out.append(ProcedureMention(seg.start, seg.end, seg.text, seg.section, trigger))
+    return out
