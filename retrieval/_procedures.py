@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -21,7 +24,15 @@ from medcode.errors import ConfigError
 from medcode.retrieval._models import Segment
 from medcode.retrieval._segment import segment_note
 
-__all__ = ["ProcedureLexicon", "ProcedureMention", "ProcedureStatus", "load_procedure_lexicon", "procedure_mentions"]
+__all__ = [
+    "ProcedureCandidate",
+    "ProcedureIndex",
+    "ProcedureLexicon",
+    "ProcedureMention",
+    "ProcedureStatus",
+    "load_procedure_lexicon",
+    "procedure_mentions",
+]
 
 ProcedureStatus = Literal["performed", "planned", "declined", "historical"]
 _SENTENCE_START = re.compile(r"(?:[.!?;]\s+|\n\s*\n|\n\s*[-*\u2022]|\n(?=[A-Z]))")
@@ -61,6 +72,7 @@ class ProcedureLexicon:
                 "planned": _pattern(list(data["planned"])),
                 "historical": _pattern(list(data["historical"])),
             }
+            self.synonyms = {str(k).lower(): str(v).lower() for k, v in data.get("synonyms", {}).items()}
             self.version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"invalid retrieval/data/procedure_lexicon.json: {exc!r}") from None
@@ -119,3 +131,124 @@ def procedure_mentions(
             continue
         out.append(ProcedureMention(seg.start, seg.end, seg.text, seg.section, trigger))
     return out
+
+
+_WORD = re.compile(r"[a-z][a-z0-9\-]*")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "with",
+        "without",
+        "was",
+        "were",
+        "is",
+        "are",
+        "be",
+        "been",
+        "to",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "from",
+        "or",
+        "as",
+        "via",
+        "who",
+        "which",
+        "that",
+        "this",
+        "patient",
+        "she",
+        "he",
+        "her",
+        "his",
+        "they",
+        "their",
+        "we",
+        "our",
+        "under",
+        "after",
+        "before",
+        "then",
+        "today",
+        "performed",
+        "underwent",
+        "procedure",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ProcedureCandidate:
+    """A procedure code found for a query: ``system`` is ``icd10pcs`` or ``hcpcs``; ``score`` is BM25 relative
+    to the query's best hit (1.0 for the best)."""
+
+    code: str
+    system: str
+    description: str
+    score: float
+
+
+class ProcedureIndex:
+    """A small lexical index (SQLite FTS5, BM25) of procedure texts: ICD-10-PCS titles with their axis labels
+    and HCPCS Level II descriptors. Built in seconds from the code sets; no dense side, so it is optional
+    and separate from the diagnosis index. Thread-safe for reads.
+
+    ``build`` raises ``sqlite3.Error`` (as ``ConfigError``) when the file cannot be written.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lexicon: ProcedureLexicon | None = None) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.lexicon = lexicon or load_procedure_lexicon()
+
+    @classmethod
+    def build(
+        cls, entries: Iterable[tuple[str, str, str]], path: str = ":memory:", lexicon: ProcedureLexicon | None = None
+    ) -> ProcedureIndex:
+        """Index ``(code, system, text)`` rows at ``path`` (default in memory)."""
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False)
+            conn.execute("DROP TABLE IF EXISTS procs")
+            conn.execute("CREATE VIRTUAL TABLE procs USING fts5(code UNINDEXED, system UNINDEXED, text)")
+            conn.executemany("INSERT INTO procs VALUES (?,?,?)", entries)
+            conn.commit()
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot build the procedure index at {path}: {exc}") from None
+        return cls(conn, lexicon)
+
+    def query_terms(self, text: str) -> list[str]:
+        """The words of a mention plus their PCS/HCPCS wording from the lexicon's synonyms, without stop words."""
+        words = [w.strip("-") for w in _WORD.findall(text.lower())]
+        terms: list[str] = []
+        for word in words:
+            terms.extend(self.lexicon.synonyms.get(word, "").split())  # before the length filter: "ct", "mri"
+            if word not in _STOP and len(word) >= 3:
+                terms.append(word)
+        return list(dict.fromkeys(t for t in terms if t and t not in _STOP))
+
+    def search(self, text: str, system: str, top: int = 5) -> list[ProcedureCandidate]:
+        """The best codes of ``system`` for a mention; empty when no word of it is indexed."""
+        terms = self.query_terms(text)
+        if not terms:
+            return []
+        query = " OR ".join(f'"{t}"' for t in terms[:30])
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT code, system, text, bm25(procs) FROM procs WHERE procs MATCH ? AND system = ? "
+                "ORDER BY bm25(procs) LIMIT ?",
+                (query, system, top),
+            ).fetchall()
+        if not rows:
+            return []
+        best = rows[0][3]
+        return [ProcedureCandidate(c, s, t.split(" | ")[0], round(b / best, 4) if best else 0.0) for c, s, t, b in rows]
+
+    def close(self) -> None:
+        self._conn.close()
