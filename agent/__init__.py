@@ -7,7 +7,7 @@ server and the model weights live in ``medcode.agent.llm``.
 """
 
 from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
-from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
+from medcode.agent._coder import CodedCode, CodedProcedure, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
 from medcode.agent._note import METADATA_FIELDS, Note, NoteMetadata, sha256_text
 from medcode.agent._proposers import (
     Condition,
@@ -68,6 +68,7 @@ __all__ = [
     "AutonomyGate",
     "CodePriors",
     "CodedCode",
+    "CodedProcedure",
     "CodingResult",
     "CodingRun",
     "Condition",

@@ -45,7 +45,8 @@ def open_procedure_index(settings: Settings, systems: CodeSystems) -> ProcedureI
     if path.is_file():
         import sqlite3
 
-        return ProcedureIndex(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False))
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        return ProcedureIndex(conn, version=path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)

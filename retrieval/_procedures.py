@@ -203,14 +203,22 @@ class ProcedureIndex:
     ``build`` raises ``sqlite3.Error`` (as ``ConfigError``) when the file cannot be written.
     """
 
-    def __init__(self, conn: sqlite3.Connection, lexicon: ProcedureLexicon | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, lexicon: ProcedureLexicon | None = None, version: str = "in-memory"
+    ) -> None:
         self._conn = conn
         self._lock = threading.Lock()
         self.lexicon = lexicon or load_procedure_lexicon()
+        self.version = f"{version}+lexicon-{self.lexicon.version}"
+        """The indexed code sets' versions and the lexicon's (its synonyms shape every query)."""
 
     @classmethod
     def build(
-        cls, entries: Iterable[tuple[str, str, str]], path: str = ":memory:", lexicon: ProcedureLexicon | None = None
+        cls,
+        entries: Iterable[tuple[str, str, str]],
+        path: str = ":memory:",
+        lexicon: ProcedureLexicon | None = None,
+        version: str = "in-memory",
     ) -> ProcedureIndex:
         """Index ``(code, system, text)`` rows at ``path`` (default in memory)."""
         try:
@@ -221,7 +229,7 @@ class ProcedureIndex:
             conn.commit()
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot build the procedure index at {path}: {exc}") from None
-        return cls(conn, lexicon)
+        return cls(conn, lexicon, version)
 
     def query_terms(self, text: str) -> list[str]:
         """The words of a mention plus their PCS/HCPCS wording from the lexicon's synonyms, without stop words."""

@@ -50,7 +50,7 @@ from medcode.review._audit import (
 )
 from medcode.review._newcodes import NEW_CODE_ACTIONS, CodeCheck, EvidenceSpan, NewCodes, check_new_codes, code_key
 from medcode.review._store import ReviewStore, actions, chart_codes, charts
-from medcode.validators import Evidence, ValidatorPipeline
+from medcode.validators import Evidence, ProcedureVerdict, ValidatorPipeline
 
 __all__ = [
     "CHART_STATUSES",
@@ -208,6 +208,11 @@ class Chart(ChartSummary):
         """Codes that are (or would be, if finalised now) on the claim, in chart order."""
         return [c.code for c in self.codes if c.selected]
 
+    @property
+    def procedures(self) -> list[ProcedureVerdict]:
+        """The procedure codes' verdicts stored with the decision (empty when procedure coding was off)."""
+        return [ProcedureVerdict.model_validate(v) for v in self.decision.get("procedures", [])]
+
     def to_display(self, *, show_text: bool) -> dict[str, Any]:
         """JSON-ready view; without ``show_text`` no note text, evidence quote or raw model output."""
         data = self.model_dump(mode="json")
@@ -216,7 +221,8 @@ class Chart(ChartSummary):
             data.pop("note_text", None)
             data["decision"].pop("raw_llm_output", None)
             checks = [c["check"] for c in data["codes"] if c.get("check")]
-            for item in [*data["codes"], *data["decision"].get("verdicts", []), *checks]:
+            procedures = data["decision"].get("procedures", [])
+            for item in [*data["codes"], *data["decision"].get("verdicts", []), *procedures, *checks]:
                 for key in ("evidence", "rejected_evidence"):
                     if key in item:
                         item[key] = [{"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in item[key]]
@@ -582,7 +588,10 @@ class ReviewQueue:
                     payload["deduplicated"] = True
                     self._audit(conn, "coding_decision", payload, chart_id)
                     return chart_id
-            stored = decision.model_dump(mode="json", exclude={"note_text"})
+            # procedures live in the decision JSON (no column); absent when none, as before procedure coding
+            stored = decision.model_dump(
+                mode="json", exclude={"note_text", *(() if decision.procedures else ("procedures",))}
+            )
             result = conn.execute(
                 charts.insert().values(
                     note_id=decision.note_id,

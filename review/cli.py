@@ -278,6 +278,16 @@ def _print_chart(chart: Chart, show_text: bool) -> None:
         for ev in code.evidence:
             where = f"[{ev.start}:{ev.end}]" if ev.start is not None else "[?]"
             out.write(f"       evidence {where} " + (repr(ev.text) if show_text else f"({len(ev.text)} chars)") + "\n")
+    if chart.procedures:
+        out.write("  procedures (proposed; the coder's decisions on them are not stored yet)\n")
+        for proc in chart.procedures:
+            rules = f"  rules {','.join(proc.rules)}" if proc.rules else ""
+            out.write(f"       {proc.canonical or proc.code:<9} {proc.system or '-':<8} {proc.status:<9}{rules}\n")
+            for ev in proc.evidence:
+                where = f"[{ev.start}:{ev.end}]" if ev.start is not None else "[?]"
+                out.write(
+                    f"       evidence {where} " + (repr(ev.text) if show_text else f"({len(ev.text)} chars)") + "\n"
+                )
     if chart.actions:
         out.write("  history\n")
         for a in chart.actions:
