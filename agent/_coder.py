@@ -32,6 +32,7 @@ from medcode.agent._proposers import (
 )
 from medcode.agent._routing import (
     LLM_UNAVAILABLE,
+    PROCEDURES_UNAVAILABLE,
     ROUTING_CHECK_FAILED,
     AutonomyGate,
     RoutingCheck,
@@ -61,8 +62,6 @@ log = logging.getLogger("medcode.agent.coder")
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
 LLM_ERROR = "LLM_ERROR"
-PROCEDURES_UNAVAILABLE = "PROCEDURES_UNAVAILABLE"
-"""Routing reason: procedure coding was asked for but could not run (code-set data missing, date out of range)."""
 _SET_RULES = frozenset({"DUPLICATE", "EXCLUDES1_CONFLICT", "CODE_FIRST", "USE_ADDITIONAL"})
 
 
