@@ -1,6 +1,8 @@
 """Measure procedure proposals on CodiEsp's ``codes_pcs`` labels (MAP and micro-F1, apart from diagnoses).
 
-Usage: ``python tools/eval_procedures.py /path/to/codiesp/dev.jsonl [--data-dir D] [--out F.json]``.
+Usage: ``python tools/eval_procedures.py /path/to/codiesp/dev.jsonl [--data-dir D] [--out F.json]``, or
+``python tools/eval_procedures.py --hcpcs-gold evals/data/hcpcs_gold.jsonl`` for the project's outpatient gold set
+(traps through the validators, and the proposer's validated codes against the gold lines).
 Benchmark files are read, never copied into the repository. CodiEsp annotates some PCS codes with
 only their first 4 characters: a proposed code matches a gold code when it starts with it (``prefix``
 figures) and the ``exact`` figures need all characters equal. MAP ranks every mention's candidates
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from medcode.agent._procedure_proposer import ProcedureProposer, open_procedure_index
 from medcode.codesets import CodeSystems
-from medcode.config import load_settings
+from medcode.config import Settings, load_settings
 
 
 def _match(pred: str, gold: str, prefix: bool) -> bool:
@@ -26,11 +28,16 @@ def _match(pred: str, gold: str, prefix: bool) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", type=Path)
+    parser.add_argument("dataset", type=Path, nargs="?")
+    parser.add_argument("--hcpcs-gold", type=Path, help="score the outpatient HCPCS gold set instead")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     settings = load_settings(data_dir=args.data_dir) if args.data_dir else load_settings()
+    if args.hcpcs_gold:
+        return _hcpcs_gold(args.hcpcs_gold, settings, args.out)
+    if args.dataset is None:
+        parser.error("give a CodiEsp split (JSONL) or --hcpcs-gold FILE")
     systems = CodeSystems(settings)
     started = time.monotonic()
     proposer = ProcedureProposer(open_procedure_index(settings, systems))
@@ -76,6 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+def _hcpcs_gold(path: Path, settings: Settings, out: Path | None) -> int:
+    from medcode.agent import Runtime
+    from medcode.evals import read_procedure_gold, score_proposer, score_traps
+
+    cases = read_procedure_gold(path)
+    with Runtime(settings) as runtime:
+        outcomes, traps = score_traps(cases, runtime.validators.procedures)
+        proposer = score_proposer(cases, runtime.procedure_proposer, runtime.validators.procedures)
+    report = {
+        "dataset": path.name,
+        "traps": traps,
+        "wrong_lines": [o.model_dump() for o in outcomes if not o.ok],
+        "proposer": proposer,
+    }
+    text = json.dumps(report, indent=2)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
     sys.stdout.write(text + "\n")
     return 0
 

@@ -414,11 +414,7 @@ class ProcedureValidator:
                     )
                 else:
                     assertion = analysed.get((occ.start, occ.end))
-                    seen: dict[str, str] = {}
-                    for run in assertion.runs if assertion else []:
-                        for category, trigger in run.categories.items():
-                            seen.setdefault(category, trigger)
-                    for category, trigger in seen.items():
+                    for category, trigger in self._context_categories(assertion).items():
                         rule = categories.get(category)
                         if rule is not None:
                             problems.append(
@@ -448,6 +444,32 @@ class ProcedureValidator:
                 item.results.extend(failures)
             item.evidence = clean
             item.failed = failed
+
+    def _context_categories(self, assertion: SpanAssertion | None) -> dict[str, str]:
+        """ConText's categories (and triggers) that judge a procedure quote.
+
+        ConText's cues are written for conditions, so two guards: a trigger that is itself a "performed" verb
+        of the procedure lexicon ("removed": historical for a condition, the act itself for a procedure) is
+        not a cue; and when the quote has stretches holding (or modified by) a performed verb, they alone are
+        judged, and one that no other cue modifies is enough (in
+        "colonoscopy performed; patient not at high risk", 'not' and 'risk for' modify the risk, not the
+        colonoscopy). A quote with no performed verb is judged on all its stretches.
+        """
+        runs = assertion.runs if assertion else []
+        performed = self.lexicon.performed
+        with_verb = [
+            r
+            for r in runs
+            if performed.search(r.text) or any(performed.fullmatch(t.strip()) for t in r.categories.values())
+        ]
+        seen: dict[str, str] = {}
+        for run in with_verb or runs:
+            categories = {c: t for c, t in run.categories.items() if not performed.fullmatch(t.strip())}
+            if with_verb and not categories:
+                return {}  # a stretch with a performed verb that no cue modifies: the procedure was done
+            for category, trigger in categories.items():
+                seen.setdefault(category, trigger)
+        return seen
 
     # -- 3. demographics ----------------------------------------------------------------
     def _sex(self, item: _Item, ctx: ValidationContext) -> None:
