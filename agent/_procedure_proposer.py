@@ -63,11 +63,18 @@ class ProcedureProposer:
         self.min_terms = min_terms
 
     def candidates(self, note: str, setting: Setting, top: int = 5) -> list[tuple[int, int, list[ProcedureCandidate]]]:
-        """``(start, end, candidates)`` per mention, in text order."""
+        """``(start, end, candidates)`` per mention, in text order. A diagnostic test that needs a body site keeps
+        only candidates whose title names one of the mention's site words (none: the mention proposes nothing)."""
         system = _SYSTEM_FOR[setting]
+        lexicon = self.index.lexicon
         out = []
-        for mention in procedure_mentions(note):
+        for mention in procedure_mentions(note, lexicon=lexicon):
             found = self.index.search(mention.text, system, top)
+            test = mention.trigger.removeprefix("test:")
+            if found and test != mention.trigger and test in lexicon.tests_needing_site:
+                # a test named with its site ("abdominal ultrasound"): only codes whose title names the site
+                sites = self.index.site_terms(mention.text, test)
+                found = [c for c in found if sites & set(c.description.lower().replace(",", " ").split())]
             if found:
                 out.append((mention.start, mention.end, found))
         return out

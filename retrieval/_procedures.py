@@ -73,6 +73,13 @@ class ProcedureLexicon:
                 "historical": _pattern(list(data["historical"])),
             }
             self.synonyms = {str(k).lower(): str(v).lower() for k, v in data.get("synonyms", {}).items()}
+            self.tests = _pattern(list(data.get("tests", [])))
+            self.tests_needing_site = frozenset(" ".join(t.lower().split()) for t in data.get("tests_needing_site", []))
+            self.test_clause_words = frozenset(str(w).lower() for w in data.get("test_clause_words", []))
+            self.test_filler_words = frozenset(str(w).lower() for w in data.get("test_filler_words", []))
+            self.test_words_before = int(data.get("test_words_before", 3))
+            if not 0 <= self.test_words_before <= 10:
+                raise ValueError("test_words_before must be 0..10")
             self.version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"invalid retrieval/data/procedure_lexicon.json: {exc!r}") from None
@@ -107,10 +114,42 @@ def load_procedure_lexicon() -> ProcedureLexicon:
     return ProcedureLexicon(resources.files("medcode.retrieval").joinpath("data/procedure_lexicon.json").read_bytes())
 
 
+_WORD_BEFORE = re.compile(r"([\w\-/]+)\s+$")
+_SITE_AFTER = re.compile(r"\s+of\s+(?:the\s+)?[\w\-]+(?:\s+and\s+(?:the\s+)?[\w\-]+)?", re.IGNORECASE)
+
+
+def _test_mentions(note: str, seg: Segment, lex: ProcedureLexicon) -> list[ProcedureMention]:
+    """A diagnostic test named in a segment ("the chest X-ray showed"): its words, up to ``test_words_before``
+    words before it in the same clause and an "of the <site>" after it. A test that needs a site and has none
+    ("the CT showed") is no mention."""
+    out = []
+    for match in lex.tests.finditer(seg.text):
+        start, end = match.start(), match.end()
+        for _ in range(lex.test_words_before):
+            before = _WORD_BEFORE.search(seg.text, 0, start)
+            if before is None or before.group(1).lower() in lex.test_clause_words:
+                break
+            start = before.start()
+        site = _SITE_AFTER.match(seg.text, end)
+        if site is not None:
+            end = site.end()
+        name = " ".join(match.group(0).lower().split())
+        if name in lex.tests_needing_site:
+            own = set(name.split()) | lex.test_filler_words | _STOP
+            words = [w for w in _WORD.findall(seg.text[start:end].lower()) if w not in own and len(w) >= 3]
+            if not words:
+                continue
+        a, b = seg.start + start, seg.start + end
+        if lex.status(note, a, b)[0] == "performed":
+            out.append(ProcedureMention(a, b, note[a:b], seg.section, f"test:{match.group(0).lower()}"))
+    return out
+
+
 def procedure_mentions(
     note: str, segments: list[Segment] | None = None, lexicon: ProcedureLexicon | None = None
 ) -> list[ProcedureMention]:
-    """The note's segments that report a procedure done in this encounter, in text order.
+    """The note's segments that report a procedure done in this encounter, and the diagnostic tests it names
+    (the lexicon's ``tests``: each test's own words, see ``_test_mentions``), in text order.
 
     Never raises for odd text (an empty note has no mentions); ``ConfigError`` if the lexicon is invalid.
     """
@@ -119,6 +158,7 @@ def procedure_mentions(
     for seg in segments if segments is not None else segment_note(note):
         if seg.section in lex.stop_sections or not any(c.isalpha() for c in seg.text):
             continue
+        out.extend(_test_mentions(note, seg, lex))
         verb = lex.performed.search(seg.text)
         if seg.section in lex.sections:
             trigger = f"section:{seg.section}"
@@ -130,7 +170,8 @@ def procedure_mentions(
         if status != "performed":
             continue
         out.append(ProcedureMention(seg.start, seg.end, seg.text, seg.section, trigger))
-    return out
+    unique = {(m.start, m.end): m for m in out}
+    return sorted(unique.values(), key=lambda m: (m.start, m.end))
 
 
 _WORD = re.compile(r"[a-z][a-z0-9\-]*")
@@ -240,6 +281,11 @@ class ProcedureIndex:
             if word not in _STOP and len(word) >= 3:
                 terms.append(word)
         return list(dict.fromkeys(t for t in terms if t and t not in _STOP))
+
+    def site_terms(self, text: str, test: str) -> set[str]:
+        """The query terms of a test mention that are not the test's own words or filler: its body site."""
+        own = set(self.query_terms(test)) | self.lexicon.test_filler_words
+        return {t for t in self.query_terms(text) if t not in own}
 
     def search(self, text: str, system: str, top: int = 5) -> list[ProcedureCandidate]:
         """The best codes of ``system`` for a mention; empty when no word of it is indexed."""

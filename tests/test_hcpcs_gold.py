@@ -77,10 +77,10 @@ def test_the_proposer_on_the_gold_notes(runtime: Runtime, cases: list[ProcedureG
     assert figures == {
         "notes": 13,
         "gold_codes": 14,
-        "accepted": 8,
-        "micro_precision": 0.375,
+        "accepted": 9,
+        "micro_precision": 0.333,
         "micro_recall": 0.214,
-        "micro_f1": 0.273,
+        "micro_f1": 0.261,
     }
 
 

@@ -47,3 +47,33 @@ def test_proposals_carry_the_mention_as_evidence() -> None:
     )
     assert [(p.code, p.system) for p in outpatient] == [("G0008", "hcpcs")]
     assert proposer.index.query_terms("CT of the abdomen") == ["computerized", "tomography", "abdomen"]
+
+
+def test_diagnostic_tests_named_without_a_verb_are_mentions() -> None:
+    entries = [
+        *ENTRIES,
+        ("B020ZZZ", "icd10pcs", "Computerized Tomography (CT Scan) of Brain | Central Nervous System"),
+        (
+            "4A02X4Z",
+            "icd10pcs",
+            "Measurement of Cardiac Electrical Activity, External Approach | Physiological Systems",
+        ),
+        ("4A0204Z", "icd10pcs", "Measurement of Cardiac Electrical Activity, Open Approach | Physiological Systems"),
+    ]
+    note = (
+        "The chest X-ray showed a left pleural effusion. CT scan of the abdomen and pelvis revealed a mass.\n"
+        "The CT showed nothing new. She is scheduled for an MRI of the brain. An ECG showed sinus rhythm.\n"
+    )
+    mentions = procedure_mentions(note)
+    assert [(m.text, m.trigger) for m in mentions] == [
+        ("The chest X-ray", "test:x-ray"),
+        ("CT scan of the abdomen and pelvis", "test:ct scan"),
+        ("An ECG", "test:ecg"),
+    ]  # "The CT" names no site; the MRI is planned
+    assert all(note[m.start : m.end] == m.text for m in mentions)
+    proposed = ProcedureProposer(ProcedureIndex.build(entries)).propose(note, "inpatient")
+    assert [p.code for p in proposed] == ["BW03ZZZ", "BW24ZZZ", "4A02X4Z"]  # ECG: external, not open approach
+    # a site word that no candidate's title has proposes nothing rather than the wrong body part
+    assert (
+        ProcedureProposer(ProcedureIndex.build(entries)).propose("An X-ray of the feet was normal.", "inpatient") == []
+    )
