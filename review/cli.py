@@ -279,10 +279,14 @@ def _print_chart(chart: Chart, show_text: bool) -> None:
             where = f"[{ev.start}:{ev.end}]" if ev.start is not None else "[?]"
             out.write(f"       evidence {where} " + (repr(ev.text) if show_text else f"({len(ev.text)} chars)") + "\n")
     if chart.procedures:
-        out.write("  procedures (proposed; the coder's decisions on them are not stored yet)\n")
+        out.write("  procedures\n")
+        decided = chart.procedure_decisions
         for proc in chart.procedures:
+            code = proc.canonical or proc.code
             rules = f"  rules {','.join(proc.rules)}" if proc.rules else ""
-            out.write(f"       {proc.canonical or proc.code:<9} {proc.system or '-':<8} {proc.status:<9}{rules}\n")
+            action = decided.get(code)
+            by = f"  {action.action.removeprefix('procedure_')} by {action.user}" if action else "  pending"
+            out.write(f"       {code:<9} {proc.system or '-':<8} {proc.status:<9}{rules}{by}\n")
             for ev in proc.evidence:
                 where = f"[{ev.start}:{ev.end}]" if ev.start is not None else "[?]"
                 out.write(

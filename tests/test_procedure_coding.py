@@ -47,7 +47,7 @@ def test_procedures_are_off_by_default(small_index_settings: Settings, runtime: 
 
 
 def test_procedures_are_proposed_validated_routed_and_recorded(
-    small_index_settings: Settings, runtime: Runtime
+    small_index_settings: Settings, runtime: Runtime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     recorder = QueueRecorder(small_index_settings)
     with MedicalCoder(
@@ -85,6 +85,11 @@ def test_procedures_are_proposed_validated_routed_and_recorded(
         payloads = [r.payload for r in audit.records() if r.payload.get("chart_id") == result.chart_id]
     assert any(p.get("procedures") for p in payloads)
     assert not any("cholecystectomy" in json.dumps(p) for p in payloads)  # no note text in the audit log
+    capsys.readouterr()
+    assert main(["--data-dir", str(small_index_settings.data_dir), "queue", "show", str(result.chart_id)]) == 0
+    shown_text = capsys.readouterr().out
+    assert "  procedures\n" in shown_text and "0FT44ZZ" in shown_text and "pending" in shown_text
+    assert "cholecystectomy" not in shown_text  # quotes only with --show-text
 
 
 def test_outpatient_notes_get_hcpcs(small_index_settings: Settings, runtime: Runtime) -> None:
