@@ -282,11 +282,11 @@ def _print_chart(chart: Chart, show_text: bool) -> None:
         out.write("  procedures\n")
         decided = chart.procedure_decisions
         for proc in chart.procedures:
-            code = proc.canonical or proc.code
+            proc_code = proc.canonical or proc.code
             rules = f"  rules {','.join(proc.rules)}" if proc.rules else ""
-            action = decided.get(code)
+            action = decided.get(proc_code)
             by = f"  {action.action.removeprefix('procedure_')} by {action.user}" if action else "  pending"
-            out.write(f"       {code:<9} {proc.system or '-':<8} {proc.status:<9}{rules}{by}\n")
+            out.write(f"       {proc_code:<9} {proc.system or '-':<8} {proc.status:<9}{rules}{by}\n")
             for ev in proc.evidence:
                 where = f"[{ev.start}:{ev.end}]" if ev.start is not None else "[?]"
                 out.write(
