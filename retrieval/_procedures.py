@@ -73,6 +73,7 @@ class ProcedureLexicon:
                 "historical": _pattern(list(data["historical"])),
             }
             self.synonyms = {str(k).lower(): str(v).lower() for k, v in data.get("synonyms", {}).items()}
+            self.declined_patterns = [re.compile(str(x), re.IGNORECASE) for x in data.get("declined_patterns", [])]
             self.tests = _pattern(list(data.get("tests", [])))
             self.tests_needing_site = frozenset(" ".join(t.lower().split()) for t in data.get("tests_needing_site", []))
             self.test_clause_words = frozenset(str(w).lower() for w in data.get("test_clause_words", []))
@@ -81,7 +82,7 @@ class ProcedureLexicon:
             if not 0 <= self.test_words_before <= 10:
                 raise ValueError("test_words_before must be 0..10")
             self.version = f"{data['version']}+{hashlib.sha256(raw).hexdigest()[:8]}"
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, re.error) as exc:
             raise ConfigError(f"invalid retrieval/data/procedure_lexicon.json: {exc!r}") from None
 
     def status(self, note: str, start: int, end: int) -> tuple[ProcedureStatus, str | None]:
@@ -95,6 +96,10 @@ class ProcedureLexicon:
             window_start = match.end()
         window_start = max(window_start, start - 400)
         window = note[window_start:end]
+        for pattern in self.declined_patterns:  # "No colonoscopy was performed": not done, whatever the verb
+            negated = pattern.search(window)
+            if negated is not None:
+                return "declined", " ".join(negated.group(0).split())
         found: list[tuple[int, ProcedureStatus, str]] = []
         for status, pattern in self.cues.items():
             for match in pattern.finditer(window):

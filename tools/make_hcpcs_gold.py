@@ -145,6 +145,13 @@ CASES: list[dict[str, Any]] = [
         "gold": _gold("G0008"),
         "lines": [_line("G0008", FLU), _line("G0999", FLU, "PROC_CODE_UNKNOWN")],
     },
+    {
+        "id": "hg-14",
+        "trap": "declined",
+        "note": "PLAN: Cerumen impaction discussed.\nNo cerumen removal was performed today; drops prescribed.\n",
+        "gold": [],
+        "lines": [_line("G0268", "No cerumen removal was performed today", "SPAN_NEGATED")],
+    },
 ]
 
 
