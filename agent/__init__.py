@@ -8,7 +8,16 @@ and write FHIR R4 (the optional ``fhir`` extra, imported only when called).
 """
 
 from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
-from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, NoteContext, Recorder, Usage
+from medcode.agent._coder import (
+    CodedCode,
+    CodedProcedure,
+    CodingResult,
+    CodingRun,
+    MedicalCoder,
+    NoteContext,
+    Recorder,
+    Usage,
+)
 from medcode.agent._distributed import RayOptions, map_in_order
 from medcode.agent._fhir import (
     DIAGNOSIS_EXTENSION,
@@ -48,6 +57,7 @@ from medcode.agent._routing import (
     NO_CASE_TYPE,
     NO_CODES,
     NOTE_TYPE_NOT_AUTONOMOUS,
+    PROCEDURES_UNAVAILABLE,
     ROUTING_CHECK_FAILED,
     WARNING,
     AutonomyAssessment,
@@ -78,6 +88,7 @@ __all__ = [
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CASE_TYPE",
     "NO_CODES",
+    "PROCEDURES_UNAVAILABLE",
     "ROUTING_CHECK_FAILED",
     "ROUTING_EXTENSION",
     "WARNING",
@@ -86,6 +97,7 @@ __all__ = [
     "AutonomyGate",
     "CodePriors",
     "CodedCode",
+    "CodedProcedure",
     "CodingResult",
     "CodingRun",
     "Condition",

@@ -34,6 +34,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="llm: the model chooses among retrieved candidates; retrieval: no LLM (default: MEDCODE_PROPOSER, llm)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not write to the review queue and audit log")
+    parser.add_argument(
+        "--procedures",
+        action="store_true",
+        default=None,
+        help="also propose and validate procedure codes: ICD-10-PCS for inpatient notes, HCPCS Level II for "
+        "outpatient ones (default: MEDCODE_PROCEDURES, off); a rejected procedure routes the note to review",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -157,6 +164,18 @@ def _print_table(result: CodingResult) -> None:
             out.write(f"        {r.rule}: {r.reason}\n")
         for w in c.warnings:
             out.write(f"        warning {w.rule}: {w.reason}\n")
+    if result.procedures is not None:
+        out.write(f"  procedures: {len(result.procedures) or 'none proposed'}\n")
+        for p in result.procedures:
+            mark = "ok " if p.status == "accepted" else "REJ"
+            code = p.code + ("-" + "-".join(p.modifiers) if p.modifiers else "")
+            out.write(f"  {mark} {code:<9} {p.system or '?':<8}  {p.description or ''}\n")
+            for ev in p.evidence:
+                out.write(f"        evidence [{ev.start}:{ev.end}]\n")
+            for r in p.reasons:
+                out.write(f"        {r.rule}: {r.reason}\n")
+            for w in p.warnings:
+                out.write(f"        warning {w.rule}: {w.reason}\n")
     u = result.usage
     out.write(
         f"  {u.seconds:.1f}s (llm {u.llm_seconds:.1f}s), tokens {u.prompt_tokens}+{u.completion_tokens}; "
@@ -175,6 +194,7 @@ def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
         recorder=recorder,
         autonomy=autonomy,
         routing_checks=ctx.routing_checks(),
+        procedures=args.procedures,
     )
 
 
@@ -393,6 +413,7 @@ class _WorkerCoder:
     ctx: CommandContext
     proposer: str
     collect_runs: bool
+    procedures: bool | None = None
 
     def __call__(self, runtime: Runtime) -> MedicalCoder:
         from medcode.agent._coder import MedicalCoder
@@ -404,6 +425,7 @@ class _WorkerCoder:
             recorder=_RunCollector() if self.collect_runs else None,
             autonomy=self.ctx.autonomy(create=False),  # the driver created the review database
             routing_checks=self.ctx.routing_checks(),
+            procedures=self.procedures,
         )
 
 
@@ -444,7 +466,9 @@ def _code_batch_on_ray(
             ctx.settings,
             pending,
             partial(_code_on_worker, ctx.settings.max_note_chars),
-            make_coder=_WorkerCoder(ctx, args.proposer or ctx.settings.proposer, recorder is not None),
+            make_coder=_WorkerCoder(
+                ctx, args.proposer or ctx.settings.proposer, recorder is not None, procedures=args.procedures
+            ),
             options=options,
         )
         with args.out.open("a", encoding="utf-8") as out:

@@ -18,6 +18,7 @@ __all__ = [
     "CodingJob",
     "ErrorInfo",
     "JobStatus",
+    "ProcedureReviewAction",
     "ReviewAction",
     "ReviewRequest",
     "SearchHit",
@@ -100,6 +101,15 @@ class ReviewAction(BaseModel):
         return self.code if self.action == "add" else self.new_code
 
 
+class ProcedureReviewAction(BaseModel):
+    """A coder's decision on one of the chart's proposed procedure codes (ICD-10-PCS, HCPCS, CPT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["accept", "reject"]
+    code: str = Field(min_length=1, max_length=20)
+
+
 class ReviewRequest(BaseModel):
     """``POST /v1/charts/{id}/review``: coder decisions applied all-or-nothing, then optionally finalise.
 
@@ -112,6 +122,9 @@ class ReviewRequest(BaseModel):
     user: str = Field(min_length=1, max_length=100, description="Who decides (recorded in the audit log).")
     expected_version: int = Field(ge=1)
     actions: list[ReviewAction] = Field(default_factory=list, max_length=200)
+    procedures: list[ProcedureReviewAction] = Field(
+        default_factory=list, max_length=200, description="Accept or reject the chart's proposed procedure codes."
+    )
     reason: str | None = Field(
         default=None,
         max_length=1_000,
@@ -121,7 +134,7 @@ class ReviewRequest(BaseModel):
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ReviewRequest:
-        if not self.actions and not self.finalise:
+        if not self.actions and not self.procedures and not self.finalise:
             raise ValueError("nothing to do: give at least one action or finalise=true")
         return self
 

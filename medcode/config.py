@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         default="llm",
         description="Who proposes codes: the LLM choosing among retrieved candidates, or retrieval alone (no LLM).",
     )
+    procedures: bool = Field(
+        default=False,
+        description="Also propose and validate procedure codes (ICD-10-PCS inpatient, HCPCS outpatient) in "
+        "`medcode code` and the copilot (MEDCODE_PROCEDURES=1, or `medcode code --procedures`); a rejected "
+        "procedure routes the chart to review.",
+    )
     routing_auto_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     routing_autonomy_note_types: list[str] = Field(
         default_factory=list,
