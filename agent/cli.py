@@ -31,7 +31,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--proposer",
         choices=("llm", "retrieval"),
-        help="llm: the model chooses among retrieved candidates; retrieval: no LLM (default: MEDCODE_PROPOSER, llm)",
+        help="llm: the model chooses among retrieved candidates; retrieval: no LLM (default: MEDCODE_PROPOSER, retrieval)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not write to the review queue and audit log")
     parser.add_argument(

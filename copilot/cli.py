@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument(
         "--proposer",
         choices=("llm", "retrieval"),
-        help="proposer of the coding worker (default: MEDCODE_SERVE_PROPOSER, else llm)",
+        help="proposer of the coding worker (default: MEDCODE_SERVE_PROPOSER, else retrieval)",
     )
     serve.add_argument(
         "--no-warm-up",

@@ -85,7 +85,7 @@ def run_eval(
     dataset: Path,
     out_dir: Path,
     *,
-    proposer: str = "llm",
+    proposer: str = "retrieval",
     limit: int | None = None,
     workers: int = 1,
     strict: bool = False,

@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ev.add_argument("--out", type=Path, required=True, help="output directory")
     ev.add_argument("--limit", type=int, help="first N documents only")
-    ev.add_argument("--proposer", choices=("llm", "retrieval"), default="llm", help="proposer to evaluate")
+    ev.add_argument(
+        "--proposer", choices=("llm", "retrieval"), help="proposer to evaluate (default: MEDCODE_PROPOSER, retrieval)"
+    )
     ev.add_argument("--workers", type=int, default=1, help="documents coded in parallel (default 1)")
     ev.add_argument("--strict", action="store_true", help="stop at the first malformed line")
     add_ray_arguments(ev)
@@ -86,7 +88,7 @@ def _eval(args: argparse.Namespace, ctx: CommandContext) -> int:
         ctx.settings,
         args.dataset,
         args.out,
-        proposer=args.proposer,
+        proposer=args.proposer or ctx.settings.proposer,
         limit=args.limit,
         workers=args.workers,
         strict=args.strict,
@@ -125,7 +127,9 @@ def _regress(args: argparse.Namespace, ctx: CommandContext) -> int:
         current = read_json(args.results / "metrics.json", "metrics")
     else:
         versions = baseline.get("versions")
-        proposer = args.proposer or (versions.get("proposer") if isinstance(versions, dict) else None) or "llm"
+        proposer = (
+            args.proposer or (versions.get("proposer") if isinstance(versions, dict) else None) or ctx.settings.proposer
+        )
         if proposer not in ("llm", "retrieval"):
             raise InputError(f"baseline names an unknown proposer {proposer!r}")
         out = args.out or Path(tempfile.mkdtemp(prefix="medcode-regress-"))

@@ -153,8 +153,9 @@ class Settings(BaseSettings):
     # Routing and audit
     setting: Literal["outpatient", "inpatient"] = "outpatient"
     proposer: Literal["llm", "retrieval"] = Field(
-        default="llm",
-        description="Who proposes codes: the LLM choosing among retrieved candidates, or retrieval alone (no LLM).",
+        default="retrieval",
+        description="Who proposes codes: retrieval with the learned acceptance model (default: the LLM did not earn "
+        "its place on this CPU, see the README), or the LLM choosing among retrieved candidates.",
     )
     procedures: bool = Field(
         default=False,
@@ -220,7 +221,7 @@ class Settings(BaseSettings):
         "serve on a non-loopback address; without it a loopback server makes a one-time token.",
     )
     serve_proposer: Literal["llm", "retrieval"] = Field(
-        default="llm", description="Proposer of the copilot's coding worker (retrieval: no LLM)."
+        default="retrieval", description="Proposer of the copilot's coding worker (retrieval: no LLM)."
     )
     max_request_bytes: int = Field(
         default=1_048_576, ge=1_024, description="HTTP request bodies larger than this get 413."
