@@ -42,12 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     code.add_argument("note", help="note file, or '-' for stdin")
     code.add_argument("--json", action="store_true", help="print the result as JSON")
-    code.add_argument("--id", help="note id (default: a hash prefix of the text)")
+    code.add_argument("--id", help="note id, at most 200 characters (default: a hash prefix of the text)")
     code.add_argument("--setting", choices=("outpatient", "inpatient"), help="coding setting (default: from settings)")
     code.add_argument(
-        "--note-type", default="outpatient_visit", help="note type for routing (default: outpatient_visit)"
+        "--note-type",
+        default="outpatient_visit",
+        help="note type for routing, at most 100 characters (default: outpatient_visit)",
     )
-    code.add_argument("--age", type=int, help="patient age in years (enables age edits)")
+    code.add_argument("--age", type=int, help="patient age in years, 0-130 (enables age edits)")
     code.add_argument("--sex", choices=("F", "M"), help="patient sex (enables sex edits)")
     code.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (picks the code-set release)")
     meta = code.add_argument_group("note metadata (optional; the monitoring reports group by it)")
@@ -64,11 +66,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Code every note of INPUT.jsonl (one JSON object a line: id, text, and optional setting, "
         "note_type, age, sex, date_of_service, and the metadata provider_id, department, payer, encounter_date, "
         "either as top-level keys or in a 'metadata' object) into RESULTS.jsonl. Resumes after a crash: ids "
-        "already in the output are skipped. A note that fails gets an error line instead of stopping the batch.",
+        "already in the output are skipped. A note that fails, for whatever reason (a bad line, a bad byte, an LLM or "
+        "lock error), gets an error line instead of stopping the batch; --retry-failed codes those notes again. "
+        "Output is ASCII JSON, created owner-only (0600: it holds evidence quotes). Exit 0 when every note is "
+        "coded, 1 when any note's last line is an error line, 2 when the input cannot be read.",
     )
     batch.add_argument("input", type=Path, help="input JSONL")
     batch.add_argument("--out", type=Path, required=True, help="output JSONL (appended; resumable)")
     batch.add_argument("--limit", type=int, help="code at most N notes")
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="code again the notes whose last output line is an error line (the new line supersedes it)",
+    )
     _common(batch)
     batch.set_defaults(handler=_code_batch)
 
@@ -172,11 +182,47 @@ def _start_llm_server_early(coder: MedicalCoder) -> threading.Thread | None:
     return thread
 
 
-def _done_ids(out: Path) -> set[str]:
-    """Ids already written to a results file (a torn last line is dropped and redone)."""
+def _previous_results(out: Path) -> dict[str, dict[str, Any]]:
+    """The last line written for each note id of a results file (a torn last line is dropped and redone)."""
     from medcode.agent._results import read_result_lines
 
-    return {row["note_id"] for row in read_result_lines(out) if isinstance(row.get("note_id"), str)}
+    return {row["note_id"]: row for row in read_result_lines(out) if isinstance(row.get("note_id"), str)}
+
+
+BatchLine = tuple[int, "dict[str, Any] | None", "str | None"]
+
+
+def read_batch_lines(data: bytes) -> list[BatchLine]:
+    """Parse a ``code-batch`` input: ``(line number, object or None, problem or None)`` per non-blank line.
+
+    Never raises for bad content: a line that is not UTF-8, not JSON, nested too deeply, or not an
+    object with a ``text`` string gets a problem naming the line, and the other lines are unaffected.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    parsed: list[BatchLine] = []
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            parsed.append((lineno, None, f"line {lineno}: not valid UTF-8 (bad byte at column {exc.start + 1})"))
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.append((lineno, None, f"line {lineno}: not JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        except RecursionError:
+            parsed.append((lineno, None, f"line {lineno}: JSON nested too deeply"))
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            parsed.append((lineno, None, f"line {lineno}: expected an object with a 'text' string"))
+            continue
+        parsed.append((lineno, row, None))
+    return parsed
 
 
 def _batch_metadata(row: dict[str, Any]) -> NoteMetadata:
@@ -194,38 +240,48 @@ def _batch_metadata(row: dict[str, Any]) -> NoteMetadata:
 
 
 def _row_id(lineno: int, row: dict[str, Any] | None) -> str:
-    return str(row["id"]) if row and row.get("id") is not None else f"line-{lineno}"
+    if row and row.get("id") is not None:
+        value = row["id"]
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=True)[:200]
+    return f"line-{lineno}"
+
+
+def _error_record(note_id: str, exc: Exception) -> dict[str, Any]:
+    """A failed note's output line: the error's class and message (medcode's messages never quote notes)."""
+    from medcode.errors import MedcodeError
+
+    if isinstance(exc, MedcodeError):
+        return {"note_id": note_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
+    logger.error("note %r failed unexpectedly: %s", note_id, type(exc).__name__)
+    return {
+        "note_id": note_id,
+        "error": {"type": type(exc).__name__, "message": f"unexpected {type(exc).__name__} while coding this note"},
+    }
 
 
 def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
     from tqdm import tqdm
 
+    from medcode._files import open_private
     from medcode.agent._note import Note
-    from medcode.errors import InputError, MedcodeError
+    from medcode.errors import InputError
 
     try:
-        lines = args.input.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {args.input}: {exc}") from None
-    done = _done_ids(args.out)
-    todo: list[tuple[int, dict[str, Any] | None, str | None]] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise ValueError("expected an object with a 'text' string")
-            todo.append((lineno, row, None))
-        except (json.JSONDecodeError, ValueError) as exc:
-            todo.append((lineno, None, f"line {lineno}: {exc}"))
+        data = args.input.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {args.input}: {exc.strerror or exc}") from None
+    todo = read_batch_lines(data)
+    previous = _previous_results(args.out)
+    failed_before = {note_id for note_id, row in previous.items() if "error" in row}
+    done = set(previous) - (failed_before if args.retry_failed else set())
     failures = 0
     coded = 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with _coder(args, ctx) as coder, args.out.open("a", encoding="utf-8") as out:
-        pending = [t for t in todo if _row_id(t[0], t[1]) not in done]
-        if args.limit is not None:
-            pending = pending[: args.limit]
+    pending = [t for t in todo if _row_id(t[0], t[1]) not in done]
+    if args.limit is not None:
+        pending = pending[: args.limit]
+    still_failed = failed_before - {_row_id(t[0], t[1]) for t in pending}
+    with _coder(args, ctx) as coder, open_private(args.out, "a") as out:
         for lineno, row, problem in tqdm(pending, desc="coding", unit="note", file=sys.stderr, disable=None):
             note_id = _row_id(lineno, row)
             record: dict[str, Any]
@@ -243,14 +299,17 @@ def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
                 note = Note.checked(row["text"], ctx.settings.max_note_chars, id=note_id, **fields)
                 record = coder.code(note).model_dump(mode="json")
                 coded += 1
-            except (MedcodeError, ValueError) as exc:
+            except Exception as exc:  # every per-note failure is that note's error line; the batch goes on
                 failures += 1
-                record = {"note_id": note_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                record = _error_record(note_id, exc)
+            out.write(json.dumps(record, ensure_ascii=True) + "\n")  # ASCII: a lone surrogate cannot break it
             out.flush()
             os.fsync(out.fileno())
+    failed = failures + len(still_failed & {_row_id(t[0], t[1]) for t in todo})
+    retry = " (rerun with --retry-failed to code them again)" if failed else ""
     print(
-        f"coded {coded} note(s), {failures} error(s), {len(done)} already done; results in {args.out}",
+        f"coded {coded} note(s), {failures} failed now, {len(done & {_row_id(t[0], t[1]) for t in todo})} already "
+        f"done; {failed} note(s) failed in all{retry}; results in {args.out}",
         file=sys.stderr,
     )
-    return 0 if failures == 0 else 1
+    return 0 if failed == 0 else 1

@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         texts = {json.loads(line)["id"]: json.loads(line)["text"] for line in docs[name].values()}
         metrics = compute_metrics(rows, codeset, texts=texts)
         metrics["dataset"] = name
-        (args.out / f"{name.replace('/', '_')}-metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        (args.out / f"{name.replace('/', '_')}-metrics.json").write_text(
+            json.dumps(metrics, indent=2), encoding="utf-8"
+        )
         keys = ("n_documents", "micro_precision", "micro_recall", "micro_f1", "map", "ece", "candidate_recall")
         print(name, {k: metrics[k] for k in keys}, metrics["error_accounting"])
     return 0
