@@ -26,7 +26,8 @@
     │   └── AuditTaskNotFoundError   no audit task with that id (also an InputError)
     ├── GovernanceError              earned autonomy refused an action
     │   └── NotEligibleError         a case type's audits do not meet its targets: no grant
-    └── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
+    ├── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
+    └── PermissionDeniedError        the signed-in user's role may not do this (HTTP 403)
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
 ``MedcodeError`` to exit code 1.
@@ -61,6 +62,7 @@ __all__ = [
     "NotEligibleError",
     "NoteError",
     "OverrideReasonRequiredError",
+    "PermissionDeniedError",
     "RetrievalError",
     "StoreError",
     "UnknownCodeError",
@@ -238,3 +240,7 @@ class NotEligibleError(GovernanceError):
 
 class JobQueueFullError(MedcodeError):
     """Too many notes are waiting for the copilot's coding worker; retry later."""
+
+
+class PermissionDeniedError(MedcodeError):
+    """The authenticated user's role does not allow the action, or a request names another user (HTTP 403)."""

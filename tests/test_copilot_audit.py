@@ -21,6 +21,7 @@ from medcode.review import AuditLog, ReviewQueue
 pytestmark = pytest.mark.slow
 
 TOKEN = "audit-token-0123456789abcdef"
+LOOPBACK = ("127.0.0.1", 50000)  # the shared token is the bootstrap admin, accepted from loopback only
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NOTE = """CHIEF COMPLAINT: Blood pressure and cholesterol follow-up.
 
@@ -42,7 +43,7 @@ def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, token=TOKEN, proposer="retrieval")) as test_client:
+    with TestClient(create_app(settings, token=TOKEN, proposer="retrieval"), client=LOOPBACK) as test_client:
         yield test_client
 
 
