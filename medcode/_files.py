@@ -29,7 +29,9 @@ def open_private(path: Path, mode: str = "a") -> TextIO:
         current = os.fstat(fd).st_mode & 0o777
         if current & 0o077:
             os.fchmod(fd, current & 0o700)
-        return os.fdopen(fd, mode, encoding="utf-8")
+        if mode == "a":
+            return open(fd, "a", encoding="utf-8")
+        return open(fd, "w", encoding="utf-8")
     except BaseException:
         os.close(fd)
         raise

@@ -126,7 +126,7 @@ class UserDirectory:
             )
             payload = {"user": name, "role": role, "by": by}
             append_record(self.store, conn, "user_added", payload, chart_id=None, allow_text=self.store_note_text)
-        return User(name=name, role=role, created_at=at, created_by=by), token  # type: ignore[arg-type]
+        return User(name=name, role=role, created_at=at, created_by=by), token
 
     def revoke(self, name: str, *, by: str) -> User:
         """Revoke a user's token at once (cached answers expire within ``cache_s``).
