@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from medcode.agent._acceptance import AcceptanceModel, candidate_features
+from medcode.agent._acceptance import RULE_FEATURES, AcceptanceModel, candidate_features
 from medcode.agent._selection import build_choice_model
 from medcode.validators import CodeRefMatcher, Evidence, ProposedCode
 
@@ -317,12 +317,39 @@ class RetrievalProposer(Proposer):
                 continue
             kept.append(record)
             items.append(self._item(note, cand, features, probability))
+        items.extend(self._rule_blocked(note, rows, probabilities, cut, {i.code for i in items}))
         items.sort(key=lambda i: next(c.rank for c, _ in rows if c.code == i.code))
         return Proposed(
             items=items,
             candidates_offered=[c.code for c, _ in rows],
             extra={"acceptance_threshold": cut},
         )
+
+    def _rule_blocked(
+        self,
+        note: Note,
+        rows: list[tuple[NoteCandidate, dict[str, float]]],
+        probabilities: list[float],
+        cut: float,
+        taken: set[str],
+    ) -> list[ProposedItem]:
+        """Candidates the model would keep but for a validator's verdict on their evidence.
+
+        They go on to the validators, which reject them with the rule id and reason, so a coder sees
+        that the denied or family-history condition was read and why it is not coded (they never
+        count as accepted). Capped at ``max_codes``.
+        """
+        blocked = [(c, f, p) for (c, f), p in zip(rows, probabilities, strict=True) if f.get("rejected") == 1.0]
+        if not blocked:
+            return []
+        cleared = [{k: 0.0 if k in RULE_FEATURES else v for k, v in f.items()} for _, f, _ in blocked]
+        blind = self.model.probability(cleared, note.setting)
+        out = [
+            self._item(note, cand, features, probability)
+            for (cand, features, probability), p_blind in zip(blocked, blind, strict=True)
+            if p_blind >= cut and probability < cut and cand.code not in taken
+        ]
+        return out[: self.max_codes]
 
 
 # -- LLM --------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import numpy as np
 
 from medcode.agent._acceptance import (
     FEATURE_NAMES,
+    TRAINING_FEATURES,
     CodePriors,
     candidate_features,
     fit_acceptance,
@@ -388,10 +389,11 @@ def train_model(
     version: str,
     params: dict[str, Any] | None = None,
     balance: bool = False,
+    features: Sequence[str] = TRAINING_FEATURES,
     progress: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples."""
-    cv = cross_validate(examples, k=k, seed=seed, params=params, balance=balance, progress=progress)
+    cv = cross_validate(examples, k=k, seed=seed, features=features, params=params, balance=balance, progress=progress)
     calibration = calibrate_by_setting(examples, cv.margins)
     probabilities = [
         np.interp(m, *calibration[ex.setting]).tolist() for ex, m in zip(examples, cv.margins, strict=True)
@@ -399,7 +401,7 @@ def train_model(
     thresholds, strict = choose_thresholds(examples, probabilities, precision_target=precision_target)
     oof = report(examples, probabilities, thresholds, strict)
     priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)
-    x, y = _design(examples, priors, FEATURE_NAMES)
+    x, y = _design(examples, priors, features)
     datasets = sorted({ex.dataset for ex in examples})
     model = fit_acceptance(
         x,
@@ -424,5 +426,6 @@ def train_model(
         seed=seed,
         weights=row_weights(examples, balance),
         params=params,
+        features=features,
     )
     return model, oof

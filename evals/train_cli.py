@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--gate-dataset", type=Path, default=_DEFAULT_GATE, help="gold JSONL the gate evaluates on (project gold set)"
     )
     tr.add_argument("--gate-tolerance", type=float, default=0.02, help="allowed fall in micro-F1 at the gate")
+    tr.add_argument(
+        "--with-priors",
+        action="store_true",
+        help="also fit on how often each code and category is gold in the training labels (for a site with a "
+        "large coded history; left out by default: it pushes codes the labels never saw below the threshold)",
+    )
     tr.add_argument("--json", action="store_true", help="print the report as JSON")
     tr.set_defaults(handler=_train)
 
@@ -134,6 +140,7 @@ def promote(
 
 def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.agent import MedicalCoder
+    from medcode.agent._acceptance import FEATURE_NAMES, TRAINING_FEATURES
     from medcode.errors import InputError
     from medcode.evals._training import collect_examples, train_model
 
@@ -159,8 +166,14 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     with MedicalCoder(settings, proposer="retrieval") as coder:
         examples = collect_examples(coder, notes, cache=args.out / "features.jsonl", total=len(notes))
     version = args.version or f"acceptance-{dt.datetime.now(dt.UTC):%Y-%m-%d}"
+    features = FEATURE_NAMES if args.with_priors else TRAINING_FEATURES
     model, oof = train_model(
-        examples, k=args.cv, seed=args.seed, precision_target=args.precision_target, version=version
+        examples,
+        k=args.cv,
+        seed=args.seed,
+        precision_target=args.precision_target,
+        version=version,
+        features=features,
     )
     model_path = args.out / "model.json"
     model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")

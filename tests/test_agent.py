@@ -74,6 +74,10 @@ def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settin
     accepted = set(result.accepted_codes)
     assert {"E11.9", "I10"} <= accepted
     assert not any(c.startswith(("R07", "C50", "R06")) for c in accepted)  # denied / family history
+    # A code the acceptance model would keep but for a rule is shown rejected, with the rule that blocked it.
+    blocked = {c.code: c.rules for c in result.codes if c.status == "rejected"}
+    assert blocked and all(rules for rules in blocked.values())
+    assert any(code.startswith(("R07", "C50", "Z80", "R06")) for code in blocked), blocked
     assert result.routing.decision == "review"  # human-assisted by default
     assert result.versions["codeset"] == "icd10cm-2026-04" and result.versions["proposer"] == "retrieval"
     assert str(result.versions["retrieval_data"]).startswith("retrieval-data+")

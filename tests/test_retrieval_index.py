@@ -19,7 +19,7 @@ from medcode.config import Settings, load_settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, InputError, NoteError
 from medcode.retrieval import CodeIndex, HybridRetriever, build_index, index_dir, index_info
 from medcode.retrieval._alphabetic import index_entries
-from medcode.retrieval._index import units_for
+from medcode.retrieval._index import LEXICAL_SCHEMA_VERSION, units_for
 
 pytestmark = pytest.mark.slow
 
@@ -266,7 +266,8 @@ def test_lexical_index_of_an_older_schema_is_refused_then_rebuilt_without_embedd
     conn.commit()
     conn.close()
     with pytest.raises(
-        IndexMismatchError, match=r"schema version 0, this medcode needs 1; run `medcode index build --rebuild`"
+        IndexMismatchError,
+        match=rf"schema version 0, this medcode needs {LEXICAL_SCHEMA_VERSION}; run `medcode index build --rebuild`",
     ):
         CodeIndex.open(copied, codeset)
     embedded: list[int] = []
@@ -280,9 +281,8 @@ def test_lexical_index_of_an_older_schema_is_refused_then_rebuilt_without_embedd
     info = build_index(copied, codeset, codes=_subset(codeset), progress=False)
     assert info.status == "complete" and embedded == []  # only the lexical side was rebuilt
     index = CodeIndex.open(copied, codeset)
-    assert index.lexical("hypertension", 3) and sqlite3.connect(lexical).execute("PRAGMA user_version").fetchone() == (
-        1,
-    )
+    assert index.lexical("hypertension", 3)
+    assert sqlite3.connect(lexical).execute("PRAGMA user_version").fetchone() == (LEXICAL_SCHEMA_VERSION,)
     index.close()
 
 

@@ -84,6 +84,8 @@ def test_train_writes_a_calibrated_model_that_loads_and_predicts(examples: list[
     for xs, ys in model._calibration.values():  # isotonic, per setting and overall: non-decreasing
         assert list(ys) == sorted(ys) and list(xs) == sorted(xs)
     assert set(model._calibration) == {"outpatient", "inpatient", "all"}
+    # By default the label priors are left out (they push codes the labels never saw down); the rules stay.
+    assert "prior_code" not in model.features and "rule_negated" in model.features
     probs = model.probability([dict(r, prior_code=-3.0, prior_category=-2.0) for r in examples[0].rows], "outpatient")
     assert len(probs) == len(examples[0].rows) and all(0.0 <= p <= 1.0 for p in probs)
     assert oof["small"]["notes"] == 14 and 0.0 <= oof["small"]["f1"] <= 1.0
