@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FEATURE_NAMES",
     "PRIOR_FEATURES",
-    "RULE_FEATURES",
+    "ASSERTION_RULE_FEATURES",
     "TRAINING_FEATURES",
     "AcceptanceModel",
     "CodePriors",
@@ -71,8 +71,8 @@ _RULE_FLAGS = {
 }
 # The wrong sibling: the sentence contradicts the code's side, encounter or distinguishing words.
 _SPECIFICITY_RULES = frozenset({"SPECIFICITY_UNSUPPORTED", "LATERALITY_CONFLICT", "ENCOUNTER_CONFLICT"})
-# Features that carry a validator's verdict (the model sees them; a rule-blind probability clears them).
-RULE_FEATURES: tuple[str, ...] = ("rejected", *_RULE_FLAGS, "rule_specificity", "rule_other")
+# Features that say an assertion rule (negated, family, hypothetical, uncertain, historical) rejected a code.
+ASSERTION_RULE_FEATURES: tuple[str, ...] = tuple(_RULE_FLAGS)
 FEATURE_NAMES: tuple[str, ...] = (
     "score",
     "best_span_score",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from medcode.agent._acceptance import RULE_FEATURES, AcceptanceModel, candidate_features
+from medcode.agent._acceptance import ASSERTION_RULE_FEATURES, AcceptanceModel, candidate_features
 from medcode.agent._selection import build_choice_model
 from medcode.validators import CodeRefMatcher, Evidence, ProposedCode
 
@@ -284,7 +284,8 @@ class RetrievalProposer(Proposer):
 
     The threshold (chosen on out-of-fold micro-F1 when the model was trained) comes from the model
     unless given; ``max_codes`` caps a note's codes; of two codes in an Excludes1 conflict only the
-    likelier is kept. Never fails on an empty candidate list.
+    likelier is kept. Top candidates that an assertion rule rejected are passed on too (see
+    ``_rule_blocked``) so the validators reject them visibly. Never fails on an empty candidate list.
     """
 
     name: ProposerName = "retrieval"
@@ -296,11 +297,13 @@ class RetrievalProposer(Proposer):
         vetter: Vetter | None = None,
         threshold: float | None = None,
         max_codes: int = 25,
+        show_blocked_top: int = 10,
     ):
         self.model = model
         self.vetter = vetter
         self.threshold = threshold
         self.max_codes = max_codes
+        self.show_blocked_top = show_blocked_top
 
     def propose(self, note: Note, candidates: NoteCandidates, codeset: ICD10CMCodeSet) -> Proposed:
         rows = self.feature_rows(note, candidates, codeset)
@@ -317,7 +320,7 @@ class RetrievalProposer(Proposer):
                 continue
             kept.append(record)
             items.append(self._item(note, cand, features, probability))
-        items.extend(self._rule_blocked(note, rows, probabilities, cut, {i.code for i in items}))
+        items.extend(self._rule_blocked(note, rows, probabilities, {i.code for i in items}))
         items.sort(key=lambda i: next(c.rank for c, _ in rows if c.code == i.code))
         return Proposed(
             items=items,
@@ -330,26 +333,26 @@ class RetrievalProposer(Proposer):
         note: Note,
         rows: list[tuple[NoteCandidate, dict[str, float]]],
         probabilities: list[float],
-        cut: float,
         taken: set[str],
     ) -> list[ProposedItem]:
-        """Candidates the model would keep but for a validator's verdict on their evidence.
+        """The conditions the note mentions but the rules say not to code: among the top
+        ``show_blocked_top`` candidates, the best-ranked one per cited sentence that an assertion rule
+        (negated, family history, hypothetical, uncertain, historical) rejected on its own merits.
 
         They go on to the validators, which reject them with the rule id and reason, so a coder sees
-        that the denied or family-history condition was read and why it is not coded (they never
-        count as accepted). Capped at ``max_codes``.
+        that "denies chest pain" was read and why it is not coded; they never count as accepted.
         """
-        blocked = [(c, f, p) for (c, f), p in zip(rows, probabilities, strict=True) if f.get("rejected") == 1.0]
-        if not blocked:
-            return []
-        cleared = [{k: 0.0 if k in RULE_FEATURES else v for k, v in f.items()} for _, f, _ in blocked]
-        blind = self.model.probability(cleared, note.setting)
-        out = [
-            self._item(note, cand, features, probability)
-            for (cand, features, probability), p_blind in zip(blocked, blind, strict=True)
-            if p_blind >= cut and probability < cut and cand.code not in taken
-        ]
-        return out[: self.max_codes]
+        out: list[ProposedItem] = []
+        seen: set[tuple[int, int]] = set()
+        for (cand, features), probability in list(zip(rows, probabilities, strict=True))[: self.show_blocked_top]:
+            if cand.code in taken or not any(features.get(k) == 1.0 for k in ASSERTION_RULE_FEATURES):
+                continue
+            hit = _best_hit(cand)
+            if hit is None or (hit.start, hit.end) in seen:
+                continue
+            seen.add((hit.start, hit.end))
+            out.append(self._item(note, cand, features, probability))
+        return out
 
 
 # -- LLM --------------------------------------------------------------------------------------
