@@ -37,9 +37,9 @@ if TYPE_CHECKING:
     from medcode.retrieval import NoteCandidate, NoteCandidates
 
 __all__ = [
+    "ASSERTION_RULE_FEATURES",
     "FEATURE_NAMES",
     "PRIOR_FEATURES",
-    "ASSERTION_RULE_FEATURES",
     "TRAINING_FEATURES",
     "AcceptanceModel",
     "CodePriors",
