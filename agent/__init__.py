@@ -3,12 +3,36 @@
 ``MedicalCoder`` codes a ``Note`` into a ``CodingResult``; a ``Runtime`` owns the heavy parts of
 the process (code sets, embedder, retrievers, validators, the LLM); a ``Recorder`` (the review
 stage provides one) receives each finished ``CodingRun``. The LLM client, the embedded llama.cpp
-server and the model weights live in ``medcode.agent.llm``.
+server and the model weights live in ``medcode.agent.llm``. ``note_from_fhir`` and ``result_to_fhir`` read
+and write FHIR R4 (the optional ``fhir`` extra, imported only when called).
 """
 
 from medcode.agent._acceptance import AcceptanceModel, CodePriors, load_acceptance_model
-from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder, Recorder, Usage
-from medcode.agent._note import METADATA_FIELDS, Note, NoteMetadata, sha256_text
+from medcode.agent._coder import (
+    CodedCode,
+    CodedProcedure,
+    CodingResult,
+    CodingRun,
+    MedicalCoder,
+    NoteContext,
+    Recorder,
+    Usage,
+)
+from medcode.agent._distributed import RayOptions, map_in_order
+from medcode.agent._fhir import (
+    DIAGNOSIS_EXTENSION,
+    FHIR_MEDIA_TYPE,
+    ROUTING_EXTENSION,
+    error_to_fhir,
+    fhir_note_id,
+    is_fhir_resource,
+    note_from_fhir,
+    operation_outcome,
+    parse_fhir_json,
+    require_fhir,
+    result_to_fhir,
+)
+from medcode.agent._note import METADATA_FIELDS, FHIRReference, FHIRSource, Note, NoteMetadata, sha256_text
 from medcode.agent._proposers import (
     Condition,
     LLMProposer,
@@ -33,6 +57,7 @@ from medcode.agent._routing import (
     NO_CASE_TYPE,
     NO_CODES,
     NOTE_TYPE_NOT_AUTONOMOUS,
+    PROCEDURES_UNAVAILABLE,
     ROUTING_CHECK_FAILED,
     WARNING,
     AutonomyAssessment,
@@ -51,6 +76,8 @@ __all__ = [
     "BELOW_CASE_THRESHOLD",
     "CASE_TYPE_NOT_GRANTED",
     "CODE_REJECTED",
+    "DIAGNOSIS_EXTENSION",
+    "FHIR_MEDIA_TYPE",
     "FINANCIAL_IMPACT",
     "HCC_CODE",
     "HUMAN_ASSISTED_DEFAULT",
@@ -61,24 +88,31 @@ __all__ = [
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CASE_TYPE",
     "NO_CODES",
+    "PROCEDURES_UNAVAILABLE",
     "ROUTING_CHECK_FAILED",
+    "ROUTING_EXTENSION",
     "WARNING",
     "AcceptanceModel",
     "AutonomyAssessment",
     "AutonomyGate",
     "CodePriors",
     "CodedCode",
+    "CodedProcedure",
     "CodingResult",
     "CodingRun",
     "Condition",
+    "FHIRReference",
+    "FHIRSource",
     "LLMProposer",
     "MedicalCoder",
     "Note",
+    "NoteContext",
     "NoteMetadata",
     "Proposed",
     "ProposedItem",
     "Proposer",
     "ProposerName",
+    "RayOptions",
     "Recorder",
     "RetrievalProposer",
     "RoutingCheck",
@@ -88,9 +122,18 @@ __all__ = [
     "Usage",
     "ValidationRequest",
     "build_choice_model",
+    "error_to_fhir",
+    "fhir_note_id",
     "group_conditions",
+    "is_fhir_resource",
     "load_acceptance_model",
+    "map_in_order",
+    "note_from_fhir",
+    "operation_outcome",
+    "parse_fhir_json",
     "reason_kind",
+    "require_fhir",
+    "result_to_fhir",
     "sha256_text",
     "validate_proposal",
 ]

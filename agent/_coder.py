@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from medcode import __version__
-from medcode.agent._note import Note
+from medcode.agent._note import FHIRSource, Note
 from medcode.agent._proposers import (
     LLMProposer,
     Proposed,
@@ -32,6 +32,7 @@ from medcode.agent._proposers import (
 )
 from medcode.agent._routing import (
     LLM_UNAVAILABLE,
+    PROCEDURES_UNAVAILABLE,
     ROUTING_CHECK_FAILED,
     AutonomyGate,
     RoutingCheck,
@@ -43,9 +44,28 @@ from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings
 from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError, MedcodeError
 from medcode.retrieval import HybridRetriever, data_version
-from medcode.validators import CodeVerdict, Evidence, Proposal, ProposedCode, ValidationContext, ValidatorPipeline
+from medcode.validators import (
+    CodeVerdict,
+    Evidence,
+    ProcedureSystem,
+    ProcedureVerdict,
+    Proposal,
+    ProposedCode,
+    ProposedProcedure,
+    ValidationContext,
+    ValidatorPipeline,
+)
 
-__all__ = ["CodedCode", "CodingResult", "CodingRun", "MedicalCoder", "Recorder", "Usage"]
+__all__ = [
+    "CodedCode",
+    "CodedProcedure",
+    "CodingResult",
+    "CodingRun",
+    "MedicalCoder",
+    "NoteContext",
+    "Recorder",
+    "Usage",
+]
 
 log = logging.getLogger("medcode.agent.coder")
 
@@ -74,6 +94,33 @@ class CodedCode(BaseModel):
     chapter: str | None = None
 
 
+class CodedProcedure(CodedCode):
+    """One procedure code in a result: ``system`` is ``icd10pcs``, ``hcpcs`` or ``cpt``; ``modifiers`` the line's.
+
+    ``confidence`` is None: no procedure confidence is calibrated yet, so an accepted procedure still routes
+    the chart to review (``LOW_CONFIDENCE``).
+    """
+
+    system: ProcedureSystem | None = None
+    modifiers: list[str] = Field(default_factory=list)
+
+
+def _coded(verdict: CodeVerdict, chapter: str | None = None) -> dict[str, Any]:
+    """The fields a result shows for one verdict (diagnosis or procedure)."""
+    return {
+        "code": verdict.canonical or verdict.code,
+        "description": verdict.description,
+        "confidence": verdict.confidence,
+        "status": verdict.status,
+        "evidence": verdict.evidence,
+        "rejected_evidence": verdict.rejected_evidence,
+        "rules": verdict.rules,
+        "reasons": [RuleNote(rule=r.rule, reason=r.reason) for r in verdict.results if r.severity == "reject"],
+        "warnings": [RuleNote(rule=w.rule, reason=w.reason) for w in verdict.warnings],
+        "chapter": chapter,
+    }
+
+
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -81,6 +128,15 @@ class Usage(BaseModel):
     llm_seconds: float = 0.0
     retrieval_seconds: float = 0.0
     validation_seconds: float = 0.0
+
+
+class NoteContext(BaseModel):
+    """What a note was coded as: its setting and date of service, and, for a note read from FHIR, the
+    resources it came from (the FHIR output's claim and provenance cite them)."""
+
+    setting: Literal["outpatient", "inpatient"]
+    date_of_service: dt.date | None = None
+    fhir: FHIRSource | None = None
 
 
 class CodingResult(BaseModel):
@@ -93,8 +149,12 @@ class CodingResult(BaseModel):
     usage: Usage
     proposer: ProposerName
     candidates: list[str] = Field(default_factory=list, description="Codes offered to the proposer, best first.")
+    procedures: list[CodedProcedure] | None = Field(
+        default=None, description="Procedure codes, when procedure coding is on (None: not asked for)."
+    )
     chart_id: int | None = None
     errors: list[str] = Field(default_factory=list)
+    context: NoteContext | None = Field(default=None, description="The note's setting, date of service and source.")
 
     @property
     def accepted_codes(self) -> list[str]:
@@ -110,6 +170,7 @@ class CodingRun(BaseModel):
     note: Note
     result: CodingResult
     verdicts: list[CodeVerdict]
+    procedures: list[ProcedureVerdict] = Field(default_factory=list)
     raw_llm_output: str | None = None
     started_at: dt.datetime
     finished_at: dt.datetime
@@ -152,8 +213,10 @@ class MedicalCoder:
     passes none). ``autonomy`` is the governance room's gate for earned autonomy (the CLI wires
     it in; without one routing follows the legacy allow-list); the coder closes both.
     ``routing_checks`` add routing reasons (the CLI root and the copilot wire in monitoring's
-    financial-impact check; see ``RoutingCheck``). Raises ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be
-    opened and auto-build is off, ``ConfigError`` for bad settings.
+    financial-impact check; see ``RoutingCheck``). ``procedures`` (default: the ``procedures`` setting) also
+    proposes procedure codes and validates them; their verdicts take part in routing. Raises
+    ``IndexNotBuiltError``/``IndexMismatchError`` when the index cannot be opened and auto-build is off,
+    ``ConfigError`` for bad settings.
     """
 
     def __init__(
@@ -167,8 +230,10 @@ class MedicalCoder:
         auto_build_index: bool = True,
         retrieval_top_k: int | None = None,
         routing_checks: tuple[RoutingCheck, ...] | list[RoutingCheck] = (),
+        procedures: bool | None = None,
     ) -> None:
         self.settings = settings
+        self.procedures = settings.procedures if procedures is None else procedures
         self.routing_checks = tuple(routing_checks)
         self.proposer_name: ProposerName = proposer
         self.recorder = recorder
@@ -269,6 +334,15 @@ class MedicalCoder:
             candidates=frozenset(proposed.candidates_offered),
         )
         report = self.validators.validate(Proposal(codes=proposed.as_proposal_codes()), ctx)
+        procedure_verdicts: list[ProcedureVerdict] = []
+        procedure_version: str | None = None
+        if self.procedures:
+            try:
+                procedure_verdicts, procedure_version = self._code_procedures(note, ctx)
+            except MedcodeError as exc:
+                log.warning("procedure coding failed (%s); the note goes to review", type(exc).__name__)
+                errors.append(f"procedures unavailable: {type(exc).__name__}")
+                extra_reasons.append(PROCEDURES_UNAVAILABLE)
         t_validate = time.monotonic() - t0
 
         verdicts = report.verdicts
@@ -283,28 +357,23 @@ class MedicalCoder:
             accepted = [v.canonical or v.code for v in verdicts if v.status == "accepted"]
             assessment = self.autonomy.assess(note.note_type, note.setting, accepted)
         routing = self.policy.decide(
-            verdicts, note.note_type, extra_reasons=extra_reasons, setting=note.setting, autonomy=assessment
+            [*verdicts, *procedure_verdicts],
+            note.note_type,
+            extra_reasons=extra_reasons,
+            setting=note.setting,
+            autonomy=assessment,
         )
         codes = []
         for verdict in verdicts:
-            reasons = [RuleNote(rule=r.rule, reason=r.reason) for r in verdict.results if r.severity == "reject"]
             chapter = (
                 codeset.get(verdict.canonical).chapter if verdict.canonical and verdict.canonical in codeset else None
             )
-            codes.append(
-                CodedCode(
-                    code=verdict.canonical or verdict.code,
-                    description=verdict.description,
-                    confidence=verdict.confidence,
-                    status=verdict.status,
-                    evidence=verdict.evidence,
-                    rejected_evidence=verdict.rejected_evidence,
-                    rules=verdict.rules,
-                    reasons=reasons,
-                    warnings=[RuleNote(rule=w.rule, reason=w.reason) for w in verdict.warnings],
-                    chapter=chapter,
-                )
-            )
+            codes.append(CodedCode(**_coded(verdict, chapter)))
+        procedures = (
+            [CodedProcedure(**_coded(v), system=v.system, modifiers=v.modifiers) for v in procedure_verdicts]
+            if self.procedures
+            else None
+        )
         usage = Usage(
             prompt_tokens=proposed.usage.prompt_tokens if proposed.usage else 0,
             completion_tokens=proposed.usage.completion_tokens if proposed.usage else 0,
@@ -313,6 +382,10 @@ class MedicalCoder:
             validation_seconds=round(t_validate, 3),
         )
         versions = self._versions(codeset.version, report.rules_version, proposed, retriever)
+        if note.fhir is not None:
+            versions["fhir_mappings"] = note.fhir.mappings_version  # read the setting and note type
+        if procedure_version is not None:
+            versions["procedure_index"] = procedure_version
         result = CodingResult(
             note_id=note.id,
             codes=codes,
@@ -321,7 +394,9 @@ class MedicalCoder:
             usage=usage,
             proposer=self.proposer_name,
             candidates=proposed.candidates_offered,
+            procedures=procedures,
             errors=errors,
+            context=NoteContext(setting=note.setting, date_of_service=note.date_of_service, fhir=note.fhir),
         )
         if self.recorder is not None:
             finished = dt.datetime.now(dt.UTC)
@@ -329,6 +404,7 @@ class MedicalCoder:
                 note=note,
                 result=result,
                 verdicts=verdicts,
+                procedures=procedure_verdicts,
                 raw_llm_output=proposed.raw_output,
                 started_at=finished - dt.timedelta(seconds=time.monotonic() - started),
                 finished_at=finished,
@@ -336,6 +412,16 @@ class MedicalCoder:
             result.chart_id = self.recorder.record(run)
         result.usage.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def _code_procedures(self, note: Note, ctx: ValidationContext) -> tuple[list[ProcedureVerdict], str]:
+        """Propose procedure codes (PCS inpatient, HCPCS outpatient) and validate them; also the index version.
+
+        Raises ``CodeSetBuildError`` when PCS/HCPCS/NCCI data is missing and ``DateOutOfRangeError`` when no
+        data covers the date of service (the caller routes the note to review).
+        """
+        proposer = self.runtime.procedure_proposer
+        proposed: list[ProposedProcedure] = proposer.propose(note.text, note.setting)
+        return self.validators.procedures.validate(proposed, ctx), proposer.index.version
 
     def vet(self, note: Note, codes: list[ProposedCode]) -> list[list[str]]:
         """Rule ids rejecting each code on its own merits: a cheap screen of many candidates.

@@ -1,21 +1,23 @@
 """Notes coming in: plain text from a string, a file or stdin, checked before any work is done.
 
 A note may carry optional ``NoteMetadata`` (provider id, department, payer, encounter date) that the
-monitoring reports group by; none of it is needed to code a note, and none of it changes the codes.
+monitoring reports group by; none of it is needed to code a note, and none of it changes the codes. A note
+read from FHIR (``medcode.agent.note_from_fhir``) also carries ``FHIRSource``: references to the resources
+it came from, which the FHIR output cites.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from medcode._input import describe_validation_error, lone_surrogate_at, reject_lone_surrogates
 from medcode.errors import InputError, NoteError
 
-__all__ = ["METADATA_FIELDS", "Note", "NoteMetadata", "NoteType", "sha256_text"]
+__all__ = ["METADATA_FIELDS", "FHIRReference", "FHIRSource", "Note", "NoteMetadata", "NoteType", "sha256_text"]
 
 
 def sha256_text(text: str) -> str:
@@ -70,6 +72,39 @@ class NoteMetadata(BaseModel):
             raise InputError(f"invalid note metadata ({describe_validation_error(exc)})") from None
 
 
+class FHIRReference(BaseModel):
+    """A reference to a FHIR resource: a literal ``reference`` (``Patient/123``), a business identifier
+    (``system`` and ``value``), or both. Identifiers, not note text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reference: str | None = Field(default=None, max_length=500)
+    system: str | None = Field(default=None, max_length=500)
+    value: str | None = Field(default=None, max_length=200)
+
+    def to_fhir(self) -> dict[str, Any]:
+        """As a FHIR ``Reference`` element."""
+        out: dict[str, Any] = {}
+        if self.reference:
+            out["reference"] = self.reference
+        if self.value:
+            out["identifier"] = {"value": self.value, **({"system": self.system} if self.system else {})}
+        return out
+
+
+class FHIRSource(BaseModel):
+    """Where a note read from FHIR came from: its DocumentReference, Patient and Encounter (each when known
+    outside the input Bundle: a ``urn:uuid:`` full URL is not kept) and the Encounter's class code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    document: FHIRReference | None = None
+    patient: FHIRReference | None = None
+    encounter: FHIRReference | None = None
+    encounter_class: str | None = Field(default=None, max_length=50)
+    mappings_version: str | None = Field(default=None, max_length=100, description="Of ``agent/data/fhir.json``.")
+
+
 class Note(BaseModel):
     """A clinical note to code. ``text`` is PHI: it is never logged."""
 
@@ -83,6 +118,7 @@ class Note(BaseModel):
     sex: Literal["F", "M"] | None = None
     date_of_service: dt.date | None = None
     metadata: NoteMetadata = Field(default_factory=NoteMetadata)
+    fhir: FHIRSource | None = None
 
     @property
     def sha256(self) -> str:

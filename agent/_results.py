@@ -6,7 +6,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_result_lines"]
+from medcode.agent._fhir import NOTE_ID_SYSTEM
+
+__all__ = ["read_result_lines", "result_note_id"]
+
+
+def result_note_id(row: dict[str, Any]) -> str | None:
+    """The note id of a results line: ``note_id`` of a JSON result or error line, or the identifier of a FHIR
+    Bundle line (``code-batch --format fhir``)."""
+    if isinstance(row.get("note_id"), str):
+        return str(row["note_id"])
+    ident = row.get("identifier")
+    if row.get("resourceType") == "Bundle" and isinstance(ident, dict) and ident.get("system") == NOTE_ID_SYSTEM:
+        value = ident.get("value")
+        return value if isinstance(value, str) else None
+    return None
 
 
 def read_result_lines(path: Path) -> list[dict[str, Any]]:

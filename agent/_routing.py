@@ -36,6 +36,7 @@ its confidence. Every reason that applies is listed (not only the first), as sta
 ``CODE_REJECTED:<code>:<rule>``    a validator rejected the code (one reason per rule id)
 ``WARNING:<code>:<rule>``          the code was accepted with a warning
 ``LLM_UNAVAILABLE``                (extra reason) the language model could not be used
+``PROCEDURES_UNAVAILABLE``         (extra reason) procedure coding was asked for and could not run
 ``INPATIENT``                      (earned) inpatient notes are never autonomous
 ``HCC_CODE:<code>``                (earned) the code maps to a CMS-HCC category (risk adjustment)
 ``NO_CASE_TYPE``                   (earned) the note matches no case type of the autonomy policy
@@ -82,6 +83,7 @@ __all__ = [
     "NOTE_TYPE_NOT_AUTONOMOUS",
     "NO_CASE_TYPE",
     "NO_CODES",
+    "PROCEDURES_UNAVAILABLE",
     "ROUTING_CHECK_FAILED",
     "WARNING",
     "AutonomyAssessment",
@@ -107,6 +109,7 @@ AUTONOMY_SUSPENDED = "AUTONOMY_SUSPENDED"
 BELOW_CASE_THRESHOLD = "BELOW_CASE_THRESHOLD"
 FINANCIAL_IMPACT = "FINANCIAL_IMPACT"
 ROUTING_CHECK_FAILED = "ROUTING_CHECK_FAILED"
+PROCEDURES_UNAVAILABLE = "PROCEDURES_UNAVAILABLE"
 
 Decision = Literal["auto", "review"]
 

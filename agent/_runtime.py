@@ -1,8 +1,8 @@
 """``Runtime``: the heavy parts of one process, owned in one place.
 
 Like an httpx ``Client`` owns its transport and connection pool, a ``Runtime`` owns the code-set
-registry, the embedder, one retriever per code-set release, the validator pipeline and the LLM
-client. The embedded LLM server is the one thing that may outlive it: by default the client uses the
+registry, the embedder, one retriever per code-set release, the validator pipeline, the procedure
+proposer (with its small procedure index) and the LLM client. The embedded LLM server is the one thing that may outlive it: by default the client uses the
 data directory's shared keep-alive server, which later processes reuse until it is idle for
 ``llm_keep_alive_s``; with ``llm_keep_alive_s = 0`` the server is private and stops on ``close``.
 Everything else loads on first use and is shared by
@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from medcode.agent._acceptance import AcceptanceModel, load_acceptance_model
+from medcode.agent._procedure_proposer import ProcedureProposer, open_procedure_index
 from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
 from medcode.errors import ConfigError
@@ -50,6 +51,7 @@ class Runtime:
         self._validators: ValidatorPipeline | None = None
         self._llm: LLMClient | None = None
         self._acceptance: AcceptanceModel | None = None
+        self._procedure_proposer: ProcedureProposer | None = None
         self._closed = False
 
     def _check_open(self) -> None:
@@ -99,6 +101,20 @@ class Runtime:
                 self._acceptance = model
             return self._acceptance
 
+    @property
+    def procedure_proposer(self) -> ProcedureProposer:
+        """The procedure proposer over the procedure index (built on first use under the data dir, a few seconds).
+
+        Raises ``CodeSetBuildError`` when the ICD-10-PCS or HCPCS data is not installed, ``ConfigError`` when the
+        index cannot be written.
+        """
+        systems = self.validators.systems  # the validators' code systems: PCS and HCPCS load once per process
+        with self._lock:
+            self._check_open()
+            if self._procedure_proposer is None:
+                self._procedure_proposer = ProcedureProposer(open_procedure_index(self.settings, systems))
+            return self._procedure_proposer
+
     def llm(self) -> LLMClient:
         """The LLM client; for the embedded model, the server is found or started on the first request."""
         with self._lock:
@@ -122,6 +138,9 @@ class Runtime:
             retrievers, self._retrievers = list(self._retrievers.values()), {}
             validators, self._validators = self._validators, None
             llm, self._llm = self._llm, None
+            procedures, self._procedure_proposer = self._procedure_proposer, None
+        if procedures is not None:
+            procedures.index.close()
         for retriever in retrievers:
             retriever.close()
         if validators is not None:

@@ -80,6 +80,22 @@ def validation_document(
             }
             for v in report.verdicts
         ],
+        "procedures": [
+            {
+                "code": v.code,
+                "canonical": v.canonical,
+                "system": v.system,
+                "modifiers": v.modifiers,
+                "description": v.description,
+                "status": v.status,
+                "rules": v.rules,
+                "reasons": [r.model_dump(mode="json") for r in v.results if r.severity == "reject"],
+                "warnings": [w.model_dump(mode="json") for w in v.warnings],
+                "evidence": [e.model_dump(mode="json") for e in v.evidence],
+                "confidence": v.confidence,
+            }
+            for v in report.procedures
+        ],
         "routing": routing,
         "candidates_checked": candidates_checked,
         "notes": [] if candidates_checked else [CANDIDATES_SKIPPED],
@@ -106,5 +122,9 @@ def validate_proposal(
         candidates=frozenset(request.candidates) if request.candidates is not None else None,
     )
     report = pipeline.validate(request.proposal, ctx)
-    routing = RoutingPolicy.from_settings(settings).decide(report.verdicts, request.note_type).model_dump(mode="json")
+    routing = (
+        RoutingPolicy.from_settings(settings)
+        .decide([*report.verdicts, *report.procedures], request.note_type)
+        .model_dump(mode="json")
+    )
     return report, validation_document(report, routing, candidates_checked=request.candidates is not None)

@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "conventions across codes (Excludes1, code first, use additional, duplicates, age and sex). "
             'The proposal file is JSON: {"codes": [{"code": "E11.9", "evidence": [{"text": "..."} or '
             '{"start": 10, "end": 25, "text": "..."}], "confidence": 0.9}]}. '
+            'Procedures go in "procedures": [{"code": "0FT44ZZ" | "G0105" | "45380", "system": "icd10pcs" | "hcpcs" | '
+            '"cpt" (default: from the shape), "modifiers": ["59"], "evidence": [...]}]: ICD-10-PCS codes complete and '
+            "allowed by their table row, HCPCS/CPT in force, NCCI procedure-to-procedure pairs and modifiers (the "
+            "quarter in force), planned, declined or earlier procedures. "
             "Give the codes the proposer was offered with --candidates, or --no-candidates to skip that check. "
             "Exit 0 when every code is accepted, 1 when any is rejected, 2 on bad input."
         ),
@@ -145,7 +149,7 @@ def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
             out.write(f"note: {CANDIDATES_SKIPPED} (--no-candidates)\n")
         else:
             out.write(f"candidates: {len(request.candidates)} offered; codes outside them are rejected\n")
-        for v in report.verdicts:
+        for v in [*report.verdicts, *report.procedures]:
             label = v.status.upper() + (" (with warnings)" if v.status == "accepted" and v.warnings else "")
             out.write(f"{v.code:<10} {label}  {v.description or ''}\n")
             for r in v.results:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["CodeLookup", "CodeSystemName", "HCPCSRelease", "HCPCSSource", "ProcedureCodeRecord"]
 
-CodeSystemName = Literal["icd10cm", "hcpcs", "cpt"]
+CodeSystemName = Literal["icd10cm", "icd10pcs", "hcpcs", "cpt"]
 """The names callers pass to pick a code system (CLI ``--system`` and ``CodeSystems.lookup_any``)."""
 
 
@@ -87,7 +87,7 @@ class CodeLookup(_Frozen):
     """
 
     code: str
-    system: Literal["ICD-10-CM", "HCPCS", "CPT"]
+    system: Literal["ICD-10-CM", "ICD-10-PCS", "HCPCS", "CPT"]
     release: str
     description: str
     valid: bool

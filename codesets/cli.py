@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_date", "register"]
 
-_SYSTEMS = ("icd10cm", "hcpcs", "cpt")
+_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt")
 
 
 def parse_date(text: str) -> dt.date:
@@ -26,8 +26,8 @@ def parse_date(text: str) -> dt.date:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     codes = sub.add_parser(
         "codes",
-        help="look up ICD-10-CM, HCPCS Level II and CPT codes",
-        description="Look up ICD-10-CM (default), HCPCS Level II or CPT codes (CPT needs your licensed file).",
+        help="look up ICD-10-CM, ICD-10-PCS, HCPCS Level II and CPT codes",
+        description="Look up ICD-10-CM (default), ICD-10-PCS, HCPCS Level II or CPT codes (CPT needs your licensed file).",
     )
     codes_sub = codes.add_subparsers(dest="codes_command", metavar="SUBCOMMAND", required=True)
 
@@ -35,12 +35,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "show",
         help="print a code's full record",
         description="Print a code's full record. ICD-10-CM: description, billable flag, hierarchy, tabular "
-        "notes (own and inherited) and 7th-character rules. HCPCS Level II: short descriptor, whether it is in "
+        "notes (own and inherited) and 7th-character rules. ICD-10-PCS: the title, whether CMS lists the code on the "
+        "date, and each of the 7 axes (section, body system, root operation, body part, approach, device, qualifier "
+        "in Medical and Surgical) with its value and label. HCPCS Level II: short descriptor, whether it is in "
         "force on the date, its span of quarters and OPPS status indicator (built once from the pyoce data). "
         "CPT: the descriptor from your licensed file (MEDCODE_CPT_FILE); medcode ships no CPT text. "
         "Exits 1 for an unknown code, 2 for a malformed one or a missing CPT file.",
     )
-    show.add_argument("code", help="a code, any case (e.g. s72001a for ICD-10-CM, j1100 for HCPCS, 99213 for CPT)")
+    show.add_argument(
+        "code",
+        help="a code, any case (e.g. s72001a for ICD-10-CM, 0ft44zz for ICD-10-PCS, j1100 for HCPCS, 99213 for CPT)",
+    )
     show.add_argument("--system", choices=_SYSTEMS, default="icd10cm", help="code system (default: icd10cm)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (default: newest release)")
@@ -57,6 +62,8 @@ def _show(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.cli import print_json
     from medcode.codesets import CodeSetRegistry
 
+    if args.system == "icd10pcs":
+        return _show_pcs(args, ctx)
     if args.system != "icd10cm":
         return _show_procedure(args, ctx)
     codeset = CodeSetRegistry(ctx.settings).get(args.date)
@@ -92,7 +99,11 @@ def _stats(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.cli import print_json
     from medcode.codesets import CodeSetRegistry, open_cpt, open_hcpcs
 
-    if args.system == "hcpcs":
+    if args.system == "icd10pcs":
+        from medcode.codesets import open_pcs
+
+        stats = open_pcs(ctx.settings).stats()
+    elif args.system == "hcpcs":
         hcpcs = open_hcpcs(ctx.settings, progress=True)
         stats = hcpcs.stats()
         if args.date is not None:
@@ -141,4 +152,27 @@ def _show_procedure(args: argparse.Namespace, ctx: CommandContext) -> int:
         out.write(f"  OPPS SI   {record.status_indicator}: {record.status_description or '?'}\n")
     if record.min_age is not None or record.max_age is not None:
         out.write(f"  ages      {record.min_age or 0}..{record.max_age if record.max_age is not None else ''}\n")
+    return 0
+
+
+def _show_pcs(args: argparse.Namespace, ctx: CommandContext) -> int:
+    """``codes show --system icd10pcs``: the title, validity on the date and the seven axes."""
+    from medcode.cli import print_json
+    from medcode.codesets import open_pcs
+
+    record = open_pcs(ctx.settings).get(args.code, args.date)
+    if args.json:
+        print_json(record.model_dump(mode="json"))
+        return 0
+    out = sys.stdout
+    out.write(f"{record.code}  {record.title or '[no title in the installed data]'}\n")
+    out.write(f"  system    ICD-10-PCS\n  release   {record.release}\n")
+    out.write(f"  valid     {'yes' if record.valid else 'no'} on {record.as_of.isoformat()}\n")
+    until = record.effective_to.isoformat() if record.effective_to else "still valid"
+    out.write(f"  effective {record.effective_from.isoformat()} .. {until}\n  table     {record.table}\n")
+    for axis in record.axes:
+        label = axis.label if axis.label is not None else "(no table labels for this section in the installed data)"
+        out.write(f"  {axis.position} {axis.name:<32} {axis.value}  {label}\n")
+    if record.root_operation_definition:
+        out.write(f"  root operation: {record.root_operation_definition}\n")
     return 0

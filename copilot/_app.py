@@ -7,18 +7,20 @@ bootstrap admin, from loopback clients only (``api_token_loopback_only``). Each 
 authenticated user, and a name in the request that is not that user is refused (403). Request bodies over
 ``max_request_bytes`` get 413. Errors are JSON: ``{"error": {"type": ..., "message": ...}}`` with 400
 (bad input), 401, 403, 404 (no such chart or job), 409 (stale chart version or already finalised), 413,
-422 (malformed request naming the field, or a code the validators rejected kept or added without a
-reason: with ``rules`` and ``verdicts``), 503 (coding queue full, index, LLM or store unavailable).
+422 (malformed request naming the field, a FHIR resource that is invalid or unusable: with ``path``, or a
+code the validators rejected kept or added without a reason: with ``rules`` and ``verdicts``), 501 (FHIR
+asked of a server without the ``fhir`` extra), 503 (coding queue full, index, LLM or store unavailable).
 Pages and static files carry a strict Content-Security-Policy (no inline script, nothing from other
-origins). Request logs name method, escaped path and status only: never the body or query string.
-``POST /v1/code?wait=`` waits on the event loop (no thread held), so waiting clients cannot starve the
-other routes, and ``/healthz`` answers on the loop with its own small thread limit.
+origins). Request logs name method, escaped path and status only: never the body or query string (both may
+hold PHI). ``POST /v1/code?wait=`` waits on the event loop (no thread held), so waiting clients cannot
+starve the other routes, and ``/healthz`` answers on the loop with its own small thread limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hmac
 import json
 import logging
@@ -30,18 +32,28 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medcode import __version__
-from medcode.agent import ValidationRequest, validate_proposal
+from medcode.agent import (
+    FHIR_MEDIA_TYPE,
+    CodingResult,
+    ValidationRequest,
+    is_fhir_resource,
+    operation_outcome,
+    require_fhir,
+    result_to_fhir,
+    validate_proposal,
+)
 from medcode.config import Settings
 from medcode.copilot._models import (
     AdjudicationRequest,
@@ -60,11 +72,13 @@ from medcode.errors import (
     ChartNotFoundError,
     ConfigError,
     DateOutOfRangeError,
+    FHIRError,
     InputError,
     JobNotFoundError,
     JobQueueFullError,
     LLMError,
     MedcodeError,
+    MissingDependencyError,
     OverrideReasonRequiredError,
     PermissionDeniedError,
     RetrievalError,
@@ -258,12 +272,14 @@ def _status_for(exc: MedcodeError) -> int:
         return 409
     if isinstance(exc, PermissionDeniedError):
         return 403
-    if isinstance(exc, OverrideReasonRequiredError):
-        return 422  # well-formed, but the validators' verdict needs the coder's reason
+    if isinstance(exc, OverrideReasonRequiredError | FHIRError):
+        return 422  # well-formed JSON, but the verdict needs a reason / the FHIR resource is unusable
     if isinstance(exc, InputError | UnknownCodeError):
         return 400
     if isinstance(exc, JobQueueFullError | RetrievalError | LLMError | StoreError):
         return 503
+    if isinstance(exc, MissingDependencyError):
+        return 501  # e.g. FHIR asked of a server installed without the 'fhir' extra
     return 500
 
 
@@ -335,9 +351,55 @@ class JobWaiters:
                 loop.call_soon_threadsafe(event.set)
 
 
-def _job_view(job: CodingJob) -> dict[str, Any]:
-    job.status_url = f"/v1/jobs/{job.job_id}"
+def _job_view(job: CodingJob, *, fhir: bool = False) -> dict[str, Any]:
+    job.status_url = f"/v1/jobs/{job.job_id}" + ("?format=fhir" if fhir else "")
     return job.model_dump(mode="json")
+
+
+OutputFormat = Annotated[
+    Literal["json", "fhir"] | None,
+    Query(
+        alias="format",
+        description="fhir: a finished result as a FHIR R4 Bundle (draft Claim, Provenance); the same as "
+        "`Accept: application/fhir+json`. Default: json.",
+    ),
+]
+
+
+def _asks_for_fhir(request: Request) -> bool:
+    """The client speaks FHIR: ``?format=fhir``, or ``application/fhir+json`` in ``Accept`` or ``Content-Type``."""
+    if request.query_params.get("format") == "fhir":
+        return True
+    named = ",".join((request.headers.get("accept", ""), request.headers.get("content-type", "")))
+    return any(part.split(";")[0].strip().lower() == FHIR_MEDIA_TYPE for part in named.split(","))
+
+
+def _wants_fhir(request: Request, output: str | None) -> bool:
+    """FHIR output asked for by ``?format=fhir`` or an ``Accept`` naming ``application/fhir+json`` (and not
+    overridden by ``?format=json``). Raises ``MissingDependencyError`` without the ``fhir`` extra."""
+    if output is None:
+        accept = request.headers.get("accept", "")
+        wanted = any(part.split(";")[0].strip().lower() == FHIR_MEDIA_TYPE for part in accept.split(","))
+    else:
+        wanted = output == "fhir"
+    if wanted:
+        require_fhir()
+    return wanted
+
+
+def _fhir_response(result: dict[str, Any]) -> JSONResponse:
+    bundle = result_to_fhir(CodingResult.model_validate(result))
+    return JSONResponse(bundle, status_code=200, media_type=FHIR_MEDIA_TYPE)
+
+
+def _code_request(body: dict[str, Any]) -> CodeRequest:
+    """``body`` as a ``CodeRequest``; its validation errors answer 422 as any malformed request's do."""
+    try:
+        return CodeRequest.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err.get("loc", ()))} for err in exc.errors(include_input=False)]
+        ) from None
 
 
 def create_app(
@@ -402,6 +464,10 @@ def create_app(
         if isinstance(exc, OverrideReasonRequiredError):
             extra["rules"] = exc.rules
             extra["verdicts"] = exc.details
+        if isinstance(exc, FHIRError):
+            if _asks_for_fhir(request):  # a FHIR client reads an OperationOutcome
+                return JSONResponse(operation_outcome(exc), status_code=status, media_type=FHIR_MEDIA_TYPE)
+            extra["path"] = exc.path
         headers = {"Retry-After": "30"} if isinstance(exc, JobQueueFullError) else None
         if status >= 500:
             logging.getLogger("copilot").error(
@@ -487,15 +553,39 @@ def create_app(
         summary="Code a note (queued for the coding worker)",
         status_code=202,
         response_model=CodingJob,
-        responses={200: {"description": "With ?wait: coding finished in time; the `medcode code --json` document."}},
+        description="The body is a `CodeRequest` (the note as `text`), or a FHIR R4 `DocumentReference` (the note "
+        "as a text/plain attachment, base64 `data`) or a `Bundle` holding one with its Patient (age, sex) and "
+        "Encounter (date of service, class: the setting); `Content-Type: application/json` or "
+        "`application/fhir+json`. A FHIR resource that is invalid or unusable answers 422 with `error.path` "
+        "naming the element.",
+        responses={
+            200: {
+                "description": "With ?wait: coding finished in time; the `medcode code --json` document, or with "
+                "`?format=fhir` / `Accept: application/fhir+json` a FHIR R4 Bundle (README 'FHIR R4')."
+            },
+            422: {"description": "A malformed request, or unusable FHIR (`error.path`: the bad element)."},
+        },
     )
     async def code_note(
         request: Request,
-        body: CodeRequest,
+        body: Annotated[CodeRequest | dict[str, Any], Body(description="A CodeRequest or a FHIR R4 resource.")],
         wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the result (0 = answer now).")] = 0,
+        output: OutputFormat = None,
+        setting: Annotated[
+            Literal["outpatient", "inpatient"] | None,
+            Query(description="For a FHIR body: the coding setting, overriding the Encounter's class."),
+        ] = None,
     ) -> Response:
         svc = service(request)
-        job = await run_in_threadpool(svc.submit, body)
+        fhir = _wants_fhir(request, output)
+        if isinstance(body, CodeRequest):
+            if setting is not None:
+                raise InputError("?setting is for a FHIR body; a CodeRequest names its setting in the body")
+            job = await run_in_threadpool(svc.submit, body)
+        elif is_fhir_resource(body):
+            job = await run_in_threadpool(functools.partial(svc.submit_fhir, body, setting=setting))
+        else:
+            job = await run_in_threadpool(svc.submit, _code_request(body))  # raises: the body was neither
         if wait > 0:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait
@@ -514,8 +604,10 @@ def create_app(
                     waiters.unregister(job.job_id, event)
                 job = await run_in_threadpool(svc.job, job.job_id)
             if job.status == "done" and job.result is not None:
+                if fhir:
+                    return await run_in_threadpool(_fhir_response, job.result)
                 return JSONResponse(job.result, status_code=200)
-        view = _job_view(job)
+        view = _job_view(job, fhir=fhir)
         return JSONResponse(view, status_code=202, headers={"Location": view["status_url"]})
 
     @api.post(
@@ -536,9 +628,22 @@ def create_app(
             raise InputError(str(exc)) from None
         return document
 
-    @api.get("/jobs/{job_id}", tags=["coding"], summary="A coding job; `result` once done", response_model=CodingJob)
-    def get_job(request: Request, job_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
-        return _job_view(service(request).job(job_id))
+    @api.get(
+        "/jobs/{job_id}",
+        tags=["coding"],
+        summary="A coding job; `result` once done",
+        description="With `?format=fhir` (or `Accept: application/fhir+json`) a finished job answers its result "
+        "as a FHIR R4 Bundle; a job not finished (or failed) answers the job.",
+        response_model=CodingJob,
+    )
+    def get_job(
+        request: Request, job_id: Annotated[str, PathParam(max_length=64)], output: OutputFormat = None
+    ) -> Response:
+        job = service(request).job(job_id)
+        fhir = _wants_fhir(request, output)
+        if fhir and job.status == "done" and job.result is not None:
+            return _fhir_response(job.result)
+        return JSONResponse(_job_view(job, fhir=fhir))
 
     @api.get("/queue", tags=["review"], summary="Charts (oldest first, no note text) and coding jobs in flight")
     def get_queue(

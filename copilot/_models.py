@@ -19,6 +19,7 @@ __all__ = [
     "CodingJob",
     "ErrorInfo",
     "JobStatus",
+    "ProcedureReviewAction",
     "ReviewAction",
     "ReviewRequest",
     "SearchHit",
@@ -104,6 +105,15 @@ class ReviewAction(BaseModel):
         return self.code if self.action == "add" else self.new_code
 
 
+class ProcedureReviewAction(BaseModel):
+    """A coder's decision on one of the chart's proposed procedure codes (ICD-10-PCS, HCPCS, CPT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["accept", "reject"]
+    code: str = Field(min_length=1, max_length=20)
+
+
 class ReviewRequest(BaseModel):
     """``POST /v1/charts/{id}/review``: coder decisions applied all-or-nothing, then optionally finalise.
 
@@ -121,6 +131,9 @@ class ReviewRequest(BaseModel):
     )
     expected_version: int = Field(ge=1)
     actions: list[ReviewAction] = Field(default_factory=list, max_length=200)
+    procedures: list[ProcedureReviewAction] = Field(
+        default_factory=list, max_length=200, description="Accept or reject the chart's proposed procedure codes."
+    )
     reason: UnicodeText | None = Field(
         default=None,
         max_length=1_000,
@@ -130,7 +143,7 @@ class ReviewRequest(BaseModel):
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ReviewRequest:
-        if not self.actions and not self.finalise:
+        if not self.actions and not self.procedures and not self.finalise:
             raise ValueError("nothing to do: give at least one action or finalise=true")
         return self
 

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Literal
 
 from medcode import __version__
-from medcode.agent import MedicalCoder, Note
+from medcode.agent import MedicalCoder, Note, note_from_fhir
 from medcode.config import Settings
 from medcode.copilot._jobs import CodingWorker, JobStore, WorkerState
 from medcode.copilot._models import CodeRequest, CodingJob, ReviewRequest, SearchHit
@@ -32,7 +32,7 @@ from medcode.monitoring import (
     specific_options,
     suspend_drifting_case_types,
 )
-from medcode.review import AuditLog, ChartSummary, EvidenceSpan, QueueRecorder, ReviewQueue
+from medcode.review import AuditLog, Chart, ChartSummary, EvidenceSpan, QueueRecorder, ReviewQueue
 from medcode.review.governance import (
     AdjudicationTask,
     AuditBatch,
@@ -45,6 +45,8 @@ from medcode.review.governance import (
 )
 
 __all__ = ["CopilotService", "QueueFilter"]
+
+_DECIDED = {"procedure_accept": "accepted", "procedure_reject": "rejected"}
 
 QueueFilter = Literal["open", "all", "pending", "coding", "in_review", "finalised"]
 _OPEN: tuple[Literal["pending", "coding", "in_review"], ...] = ("pending", "coding", "in_review")
@@ -141,7 +143,23 @@ class CopilotService:
             fields["metadata"] = request.metadata
         if request.id is not None:
             fields["id"] = request.id
-        note = Note.checked(request.text, self.settings.max_note_chars, **fields)
+        return self._queue_note(Note.checked(request.text, self.settings.max_note_chars, **fields))
+
+    def submit_fhir(
+        self, resource: dict[str, Any], *, setting: Literal["outpatient", "inpatient"] | None = None
+    ) -> CodingJob:
+        """Read the note of a FHIR R4 DocumentReference (or a Bundle holding one) and queue it. ``setting``
+        overrides the one the Encounter's class gives.
+
+        Raises ``FHIRError`` naming the bad element, ``MissingDependencyError`` without the ``fhir`` extra,
+        ``DateOutOfRangeError`` and ``JobQueueFullError`` as ``submit`` does.
+        """
+        note = note_from_fhir(
+            resource, self.settings.max_note_chars, default_setting=self.settings.setting, setting=setting
+        )
+        return self._queue_note(note)
+
+    def _queue_note(self, note: Note) -> CodingJob:
         self.coder.registry.get(note.date_of_service)  # fail now, not on the worker
         job = self.jobs.add(note, self.proposer, max_queued=self.settings.serve_max_queued_jobs)
         self.worker.notify()
@@ -205,7 +223,38 @@ class CopilotService:
                     {"rule": w["rule"], "reason": w["reason"]} for w in verdict.get("warnings", [])
                 ]
                 code["rejected_evidence"] = verdict.get("rejected_evidence", [])
+        data["procedures"] = self._procedures(chart, decision.pop("procedures", []))
         return data
+
+    @staticmethod
+    def _procedures(chart: Chart, shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The chart's proposed procedure codes for display, each with the coder's latest decision."""
+        decided = chart.procedure_decisions
+        out = []
+        for item in shown:
+            code = str(item.get("canonical") or item.get("code"))
+            action = decided.get(code)
+            out.append(
+                {
+                    "code": code,
+                    "system": item.get("system"),
+                    "modifiers": item.get("modifiers", []),
+                    "description": item.get("description"),
+                    "status": item.get("status"),
+                    "rules": item.get("rules", []),
+                    "reasons": [
+                        {"rule": r["rule"], "reason": r["reason"]}
+                        for r in item.get("results", [])
+                        if r.get("severity") == "reject"
+                    ],
+                    "warning_details": [{"rule": w["rule"], "reason": w["reason"]} for w in item.get("warnings", [])],
+                    "evidence": item.get("evidence", []),
+                    "rejected_evidence": item.get("rejected_evidence", []),
+                    "decision": "pending" if action is None else _DECIDED[action.action],
+                    "decided_by": None if action is None else action.user,
+                }
+            )
+        return out
 
     def review(self, chart_id: int, request: ReviewRequest, *, user: str) -> dict[str, Any]:
         """Apply a coder's decisions (and maybe finalise) in one audited, all-or-nothing change.
@@ -230,6 +279,7 @@ class CopilotService:
             reason=request.reason,
             finalise=request.finalise,
             evidence=evidence,
+            procedure_actions=[(p.action, p.code) for p in request.procedures],
         )
         return self.chart(chart_id)
 

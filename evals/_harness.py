@@ -33,7 +33,7 @@ from medcode.evals._metrics import (
 )
 
 if TYPE_CHECKING:
-    from medcode.agent import MedicalCoder
+    from medcode.agent import MedicalCoder, RayOptions, Runtime
     from medcode.codesets import ICD10CMCodeSet
 
 __all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "note_for", "run_eval", "unsupported_reason"]
@@ -91,11 +91,14 @@ def run_eval(
     strict: bool = False,
     progress: bool = True,
     coder: MedicalCoder | None = None,
+    ray: RayOptions | None = None,
 ) -> dict[str, Any]:
     """Evaluate and return the metrics (also written to ``out_dir``).
 
-    Raises ``InputError`` for an unreadable dataset, a malformed line under ``strict``, or an
-    output directory holding predictions of another proposer.
+    With ``ray`` the documents are coded by Ray workers (``medcode.agent.map_in_order``) and written here in
+    dataset order; ``coder`` then only serves the metrics' code set. Raises ``InputError`` for an unreadable
+    dataset, a malformed line under ``strict``, or an output directory holding predictions of another proposer;
+    ``MissingDependencyError`` (Ray not installed) and ``DistributedError`` with ``ray``.
     """
     from tqdm import tqdm
 
@@ -116,6 +119,9 @@ def run_eval(
     coder = coder or MedicalCoder(settings, proposer=proposer)  # type: ignore[arg-type]
     lock = threading.Lock()
     try:
+        if todo and ray is not None:
+            _eval_on_ray(settings, todo, pred_path, proposer, ray, progress=progress, label=dataset.name)
+            todo = []
         if todo:
             coder.warm_up()
         with pred_path.open("a", encoding="utf-8") as out:
@@ -150,6 +156,51 @@ def run_eval(
 
     write_report(out_dir, metrics, rows)
     return metrics
+
+
+class _EvalCoder:
+    """Builds a Ray worker's coder for an evaluation (no recorder, no autonomy gate; pickled to the workers)."""
+
+    def __init__(self, proposer: str) -> None:
+        self.proposer = proposer
+
+    def __call__(self, runtime: Runtime) -> MedicalCoder:
+        from medcode.agent import MedicalCoder
+
+        return MedicalCoder(runtime.settings, runtime=runtime, proposer=self.proposer)  # type: ignore[arg-type]
+
+
+def _eval_on_ray(
+    settings: Settings,
+    todo: list[GoldDocument],
+    pred_path: Path,
+    proposer: str,
+    options: RayOptions,
+    *,
+    progress: bool,
+    label: str,
+) -> None:
+    """Code ``todo`` on Ray workers and append each prediction row, in dataset order, as it is ready."""
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from medcode.agent import map_in_order
+
+    rows = map_in_order(
+        settings,
+        todo,
+        partial(_predict, max_chars=settings.max_note_chars, proposer=proposer),
+        make_coder=_EvalCoder(proposer),
+        options=options,
+    )
+    with pred_path.open("a", encoding="utf-8") as out:
+        for row in tqdm(
+            rows, total=len(todo), desc=f"eval {label} (ray)", unit="doc", file=sys.stderr, disable=not progress
+        ):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
 
 
 def _predict(coder: MedicalCoder, doc: GoldDocument, max_chars: int, proposer: str) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from medcode.agent.cli import add_ray_arguments
+
 if TYPE_CHECKING:
     from medcode.cli import CommandContext
 
@@ -32,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev.add_argument("--proposer", choices=("llm", "retrieval"), default="llm", help="proposer to evaluate")
     ev.add_argument("--workers", type=int, default=1, help="documents coded in parallel (default 1)")
     ev.add_argument("--strict", action="store_true", help="stop at the first malformed line")
+    add_ray_arguments(ev)
     ev.set_defaults(handler=_eval)
 
     rg = sub.add_parser(
@@ -70,11 +73,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _eval(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode.agent.cli import ray_options
     from medcode.errors import InputError
     from medcode.evals._harness import run_eval
 
     if args.workers < 1 or (args.limit is not None and args.limit < 1):
         raise InputError("--workers and --limit must be positive")
+    options = ray_options(args, ctx.settings)
+    if options is not None and args.workers != 1:
+        raise InputError("--workers is for one process; with --ray, use --ray-workers")
     metrics = run_eval(
         ctx.settings,
         args.dataset,
@@ -83,6 +90,7 @@ def _eval(args: argparse.Namespace, ctx: CommandContext) -> int:
         limit=args.limit,
         workers=args.workers,
         strict=args.strict,
+        ray=options,
     )
     keys = (
         "n_documents",

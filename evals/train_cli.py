@@ -141,8 +141,13 @@ def promote(
 def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.agent import MedicalCoder
     from medcode.agent._acceptance import FEATURE_NAMES, TRAINING_FEATURES
-    from medcode.errors import InputError
+    from medcode.errors import InputError, MissingDependencyError
     from medcode.evals._training import collect_examples, train_model
+
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("medcode train needs scikit-learn: pip install 'medcode[train]'") from None
 
     if not args.dataset and not args.from_queue:
         raise InputError("give at least one --dataset FILE or --from-queue")

@@ -123,6 +123,23 @@ class Settings(BaseSettings):
     )
     llm_max_output_tokens: int = Field(default=1024, ge=1, description="Default cap on generated tokens per call.")
 
+    # Ray (`medcode code-batch --ray`, `medcode eval --ray`; pip install 'medcode[ray]')
+    ray_address: str | None = Field(
+        default=None,
+        description="Run code-batch and eval on this Ray cluster as if --ray ADDRESS were given: 'local' (start one "
+        "in this process), 'auto' (a running cluster on this machine), HOST:PORT or ray://HOST:PORT. Unset: no Ray.",
+    )
+    ray_workers: int | None = Field(
+        default=None, ge=1, le=4096, description="Ray workers (one coder each); unset: the cluster's CPUs."
+    )
+    llm_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="LLM calls in flight at once over all Ray workers (for a shared endpoint); unset: no cap "
+        "beyond one note at a time per worker.",
+    )
+
     # Input limits
     max_note_chars: int = Field(default=100_000, ge=1_000, description="Longer notes are refused with a clear error.")
 
@@ -138,6 +155,12 @@ class Settings(BaseSettings):
     proposer: Literal["llm", "retrieval"] = Field(
         default="llm",
         description="Who proposes codes: the LLM choosing among retrieved candidates, or retrieval alone (no LLM).",
+    )
+    procedures: bool = Field(
+        default=False,
+        description="Also propose and validate procedure codes (ICD-10-PCS inpatient, HCPCS outpatient) in "
+        "`medcode code` and the copilot (MEDCODE_PROCEDURES=1, or `medcode code --procedures`); a rejected "
+        "procedure routes the chart to review.",
     )
     routing_auto_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     routing_autonomy_note_types: list[str] = Field(

@@ -5,6 +5,7 @@
     │   └── MissingDependencyError   an optional extra is not installed (the message names it)
     ├── InputError                   bad user input (note, proposal, dataset line, query)
     │   ├── NoteError                empty, binary, non-UTF-8 or oversized note
+    │   ├── FHIRError                a FHIR resource that is invalid or unusable (``path`` names the element)
     │   └── OverrideReasonRequiredError  a coder kept or added a code the validators rejected, without a reason
     ├── CodeSetError                 code-set data problems
     │   ├── MalformedCodeError       the string cannot be a code of the system asked for
@@ -27,10 +28,11 @@
     ├── GovernanceError              earned autonomy refused an action
     │   └── NotEligibleError         a case type's audits do not meet its targets: no grant
     ├── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
+    ├── DistributedError             the Ray cluster cannot be reached, or a worker failed beyond its retries
     └── PermissionDeniedError        the signed-in user's role may not do this (HTTP 403)
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
-``MedcodeError`` to exit code 1.
+``MedcodeError`` to exit code 1. The copilot answers ``FHIRError`` with HTTP 422 and its ``path``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ __all__ = [
     "CodeSetError",
     "ConfigError",
     "DateOutOfRangeError",
+    "DistributedError",
+    "FHIRError",
     "GovernanceError",
     "IndexMismatchError",
     "IndexNotBuiltError",
@@ -87,6 +91,20 @@ class InputError(MedcodeError):
 
 class NoteError(InputError):
     """A clinical note is empty, binary, not UTF-8 or larger than the configured limit."""
+
+
+class FHIRError(InputError):
+    """A FHIR resource given as a note is invalid (fails FHIR R4 validation) or unusable (no text/plain
+    attachment, attachment data that is not base64 UTF-8 text, a reference the Bundle does not resolve, ...).
+
+    ``path`` names the element, FHIRPath-like (``Bundle.entry[1].resource.content[0].attachment.data``); the
+    message starts with it. Values are never echoed: they may be note text (PHI).
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
 
 
 class OverrideReasonRequiredError(InputError):
@@ -240,6 +258,12 @@ class NotEligibleError(GovernanceError):
 
 class JobQueueFullError(MedcodeError):
     """Too many notes are waiting for the copilot's coding worker; retry later."""
+
+
+class DistributedError(MedcodeError):
+    """Batch work on a Ray cluster failed: the cluster cannot be reached, a worker could not start (the message
+    carries its error), or a worker died more often than ``max_restarts`` allows. Results already written stay;
+    a rerun resumes after them."""
 
 
 class PermissionDeniedError(MedcodeError):

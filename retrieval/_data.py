@@ -16,6 +16,7 @@ __all__ = ["DATA_FILES", "data_version"]
 DATA_FILES = (
     "alphabetic_index.jsonl.gz",
     "index_terms.json",
+    "procedure_lexicon.json",
     "ranking_priors.json",
     "section_headers.json",
     "seventh_character_cues.json",

@@ -44,7 +44,7 @@ from medcode.agent import CodingRun, NoteMetadata, RoutingDecision, sha256_text
 from medcode.config import Settings
 from medcode.errors import AuditTamperedError, InputError, StoreError
 from medcode.review._store import GENESIS_HASH, ReviewStore, audit_head, audit_records
-from medcode.validators import CodeVerdict, Setting
+from medcode.validators import CodeVerdict, ProcedureVerdict, Setting
 
 __all__ = [
     "GENESIS_HASH",
@@ -152,8 +152,9 @@ class CodingDecision(BaseModel):
 
     ``note_sha256`` is computed from ``note_text`` when omitted; a given one must match.
     ``chapters`` maps a code (as in ``canonical`` or ``code``) to its ICD-10-CM chapter id, for
-    metrics by chapter. The note text goes to the review queue (the PHI working store), never to
-    the audit log unless ``audit_store_note_text`` is set.
+    metrics by chapter. ``procedures`` are the procedure codes' verdicts when procedure coding was on
+    (stored in the chart's decision JSON; no column of their own). The note text goes to the review queue
+    (the PHI working store), never to the audit log unless ``audit_store_note_text`` is set.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -168,6 +169,7 @@ class CodingDecision(BaseModel):
         default_factory=NoteMetadata, description="Provider, department, payer, encounter date."
     )
     verdicts: list[CodeVerdict] = Field(default_factory=list)
+    procedures: list[ProcedureVerdict] = Field(default_factory=list)
     chapters: dict[str, str] = Field(default_factory=dict)
     routing: RoutingDecision
     llm_model: str | None = None
@@ -198,7 +200,11 @@ class CodingDecision(BaseModel):
         else:
             self.note_sha256 = actual
         if self.routing.decision == "auto":  # defence in depth: never auto-finalise what failed a rule
-            bad = [v.canonical or v.code for v in self.verdicts if v.status != "accepted" or v.warnings]
+            bad = [
+                v.canonical or v.code
+                for v in [*self.verdicts, *self.procedures]
+                if v.status != "accepted" or v.warnings
+            ]
             if bad or not self.verdicts or self.errors:
                 raise ValueError(
                     "routing 'auto' needs at least one code, every code accepted without warnings and no errors"
@@ -219,6 +225,7 @@ class CodingDecision(BaseModel):
             metadata=note.metadata,
             routing=result.routing,
             verdicts=run.verdicts,
+            procedures=run.procedures,
             chapters={c.code: c.chapter for c in result.codes if c.chapter},
             llm_model=result.versions.get("model"),
             prompt_version=result.versions.get("prompt"),
@@ -257,6 +264,8 @@ class CodingDecision(BaseModel):
         }
         if not self.metadata.is_empty():  # absent when empty: fingerprints of notes without metadata are unchanged
             body["metadata"] = self.metadata.model_dump(mode="json")
+        if self.procedures:  # likewise: fingerprints of runs without procedure coding are unchanged
+            body["procedures"] = [v.model_dump(mode="json") for v in self.procedures]
         return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -291,6 +300,11 @@ def decision_payload(decision: CodingDecision, *, store_text: bool, chart_id: in
         "candidates": list(decision.candidates),
         "raw_llm_output_digest": None if decision.raw_llm_output is None else _digest(decision.raw_llm_output),
         "verdicts": [_verdict_for_audit(v, store_text) for v in decision.verdicts],
+        **(
+            {"procedures": [_verdict_for_audit(v, store_text) for v in decision.procedures]}
+            if decision.procedures
+            else {}
+        ),
         "routing": decision.routing.model_dump(mode="json"),
         "errors": list(decision.errors),
         "started_at": decision.started_at,

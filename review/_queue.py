@@ -50,7 +50,7 @@ from medcode.review._audit import (
 )
 from medcode.review._newcodes import NEW_CODE_ACTIONS, CodeCheck, EvidenceSpan, NewCodes, check_new_codes, code_key
 from medcode.review._store import ReviewStore, actions, chart_codes, charts
-from medcode.validators import Evidence, ValidatorPipeline
+from medcode.validators import Evidence, ProcedureVerdict, ValidatorPipeline
 
 __all__ = [
     "CHART_STATUSES",
@@ -208,6 +208,21 @@ class Chart(ChartSummary):
         """Codes that are (or would be, if finalised now) on the claim, in chart order."""
         return [c.code for c in self.codes if c.selected]
 
+    @property
+    def procedures(self) -> list[ProcedureVerdict]:
+        """The procedure codes' verdicts stored with the decision (empty when procedure coding was off)."""
+        return [ProcedureVerdict.model_validate(v) for v in self.decision.get("procedures", [])]
+
+    @property
+    def procedure_decisions(self) -> dict[str, ChartAction]:
+        """The coder's latest decision on each proposed procedure code (``procedure_accept``/``procedure_reject``
+        actions); a code without one is pending. At finalisation pending procedures are not decided for the coder."""
+        out: dict[str, ChartAction] = {}
+        for action in self.actions:
+            if action.action in PROCEDURE_ACTIONS.values() and action.code:
+                out[action.code] = action
+        return out
+
     def to_display(self, *, show_text: bool) -> dict[str, Any]:
         """JSON-ready view; without ``show_text`` no note text, evidence quote or raw model output."""
         data = self.model_dump(mode="json")
@@ -216,7 +231,8 @@ class Chart(ChartSummary):
             data.pop("note_text", None)
             data["decision"].pop("raw_llm_output", None)
             checks = [c["check"] for c in data["codes"] if c.get("check")]
-            for item in [*data["codes"], *data["decision"].get("verdicts", []), *checks]:
+            procedures = data["decision"].get("procedures", [])
+            for item in [*data["codes"], *data["decision"].get("verdicts", []), *procedures, *checks]:
                 for key in ("evidence", "rejected_evidence"):
                     if key in item:
                         item[key] = [{"start": e["start"], "end": e["end"], "chars": len(e["text"])} for e in item[key]]
@@ -519,6 +535,11 @@ def _chart(
     )
 
 
+PROCEDURE_ACTIONS = {"accept": "procedure_accept", "reject": "procedure_reject"}
+"""A coder's actions on a proposed procedure code and how the chart's history (and audit event
+``procedure_action``) names them. Procedures are kept in the chart's decision, not in ``chart_codes``."""
+
+
 class ReviewQueue:
     """The review queue of one review database. Safe across threads and processes.
 
@@ -582,7 +603,10 @@ class ReviewQueue:
                     payload["deduplicated"] = True
                     self._audit(conn, "coding_decision", payload, chart_id)
                     return chart_id
-            stored = decision.model_dump(mode="json", exclude={"note_text"})
+            # procedures live in the decision JSON (no column); absent when none, as before procedure coding
+            stored = decision.model_dump(
+                mode="json", exclude={"note_text", *(() if decision.procedures else ("procedures",))}
+            )
             result = conn.execute(
                 charts.insert().values(
                     note_id=decision.note_id,
@@ -937,8 +961,13 @@ class ReviewQueue:
         finalise: bool = False,
         details: Mapping[str, tuple[str | None, str | None]] | None = None,
         evidence: Mapping[str, Sequence[EvidenceSpan]] | None = None,
+        procedure_actions: Iterable[tuple[str, str]] = (),
     ) -> Chart:
         """Apply several ``(action, code, new_code)`` in order, then optionally finalise; one transaction.
+
+        ``procedure_actions`` are ``(accept|reject, code)`` on the chart's proposed procedure codes, in the same
+        transaction (event ``procedure_action``): ``InputError`` for a code the chart did not propose or another
+        action, ``OverrideReasonRequiredError`` to accept a procedure the validators rejected without ``reason``.
 
         The whole call bumps the version once and all-or-nothing: a bad action leaves the chart
         unchanged. With validators, the new codes (``add``, and ``replace``'s new code) are checked
@@ -953,7 +982,8 @@ class ReviewQueue:
         user = _check_user(user)
         reason = _check_reason(reason)
         steps = builtins.list(actions)
-        if not steps and not finalise:
+        procedure_steps = builtins.list(procedure_actions)
+        if not steps and not procedure_steps and not finalise:
             raise InputError("nothing to do: give at least one action or finalise")
         details = dict(details or {})
         new_codes = self._check_new_codes(chart_id, expected_version, steps, evidence or {}, reason)
@@ -979,10 +1009,13 @@ class ReviewQueue:
                         checks=new_codes.checks,
                     )
                 )
-            new_status = "coding" if steps and status == "pending" else status
+            procedure_payloads = self._procedure_payloads(conn, chart_id, procedure_steps, user=user, reason=reason)
+            new_status = "coding" if (steps or procedure_steps) and status == "pending" else status
             version = self._bump(conn, chart_id, status=new_status, assigned_to=assigned_to or user, at=at)
             for payload in payloads:
                 self._log_action(conn, chart_id, "code_action", {**payload, "version": version}, at=at)
+            for payload in procedure_payloads:
+                self._log_action(conn, chart_id, "procedure_action", {**payload, "version": version}, at=at)
             if new_status != status:
                 self._log_action(
                     conn,
@@ -1001,6 +1034,48 @@ class ReviewQueue:
             if finalise:
                 self._finalise_locked(conn, chart_id, user=user, status=new_status, version=version, at=at)
         return self.get(chart_id)
+
+    @staticmethod
+    def _procedure_payloads(
+        conn: Connection, chart_id: int, steps: Sequence[tuple[str, str]], *, user: str, reason: str | None
+    ) -> builtins.list[dict[str, Any]]:
+        """Inside the write transaction: check each procedure action against the chart's proposed procedures."""
+        if not steps:
+            return []
+        row = conn.execute(select(charts.c.decision_json).where(charts.c.chart_id == chart_id)).first()
+        proposed = {
+            str(v.get("canonical") or v.get("code")): v
+            for v in (json.loads(row[0]).get("procedures", []) if row else [])
+        }
+        payloads = []
+        for action, raw in steps:
+            if action not in PROCEDURE_ACTIONS:
+                raise InputError(f"unknown procedure action {action!r} (accept or reject)")
+            code = "".join(str(raw).split()).replace(".", "").upper()
+            verdict = proposed.get(code)
+            if verdict is None:
+                known = ", ".join(sorted(proposed)) or "none"
+                raise InputError(f"{code} is not a procedure this chart proposed (proposed: {known})")
+            rules = [str(r) for r in verdict.get("rules", [])]
+            if action == "accept" and verdict.get("status") != "accepted" and reason is None:
+                raise OverrideReasonRequiredError(
+                    f"give a reason to accept {code}: the validators rejected it ({', '.join(rules)})",
+                    rules={code: rules},
+                )
+            payloads.append(
+                {
+                    "chart_id": chart_id,
+                    "action": PROCEDURE_ACTIONS[action],
+                    "code": code,
+                    "system": verdict.get("system"),
+                    "user": user,
+                    "reason": reason,
+                    "proposed_status": verdict.get("status"),
+                    "rules": rules,
+                    "guardrail_override": action == "accept" and verdict.get("status") != "accepted",
+                }
+            )
+        return payloads
 
     def _check_new_codes(
         self,

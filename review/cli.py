@@ -363,6 +363,20 @@ def _print_chart(chart: Chart, show_text: bool) -> None:
         for ev in code.evidence:
             where = f"[{ev.start}:{ev.end}]" if ev.start is not None else "[?]"
             out.write(f"       evidence {where} " + (repr(ev.text) if show_text else f"({len(ev.text)} chars)") + "\n")
+    if chart.procedures:
+        out.write("  procedures\n")
+        decided = chart.procedure_decisions
+        for proc in chart.procedures:
+            proc_code = proc.canonical or proc.code
+            rules = f"  rules {','.join(proc.rules)}" if proc.rules else ""
+            action = decided.get(proc_code)
+            by = f"  {action.action.removeprefix('procedure_')} by {action.user}" if action else "  pending"
+            out.write(f"       {proc_code:<9} {proc.system or '-':<8} {proc.status:<9}{rules}{by}\n")
+            for ev in proc.evidence:
+                where = f"[{ev.start}:{ev.end}]" if ev.start is not None else "[?]"
+                out.write(
+                    f"       evidence {where} " + (repr(ev.text) if show_text else f"({len(ev.text)} chars)") + "\n"
+                )
     if chart.actions:
         out.write("  history\n")
         for a in chart.actions:

@@ -23,7 +23,8 @@ NOTE = "Pt seen for follow-up of zebra-stripe dermatitis. Denies chest pain."
 
 
 @pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, review_engine: str) -> Settings:
+    """Settings of a fresh data dir; the review database is SQLite or PostgreSQL (``review_engine``)."""
     return load_settings(data_dir=tmp_path / "data")
 
 
@@ -110,6 +111,7 @@ def test_empty_log_verifies(settings: Settings) -> None:
     assert result.ok and result.records == 0 and result.last_hash == GENESIS_HASH
 
 
+@pytest.mark.sqlite_only
 def test_triggers_refuse_update_and_delete(log: AuditLog, settings: Settings) -> None:
     conn = sqlite3.connect(_db(settings))
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
@@ -125,6 +127,7 @@ def test_triggers_refuse_update_and_delete(log: AuditLog, settings: Settings) ->
 # -- tampering ----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_edited_field_is_detected(log: AuditLog, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     conn = _raw(settings)
     payload = json.loads(conn.execute("SELECT payload FROM audit_records WHERE seq = 3").fetchone()[0])
@@ -139,6 +142,7 @@ def test_edited_field_is_detected(log: AuditLog, settings: Settings, capsys: pyt
     assert "TAMPERED" in capsys.readouterr().err
 
 
+@pytest.mark.sqlite_only
 def test_edited_timestamp_or_event_type_is_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
     conn.execute("UPDATE audit_records SET ts = '2020-01-01T00:00:00+00:00' WHERE seq = 5")
@@ -146,6 +150,7 @@ def test_edited_timestamp_or_event_type_is_detected(log: AuditLog, settings: Set
     assert (log.verify().problem, log.verify().first_bad_seq) == ("edited", 5)
 
 
+@pytest.mark.sqlite_only
 def test_deleted_record_is_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
     conn.execute("DELETE FROM audit_records WHERE seq = 2")
@@ -155,6 +160,7 @@ def test_deleted_record_is_detected(log: AuditLog, settings: Settings) -> None:
     assert _cli_verify(settings) == 1
 
 
+@pytest.mark.sqlite_only
 def test_deleted_and_renumbered_record_is_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
     conn.execute("DELETE FROM audit_records WHERE seq = 4")
@@ -166,6 +172,7 @@ def test_deleted_and_renumbered_record_is_detected(log: AuditLog, settings: Sett
     assert _cli_verify(settings) == 1
 
 
+@pytest.mark.sqlite_only
 def test_swapped_records_are_detected(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
     rows = {
@@ -185,6 +192,7 @@ def test_swapped_records_are_detected(log: AuditLog, settings: Settings) -> None
     assert _cli_verify(settings) == 1
 
 
+@pytest.mark.sqlite_only
 def test_truncated_tail_is_detected_and_blocks_appends(log: AuditLog, settings: Settings) -> None:
     conn = _raw(settings)
     conn.execute("DELETE FROM audit_records WHERE seq >= 5")
@@ -196,6 +204,7 @@ def test_truncated_tail_is_detected_and_blocks_appends(log: AuditLog, settings: 
         log.append("test_event", {"i": 99})
 
 
+@pytest.mark.sqlite_only
 def test_rewritten_log_is_caught_only_by_an_external_anchor(log: AuditLog, settings: Settings) -> None:
     """The documented limit: a full rewrite with recomputed hashes verifies, unless you kept the head hash."""
     anchor = log.verify().last_hash
@@ -242,6 +251,7 @@ def test_payload_with_note_text_is_refused_unless_configured(settings: Settings,
         assert audit.append("decision", {"note_text": NOTE}).payload["note_text"] == NOTE
 
 
+@pytest.mark.sqlite_only
 def test_decision_record_holds_hashes_and_versions_not_text(settings: Settings) -> None:
     decision = _decision()
     with AuditLog(settings) as audit:
@@ -322,6 +332,7 @@ def test_two_processes_appending_keep_one_valid_chain(settings: Settings) -> Non
 # -- CLI ----------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_cli_tail_and_bad_input(
     log: AuditLog, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

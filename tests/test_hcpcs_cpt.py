@@ -591,4 +591,4 @@ def test_cli_default_system_is_still_icd10cm(session_settings: Settings, capsys:
     assert capsys.readouterr().out.startswith("J11.00  ")
     with pytest.raises(SystemExit):
         main(["codes", "show", "--help"])
-    assert "--system {icd10cm,hcpcs,cpt}" in capsys.readouterr().out
+    assert "--system {icd10cm,icd10pcs,hcpcs,cpt}" in capsys.readouterr().out

@@ -1,15 +1,14 @@
-"""The review database on a real PostgreSQL server: only when ``MEDCODE_TEST_POSTGRES_URL`` names one.
+"""The review database on a real PostgreSQL server: ``MEDCODE_TEST_POSTGRES_URL``, or the throwaway server the
+``postgres_url`` fixture starts from Debian's ``postgresql`` package (skipped when neither exists).
 
 For example ``MEDCODE_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/medcode_test`` (needs
 ``pip install 'medcode[postgres]'``). Every test empties that database's ``public`` schema first: point it at a
-database kept for tests. The variable is read when the module is collected, because the suite's autouse
-fixture clears ``MEDCODE_*`` variables for each test.
+database kept for tests.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,23 +23,16 @@ from medcode.errors import ChartConflictError
 from medcode.review import AuditLog, CodingDecision, ReviewQueue
 from medcode.validators import CodeVerdict
 
-URL = os.environ.get("MEDCODE_TEST_POSTGRES_URL", "")
-pytestmark = pytest.mark.skipif(not URL, reason="MEDCODE_TEST_POSTGRES_URL is not set (no PostgreSQL server)")
 LEGACY = Path(__file__).parent / "fixtures" / "legacy-review-v1"
 
 
-def _settings(data_dir: Path | str, url: str = URL) -> Settings:
+def _settings(data_dir: Path | str, url: str) -> Settings:
     return load_settings(data_dir=data_dir, database_url=url)
 
 
 @pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
-    engine = create_engine(URL)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    return _settings(tmp_path / "data")
+def settings(tmp_path: Path, empty_postgres_url: str) -> Settings:
+    return _settings(tmp_path / "data", empty_postgres_url)
 
 
 def _decision(note: str) -> CodingDecision:
@@ -75,7 +67,7 @@ def test_triggers_keep_the_audit_log_append_only(settings: Settings) -> None:
     with AuditLog(settings) as log:
         for i in range(3):
             log.append("test_event", {"i": i})
-    engine = create_engine(URL)
+    engine = create_engine(str(settings.database_url))
     for statement in (
         "UPDATE audit_records SET payload = '{}' WHERE seq = 2",
         "DELETE FROM audit_records WHERE seq = 3",
@@ -115,7 +107,10 @@ def test_processes_keep_one_chain_and_one_finaliser(settings: Settings) -> None:
     ReviewQueue(settings).close()
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(3)
-    procs = [ctx.Process(target=_append_and_act, args=(URL, str(settings.data_dir), w, barrier)) for w in range(3)]
+    procs = [
+        ctx.Process(target=_append_and_act, args=(str(settings.database_url), str(settings.data_dir), w, barrier))
+        for w in range(3)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -128,7 +123,9 @@ def test_processes_keep_one_chain_and_one_finaliser(settings: Settings) -> None:
         chart_id = queue.enqueue(_decision("the contested note"))
     barrier, results = ctx.Barrier(2), ctx.Queue()
     procs = [
-        ctx.Process(target=_finalise, args=(URL, str(settings.data_dir), chart_id, u, barrier, results))
+        ctx.Process(
+            target=_finalise, args=(str(settings.database_url), str(settings.data_dir), chart_id, u, barrier, results)
+        )
         for u in ("a", "b")
     ]
     for p in procs:

@@ -8,8 +8,11 @@ from medcode.validators._io import load_proposal, parse_proposal
 from medcode.validators._models import (
     CodeVerdict,
     Evidence,
+    ProcedureSystem,
+    ProcedureVerdict,
     Proposal,
     ProposedCode,
+    ProposedProcedure,
     RuleResult,
     Setting,
     Severity,
@@ -17,23 +20,30 @@ from medcode.validators._models import (
     ValidationReport,
 )
 from medcode.validators._pipeline import ValidatorPipeline
+from medcode.validators._procedures import PROCEDURE_RULE_IDS, ProcedureValidator, infer_procedure_system
 from medcode.validators._refs import CodeRef, CodeRefMatcher, parse_code_refs
 from medcode.validators._rules import ALL_RULE_IDS as RULE_IDS
 
 __all__ = [
+    "PROCEDURE_RULE_IDS",
     "RULE_IDS",
     "CodeRef",
     "CodeRefMatcher",
     "CodeVerdict",
     "Evidence",
+    "ProcedureSystem",
+    "ProcedureValidator",
+    "ProcedureVerdict",
     "Proposal",
     "ProposedCode",
+    "ProposedProcedure",
     "RuleResult",
     "Setting",
     "Severity",
     "ValidationContext",
     "ValidationReport",
     "ValidatorPipeline",
+    "infer_procedure_system",
     "load_proposal",
     "parse_code_refs",
     "parse_proposal",

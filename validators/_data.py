@@ -29,6 +29,7 @@ DATA_FILES = (
     "conventions.json",
     "encounter_cues.json",
     "instruction_patterns.json",
+    "procedure_rules.json",
     "relatedness.json",
     "sex_edits.json",
     "specificity.json",
@@ -73,6 +74,7 @@ class RulesData:
     use_additional_skip_lists: bool
     specificity: SpecificityLexicon
     relatedness: dict[str, Any] = field(default_factory=dict)
+    procedures: dict[str, Any] = field(default_factory=dict)
 
 
 def _build() -> RulesData:
@@ -123,6 +125,11 @@ def _build() -> RulesData:
                 tables["cdi_queries.json"],
             ),
             relatedness=dict(tables["relatedness.json"]),
+            procedures={
+                "setting_systems": {k: list(v) for k, v in tables["procedure_rules.json"]["setting_systems"].items()},
+                "assertion_rules": dict(tables["procedure_rules.json"]["assertion_rules"]),
+                "ncci_bypass_note": str(tables["procedure_rules.json"]["ncci_bypass_note"]),
+            },
         )
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ConfigError(f"invalid validators rule tables: {exc!r}") from None

@@ -93,3 +93,29 @@ class NormalizedText:
         if not (0 <= start < end <= len(self.text)):
             return False
         return normalize_quote(self.text[start:end]) == normalize_quote(quote) != ""
+
+
+MAX_QUOTE_SPAN = 2_000
+"""Evidence.text's limit: a quote whose whitespace-expanded span is longer is not used."""
+
+
+def locate_quote(
+    normalized: NormalizedText, text: str, start: int | None, end: int | None
+) -> tuple[list[Occurrence], str]:
+    """Where a quote is in the note: its offsets when they slice to it, else up to 20 verbatim occurrences.
+
+    Returns no occurrence and the reason (empty quote, one offset without the other, offsets that do
+    not slice to the quote, not found); never raises.
+    """
+    if not text.strip():
+        return [], "empty quote"
+    if (start is None) != (end is None):
+        return [], "give both start and end offsets, or neither"
+    if start is not None and end is not None:
+        if end - start <= MAX_QUOTE_SPAN and normalized.slices_to(start, end, text):
+            return [Occurrence(start, end, False)], ""
+        return [], f"offsets {start}-{end} do not slice to the quote"
+    found = [o for o in normalized.find_all(text) if o.end - o.start <= MAX_QUOTE_SPAN]
+    if not found:
+        return [], "quote not found verbatim in the note (whitespace-normalised, any case)"
+    return found[:20], ""

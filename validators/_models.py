@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "CodeVerdict",
     "Evidence",
+    "ProcedureSystem",
+    "ProcedureVerdict",
     "Proposal",
     "ProposedCode",
+    "ProposedProcedure",
     "RuleResult",
     "Setting",
     "Severity",
@@ -24,6 +27,8 @@ __all__ = [
 ]
 
 Setting = Literal["outpatient", "inpatient"]
+ProcedureSystem = Literal["icd10pcs", "hcpcs", "cpt"]
+"""Procedure code systems: ICD-10-PCS (inpatient), HCPCS Level II and CPT (outpatient)."""
 Severity = Literal["reject", "warn"]
 
 
@@ -47,12 +52,37 @@ class ProposedCode(BaseModel):
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+class ProposedProcedure(BaseModel):
+    """One proposed procedure code: ``system`` is inferred from the code's shape when not given (7 characters:
+    ICD-10-PCS; a letter A-V and 4 digits: HCPCS Level II; 5 characters ending in a digit, F, T, U, A or M: CPT);
+    ``modifiers`` are the HCPCS/CPT modifiers on the line (e.g. ``["59"]``, ``["XS", "RT"]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(max_length=64)
+    system: ProcedureSystem | None = None
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=50)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class Proposal(BaseModel):
-    """The file format of ``medcode validate --proposal``."""
+    """The file format of ``medcode validate --proposal``: diagnoses in ``codes``, procedures in ``procedures``.
+
+    A proposal needs ``codes`` unless it gives ``procedures`` (a procedures-only proposal).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     codes: list[ProposedCode] = Field(max_length=500)
+    procedures: list[ProposedProcedure] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _procedures_only(cls, data: object) -> object:
+        if isinstance(data, dict) and "procedures" in data and "codes" not in data:
+            return {**data, "codes": []}
+        return data
 
 
 class ValidationContext(BaseModel):
@@ -110,12 +140,20 @@ class CodeVerdict(BaseModel):
     )
 
 
+class ProcedureVerdict(CodeVerdict):
+    """The outcome for one proposed procedure code: the system it was judged in and the line's modifiers."""
+
+    system: ProcedureSystem | None = None
+    modifiers: list[str] = Field(default_factory=list)
+
+
 class ValidationReport(BaseModel):
-    """Verdicts for a whole proposal, in proposal order."""
+    """Verdicts for a whole proposal, in proposal order (procedures apart from diagnoses)."""
 
     verdicts: list[CodeVerdict]
     codeset_version: str
     rules_version: str
+    procedures: list[ProcedureVerdict] = Field(default_factory=list)
 
     @property
     def accepted(self) -> list[CodeVerdict]:
@@ -123,4 +161,4 @@ class ValidationReport(BaseModel):
 
     @property
     def all_accepted(self) -> bool:
-        return all(v.status == "accepted" for v in self.verdicts)
+        return all(v.status == "accepted" for v in [*self.verdicts, *self.procedures])

@@ -29,11 +29,11 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from medcode.codesets import CodeSetRegistry
+from medcode.codesets import CodeSetRegistry, CodeSystems
 from medcode.config import Settings
 from medcode.retrieval import Embedder, default_expander, section_headers, segment_note
 from medcode.validators._data import RulesData, load_rules_data
-from medcode.validators._evidence import NormalizedText, Occurrence
+from medcode.validators._evidence import NormalizedText, Occurrence, locate_quote
 from medcode.validators._models import (
     CodeVerdict,
     Evidence,
@@ -43,6 +43,7 @@ from medcode.validators._models import (
     ValidationContext,
     ValidationReport,
 )
+from medcode.validators._procedures import ProcedureValidator
 from medcode.validators._rules import (
     AgeConflictRule,
     AssertionRule,
@@ -73,10 +74,12 @@ if TYPE_CHECKING:
     from medcode.validators._relatedness import RelatednessScorer
     from medcode.validators._specificity import SpecificityAnalyser
 
-__all__ = ["ValidatorPipeline"]
+__all__ = ["PROCEDURES_ONLY", "ValidatorPipeline"]
+
+PROCEDURES_ONLY = "none: procedures only"
+"""``ValidationReport.codeset_version`` of a proposal with no diagnoses (each procedure result names its data)."""
 
 _SUSPICIOUS = frozenset({"SPAN_NOT_IN_NOTE", "SPAN_INSTRUCTION"})
-_MAX_SPAN = 2_000  # Evidence.text's limit; a quote whose whitespace-expanded span is longer is not used
 
 
 class ValidatorPipeline:
@@ -98,6 +101,8 @@ class ValidatorPipeline:
         self._assertion: AssertionDetector | None = None
         self._relatedness: RelatednessScorer | None = None
         self._specificity: SpecificityAnalyser | None = None
+        self._procedures: ProcedureValidator | None = None
+        self.systems = CodeSystems(settings, self.registry)
         self.code_chain: list[Any] = [MalformedRule(), SeventhCharacterRule(), KnownCodeRule(), NotBillableRule()]
         self.candidate_rule = CandidateRule()
         self.span_missing = SpanNotInNoteRule()
@@ -166,6 +171,19 @@ class ValidatorPipeline:
             return self._specificity
 
     @property
+    def procedures(self) -> ProcedureValidator:
+        """The procedure validators (``_procedures.py``), sharing this pipeline's code systems and ConText."""
+        with self._lock:
+            if self._procedures is None:
+                self._procedures = ProcedureValidator(
+                    self.systems,
+                    self.rules.procedures,
+                    self.rules.version,
+                    lambda note, spans: self.assertion.analyse(note, spans, _sections(note)),
+                )
+            return self._procedures
+
+    @property
     def all_rules(self) -> list[Rule]:
         """Every rule, in the order they run."""
         return [
@@ -202,6 +220,14 @@ class ValidatorPipeline:
         ``relatedness=False`` leaves SPAN_UNRELATED out (it embeds every code's texts: the costly
         part); the agent uses that to screen many candidates cheaply, never for a final verdict.
         """
+        if not proposal.codes and not ctx.claim_codes:
+            # procedures only: no ICD-10-CM release is needed (a date of service before the loaded ones is fine)
+            return ValidationReport(
+                verdicts=[],
+                codeset_version=PROCEDURES_ONLY,
+                rules_version=self.rules.version,
+                procedures=self.procedures.validate(proposal.procedures, ctx),
+            )
         codeset = self.registry.get(ctx.date_of_service)
         env = RuleEnv(codeset, self.rules, ctx, f"{codeset.version}+{self.rules.version}")
         items = [CodeItem(i, pc) for i, pc in enumerate(proposal.codes)]
@@ -239,6 +265,7 @@ class ValidatorPipeline:
             verdicts=[self._verdict(item, supported.get(item.index, [])) for item in items],
             codeset_version=codeset.version,
             rules_version=self.rules.version,
+            procedures=self.procedures.validate(proposal.procedures, ctx) if proposal.procedures else [],
         )
 
     # -- evidence -----------------------------------------------------------------
@@ -326,20 +353,7 @@ class ValidatorPipeline:
 
     @staticmethod
     def _locate(normalized: NormalizedText, evidence: Evidence) -> tuple[list[Occurrence], str]:
-        if not evidence.text.strip():
-            return [], "empty quote"
-        if (evidence.start is None) != (evidence.end is None):
-            return [], "give both start and end offsets, or neither"
-        if evidence.start is not None and evidence.end is not None:
-            if evidence.end - evidence.start <= _MAX_SPAN and normalized.slices_to(
-                evidence.start, evidence.end, evidence.text
-            ):
-                return [Occurrence(evidence.start, evidence.end, False)], ""
-            return [], f"offsets {evidence.start}-{evidence.end} do not slice to the quote"
-        found = [o for o in normalized.find_all(evidence.text) if o.end - o.start <= _MAX_SPAN]
-        if not found:
-            return [], "quote not found verbatim in the note (whitespace-normalised, any case)"
-        return found[:20], ""
+        return locate_quote(normalized, evidence.text, evidence.start, evidence.end)
 
     @staticmethod
     def _line(note: str, start: int, end: int) -> str:
@@ -508,6 +522,10 @@ _ASSERTED_AWAY = frozenset(
     {"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "HISTORICAL", "RESOLVED"}
 )
 _HEADER_PREFIX = re.compile(r"\s*[-*\u2022#]*\s*([A-Za-z][A-Za-z /&\-]{0,48}?)\s*:")
+
+
+def _sections(note: str) -> list[tuple[int, int, str]]:
+    return [(s.start, s.end, s.section) for s in segment_note(note)]
 
 
 def _header_label(note: str, pos: int) -> str | None:

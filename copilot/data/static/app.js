@@ -381,7 +381,57 @@
     document.querySelector(".search-card").hidden = finalised();
     renderNote();
     renderCodes();
+    renderProcedures();
     renderEvidence();
+  }
+
+  // Procedure codes (ICD-10-PCS, HCPCS, CPT): their own list, accepted or rejected one by one (audited).
+  function renderProcedures() {
+    var c = state.chart;
+    var procedures = c.procedures || [];
+    $("procedures-card").hidden = !procedures.length;
+    var list = $("procedures");
+    if (!procedures.length) { list.replaceChildren(); return; }
+    var decided = procedures.filter(function (p) { return p.decision !== "pending"; }).length;
+    $("procedures-summary").textContent = procedures.length + " · " + decided + " decided";
+    list.replaceChildren.apply(list, procedures.map(function (p) {
+      var badgeEl = p.decision === "accepted" ? badge("ok", "accepted")
+        : p.decision === "rejected" ? badge("bad", "rejected")
+        : p.status === "rejected" ? badge("outline-bad", "blocked by rules") : badge("accent", "suggested");
+      var verdicts = p.reasons.map(function (r) {
+        return h("li", null, h("span", { class: "chip bad" }, r.rule), h("span", null, r.reason));
+      });
+      (p.warning_details || []).forEach(function (w) {
+        verdicts.push(h("li", null, h("span", { class: "badge warn" }, "warning"), h("span", { class: "chip" }, w.rule), h("span", null, w.reason)));
+      });
+      if (!verdicts.length && p.status === "accepted") verdicts.push(h("li", null, h("span", { class: "ok" }, "✓ Passed every procedure rule")));
+      var where = p.evidence.map(function (e) { return e.start !== null ? "[" + e.start + "–" + e.end + "]" : "[?]"; }).join(" ");
+      var li = h("li", { class: "code procedure decided-" + p.decision, "data-code": p.code, "data-decision": p.decision },
+        h("div", { class: "code-top" },
+          h("span", { class: "code-id" }, p.code + (p.modifiers.length ? "-" + p.modifiers.join("-") : "")),
+          h("span", { class: "chip", title: "code system" }, p.system || "?"), badgeEl),
+        h("div", { class: "code-desc" }, p.description || "(no description)"),
+        h("div", { class: "code-detail" }, h("ul", { class: "verdicts" }, verdicts),
+          h("div", { class: "muted" }, (where ? "evidence " + where : "no evidence span") +
+            (p.decided_by ? " · " + p.decision + " by " + p.decided_by : ""))));
+      if (!finalised()) {
+        var needsReason = p.status === "rejected";
+        var reason = h("input", { type: "text", maxlength: "1000", "aria-label": "Reason for " + p.code,
+          placeholder: needsReason ? "Reason (required to override the validators)" : "Reason (optional)" });
+        var act = function (action) {
+          var why = reason.value.trim() || null;
+          review([], false, why, null, [{ action: action, code: p.code }]).then(function (ok) {
+            if (ok) toast((action === "accept" ? "Accepted " : "Rejected ") + p.code);
+          });
+        };
+        li.append(h("div", { class: "code-buttons" },
+          h("button", { type: "button", class: "accept", "data-action": "procedure-accept", onclick: function () { act("accept"); } },
+            needsReason ? "Override & accept" : "Accept"),
+          h("button", { type: "button", class: "reject", "data-action": "procedure-reject", onclick: function () { act("reject"); } }, "Reject"),
+          reason));
+      }
+      return li;
+    }));
   }
 
   function reasonSpans(code) {
@@ -562,13 +612,15 @@
     }
   }
 
-  // reason: undefined takes the selected code's reason box; onOverride(error) gets a code the validators rejected.
-  function review(actions, finalise, reason, onOverride) {
+  // reason: undefined takes the selected code's reason box; onOverride(error) gets a code the validators rejected;
+  // procedures: decisions on the chart's procedure codes ({action, code}).
+  function review(actions, finalise, reason, onOverride, procedures) {
     var c = state.chart;
     if (!c || state.busy) return Promise.resolve();
     var reasonInput = $("reason");
     if (reason === undefined) reason = reasonInput && reasonInput.value.trim() ? reasonInput.value.trim() : null;
     var body = { expected_version: c.version, actions: actions, reason: reason, finalise: !!finalise };
+    if (procedures && procedures.length) body.procedures = procedures;
     state.busy = true;
     return api("POST", "/v1/charts/" + c.chart_id + "/review", body).then(function (res) {
       setChart(res.data, true);
