@@ -132,3 +132,32 @@ def test_validate_refuses_a_deeply_nested_proposal(tmp_path: Path, capsys: pytes
     assert code == 2
     err = capsys.readouterr().err
     assert "nested too deeply" in err and "Traceback" not in err
+
+
+def test_a_ray_worker_turns_any_per_note_exception_into_that_notes_error_line() -> None:
+    """On Ray an exception out of the worker stops the batch (DistributedError): the worker catches it first."""
+    from medcode.agent.cli import _code_on_worker, _RunCollector
+
+    class Boom:
+        recorder = _RunCollector()
+
+        def code(self, note: object) -> object:
+            raise KeyError("a quote from the note")  # not a medcode error: its message may hold PHI
+
+    outcome = _code_on_worker(100_000, Boom(), (1, {"id": "n1", "text": NOTE}, None))  # type: ignore[arg-type]
+    assert outcome.failed and outcome.run is None
+    assert outcome.record == {
+        "note_id": "n1",
+        "error": {"type": "KeyError", "message": "unexpected KeyError while coding this note"},
+    }
+
+
+def test_retry_failed_knows_json_and_fhir_error_lines() -> None:
+    from medcode.agent.cli import _is_error_line
+
+    assert _is_error_line({"note_id": "a", "error": {"type": "NoteError", "message": "empty"}})
+    outcome = {"resource": {"resourceType": "OperationOutcome", "issue": []}}
+    assert _is_error_line({"resourceType": "Bundle", "entry": [outcome]})
+    claim = {"resource": {"resourceType": "Claim"}}
+    assert not _is_error_line({"resourceType": "Bundle", "entry": [claim, outcome]})  # coded, with rejected codes
+    assert not _is_error_line({"note_id": "a", "codes": []})
