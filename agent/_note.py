@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from medcode._input import describe_validation_error
+from medcode._input import describe_validation_error, lone_surrogate_at, reject_lone_surrogates
 from medcode.errors import InputError, NoteError
 
 __all__ = ["METADATA_FIELDS", "FHIRReference", "FHIRSource", "Note", "NoteMetadata", "NoteType", "sha256_text"]
@@ -26,6 +26,7 @@ def sha256_text(text: str) -> str:
 
 
 NoteType = str  # free-form ("outpatient_visit", "ed_note", "discharge_summary", ...)
+UnicodeText = Annotated[str, AfterValidator(reject_lone_surrogates)]
 
 
 METADATA_FIELDS = ("provider_id", "department", "payer", "encounter_date")
@@ -42,9 +43,9 @@ class NoteMetadata(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    provider_id: str | None = Field(default=None, max_length=100)
-    department: str | None = Field(default=None, max_length=100)
-    payer: str | None = Field(default=None, max_length=100)
+    provider_id: UnicodeText | None = Field(default=None, max_length=100)
+    department: UnicodeText | None = Field(default=None, max_length=100)
+    payer: UnicodeText | None = Field(default=None, max_length=100)
     encounter_date: dt.date | None = None
 
     @field_validator("provider_id", "department", "payer", mode="after")
@@ -109,10 +110,10 @@ class Note(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
-    text: str
+    id: UnicodeText = Field(min_length=1, max_length=200)
+    text: UnicodeText
     setting: Literal["outpatient", "inpatient"] = "outpatient"
-    note_type: NoteType = "outpatient_visit"
+    note_type: UnicodeText = Field(default="outpatient_visit", min_length=1, max_length=100)
     age: int | None = Field(default=None, ge=0, le=130)
     sex: Literal["F", "M"] | None = None
     date_of_service: dt.date | None = None
@@ -136,6 +137,9 @@ class Note(BaseModel):
             )
         if "\x00" in text:
             raise NoteError("the note contains NUL bytes (binary data?)")
+        bad = lone_surrogate_at(text)
+        if bad is not None:
+            raise NoteError(f"the note text is not valid Unicode (a lone surrogate at character {bad})")
         fields.setdefault("id", sha256_text(text)[:12])
         try:
             return cls(text=text, **fields)  # type: ignore[arg-type]

@@ -66,13 +66,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="auto",
         help="auto (default): FHIR when the input is JSON with a resourceType, else text",
     )
-    code.add_argument("--id", help="note id (default: a hash prefix of the text)")
+    code.add_argument("--id", help="note id, at most 200 characters (default: a hash prefix of the text)")
     code.add_argument("--setting", choices=("outpatient", "inpatient"), help="coding setting (default: from settings)")
     code.add_argument(
         "--note-type",
-        help="note type for routing (default: from a FHIR DocumentReference's type, else outpatient_visit)",
+        help="note type for routing, at most 100 characters (default: from a FHIR DocumentReference's type, else "
+        "outpatient_visit)",
     )
-    code.add_argument("--age", type=int, help="patient age in years (enables age edits)")
+    code.add_argument("--age", type=int, help="patient age in years, 0-130 (enables age edits)")
     code.add_argument("--sex", choices=("F", "M"), help="patient sex (enables sex edits)")
     code.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (picks the code-set release)")
     meta = code.add_argument_group("note metadata (optional; the monitoring reports group by it)")
@@ -89,8 +90,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Code every note of INPUT.jsonl (one JSON object a line: id, text, and optional setting, "
         "note_type, age, sex, date_of_service, and the metadata provider_id, department, payer, encounter_date, "
         "either as top-level keys or in a 'metadata' object; or a FHIR R4 DocumentReference or Bundle) into "
-        "RESULTS.jsonl. Resumes after a crash: ids already in the output are skipped. A note that fails gets an "
-        "error line instead of stopping the batch.",
+        "RESULTS.jsonl. Resumes after a crash: ids already in the output are skipped. A note that fails, for whatever "
+        "reason (a bad line, a bad byte, bad FHIR, an LLM or lock error), gets an error line instead of stopping the "
+        "batch (with --format fhir a Bundle with an OperationOutcome); --retry-failed codes those notes again. Output "
+        "is ASCII JSON, created owner-only (0600: it holds evidence quotes). Exit 0 when every note is coded, 1 when "
+        "any note's last line is an error line, 2 when the input cannot be read.",
     )
     batch.add_argument("input", type=Path, help="input JSONL")
     batch.add_argument("--out", type=Path, required=True, help="output JSONL (appended; resumable)")
@@ -101,6 +105,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="json (default): the `code --json` document a line; fhir: a FHIR R4 Bundle a line",
     )
     batch.add_argument("--limit", type=int, help="code at most N notes")
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="code again the notes whose last output line is an error line (the new line supersedes it)",
+    )
     _common(batch)
     add_ray_arguments(batch)
     batch.set_defaults(handler=_code_batch)
@@ -267,11 +276,73 @@ def _start_llm_server_early(coder: MedicalCoder) -> threading.Thread | None:
     return thread
 
 
-def _done_ids(out: Path) -> set[str]:
-    """Ids already written to a results file (a torn last line is dropped and redone)."""
+def _previous_results(out: Path) -> dict[str, dict[str, Any]]:
+    """The last line written for each note id of a results file, JSON or FHIR (a torn last line is dropped and
+    redone)."""
     from medcode.agent._results import read_result_lines, result_note_id
 
-    return {note_id for row in read_result_lines(out) if (note_id := result_note_id(row)) is not None}
+    return {note_id: row for row in read_result_lines(out) if (note_id := result_note_id(row)) is not None}
+
+
+def _is_error_line(row: dict[str, Any]) -> bool:
+    """A results line saying the note failed: ``{"note_id", "error"}``, or (``--format fhir``) a Bundle holding
+    only an OperationOutcome (a coded note's Bundle has its Claim)."""
+    if "error" in row:
+        return True
+    entries = row.get("entry")
+    if row.get("resourceType") != "Bundle" or not isinstance(entries, list) or not entries:
+        return False
+    kinds = {
+        e["resource"].get("resourceType")
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    }
+    return kinds == {"OperationOutcome"}
+
+
+BatchLine = tuple[int, dict[str, Any] | None, str | None]  # line number, parsed row, why it is unusable
+
+
+def read_batch_lines(data: bytes) -> list[BatchLine]:
+    """Parse a ``code-batch`` input: ``(line number, object or None, problem or None)`` per non-blank line.
+
+    Never raises for bad content: a line that is not UTF-8, not JSON, nested too deeply, or not an
+    object with a ``text`` string (nor a FHIR resource) gets a problem naming the line, and the other lines
+    are unaffected.
+    """
+    from medcode.agent._fhir import is_fhir_resource
+
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    parsed: list[BatchLine] = []
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            parsed.append((lineno, None, f"line {lineno}: not valid UTF-8 (bad byte at column {exc.start + 1})"))
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.append((lineno, None, f"line {lineno}: not JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        except RecursionError:
+            parsed.append((lineno, None, f"line {lineno}: JSON nested too deeply"))
+            continue
+        if not isinstance(row, dict) or not (isinstance(row.get("text"), str) or is_fhir_resource(row)):
+            parsed.append(
+                (
+                    lineno,
+                    None,
+                    f"line {lineno}: expected an object with a 'text' string, or a FHIR DocumentReference or Bundle",
+                )
+            )
+            continue
+        parsed.append((lineno, row, None))
+    return parsed
 
 
 def _batch_metadata(row: dict[str, Any]) -> NoteMetadata:
@@ -293,10 +364,13 @@ def _row_id(lineno: int, row: dict[str, Any] | None) -> str:
 
     if row is not None and is_fhir_resource(row):
         return fhir_note_id(row) or f"line-{lineno}"
-    return str(row["id"]) if row and row.get("id") is not None else f"line-{lineno}"
+    if row and row.get("id") is not None:
+        value = row["id"]
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=True)[:200]
+    return f"line-{lineno}"
 
 
-_BatchItem = tuple[int, dict[str, Any] | None, str | None]  # line number, parsed row, why it is unusable
+_BatchItem = BatchLine
 
 
 def _batch_note(item: _BatchItem, max_chars: int) -> Note:
@@ -317,12 +391,25 @@ def _batch_note(item: _BatchItem, max_chars: int) -> Note:
     return Note.checked(row["text"], max_chars, id=_row_id(lineno, row), **fields)
 
 
-def _error_record(note_id: str, exc: Exception) -> dict[str, Any]:
-    return {"note_id": note_id, "error": {"type": type(exc).__name__, "message": str(exc)}}
+def _error_record(note_id: str, exc: Exception, *, fhir: bool = False) -> dict[str, Any]:
+    """A failed note's output line: the error's class and message (medcode's messages never quote notes; another
+    exception's might, so only its class is given, and it is logged). ``fhir``: a Bundle holding an
+    OperationOutcome (``code-batch --format fhir``)."""
+    from medcode.errors import MedcodeError
+
+    known = isinstance(exc, MedcodeError)
+    message = str(exc) if known else f"unexpected {type(exc).__name__} while coding this note"
+    if not known:
+        logger.error("note %r failed unexpectedly: %s", note_id, type(exc).__name__)
+    if fhir:
+        from medcode.agent._fhir import error_to_fhir
+
+        return error_to_fhir(note_id, exc if known else RuntimeError(message))
+    return {"note_id": note_id, "error": {"type": type(exc).__name__, "message": message}}
 
 
 def _write_line(out: Any, record: dict[str, Any]) -> None:
-    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.write(json.dumps(record, ensure_ascii=True) + "\n")  # ASCII: a lone surrogate cannot break the line
     out.flush()
     os.fsync(out.fileno())
 
@@ -330,8 +417,9 @@ def _write_line(out: Any, record: dict[str, Any]) -> None:
 def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
     from tqdm import tqdm
 
-    from medcode.agent._fhir import error_to_fhir, is_fhir_resource, require_fhir, result_to_fhir
-    from medcode.errors import InputError, MedcodeError, MissingDependencyError
+    from medcode._files import open_private
+    from medcode.agent._fhir import require_fhir, result_to_fhir
+    from medcode.errors import InputError, MissingDependencyError
 
     options = ray_options(args, ctx.settings)
     if args.format == "fhir":
@@ -339,49 +427,47 @@ def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
         if options is not None:
             raise InputError("--format fhir is not supported with --ray yet; code the batch as JSON or without --ray")
     try:
-        lines = args.input.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {args.input}: {exc}") from None
-    done = _done_ids(args.out)
-    todo: list[_BatchItem] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict) or not (isinstance(row.get("text"), str) or is_fhir_resource(row)):
-                raise ValueError("expected an object with a 'text' string, or a FHIR DocumentReference or Bundle")
-            todo.append((lineno, row, None))
-        except (json.JSONDecodeError, ValueError) as exc:
-            todo.append((lineno, None, f"line {lineno}: {exc}"))
+        data = args.input.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {args.input}: {exc.strerror or exc}") from None
+    todo = read_batch_lines(data)
+    previous = _previous_results(args.out)
+    failed_before = {note_id for note_id, row in previous.items() if _is_error_line(row)}
+    done = set(previous) - (failed_before if args.retry_failed else set())
     pending = [t for t in todo if _row_id(t[0], t[1]) not in done]
     if args.limit is not None:
         pending = pending[: args.limit]
+    still_failed = failed_before - {_row_id(t[0], t[1]) for t in pending}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if options is not None:
         coded, failures = _code_batch_on_ray(args, ctx, pending, options)
     else:
         failures = 0
         coded = 0
-        with _coder(args, ctx) as coder, args.out.open("a", encoding="utf-8") as out:
+        fhir = args.format == "fhir"
+        with _coder(args, ctx) as coder, open_private(args.out, "a") as out:
             for item in tqdm(pending, desc="coding", unit="note", file=sys.stderr, disable=None):
                 note_id = _row_id(item[0], item[1])
                 record: dict[str, Any]
                 try:
                     result = coder.code(_batch_note(item, ctx.settings.max_note_chars))
-                    record = result_to_fhir(result) if args.format == "fhir" else result.model_dump(mode="json")
+                    record = result_to_fhir(result) if fhir else result.model_dump(mode="json")
                     coded += 1
                 except MissingDependencyError:
-                    raise
-                except (MedcodeError, ValueError) as exc:
+                    raise  # an extra is not installed: every such note would fail; exit 2 naming it, reruns resume
+                except Exception as exc:  # every per-note failure is that note's error line; the batch goes on
                     failures += 1
-                    record = error_to_fhir(note_id, exc) if args.format == "fhir" else _error_record(note_id, exc)
+                    record = _error_record(note_id, exc, fhir=fhir)
                 _write_line(out, record)
+    all_ids = {_row_id(t[0], t[1]) for t in todo}
+    failed = failures + len(still_failed & all_ids)
+    retry = " (rerun with --retry-failed to code them again)" if failed else ""
     print(
-        f"coded {coded} note(s), {failures} error(s), {len(done)} already done; results in {args.out}",
+        f"coded {coded} note(s), {failures} failed now, {len(done & all_ids)} already "
+        f"done; {failed} note(s) failed in all{retry}; results in {args.out}",
         file=sys.stderr,
     )
-    return 0 if failures == 0 else 1
+    return 0 if failed == 0 else 1
 
 
 # -- code-batch on Ray: the workers code, this process records and writes in input order ------------------------
@@ -438,14 +524,18 @@ class _Outcome:
 
 def _code_on_worker(max_chars: int, coder: MedicalCoder, item: _BatchItem) -> _Outcome:
     """One batch line, coded in a Ray worker; nothing is written there."""
-    from medcode.errors import MedcodeError
+    from medcode.errors import MissingDependencyError
 
+    collector = coder.recorder if isinstance(coder.recorder, _RunCollector) else None
     try:
-        result = coder.code(_batch_note(item, max_chars))
-    except (MedcodeError, ValueError) as exc:
+        record = coder.code(_batch_note(item, max_chars)).model_dump(mode="json")
+    except MissingDependencyError:
+        raise  # an extra is not installed on the worker: the batch stops (DistributedError naming it)
+    except Exception as exc:  # any other per-note failure is that note's error line, never the worker's
+        if collector is not None:
+            collector.take()  # a run recorded before the failure is not this note's result
         return _Outcome(_error_record(_row_id(item[0], item[1]), exc), None, True)
-    run = coder.recorder.take() if isinstance(coder.recorder, _RunCollector) else None
-    return _Outcome(result.model_dump(mode="json"), run, False)
+    return _Outcome(record, None if collector is None else collector.take(), False)
 
 
 def _code_batch_on_ray(
@@ -456,8 +546,8 @@ def _code_batch_on_ray(
 
     from tqdm import tqdm
 
+    from medcode._files import open_private
     from medcode.agent._distributed import map_in_order
-    from medcode.errors import MedcodeError
 
     coded = failures = 0
     recorder = None if args.no_record else ctx.recorder()  # opened first: it creates the review database
@@ -471,7 +561,7 @@ def _code_batch_on_ray(
             ),
             options=options,
         )
-        with args.out.open("a", encoding="utf-8") as out:
+        with open_private(args.out, "a") as out:
             bar = tqdm(outcomes, total=len(pending), desc="coding", unit="note", file=sys.stderr, disable=None)
             for outcome in bar:
                 record = outcome.record
@@ -479,7 +569,7 @@ def _code_batch_on_ray(
                 if outcome.run is not None and recorder is not None:
                     try:
                         record["chart_id"] = recorder.record(outcome.run)
-                    except MedcodeError as exc:
+                    except Exception as exc:  # e.g. the store is locked: this note's error line, the batch goes on
                         record, failed = _error_record(str(record["note_id"]), exc), True
                 failures += failed
                 coded += not failed

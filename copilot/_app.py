@@ -1,35 +1,46 @@
 """The copilot's FastAPI app: the ``/v1`` JSON API, the coder pages and the API docs.
 
 Every ``/v1`` route needs ``Authorization: Bearer <token>`` (401 otherwise, checked before the
-body is read). Request bodies over ``max_request_bytes`` get 413. Errors are JSON:
-``{"error": {"type": ..., "message": ...}}`` with 400 (bad input), 401, 404 (no such chart or
-job), 409 (stale chart version or already finalised), 413, 422 (malformed request, a FHIR resource
-that is invalid or unusable: with ``path``, or a code the validators rejected kept or added without a
-reason: with ``rules`` and ``verdicts``), 501 (FHIR asked of a server without the ``fhir`` extra),
-503 (coding queue full, index or LLM unavailable). Pages and static files carry a strict Content-
-Security-Policy (no inline script, nothing from other origins). Request logs name method, path and
-status only: never the body or query string (both may hold PHI).
+body is read): a user's own token (``medcode users add``), or the shared ``MEDCODE_API_TOKEN``, the
+bootstrap admin, from loopback clients only (``api_token_loopback_only``). Each route needs a role
+(coder: coding and review; auditor: blinded audits; admin: all), else 403; the audit log records the
+authenticated user, and a name in the request that is not that user is refused (403). Request bodies over
+``max_request_bytes`` get 413. Errors are JSON: ``{"error": {"type": ..., "message": ...}}`` with 400
+(bad input), 401, 403, 404 (no such chart or job), 409 (stale chart version or already finalised), 413,
+422 (malformed request naming the field, a FHIR resource that is invalid or unusable: with ``path``, or a
+code the validators rejected kept or added without a reason: with ``rules`` and ``verdicts``), 501 (FHIR
+asked of a server without the ``fhir`` extra), 503 (coding queue full, index, LLM or store unavailable).
+Pages and static files carry a strict Content-Security-Policy (no inline script, nothing from other
+origins). Request logs name method, escaped path and status only: never the body or query string (both may
+hold PHI). ``POST /v1/code?wait=`` waits on the event loop (no thread held), so waiting clients cannot
+starve the other routes, and ``/healthz`` answers on the loop with its own small thread limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request, Security
+import anyio
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medcode import __version__
@@ -54,6 +65,7 @@ from medcode.copilot._models import (
     SearchHit,
 )
 from medcode.copilot._service import CopilotService, QueueFilter
+from medcode.copilot.cli import is_loopback
 from medcode.errors import (
     AuditTaskNotFoundError,
     ChartConflictError,
@@ -68,12 +80,15 @@ from medcode.errors import (
     MedcodeError,
     MissingDependencyError,
     OverrideReasonRequiredError,
+    PermissionDeniedError,
     RetrievalError,
+    StoreError,
     UnknownCodeError,
 )
 from medcode.monitoring import GroupBy
+from medcode.review import BOOTSTRAP_USER, Principal, Role, UserDirectory
 
-__all__ = ["create_app"]
+__all__ = ["JobWaiters", "acting_as", "create_app", "loggable_path", "principal", "require"]
 
 log = logging.getLogger("medcode.copilot.access")
 
@@ -89,7 +104,21 @@ _CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _DOC_PATHS = ("/docs", "/redoc", "/static-offline-docs")
-Person = Annotated[str, Query(min_length=1, max_length=100, description="Your name (recorded).")]
+Person = Annotated[
+    str | None, Query(min_length=1, max_length=100, description="Deprecated: the signed-in user is used.")
+]
+_MAX_ID = 2**63 - 1  # the databases' integer range: a larger id is a 422, not an overflow
+ChartId = Annotated[int, PathParam(ge=1, le=_MAX_ID, description="The chart id.")]
+TaskId = Annotated[int, PathParam(ge=1, le=_MAX_ID, description="The audit task id.")]
+_PRINCIPAL = "medcode.principal"
+
+
+def loggable_path(path: str, limit: int = 300) -> str:
+    """A request path safe for one log line: non-ASCII as ``\\uXXXX``, control characters (a decoded ``%0a``,
+    NUL) as ``\\xNN``, cut at ``limit`` characters. A client cannot forge a log line with it."""
+    ascii_only = path.encode("ascii", "backslashreplace").decode("ascii")
+    escaped = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in ascii_only)
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
 
 
 def _error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -113,17 +142,39 @@ async def _send_json(
 class _Guard:
     """ASGI middleware: request log, security headers, bearer auth for ``/v1``, request size cap."""
 
-    def __init__(self, app: ASGIApp, *, token: str, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, max_body: int, users: UserDirectory, loopback_only: bool) -> None:
         self.app = app
         self._token = token.encode("utf-8")
         self.max_body = max_body
+        self.users = users
+        self.loopback_only = loopback_only
 
-    def _authorised(self, scope: Scope) -> bool:
+    def _principal(self, scope: Scope) -> tuple[Principal | None, str]:
+        """Who the bearer token belongs to, or None and why not."""
+        credentials = None
         for name, value in scope.get("headers", []):
             if name == b"authorization":
-                scheme, _, credentials = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._token)
-        return False
+                scheme, _, rest = value.partition(b" ")
+                credentials = rest.strip() if scheme.lower() == b"bearer" else None
+                break
+        if not credentials:
+            return None, "missing or wrong bearer token (Authorization: Bearer <your token>)"
+        if hmac.compare_digest(credentials, self._token):
+            client = scope.get("client")
+            if self.loopback_only and not (client and is_loopback(str(client[0]))):
+                return None, (
+                    "the shared MEDCODE_API_TOKEN is accepted from this machine only; sign in with your own "
+                    "token (medcode users add)"
+                )
+            return Principal(name=BOOTSTRAP_USER, role="admin", bootstrap=True), ""
+        try:
+            token = credentials.decode("ascii")
+        except UnicodeDecodeError:
+            return None, "missing or wrong bearer token (Authorization: Bearer <your token>)"
+        principal = self.users.authenticate(token)
+        if principal is None:
+            return None, "missing, wrong or revoked bearer token (Authorization: Bearer <your token>)"
+        return principal, ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,17 +200,29 @@ class _Guard:
         try:
             await self._guarded(scope, receive, send_with_headers, path)
         finally:
-            log.info("%s %s %d %.0fms", scope.get("method"), path, status, (time.perf_counter() - started) * 1000)
+            user = scope.get(_PRINCIPAL)
+            log.info(
+                "%s %s %d %.0fms %s",
+                loggable_path(str(scope.get("method", ""))),
+                loggable_path(path),
+                status,
+                (time.perf_counter() - started) * 1000,
+                user.name if isinstance(user, Principal) else "-",
+            )
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        if (path == "/v1" or path.startswith("/v1/")) and not self._authorised(scope):
-            await _send_json(
-                send,
-                401,
-                _error_body("unauthorized", "missing or wrong bearer token (Authorization: Bearer $MEDCODE_API_TOKEN)"),
-                ((b"www-authenticate", b'Bearer realm="medcode"'),),
-            )
-            return
+        if path == "/v1" or path.startswith("/v1/"):
+            try:
+                principal, why = self._principal(scope)
+            except StoreError:
+                await _send_json(send, 503, _error_body("StoreError", "the user directory cannot be read; retry"))
+                return
+            if principal is None:
+                await _send_json(
+                    send, 401, _error_body("unauthorized", why), ((b"www-authenticate", b'Bearer realm="medcode"'),)
+                )
+                return
+            scope[_PRINCIPAL] = principal
         length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         too_big = _error_body(
             "request_too_large", f"request body is over {self.max_body:,} bytes (MEDCODE_MAX_REQUEST_BYTES)"
@@ -207,15 +270,85 @@ def _status_for(exc: MedcodeError) -> int:
         return 404
     if isinstance(exc, ChartConflictError):
         return 409
+    if isinstance(exc, PermissionDeniedError):
+        return 403
     if isinstance(exc, OverrideReasonRequiredError | FHIRError):
         return 422  # well-formed JSON, but the verdict needs a reason / the FHIR resource is unusable
     if isinstance(exc, InputError | UnknownCodeError):
         return 400
-    if isinstance(exc, JobQueueFullError | RetrievalError | LLMError):
+    if isinstance(exc, JobQueueFullError | RetrievalError | LLMError | StoreError):
         return 503
     if isinstance(exc, MissingDependencyError):
         return 501  # e.g. FHIR asked of a server installed without the 'fhir' extra
     return 500
+
+
+def principal(request: Request) -> Principal:
+    """The authenticated user of a ``/v1`` request (set by the guard)."""
+    found = request.scope.get(_PRINCIPAL)
+    if not isinstance(found, Principal):  # a route outside /v1 asked: never happens for the API
+        raise PermissionDeniedError("not signed in")
+    return found
+
+
+def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency (run on the event loop, no thread) that refuses principals without one of ``roles``."""
+
+    async def check(request: Request) -> Principal:
+        who = principal(request)
+        if not who.can(*roles):
+            raise PermissionDeniedError(
+                f"user {who.name!r} has role {who.role}; this needs {' or '.join(roles)} (or admin)"
+            )
+        return who
+
+    return check
+
+
+def acting_as(who: Principal, claimed: str | None, field: str) -> str:
+    """The name to record: always the authenticated user's. Raises ``PermissionDeniedError`` when the request
+    names someone else in ``field``."""
+    if claimed is not None and claimed.strip() != who.name:
+        raise PermissionDeniedError(
+            f"{field} {claimed.strip()[:100]!r} is not the signed-in user {who.name!r}: the audit log records the "
+            f"token's user; leave {field} out"
+        )
+    return who.name
+
+
+class JobWaiters:
+    """Clients waiting on the event loop for coding jobs; the worker thread wakes them (no thread per waiter)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: dict[str, set[asyncio.Event]] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def register(self, job_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        with self._lock:
+            self._events.setdefault(job_id, set()).add(event)
+        return event
+
+    def unregister(self, job_id: str, event: asyncio.Event) -> None:
+        with self._lock:
+            waiting = self._events.get(job_id)
+            if waiting is not None:
+                waiting.discard(event)
+                if not waiting:
+                    del self._events[job_id]
+
+    def job_finished(self, job_id: str) -> None:
+        """Called on the worker thread."""
+        with self._lock:
+            events = list(self._events.get(job_id, ()))
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for event in events:
+                loop.call_soon_threadsafe(event.set)
 
 
 def _job_view(job: CodingJob, *, fhir: bool = False) -> dict[str, Any]:
@@ -284,15 +417,22 @@ def create_app(
     if not secret or not secret.strip():
         raise ConfigError("the copilot needs an API token: set MEDCODE_API_TOKEN (at least 16 characters)")
 
+    users = UserDirectory(settings)
+    waiters = JobWaiters()
+    health_limiter = anyio.CapacityLimiter(4)  # /healthz never queues behind the request thread pool
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        waiters.bind(asyncio.get_running_loop())
         service = CopilotService(settings, proposer=proposer, warm_up=warm_up)
+        service.worker.listeners.append(waiters.job_finished)
         service.start()
         app.state.service = service
         try:
             yield
         finally:
             service.close()
+            users.close()
 
     app = FastAPIOffline(
         title="medcode copilot",
@@ -304,7 +444,13 @@ def create_app(
         lifespan=lifespan,
         favicon_url="/static/favicon.svg",
     )
-    app.add_middleware(_Guard, token=secret.strip(), max_body=settings.max_request_bytes)
+    app.add_middleware(
+        _Guard,
+        token=secret.strip(),
+        max_body=settings.max_request_bytes,
+        users=users,
+        loopback_only=settings.api_token_loopback_only,
+    )
     app.mount("/static", StaticFiles(directory=_DATA / "static"), name="static")
 
     @app.exception_handler(MedcodeError)
@@ -324,7 +470,9 @@ def create_app(
             extra["path"] = exc.path
         headers = {"Retry-After": "30"} if isinstance(exc, JobQueueFullError) else None
         if status >= 500:
-            logging.getLogger("copilot").error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+            logging.getLogger("copilot").error(
+                "%s %s failed: %s", request.method, loggable_path(request.url.path), type(exc).__name__
+            )
         return JSONResponse(_error_body(type(exc).__name__, str(exc), **extra), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -336,6 +484,13 @@ def create_app(
         where = ".".join(p for p in first["loc"] if p != "body") or "request"
         message = f"{where}: {first['msg']}" + (f" (+{len(details) - 1} more)" if len(details) > 1 else "")
         return JSONResponse(_error_body("validation_error", message, details=details), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logging.getLogger("copilot").error(
+            "%s %s failed: unexpected %s", request.method, loggable_path(request.url.path), type(exc).__name__
+        )
+        return JSONResponse(_error_body("internal_error", "unexpected server error (see the server log)"), 500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -373,11 +528,24 @@ def create_app(
         return FileResponse(_DATA / "pages" / "cdi.html", media_type="text/html")
 
     @app.get("/healthz", tags=["service"], summary="Liveness and the coding worker's state (no auth)")
-    def healthz(request: Request) -> dict[str, Any]:
-        return service(request).health()
+    async def healthz(request: Request) -> dict[str, Any]:
+        health: dict[str, Any] = await anyio.to_thread.run_sync(service(request).health, limiter=health_limiter)
+        return health
 
     # -- the API -----------------------------------------------------------------------------
-    api = APIRouter(prefix="/v1", dependencies=[Security(HTTPBearer(auto_error=False))])
+    bearer = Security(HTTPBearer(auto_error=False))
+    signed_in = APIRouter(prefix="/v1", dependencies=[bearer, Depends(require("coder", "auditor"))])
+    api = APIRouter(prefix="/v1", dependencies=[bearer, Depends(require("coder"))])
+    audits = APIRouter(prefix="/v1", dependencies=[bearer, Depends(require("auditor"))])
+
+    @signed_in.get("/me", tags=["service"], summary="Who you are signed in as, and your role")
+    async def me(request: Request) -> dict[str, Any]:
+        return principal(request).model_dump()
+
+    @signed_in.get("/audit/head", tags=["audit"], summary="The audit log's head: keep it elsewhere (anchoring)")
+    def audit_head(request: Request) -> dict[str, Any]:
+        seq, digest = service(request).audit.head()
+        return {"seq": seq, "hash": digest, "verify": f"medcode audit verify --expect-head {digest}"}
 
     @api.post(
         "/code",
@@ -398,7 +566,7 @@ def create_app(
             422: {"description": "A malformed request, or unusable FHIR (`error.path`: the bad element)."},
         },
     )
-    def code_note(
+    async def code_note(
         request: Request,
         body: Annotated[CodeRequest | dict[str, Any], Body(description="A CodeRequest or a FHIR R4 resource.")],
         wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for the result (0 = answer now).")] = 0,
@@ -413,15 +581,32 @@ def create_app(
         if isinstance(body, CodeRequest):
             if setting is not None:
                 raise InputError("?setting is for a FHIR body; a CodeRequest names its setting in the body")
-            job = svc.submit(body)
+            job = await run_in_threadpool(svc.submit, body)
         elif is_fhir_resource(body):
-            job = svc.submit_fhir(body, setting=setting)
+            job = await run_in_threadpool(functools.partial(svc.submit_fhir, body, setting=setting))
         else:
-            job = svc.submit(_code_request(body))  # raises: the body was neither
+            job = await run_in_threadpool(svc.submit, _code_request(body))  # raises: the body was neither
         if wait > 0:
-            job = svc.wait(job.job_id, wait)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while job.status not in ("done", "failed"):
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                event = waiters.register(job.job_id)
+                try:
+                    job = await run_in_threadpool(svc.job, job.job_id)  # finished before we registered?
+                    if job.status in ("done", "failed"):
+                        break
+                    with anyio.move_on_after(min(left, 5.0)):  # 5 s: a job another process finished
+                        await event.wait()
+                finally:
+                    waiters.unregister(job.job_id, event)
+                job = await run_in_threadpool(svc.job, job.job_id)
             if job.status == "done" and job.result is not None:
-                return _fhir_response(job.result) if fhir else JSONResponse(job.result, status_code=200)
+                if fhir:
+                    return await run_in_threadpool(_fhir_response, job.result)
+                return JSONResponse(job.result, status_code=200)
         view = _job_view(job, fhir=fhir)
         return JSONResponse(view, status_code=202, headers={"Location": view["status_url"]})
 
@@ -451,7 +636,9 @@ def create_app(
         "as a FHIR R4 Bundle; a job not finished (or failed) answers the job.",
         response_model=CodingJob,
     )
-    def get_job(request: Request, job_id: str, output: OutputFormat = None) -> Response:
+    def get_job(
+        request: Request, job_id: Annotated[str, PathParam(max_length=64)], output: OutputFormat = None
+    ) -> Response:
         job = service(request).job(job_id)
         fhir = _wants_fhir(request, output)
         if fhir and job.status == "done" and job.result is not None:
@@ -476,7 +663,7 @@ def create_app(
     @api.get("/charts/{chart_id}", tags=["review"], summary="One chart: note, codes, verdicts, history")
     def get_chart(
         request: Request,
-        chart_id: int,
+        chart_id: ChartId,
         text: Annotated[bool, Query(description="Include the note text and evidence quotes (PHI).")] = True,
     ) -> dict[str, Any]:
         return service(request).chart(chart_id, include_text=text)
@@ -497,10 +684,11 @@ def create_app(
             },
         },
     )
-    def review_chart(request: Request, chart_id: int, body: ReviewRequest) -> dict[str, Any]:
-        return service(request).review(chart_id, body)
+    def review_chart(request: Request, chart_id: ChartId, body: ReviewRequest) -> dict[str, Any]:
+        user = acting_as(principal(request), body.user, "user")
+        return service(request).review(chart_id, body, user=user)
 
-    @api.get(
+    @signed_in.get(
         "/search",
         tags=["review"],
         summary="Find a code to add: exact code, then retrieval",
@@ -510,7 +698,9 @@ def create_app(
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=500, description="A code or words.")],
         top_k: Annotated[int, Query(ge=1, le=50)] = 10,
-        chart_id: Annotated[int | None, Query(description="Use this chart's date of service.")] = None,
+        chart_id: Annotated[
+            int | None, Query(ge=1, le=_MAX_ID, description="Use this chart's date of service.")
+        ] = None,
         date_of_service: dt.date | None = None,
     ) -> list[SearchHit]:
         svc = service(request)
@@ -529,37 +719,44 @@ def create_app(
         return service(request).metrics(since=since, note_type=note_type)
 
     # -- blinded audits: an auditor sees the note only; an adjudicator the note and both answers ----
-    @api.post("/audit/batches", tags=["audit"], summary="Draw charts into a blinded audit batch")
+    @audits.post("/audit/batches", tags=["audit"], summary="Draw charts into a blinded audit batch")
     def audit_sample(request: Request, body: AuditSampleRequest) -> dict[str, Any]:
-        batch = service(request).audit_sample(by=body.by, seed=body.seed, review_sample=body.review_sample)
+        by = acting_as(principal(request), body.by, "by")
+        batch = service(request).audit_sample(by=by, seed=body.seed, review_sample=body.review_sample)
         return batch.model_dump(mode="json")
 
-    @api.get("/audit/tasks", tags=["audit"], summary="Tasks you can code blind (no codes, routing or case type)")
-    def audit_tasks(request: Request, auditor: Person) -> list[dict[str, Any]]:
-        return [t.model_dump(mode="json") for t in service(request).audit_tasks(auditor)]
+    @audits.get("/audit/tasks", tags=["audit"], summary="Tasks you can code blind (no codes, routing or case type)")
+    def audit_tasks(request: Request, auditor: Person = None) -> list[dict[str, Any]]:
+        name = acting_as(principal(request), auditor, "auditor")
+        return [t.model_dump(mode="json") for t in service(request).audit_tasks(name)]
 
-    @api.get("/audit/tasks/{task_id}", tags=["audit"], summary="A task's note and metadata, blind")
-    def audit_task(request: Request, task_id: int, auditor: Person) -> dict[str, Any]:
-        return service(request).audit_task(task_id, auditor).model_dump(mode="json")
+    @audits.get("/audit/tasks/{task_id}", tags=["audit"], summary="A task's note and metadata, blind")
+    def audit_task(request: Request, task_id: TaskId, auditor: Person = None) -> dict[str, Any]:
+        name = acting_as(principal(request), auditor, "auditor")
+        return service(request).audit_task(task_id, name).model_dump(mode="json")
 
-    @api.post("/audit/tasks/{task_id}/answer", tags=["audit"], summary="Your blind codes for the note (final)")
-    def audit_answer(request: Request, task_id: int, body: AuditAnswerRequest) -> dict[str, Any]:
-        return service(request).audit_answer(task_id, body.auditor, body.codes).model_dump(mode="json")
+    @audits.post("/audit/tasks/{task_id}/answer", tags=["audit"], summary="Your blind codes for the note (final)")
+    def audit_answer(request: Request, task_id: TaskId, body: AuditAnswerRequest) -> dict[str, Any]:
+        name = acting_as(principal(request), body.auditor, "auditor")
+        return service(request).audit_answer(task_id, name, body.codes).model_dump(mode="json")
 
-    @api.get("/audit/disputes", tags=["audit"], summary="Disputed tasks you can adjudicate")
-    def audit_disputes(request: Request, adjudicator: Person) -> list[dict[str, Any]]:
-        return [t.model_dump(mode="json") for t in service(request).disputes(adjudicator)]
+    @audits.get("/audit/disputes", tags=["audit"], summary="Disputed tasks you can adjudicate")
+    def audit_disputes(request: Request, adjudicator: Person = None) -> list[dict[str, Any]]:
+        name = acting_as(principal(request), adjudicator, "adjudicator")
+        return [t.model_dump(mode="json") for t in service(request).disputes(name)]
 
-    @api.get("/audit/disputes/{task_id}", tags=["audit"], summary="A dispute: the note and both answers (A, B)")
-    def audit_dispute(request: Request, task_id: int, adjudicator: Person) -> dict[str, Any]:
-        return service(request).dispute(task_id, adjudicator).model_dump(mode="json")
+    @audits.get("/audit/disputes/{task_id}", tags=["audit"], summary="A dispute: the note and both answers (A, B)")
+    def audit_dispute(request: Request, task_id: TaskId, adjudicator: Person = None) -> dict[str, Any]:
+        name = acting_as(principal(request), adjudicator, "adjudicator")
+        return service(request).dispute(task_id, name).model_dump(mode="json")
 
-    @api.post("/audit/disputes/{task_id}/decision", tags=["audit"], summary="Decide the gold label")
-    def audit_decide(request: Request, task_id: int, body: AdjudicationRequest) -> dict[str, Any]:
-        detail = service(request).adjudicate(task_id, body.adjudicator, body.codes, body.reason)
+    @audits.post("/audit/disputes/{task_id}/decision", tags=["audit"], summary="Decide the gold label")
+    def audit_decide(request: Request, task_id: TaskId, body: AdjudicationRequest) -> dict[str, Any]:
+        name = acting_as(principal(request), body.adjudicator, "adjudicator")
+        detail = service(request).adjudicate(task_id, name, body.codes, body.reason)
         return {"task_id": detail.task_id, "status": detail.status, "gold": detail.gold}
 
-    @api.get("/autonomy", tags=["audit"], summary="Earned autonomy: measured accuracy, thresholds, grants")
+    @signed_in.get("/autonomy", tags=["audit"], summary="Earned autonomy: measured accuracy, thresholds, grants")
     def autonomy_report(request: Request) -> dict[str, Any]:
         return service(request).autonomy_report()
 
@@ -594,5 +791,7 @@ def create_app(
     ) -> dict[str, Any]:
         return service(request).cdi_report(since=_utc(since), until=_utc(until), group_by=by, limit=limit)
 
+    app.include_router(signed_in)
     app.include_router(api)
+    app.include_router(audits)
     return app

@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
@@ -25,7 +25,7 @@ from medcode.agent import MedicalCoder, Note
 from medcode.config import Settings
 from medcode.copilot._models import CodingJob, ErrorInfo
 from medcode.errors import JobNotFoundError, JobQueueFullError, MedcodeError, StoreError
-from medcode.review import ReviewStore, jobs_table
+from medcode.review import ReviewStore, jobs_table, stored_note_id
 
 __all__ = ["CodingWorker", "JobStore", "WorkerState"]
 
@@ -65,6 +65,7 @@ class JobStore:
     """
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.store = ReviewStore(settings, what="copilot job store")
         self.retention = dt.timedelta(hours=settings.serve_job_retention_hours)
 
@@ -133,7 +134,7 @@ class JobStore:
                 jobs_table.insert().values(
                     job_id=job_id,
                     status="queued",
-                    note_id=note.id,
+                    note_id=stored_note_id(self.settings, note.id),
                     note_type=note.note_type,
                     note_json=note.model_dump_json(),
                     proposer=proposer,
@@ -205,6 +206,13 @@ class JobStore:
                     note_json=None,
                 )
             )
+        self._forget_note_text()
+
+    def _forget_note_text(self) -> None:
+        """After a job's note text was cleared: copy the WAL into the database and truncate it, so the text is
+        in neither (the store zeroes freed pages: ``secure_delete``). Best effort: a reader holding an old
+        snapshot can delay it to the next job; PostgreSQL has no WAL file of ours to clear."""
+        self.store.checkpoint()
 
     def fail(self, job_id: str, error: ErrorInfo) -> None:
         """Mark a job failed; the note text is dropped from the job row."""
@@ -220,6 +228,7 @@ class JobStore:
                     note_json=None,
                 )
             )
+        self._forget_note_text()
 
 
 class CodingWorker:
@@ -239,6 +248,7 @@ class CodingWorker:
         self._finished = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="medcode-coding-worker", daemon=True)
+        self.listeners: list[Callable[[str], None]] = []  # called with a job id when the job is done or failed
 
     def start(self) -> None:
         requeued = self.store.requeue_interrupted()
@@ -318,3 +328,8 @@ class CodingWorker:
             log.info("coding job %s done in %.1fs (chart %s)", job_id, time.monotonic() - started, result["chart_id"])
         with self._finished:
             self._finished.notify_all()
+        for listener in list(self.listeners):
+            try:
+                listener(job_id)
+            except Exception:  # a listener never stops the worker
+                log.exception("job listener failed")

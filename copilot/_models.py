@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from medcode._input import reject_lone_surrogates
 from medcode.agent import NoteMetadata
 from medcode.review import EvidenceSpan
 
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 JobStatus = Literal["queued", "running", "done", "failed"]
+UnicodeText = Annotated[str, AfterValidator(reject_lone_surrogates)]  # a lone surrogate: 422 naming the field
 
 
 class CodeRequest(BaseModel):
@@ -32,10 +34,12 @@ class CodeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description="The clinical note, plain UTF-8 text.")
-    id: str | None = Field(default=None, min_length=1, max_length=200, description="Note id (default: a hash prefix).")
+    text: UnicodeText = Field(description="The clinical note, plain UTF-8 text.")
+    id: UnicodeText | None = Field(
+        default=None, min_length=1, max_length=200, description="Note id (default: a hash prefix)."
+    )
     setting: Literal["outpatient", "inpatient"] | None = Field(default=None, description="Default: from settings.")
-    note_type: str = Field(default="outpatient_visit", min_length=1, max_length=100, description="For routing.")
+    note_type: UnicodeText = Field(default="outpatient_visit", min_length=1, max_length=100, description="For routing.")
     age: int | None = Field(default=None, ge=0, le=130, description="Patient age in years (enables age edits).")
     sex: Literal["F", "M"] | None = Field(default=None, description="Patient sex (enables sex edits).")
     date_of_service: dt.date | None = Field(default=None, description="Picks the code-set release.")
@@ -119,13 +123,18 @@ class ReviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user: str = Field(min_length=1, max_length=100, description="Who decides (recorded in the audit log).")
+    user: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Deprecated: the audit log records the signed-in user. If given it must be that user (403).",
+    )
     expected_version: int = Field(ge=1)
     actions: list[ReviewAction] = Field(default_factory=list, max_length=200)
     procedures: list[ProcedureReviewAction] = Field(
         default_factory=list, max_length=200, description="Accept or reject the chart's proposed procedure codes."
     )
-    reason: str | None = Field(
+    reason: UnicodeText | None = Field(
         default=None,
         max_length=1_000,
         description="Why; required to accept, add or substitute a code the validators rejected.",
@@ -155,7 +164,9 @@ class AuditSampleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, max_length=100, description="Who draws the sample (recorded).")
+    by: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Deprecated: the signed-in user is recorded."
+    )
     seed: int | None = Field(default=None, description="Random seed (default: a fresh one, recorded).")
     review_sample: int | None = Field(default=None, ge=0, le=10_000, description="Reviewed charts per case type.")
 
@@ -165,7 +176,9 @@ class AuditAnswerRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    auditor: str = Field(min_length=1, max_length=100)
+    auditor: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Deprecated: the signed-in user is recorded."
+    )
     codes: list[str] = Field(default_factory=list, max_length=60)
 
 
@@ -174,6 +187,8 @@ class AdjudicationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    adjudicator: str = Field(min_length=1, max_length=100)
+    adjudicator: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Deprecated: the signed-in user is recorded."
+    )
     codes: list[str] = Field(default_factory=list, max_length=60)
     reason: str | None = Field(default=None, max_length=1_000)

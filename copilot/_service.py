@@ -256,7 +256,7 @@ class CopilotService:
             )
         return out
 
-    def review(self, chart_id: int, request: ReviewRequest) -> dict[str, Any]:
+    def review(self, chart_id: int, request: ReviewRequest, *, user: str) -> dict[str, Any]:
         """Apply a coder's decisions (and maybe finalise) in one audited, all-or-nothing change.
 
         New codes (``add``, ``replace``) must be billable codes of the release for the chart's date
@@ -265,6 +265,7 @@ class CopilotService:
         ``ChartNotFoundError``, ``ChartConflictError`` (stale version or already finalised),
         ``OverrideReasonRequiredError`` (a code the validators rejected, without a reason),
         ``InputError``/``MalformedCodeError``/``UnknownCodeError`` for bad codes, spans or actions.
+        ``user`` is the authenticated user (never a name from the request body).
         """
         evidence: dict[str, list[EvidenceSpan]] = {}
         for action in request.actions:
@@ -272,7 +273,7 @@ class CopilotService:
                 evidence.setdefault(action.added_code, []).extend(action.evidence)
         self.queue.resolve(
             chart_id,
-            user=request.user,
+            user=user,
             expected_version=request.expected_version,
             actions=[(a.action, a.code, a.new_code) for a in request.actions],
             reason=request.reason,

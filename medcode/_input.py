@@ -9,7 +9,25 @@ from pydantic import ValidationError
 
 from medcode.errors import NoteError
 
-__all__ = ["describe_validation_error", "read_note_text"]
+__all__ = ["describe_validation_error", "lone_surrogate_at", "read_note_text", "reject_lone_surrogates"]
+
+
+def lone_surrogate_at(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (a string no UTF-8 file or database can hold), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def reject_lone_surrogates(value: str) -> str:
+    """A pydantic ``AfterValidator`` for text fields: raises ``ValueError`` (the field is named by pydantic)
+    when ``value`` holds a lone surrogate (e.g. JSON ``"\\ud800"``), which would fail later when stored."""
+    where = lone_surrogate_at(value)
+    if where is not None:
+        raise ValueError(f"is not valid Unicode (a lone surrogate at character {where})")
+    return value
 
 
 def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:

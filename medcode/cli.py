@@ -13,7 +13,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from medcode import __version__
+from medcode._input import describe_validation_error
 from medcode.config import Settings, load_settings
 from medcode.errors import ConfigError, InputError, MedcodeError
 
@@ -130,6 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, CommandContext(overrides))
     except (InputError, ConfigError) as exc:
         print(f"medcode: error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a model built from user input that a command did not check first
+        print(f"medcode: error: invalid input ({describe_validation_error(exc)})", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("medcode: error: input nested too deeply", file=sys.stderr)
         return 2
     except MedcodeError as exc:
         print(f"medcode: error: {exc}", file=sys.stderr)

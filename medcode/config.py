@@ -232,6 +232,16 @@ class Settings(BaseSettings):
     serve_job_retention_hours: float = Field(
         default=24.0, gt=0, description="Finished coding jobs (status and result) are kept this long."
     )
+    api_token_loopback_only: bool = Field(
+        default=True,
+        description="Accept the shared MEDCODE_API_TOKEN (the bootstrap admin) only from loopback clients; "
+        "everyone else signs in with their own token ('medcode users add').",
+    )
+    note_id_key: SecretStr | None = Field(
+        default=None,
+        description="When set (16+ characters), note ids that look like identifiers (a digit in them: an MRN, an "
+        "encounter number) are stored in the review database and audit log as a keyed hash 'nid:<hmac>'.",
+    )
 
     @field_validator(
         "data_dir",
@@ -249,7 +259,7 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
 
-    @field_validator("api_token", mode="after")
+    @field_validator("api_token", "note_id_key", mode="after")
     @classmethod
     def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().strip()) < 16:

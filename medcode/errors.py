@@ -28,7 +28,8 @@
     ├── GovernanceError              earned autonomy refused an action
     │   └── NotEligibleError         a case type's audits do not meet its targets: no grant
     ├── JobQueueFullError            too many notes wait for the copilot's coding worker (HTTP 503)
-    └── DistributedError             the Ray cluster cannot be reached, or a worker failed beyond its retries
+    ├── DistributedError             the Ray cluster cannot be reached, or a worker failed beyond its retries
+    └── PermissionDeniedError        the signed-in user's role may not do this (HTTP 403)
 
 The CLI maps ``InputError`` and ``ConfigError`` to exit code 2 and any other
 ``MedcodeError`` to exit code 1. The copilot answers ``FHIRError`` with HTTP 422 and its ``path``.
@@ -65,6 +66,7 @@ __all__ = [
     "NotEligibleError",
     "NoteError",
     "OverrideReasonRequiredError",
+    "PermissionDeniedError",
     "RetrievalError",
     "StoreError",
     "UnknownCodeError",
@@ -262,3 +264,7 @@ class DistributedError(MedcodeError):
     """Batch work on a Ray cluster failed: the cluster cannot be reached, a worker could not start (the message
     carries its error), or a worker died more often than ``max_restarts`` allows. Results already written stay;
     a rerun resumes after them."""
+
+
+class PermissionDeniedError(MedcodeError):
+    """The authenticated user's role does not allow the action, or a request names another user (HTTP 403)."""

@@ -28,12 +28,15 @@ from medcode.review._queue import (
     RateGroup,
     ReviewQueue,
 )
-from medcode.review._recorder import QueueRecorder
+from medcode.review._recorder import QueueRecorder, stored_note_id
 from medcode.review._store import ReviewStore, review_database_url
 from medcode.review._store import jobs as jobs_table
+from medcode.review._users import BOOTSTRAP_USER, ROLES, Principal, Role, User, UserDirectory
 
 __all__ = [
+    "BOOTSTRAP_USER",
     "CHART_STATUSES",
+    "ROLES",
     "AuditLog",
     "AuditRecord",
     "Chart",
@@ -45,13 +48,18 @@ __all__ = [
     "CodeCheck",
     "CodingDecision",
     "EvidenceSpan",
+    "Principal",
     "QueueMetrics",
     "QueueRecorder",
     "RateGroup",
     "ReviewQueue",
     "ReviewStore",
+    "Role",
+    "User",
+    "UserDirectory",
     "VerifyResult",
     "decision_payload",
     "jobs_table",
     "review_database_url",
+    "stored_note_id",
 ]

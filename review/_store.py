@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -74,6 +75,7 @@ __all__ = [
     "metadata",
     "review_database_url",
     "store_meta",
+    "users",
 ]
 
 log = logging.getLogger("medcode.review.store")
@@ -295,6 +297,24 @@ autonomy_grants = Table(
 )
 
 
+# -- revision 0005: API users (per-user tokens, stored as sha256 digests; roles coder, auditor, admin) -----------
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("role", Text, nullable=False),
+    Column("token_sha256", Text, nullable=False, unique=True),
+    Column("created_at", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("revoked_at", Text),
+    Column("revoked_by", Text),
+    CheckConstraint("role IN ('coder', 'auditor', 'admin')", name="users_role"),
+    sqlite_autoincrement=True,
+)
+
+
 # -- URL and engine ------------------------------------------------------------------------------------------
 
 
@@ -417,6 +437,7 @@ class ReviewStore:
                     cursor.execute("PRAGMA journal_mode = WAL")
                     cursor.execute("PRAGMA synchronous = FULL")
                     cursor.execute("PRAGMA foreign_keys = ON")
+                    cursor.execute("PRAGMA secure_delete = ON")  # freed pages (cleared note text) are zeroed
                 finally:
                     cursor.close()
 
@@ -488,6 +509,25 @@ class ReviewStore:
             select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
         ).first()
         return (int(row[0]), str(row[1])) if row else None
+
+    def checkpoint(self) -> bool:
+        """SQLite: move the WAL into the database file and truncate it (``wal_checkpoint(TRUNCATE)``), so deleted
+        text no longer sits in the WAL. Returns whether it completed (a reader on an old snapshot can block it);
+        a no-op returning True on PostgreSQL. Never raises: failures are logged."""
+        if self.dialect != "sqlite":
+            return True
+        try:
+            raw = self.engine.raw_connection()  # no BEGIN: a checkpoint inside a transaction cannot finish
+            try:
+                cursor = raw.cursor()
+                busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                cursor.close()
+            finally:
+                raw.close()
+        except (exc.SQLAlchemyError, sqlite3.Error) as error:
+            log.warning("%s: WAL checkpoint failed (%s)", self.what, _reason(error))
+            return False
+        return busy is None or int(busy[0]) == 0
 
     def close(self) -> None:
         """Close every pooled connection of this store."""

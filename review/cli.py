@@ -68,6 +68,80 @@ def _since(text: str) -> dt.datetime:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _register_queue(sub)
     _register_audit(sub)
+    _register_users(sub)
+
+
+def _register_users(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    users = sub.add_parser(
+        "users",
+        help="add, revoke and list the copilot's API users",
+        description="Per-user API tokens for the copilot, with a role: coder (code, review, finalise), auditor "
+        "(blinded audits; no access to charts) or admin (everything). The token is printed once; the review "
+        "database keeps only its sha256. Adding and revoking users are audit-log events. Anyone who can run "
+        "this command can write the review database, so it is not itself access-controlled.",
+    )
+    users_sub = users.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
+    add = users_sub.add_parser("add", help="create a user and print their token once")
+    add.add_argument("name", help="user name (letters, digits, '.', '_', '@', '-'; recorded in the audit log)")
+    add.add_argument("--role", choices=("coder", "auditor", "admin"), required=True, help="the user's role")
+    add.add_argument("--by", default=None, help="who is adding the user (default: your login name)")
+    add.add_argument("--json", action="store_true", help="print JSON (with the token)")
+    add.set_defaults(handler=_users_add)
+    revoke = users_sub.add_parser("revoke", help="revoke a user's token (within 2 s on a running copilot)")
+    revoke.add_argument("name", help="the user")
+    revoke.add_argument("--by", default=None, help="who is revoking (default: your login name)")
+    revoke.set_defaults(handler=_users_revoke)
+    lst = users_sub.add_parser("list", help="list users (never tokens)")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(handler=_users_list)
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _users_add(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode.cli import print_json
+    from medcode.review._users import UserDirectory
+
+    with UserDirectory(ctx.settings) as directory:
+        user, token = directory.add(args.name, args.role, by=args.by or _login_name())
+    if args.json:
+        print_json({**user.model_dump(mode="json"), "token": token})
+    else:
+        sys.stdout.write(f"user {user.name} ({user.role}) added; their token, shown only now:\n{token}\n")
+    return 0
+
+
+def _users_revoke(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode.review._users import UserDirectory
+
+    with UserDirectory(ctx.settings, create=False) as directory:
+        user = directory.revoke(args.name, by=args.by or _login_name())
+    sys.stdout.write(f"user {user.name} revoked at {user.revoked_at}\n")
+    return 0
+
+
+def _users_list(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode.cli import print_json
+    from medcode.review._users import UserDirectory
+
+    with UserDirectory(ctx.settings, create=False) as directory:
+        listed = directory.list()
+    if args.json:
+        print_json([u.model_dump(mode="json") for u in listed])
+        return 0
+    if not listed:
+        sys.stdout.write("no users ('medcode users add NAME --role coder')\n")
+    for u in listed:
+        state = f"revoked {u.revoked_at}" if u.revoked_at else "active"
+        sys.stdout.write(f"{u.name:<24} {u.role:<8} {state:<32} added {u.created_at} by {u.created_by}\n")
+    return 0
 
 
 def _register_queue(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -187,6 +261,17 @@ def _register_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     verify.add_argument("--expect-head", metavar="SHA256", help="a head hash taken earlier; it must be in the log")
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(handler=_audit_verify)
+
+    anchor = audit_sub.add_parser(
+        "anchor",
+        help="print (or write to a file) the current head hash, to keep outside this machine",
+        description="Print the audit log's head (record number and hash) as JSON, or append it to --out. Keep it "
+        "somewhere the database's writers cannot reach (a ticket, another host, a WORM bucket); later, "
+        "'medcode audit verify --expect-head HASH' fails if the log was rewritten from scratch, which the "
+        "chain alone cannot show.",
+    )
+    anchor.add_argument("--out", metavar="FILE", help="append the head as one JSON line to FILE")
+    anchor.set_defaults(handler=_audit_anchor)
 
     tail = audit_sub.add_parser(
         "tail", help="print the last records", description="Print the last records as JSON lines, oldest first."
@@ -433,6 +518,35 @@ def _audit_verify(args: argparse.Namespace, ctx: CommandContext) -> int:
     else:
         sys.stderr.write(f"medcode: audit log TAMPERED: {result.message}\n")
     return 0 if result.ok else 1
+
+
+def _audit_anchor(args: argparse.Namespace, ctx: CommandContext) -> int:
+    import json
+
+    from medcode.review._audit import AuditLog
+
+    with AuditLog(ctx.settings, create=False) as log:
+        result = log.verify()
+    if not result.ok:
+        sys.stderr.write(f"medcode: audit log TAMPERED, not anchoring it: {result.message}\n")
+        return 1
+    anchor = {
+        "seq": result.last_seq,
+        "hash": result.last_hash,
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    line = json.dumps(anchor, sort_keys=True)
+    if args.out:
+        try:
+            with open(args.out, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            from medcode.errors import InputError
+
+            raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        sys.stderr.write(f"head {result.last_seq} {result.last_hash} appended to {args.out}\n")
+    sys.stdout.write(line + "\n")
+    return 0
 
 
 def _audit_tail(args: argparse.Namespace, ctx: CommandContext) -> int:

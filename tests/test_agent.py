@@ -211,9 +211,10 @@ def test_code_batch_records_errors_and_resumes(
     assert by_id["c"]["error"]["type"] == "ValidationError" or "age" in by_id["c"]["error"]["message"]
     assert "no loaded ICD-10-CM release covers" in by_id["d"]["error"]["message"]
     capsys.readouterr()
-    # A rerun has nothing left to do but the failed ones are not retried forever: they are recorded.
-    assert main(cmd) == 0
+    # A rerun has nothing left to do; the failed ones are not retried unless asked, but still count (exit 1).
+    assert main(cmd) == 1
     assert len(out.read_text().splitlines()) == len(lines)
+    assert "4 note(s) failed in all" in capsys.readouterr().err
 
 
 def test_invalid_llm_output_routes_to_a_human(agent_settings: Settings) -> None:

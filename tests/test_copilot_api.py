@@ -25,11 +25,12 @@ from medcode.config import Settings, load_settings
 from medcode.copilot import JobStore, create_app, is_loopback
 from medcode.copilot._app import _status_for
 from medcode.errors import ConfigError, JobQueueFullError
-from medcode.review import AuditLog, ReviewQueue
+from medcode.review import AuditLog, ReviewQueue, UserDirectory
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "test-token-0123456789abcdef"
+LOOPBACK = ("127.0.0.1", 50000)  # the shared token is the bootstrap admin, accepted from loopback only
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 NOTE = """CHIEF COMPLAINT: Follow-up of diabetes and blood pressure.
@@ -65,8 +66,19 @@ def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture(scope="module")
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings, token=TOKEN, proposer="retrieval")
-    with TestClient(app) as test_client:
+    with TestClient(app, client=LOOPBACK) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def as_user(settings: Settings) -> dict[str, dict[str, str]]:
+    """Authorization headers of three coders with their own tokens (the audit log records them)."""
+    headers: dict[str, dict[str, str]] = {}
+    with UserDirectory(settings) as directory:
+        for name in ("alice", "bob", "carol"):
+            _, token = directory.add(name, "coder", by="test")
+            headers[name] = {"Authorization": f"Bearer {token}"}
+    return headers
 
 
 def _code(client: TestClient, text: str = NOTE, **fields: Any) -> dict[str, Any]:
@@ -97,7 +109,7 @@ V1_ROUTES = [
     ("GET", "/v1/jobs/abc", None),
     ("GET", "/v1/queue", None),
     ("GET", "/v1/charts/1", None),
-    ("POST", "/v1/charts/1/review", {"user": "x", "expected_version": 1, "finalise": True}),
+    ("POST", "/v1/charts/1/review", {"expected_version": 1, "finalise": True}),
     ("GET", "/v1/search?q=diabetes", None),
     ("GET", "/v1/metrics", None),
 ]
@@ -226,7 +238,7 @@ def test_malformed_json_and_unknown_ids(client: TestClient) -> None:
 
 def test_note_over_the_character_limit(settings: Settings) -> None:
     small = settings.model_copy(update={"max_note_chars": 1_000, "max_request_bytes": 100_000})
-    with TestClient(create_app(small, token=TOKEN, proposer="retrieval", warm_up=False)) as client:
+    with TestClient(create_app(small, token=TOKEN, proposer="retrieval", warm_up=False), client=LOOPBACK) as client:
         response = client.post("/v1/code", json={"text": "hypertension. " * 100}, headers=AUTH)
     assert response.status_code == 400
     assert "over the limit" in response.json()["error"]["message"]
@@ -281,7 +293,9 @@ def test_code_returns_the_cli_document(
         assert cli[key] == document[key], key
 
 
-def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, settings: Settings) -> None:
+def test_review_flow_persists_to_the_queue_and_audit_log(
+    client: TestClient, settings: Settings, as_user: dict[str, dict[str, str]]
+) -> None:
     job = _code(client, age=58, sex="M")
     assert job["result"]["chart_id"] == job["chart_id"]
     chart_id = job["chart_id"]
@@ -300,16 +314,15 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     assert "raw_llm_output" not in chart["decision"]
     assert "note_text" not in client.get(f"/v1/charts/{chart_id}?text=false", headers=AUTH).json()
 
-    def review(body: dict[str, Any]) -> Any:  # the test client's response
-        return client.post(f"/v1/charts/{chart_id}/review", json=body, headers=AUTH)
+    def review(body: dict[str, Any], user: str = "alice") -> Any:  # the test client's response
+        return client.post(f"/v1/charts/{chart_id}/review", json=body, headers=as_user[user])
 
-    r = review({"user": "alice", "expected_version": 1, "actions": [{"action": "accept", "code": "E11.9"}]})
+    r = review({"expected_version": 1, "actions": [{"action": "accept", "code": "E11.9"}]}, "alice")
     assert r.status_code == 200 and r.json()["version"] == 2 and r.json()["status"] == "coding"
-    r = review({"user": "bob", "expected_version": 1, "actions": [{"action": "reject", "code": "I10"}]})
+    r = review({"expected_version": 1, "actions": [{"action": "reject", "code": "I10"}]}, "bob")
     assert r.status_code == 409 and r.json()["error"]["current_version"] == 2
     r = review(
         {
-            "user": "alice",
             "expected_version": 2,
             "actions": [{"action": "reject", "code": "i10"}],
             "reason": "not documented as essential",
@@ -317,22 +330,23 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     )
     assert r.status_code == 200 and r.json()["version"] == 3
     # Validator-rejected codes need a reason to accept; new codes must exist and be billable.
-    r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "accept", "code": blocked[0]["code"]}]})
+    r = review({"expected_version": 3, "actions": [{"action": "accept", "code": blocked[0]["code"]}]}, "alice")
     assert r.status_code == 422 and "needs a reason" in r.json()["error"]["message"]
     assert r.json()["error"]["rules"] == {blocked[0]["code"]: blocked[0]["rules"]}
-    r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "add", "code": "E11.99"}]})
+    r = review({"expected_version": 3, "actions": [{"action": "add", "code": "E11.99"}]}, "alice")
     assert r.status_code == 400 and r.json()["error"]["type"] == "UnknownCodeError"
-    r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "add", "code": "E11"}]})
+    r = review({"expected_version": 3, "actions": [{"action": "add", "code": "E11"}]}, "alice")
     assert r.status_code == 400 and "header" in r.json()["error"]["message"]
-    r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "add", "code": "not a code!"}]})
+    r = review({"expected_version": 3, "actions": [{"action": "add", "code": "not a code!"}]}, "alice")
     assert r.status_code == 400
-    r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "replace", "code": "I10"}]})
+    r = review({"expected_version": 3, "actions": [{"action": "replace", "code": "I10"}]}, "alice")
     assert r.status_code == 422 and "new_code" in r.json()["error"]["message"]
-    r = review({"user": "alice", "expected_version": 3})
+    r = review({"expected_version": 3}, "alice")
     assert r.status_code == 422 and "nothing to do" in r.json()["error"]["message"]
-    r = review({"user": "auto", "expected_version": 3, "finalise": True})
-    assert r.status_code == 400 and "reserved" in r.json()["error"]["message"]
-    r = review({"user": "alice", "expected_version": 3, "actions": [{"action": "add", "code": "e1165"}]})
+    # The body cannot name someone else: the audit log records the token's user.
+    r = review({"user": "bob", "expected_version": 3, "finalise": True}, "alice")
+    assert r.status_code == 403 and "not the signed-in user" in r.json()["error"]["message"]
+    r = review({"expected_version": 3, "actions": [{"action": "add", "code": "e1165"}]}, "alice")
     assert r.status_code == 200
     added = {c["code"]: c for c in r.json()["codes"]}["E11.65"]
     assert added["origin"] == "added" and added["description"].startswith("Type 2 diabetes") and added["chapter"] == "4"
@@ -344,7 +358,7 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     results: list[int] = []
 
     def finalise(user: str) -> None:
-        results.append(review({"user": user, "expected_version": 4, "finalise": True}).status_code)
+        results.append(review({"expected_version": 4, "finalise": True}, user).status_code)
 
     threads = [threading.Thread(target=finalise, args=(u,)) for u in ("alice", "bob")]
     for t in threads:
@@ -352,7 +366,7 @@ def test_review_flow_persists_to_the_queue_and_audit_log(client: TestClient, set
     for t in threads:
         t.join()
     assert sorted(results) == [200, 409]
-    r = review({"user": "carol", "expected_version": 5, "finalise": True})
+    r = review({"expected_version": 5, "finalise": True}, "carol")
     assert r.status_code == 409 and "already finalised" in r.json()["error"]["message"]
 
     # The CLI's store and audit log hold the same story.
@@ -394,7 +408,7 @@ def test_codes_a_coder_adds_or_substitutes_go_through_the_validators(client: Tes
     before = client.get("/v1/metrics", headers=AUTH).json()["overall"]["guardrail_overrides"]
 
     def review(body: dict[str, Any]) -> Any:
-        return client.post(f"/v1/charts/{chart_id}/review", json={"user": "alice", **body}, headers=AUTH)
+        return client.post(f"/v1/charts/{chart_id}/review", json=body, headers=AUTH)
 
     # E10.9 next to E11.9 on the claim: Excludes1. Without a reason: 422 naming the rules, nothing stored.
     r = review({"expected_version": 1, "actions": [{"action": "add", "code": "E10.9"}]})
@@ -467,7 +481,6 @@ def test_a_wrong_side_replacement_is_rejected_laterality_conflict(client: TestCl
     quote = "Primary osteoarthritis of left knee"
     start = KNEE_NOTE.index(quote)
     body = {
-        "user": "alice",
         "expected_version": 1,
         "actions": [
             {
@@ -521,7 +534,7 @@ def test_access_log_has_no_phi(client: TestClient, caplog: pytest.LogCaptureFixt
 def test_slow_llm_does_not_block_other_requests(small_index_settings: Settings, tmp_path: Path) -> None:
     """The real embedded SmolLM2 codes in the worker while the API keeps answering."""
     settings = fresh_data_dir(small_index_settings, tmp_path / "data")
-    with TestClient(create_app(settings, token=TOKEN, proposer="llm")) as client:
+    with TestClient(create_app(settings, token=TOKEN, proposer="llm"), client=LOOPBACK) as client:
         started = time.monotonic()
         submitted = client.post("/v1/code", json={"text": NOTE}, headers=AUTH)
         assert submitted.status_code == 202 and time.monotonic() - started < 2.0

@@ -1,6 +1,7 @@
 """End to end in a real browser: headless Debian chromium drives the copilot page on a real uvicorn server.
 
-Signs in, codes a note, sees the evidence highlighted, accepts one code (click), rejects another
+Signs in with a user's own token (the page shows who from ``/v1/me`` and the audit log's head from
+``/v1/audit/head``; it never sends a name of its own), codes a note, sees the evidence highlighted, accepts one code (click), rejects another
 (keyboard), adds codes (one the validators reject: the page shows the rules and needs a reason),
 finalises, then finds every action in the review queue and the audit log.
 
@@ -24,13 +25,13 @@ import pytest
 
 from medcode.config import Settings
 from medcode.copilot import create_app
-from medcode.review import AuditLog, ReviewQueue
+from medcode.review import AuditLog, ReviewQueue, UserDirectory
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-TOKEN = "browser-token-0123456789abcdef"
+TOKEN = "browser-token-0123456789abcdef"  # the shared bootstrap token (loopback admin): the tests' API calls
 NOTE = """CHIEF COMPLAINT: Follow-up of diabetes and blood pressure.
 
 HISTORY OF PRESENT ILLNESS: 58-year-old man with type 2 diabetes and high blood pressure.
@@ -76,6 +77,38 @@ def _need_browser() -> None:
         if os.environ.get("CI"):
             pytest.fail(message + "; CI must not skip it")
         pytest.skip(message)
+
+
+def user_token(settings: Settings, name: str, role: str) -> str:
+    """A new user's own API token (what ``medcode users add`` prints)."""
+    with UserDirectory(settings) as directory:
+        _, token = directory.add(name, role, by="test")
+    return token
+
+
+def sign_in_with(browser: Any, token: str) -> None:
+    """Type a token into the sign-in form of the page that is showing it, and submit."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    box = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "login-token")))
+    box.clear()
+    box.send_keys(token)
+    browser.find_element(By.ID, "login-submit").click()
+
+
+def shown_head(browser: Any) -> tuple[int, str]:
+    """The audit head the page's header shows: (seq, hash)."""
+    from selenium.webdriver.common.by import By
+
+    el = browser.find_element(By.ID, "audit-head")
+    return int(el.get_attribute("data-seq") or -1), el.get_attribute("data-hash") or ""
+
+
+def audit_head(settings: Settings) -> tuple[int, str]:
+    with AuditLog(settings) as log:
+        return log.head()
 
 
 def _free_port() -> int:
@@ -168,17 +201,25 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
             d.find_element(css, f'#codes li.code[data-code="{code}"]').get_attribute("data-decision") == decision
         )
 
-    # Sign in: a wrong token is refused, the right one opens the workspace.
+    # Sign in with a token only: a wrong one is refused, an auditor's is refused on the coders' page (with the
+    # server's reason), alice's own opens the workspace and the header shows her (from /v1/me), never a typed name.
+    alice = user_token(settings, "alice", "coder")
+    auditor = user_token(settings, "audrey", "auditor")
     browser.get(server + "/")
-    wait.until(ec.visibility_of_element_located((By.ID, "login-user"))).send_keys("alice")
-    browser.find_element(By.ID, "login-token").send_keys("not-the-token-at-all")
-    browser.find_element(By.ID, "login-submit").click()
+    assert not browser.find_elements(By.ID, "login-user")
+    sign_in_with(browser, "not-the-token-at-all")
     wait.until(ec.text_to_be_present_in_element((By.ID, "login-error"), "refused"))
-    browser.find_element(By.ID, "login-token").clear()
-    browser.find_element(By.ID, "login-token").send_keys(TOKEN)
-    browser.find_element(By.ID, "login-submit").click()
+    sign_in_with(browser, auditor)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "login-error"), "has role auditor"))
+    assert not browser.find_element(By.ID, "workspace").is_displayed()
+    sign_in_with(browser, alice)
     wait.until(ec.visibility_of_element_located((By.ID, "workspace")))
     assert browser.find_element(By.ID, "who").text == "alice"
+    assert browser.find_element(By.ID, "who-role").text == "coder"
+    # The header shows the audit log's head (the users just added are its last records).
+    wait.until(lambda d: shown_head(d) == audit_head(settings))
+    assert browser.find_element(By.ID, "audit-head").text.startswith(f"audit #{audit_head(settings)[0]} · ")
+    assert audit_head(settings)[1] in browser.find_element(By.ID, "audit-head").get_attribute("title")
 
     # Code a note: paste it, Ctrl+Enter; the page shows the job, then the chart.
     browser.find_element(By.ID, "new-note").click()
@@ -312,6 +353,10 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
         ("add", "E11.65", "alice"),
         ("add", "E10.9", "alice"),
     ]
+    # The header followed the log: its head is the finalisation's record.
+    head = audit_head(settings)
+    assert head[1] == records[-1].hash
+    wait.until(lambda d: shown_head(d) == head)
     override = [r.payload for r in records if r.event_type == "code_action"][-1]
     assert override["guardrail_override"] is True and override["rules"] == ["EXCLUDES1_CONFLICT"]
     assert override["reason"] == "endocrinology letter documents type 1"
@@ -326,11 +371,13 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     kept = [c for c in suggested if c.decision == "accepted"]
     assert f"{len(kept)} of {len(suggested)} suggestions kept" in tiles and "1 of 1 charts changed" in tiles
     assert "1 validator overrides" in tiles  # E10.9, added against the validators
-    # No script errors and no failed loads, except the wrong token's 401 at sign-in and the two 422s that brought
-    # the validators' verdicts on R07.89 and E10.9 (the page refused the reasonless override itself).
+    # No script errors and no failed loads, except the wrong token's 401 and the auditor's 403 at sign-in and the
+    # two 422s that brought the validators' verdicts on R07.89 and E10.9 (the page refused the reasonless override
+    # itself). No 403 for naming a user: the page sends none.
     logs = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and "401" not in e["message"]]
+    refused = [e for e in logs if "/v1/queue?limit=1" in e["message"] and "403" in e["message"]]
     verdicts = [e for e in logs if f"/v1/charts/{chart_id}/review" in e["message"] and "422" in e["message"]]
-    assert len(verdicts) == 2 and logs == verdicts, logs
+    assert len(verdicts) == 2 and logs == refused + verdicts, logs
 
 
 AUDIT_NOTE = """ASSESSMENT AND PLAN:
@@ -369,6 +416,16 @@ def test_blind_audit_and_adjudication_in_the_browser(browser: Any, server: str, 
         batch = program.sample(by="gina", seed=5)
         task_id = next(t for t in batch.task_ids if program.detail(t).chart_id == chart_id)
 
+    tokens = {name: user_token(settings, name, "auditor") for name in ("ann", "bob", "dora")}
+    # A coder's token kept in the tab does not open the audit page: the form asks for another, with the reason.
+    browser.get(server + "/audit")
+    browser.execute_script(
+        "sessionStorage.setItem('medcode.token', arguments[0]);", user_token(settings, "cody", "coder")
+    )
+    browser.get(server + "/audit")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "login-error"), "has role coder"))
+    assert not browser.find_element(By.ID, "workspace").is_displayed()
+
     def sign_in(name: str) -> None:
         browser.get(server + "/audit")
         wait.until(
@@ -376,12 +433,10 @@ def test_blind_audit_and_adjudication_in_the_browser(browser: Any, server: str, 
         )
         if browser.find_element(By.ID, "workspace").is_displayed():
             browser.find_element(By.ID, "sign-out").click()
-        wait.until(ec.visibility_of_element_located((By.ID, "login-user")))
-        browser.find_element(By.ID, "login-user").clear()
-        browser.find_element(By.ID, "login-user").send_keys(name)
-        browser.find_element(By.ID, "login-token").send_keys(TOKEN)
-        browser.find_element(By.ID, "login-submit").click()
+        sign_in_with(browser, tokens[name])
         wait.until(ec.visibility_of_element_located((By.ID, "workspace")))
+        assert browser.find_element(By.ID, "who").text == name
+        assert browser.find_element(By.ID, "who-role").text == "auditor"
 
     def open_task() -> None:
         wait.until(ec.element_to_be_clickable((css, f'#a-list button[data-task="{task_id}"]'))).click()
@@ -402,6 +457,7 @@ def test_blind_audit_and_adjudication_in_the_browser(browser: Any, server: str, 
     for leak in ("I10", "E78.2", "0.83", "0.77", "outpatient-chronic", "CASE_TYPE_NOT_GRANTED", "carol"):
         assert leak not in dom, leak
     answer("I10")
+    wait.until(lambda d: shown_head(d) == audit_head(settings))  # the answer moved the head; the header followed
     # Bob disagrees; his page never shows Ann's answer.
     sign_in("bob")
     open_task()
@@ -437,4 +493,6 @@ def test_blind_audit_and_adjudication_in_the_browser(browser: Any, server: str, 
     wait.until(lambda d: "audited 1" in card.text)
     assert "human-assisted" in card.text and card.find_elements(css, "svg.interval-plot circle")
     logs = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE" and "401" not in e["message"]]
-    assert not logs, logs
+    # Only the coders' refusals (the page's role check: its 403 is shown as the reason, above).
+    refused = [e for e in logs if "/v1/audit/tasks " in e["message"] and "403" in e["message"]]
+    assert logs == refused, [e["message"] for e in logs]

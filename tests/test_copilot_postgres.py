@@ -22,7 +22,7 @@ from medcode.agent._routing import RoutingPolicy
 from medcode.cli import main
 from medcode.codesets import ICD10CMCodeSet
 from medcode.config import load_settings
-from medcode.review import AuditLog, CodingDecision, ReviewQueue
+from medcode.review import AuditLog, CodingDecision, ReviewQueue, UserDirectory
 from medcode.validators import CodeVerdict
 
 httpx = pytest.importorskip("httpx")
@@ -116,6 +116,12 @@ def test_two_servers_one_database_no_lost_update_409_and_a_valid_chain(
     settings = load_settings(data_dir=tmp_path / "seed", database_url=empty_postgres_url)
     with ReviewQueue(settings) as queue:
         chart_ids = [queue.enqueue(_decision(i)) for i in range(CHARTS)]
+    # Each reviewer signs in with a token of their own (users live in the shared database, so both servers
+    # know them); the audit log records the token's user, never a name from the body.
+    auth: dict[str, dict[str, str]] = {}
+    with UserDirectory(settings) as directory:
+        for name in ("ann", "bob"):
+            auth[name] = {"Authorization": f"Bearer {directory.add(name, 'coder', by='test')[1]}"}
 
     statuses: dict[tuple[int, str], list[int]] = {}
     errors: list[BaseException] = []
@@ -123,10 +129,9 @@ def test_two_servers_one_database_no_lost_update_409_and_a_valid_chain(
     def reviewer(server: str, user: str, code: str, barrier: threading.Barrier) -> None:
         """Both reviewers of a chart start from version 1 at once; the loser re-reads and tries again."""
         try:
-            with httpx.Client(base_url=server, headers=AUTH, timeout=30) as client:
+            with httpx.Client(base_url=server, headers=auth[user], timeout=30) as client:
                 for chart_id in chart_ids:
                     body: dict[str, Any] = {
-                        "user": user,
                         "expected_version": 1,
                         "actions": [{"action": "reject", "code": code}],
                         "reason": "not documented",
@@ -169,8 +174,8 @@ def test_two_servers_one_database_no_lost_update_409_and_a_valid_chain(
         results: list[int] = []
 
         def finalise(server: str, user: str) -> None:
-            with httpx.Client(base_url=server, headers=AUTH, timeout=30) as c:
-                body = {"user": user, "expected_version": 3, "finalise": True}
+            with httpx.Client(base_url=server, headers=auth[user], timeout=30) as c:
+                body = {"expected_version": 3, "finalise": True}
                 results.append(c.post(f"/v1/charts/{chart_ids[0]}/review", json=body).status_code)
 
         finalisers = [

@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 
 from medcode.config import Settings
 from medcode.copilot import create_app
-from medcode.review import AuditLog
+from medcode.review import AuditLog, UserDirectory
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "test-token-0123456789abcdef"
+LOOPBACK = ("127.0.0.1", 50000)  # the shared token is the bootstrap admin, accepted from loopback only
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 NOTE = """HISTORY OF PRESENT ILLNESS: 55-year-old woman with type 2 diabetes and right upper quadrant pain.
@@ -43,8 +44,16 @@ def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, token=TOKEN, proposer="retrieval")) as test_client:
+    with TestClient(create_app(settings, token=TOKEN, proposer="retrieval"), client=LOOPBACK) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def coder1(settings: Settings) -> dict[str, str]:
+    """The Authorization header of coder1's own token: the audit log records coder1 for its decisions."""
+    with UserDirectory(settings) as directory:
+        _, token = directory.add("coder1", "coder", by="test")
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +78,9 @@ def _chart(client: TestClient, chart_id: int, text: bool = True) -> dict[str, An
     return dict(response.json())
 
 
-def _review(client: TestClient, chart_id: int, **body: Any) -> Any:
+def _review(client: TestClient, chart_id: int, headers: dict[str, str], **body: Any) -> Any:
     version = _chart(client, chart_id)["version"]
-    return client.post(
-        f"/v1/charts/{chart_id}/review", json={"user": "coder1", "expected_version": version, **body}, headers=AUTH
-    )
+    return client.post(f"/v1/charts/{chart_id}/review", json={"expected_version": version, **body}, headers=headers)
 
 
 def test_the_chart_lists_procedures_apart_from_codes(client: TestClient, chart_id: int) -> None:
@@ -90,10 +97,16 @@ def test_the_chart_lists_procedures_apart_from_codes(client: TestClient, chart_i
     assert all("text" not in e for p in hidden["procedures"] for e in p["evidence"])
 
 
-def test_accept_and_reject_procedures_are_audited(client: TestClient, chart_id: int, settings: Settings) -> None:
+def test_accept_and_reject_procedures_are_audited(
+    client: TestClient, chart_id: int, settings: Settings, coder1: dict[str, str]
+) -> None:
     chart = _chart(client, chart_id)
     family = next(p["code"] for p in chart["procedures"] if p["status"] == "rejected")
-    response = _review(client, chart_id, procedures=[{"action": "accept", "code": "0FT44ZZ"}])
+    # a procedure decision is the signed-in user's: a body naming someone else is refused, nothing changes
+    impostor = _review(client, chart_id, coder1, user="mallory", procedures=[{"action": "accept", "code": "0FT44ZZ"}])
+    assert impostor.status_code == 403 and impostor.json()["error"]["type"] == "PermissionDeniedError"
+    assert _chart(client, chart_id)["version"] == chart["version"]
+    response = _review(client, chart_id, coder1, procedures=[{"action": "accept", "code": "0FT44ZZ"}])
     assert response.status_code == 200, response.text
     after = {p["code"]: p for p in response.json()["procedures"]}
     assert after["0FT44ZZ"]["decision"] == "accepted" and after["0FT44ZZ"]["decided_by"] == "coder1"
@@ -101,24 +114,28 @@ def test_accept_and_reject_procedures_are_audited(client: TestClient, chart_id: 
     assert response.json()["version"] == chart["version"] + 1
 
     # accepting what the validators rejected needs a reason, and nothing changes without one
-    refused = _review(client, chart_id, procedures=[{"action": "accept", "code": family}])
+    refused = _review(client, chart_id, coder1, procedures=[{"action": "accept", "code": family}])
     assert refused.status_code == 422 and refused.json()["error"]["type"] == "OverrideReasonRequiredError"
     assert {p["code"]: p["decision"] for p in _chart(client, chart_id)["procedures"]}[family] == "pending"
-    overridden = _review(client, chart_id, procedures=[{"action": "accept", "code": family}], reason="coder's call")
+    overridden = _review(
+        client, chart_id, coder1, procedures=[{"action": "accept", "code": family}], reason="coder's call"
+    )
     assert overridden.status_code == 200, overridden.text
-    rejected = _review(client, chart_id, procedures=[{"action": "reject", "code": family}], reason="family history")
+    rejected = _review(
+        client, chart_id, coder1, procedures=[{"action": "reject", "code": family}], reason="family history"
+    )
     assert {p["code"]: p["decision"] for p in rejected.json()["procedures"]}[family] == "rejected"
 
     # a code the chart did not propose is refused
-    unknown = _review(client, chart_id, procedures=[{"action": "accept", "code": "0DTJ4ZZ"}])
+    unknown = _review(client, chart_id, coder1, procedures=[{"action": "accept", "code": "0DTJ4ZZ"}])
     assert unknown.status_code == 400 and "not a procedure this chart proposed" in unknown.text
 
     with AuditLog(settings) as audit:
         assert audit.verify().ok
         events = [r.payload for r in audit.records(event_type="procedure_action") if r.payload["chart_id"] == chart_id]
-    assert [(e["action"], e["code"], e["guardrail_override"]) for e in events] == [
-        ("procedure_accept", "0FT44ZZ", False),
-        ("procedure_accept", family, True),
-        ("procedure_reject", family, False),
+    assert [(e["action"], e["code"], e["guardrail_override"], e["user"]) for e in events] == [
+        ("procedure_accept", "0FT44ZZ", False, "coder1"),
+        ("procedure_accept", family, True, "coder1"),
+        ("procedure_reject", family, False, "coder1"),
     ]
     assert events[1]["reason"] == "coder's call" and events[1]["rules"] == ["SPAN_FAMILY_HISTORY"]

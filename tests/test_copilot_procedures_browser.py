@@ -11,7 +11,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from test_copilot_browser import TOKEN, browser, server  # noqa: F401  (fixtures)
+from test_copilot_browser import TOKEN, browser, server, sign_in_with, user_token  # noqa: F401  (fixtures)
 
 from medcode.config import Settings
 from medcode.review import AuditLog
@@ -63,10 +63,9 @@ def test_procedures_listed_and_decided_in_the_browser(browser: Any, server: str,
     wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
     css = By.CSS_SELECTOR
     browser.get(server + "/")
-    wait.until(ec.visibility_of_element_located((By.ID, "login-user"))).send_keys("alice")
-    browser.find_element(By.ID, "login-token").send_keys(TOKEN)
-    browser.find_element(By.ID, "login-submit").click()
+    sign_in_with(browser, user_token(settings, "alice", "coder"))  # her own token: the page sends no name
     wait.until(ec.visibility_of_element_located((By.ID, "workspace")))
+    assert browser.find_element(By.ID, "who").text == "alice"
     browser.get(f"{server}/#/chart/{chart_id}")
     wait.until(ec.visibility_of_element_located((By.ID, "procedures-card")))
 

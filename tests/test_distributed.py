@@ -124,16 +124,18 @@ def test_code_batch_on_ray_keeps_order_survives_a_killed_worker_and_resumes(
     assert [row["note_id"] for row in got] == ids  # input order, nothing lost, nothing twice
     assert _codes(got) == expected  # the same codes as one process
     assert "E11.9" in _codes(got)["n00"] and "I10" in _codes(got)["n01"]
-    assert "coded 36 note(s), 1 error(s)" in capsys.readouterr().err
+    assert "coded 36 note(s), 1 failed now" in capsys.readouterr().err
 
     # A crash mid-write: keep 10 lines and a torn one; a rerun on Ray completes it without duplicates.
     text = out.read_text(encoding="utf-8").splitlines(keepends=True)
     out.write_text("".join(text[:10]) + '{"note_id": "n10", "co', encoding="utf-8")
-    # One worker this time (cheaper to start); the unusable line (line 6) is done and is not retried.
-    assert main([*base, "--out", str(out), "--ray", "--ray-workers", "1"]) == 0
+    # One worker this time (cheaper to start); the unusable line (line 6) is done and is not retried without
+    # --retry-failed, but it still counts as failed (exit 1).
+    assert main([*base, "--out", str(out), "--ray", "--ray-workers", "1"]) == 1
     assert [row["note_id"] for row in _lines(out)] == ids
     assert _codes(_lines(out)) == expected
-    assert "coded 27 note(s), 0 error(s), 10 already done" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "coded 27 note(s), 0 failed now, 10 already done; 1 note(s) failed in all" in err
 
 
 def test_eval_on_ray_writes_the_same_predictions(

@@ -395,8 +395,16 @@ def test_code_batch_reads_and_writes_fhir(
     assert failed["resourceType"] == "OperationOutcome"
     assert failed["issue"][0]["expression"] == ["DocumentReference.content[0].attachment.data"]
     capsys.readouterr()
-    assert main(cmd) == 0  # resumes: every note is done (the FHIR lines' identifiers are the ids)
+    # Resumes: every note is done (the FHIR lines' identifiers are the ids); the bad one still counts as failed.
+    assert main(cmd) == 1
     assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    assert "1 note(s) failed in all" in capsys.readouterr().err
+    # --retry-failed knows the OperationOutcome Bundle for an error line: only that note is coded again.
+    assert main([*cmd, "--retry-failed"]) == 1
+    again = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [b["identifier"]["value"] for b in again] == [*(b["identifier"]["value"] for b in lines), "bad-base64"]
+    assert [e["resource"]["resourceType"] for e in again[3]["entry"]] == ["OperationOutcome"]
+    assert "coded 0 note(s), 1 failed now, 2 already done" in capsys.readouterr().err
 
 
 # -- the copilot API --------------------------------------------------------------------------------------------
@@ -410,7 +418,8 @@ def client(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFact
         if (small_index_settings.data_dir / name).exists():
             (target / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
     settings = small_index_settings.model_copy(update={"data_dir": target})
-    with TestClient(create_app(settings, token=TOKEN, proposer="retrieval")) as test_client:
+    loopback = ("127.0.0.1", 50000)  # the shared token is the bootstrap admin, accepted from loopback only
+    with TestClient(create_app(settings, token=TOKEN, proposer="retrieval"), client=loopback) as test_client:
         yield test_client
 
 

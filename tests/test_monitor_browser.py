@@ -18,7 +18,14 @@ from typing import Any
 
 import pytest
 from chart_streams import make_inpatient_stream, make_stream, populate_queue
-from test_copilot_browser import TOKEN, _free_port, _need_browser, browser  # noqa: F401  (browser is a fixture)
+from test_copilot_browser import (  # noqa: F401  (browser is a fixture)
+    TOKEN,
+    _free_port,
+    _need_browser,
+    browser,
+    sign_in_with,
+    user_token,
+)
 
 from medcode.config import Settings
 from medcode.copilot import create_app
@@ -67,7 +74,7 @@ def server(settings: Settings) -> Iterator[str]:
     thread.join(30)
 
 
-def _sign_in(driver: Any, url: str) -> None:
+def _sign_in(driver: Any, url: str, token: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -75,10 +82,9 @@ def _sign_in(driver: Any, url: str) -> None:
     driver.get(url)
     wait = WebDriverWait(driver, 30)
     if driver.execute_script("return sessionStorage.getItem('medcode.token')") is None:
-        wait.until(ec.visibility_of_element_located((By.ID, "login-user"))).send_keys("kim")
-        driver.find_element(By.ID, "login-token").send_keys(TOKEN)
-        driver.find_element(By.ID, "login-submit").click()
+        sign_in_with(driver, token)
     wait.until(ec.visibility_of_element_located((By.ID, "workspace")))
+    assert driver.find_element(By.ID, "who").text == "kim"
 
 
 def test_kpi_page_shows_every_number_with_plots_and_the_drift_alert(
@@ -96,7 +102,7 @@ def test_kpi_page_shows_every_number_with_plots_and_the_drift_alert(
     browser.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 1500, "deviceScaleFactor": 1, "mobile": False}
     )
-    _sign_in(browser, server + "/monitor")
+    _sign_in(browser, server + "/monitor", user_token(settings, "kim", "coder"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "k-tiles"), "Dollars at risk"))
     api = httpx.get(server + "/v1/monitor/report", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60).json()
     tiles = browser.find_element(By.ID, "k-tiles").text

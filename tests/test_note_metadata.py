@@ -74,12 +74,13 @@ def test_charts_store_metadata_and_an_older_database_is_migrated(tmp_path: Path)
     settings = load_settings(data_dir=tmp_path / "data")
     with ReviewQueue(settings) as queue:
         old = queue.enqueue(_decision(NOTE + "old"))
-    # Put the database back to revision 0002 (no metadata columns yet, nor 0004's check column), as it was then.
+    # Put the database back to revision 0002 (no metadata columns yet, nor 0004's check column nor 0005's users).
     path = settings.data_dir / "review.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     for column in ("provider_id", "department", "payer", "encounter_date"):
         conn.execute(f"ALTER TABLE charts DROP COLUMN {column}")
     conn.execute("ALTER TABLE chart_codes DROP COLUMN check_json")
+    conn.execute("DROP TABLE users")
     conn.execute("UPDATE alembic_version SET version_num = '0002'")
     conn.close()
     meta = NoteMetadata(
@@ -93,7 +94,7 @@ def test_charts_store_metadata_and_an_older_database_is_migrated(tmp_path: Path)
     assert [c.chart_id for c in listed] == [old, new]
     assert listed[1].metadata == meta and listed[1].note_text is None
     with ReviewStore(settings) as store, store.read() as c:
-        assert ReviewStore.revision(c) == "0004"
+        assert ReviewStore.revision(c) == "0005"
 
 
 def test_iter_charts_takes_a_time_range(tmp_path: Path) -> None:

@@ -246,9 +246,10 @@ def test_a_database_from_before_the_checks_is_migrated(settings: Settings, pipel
     with ReviewQueue(settings) as plain:
         chart_id = plain.enqueue(_decision([_ok("E11.9", "type 2 diabetes")]))
         plain.record_action(chart_id, "add", "I10", user="ann", expected_version=1)
-    # Back to revision 0003, as the revision before left it: no check column.
+    # Back to revision 0003, as the revision before left it: no check column (nor 0005's users table).
     conn = sqlite3.connect(settings.data_dir / "review.sqlite", isolation_level=None)
     conn.execute("ALTER TABLE chart_codes DROP COLUMN check_json")
+    conn.execute("DROP TABLE users")
     conn.execute("UPDATE alembic_version SET version_num = '0003'")
     conn.close()
     with ReviewQueue(settings, validators=pipeline) as queue:
@@ -257,7 +258,7 @@ def test_a_database_from_before_the_checks_is_migrated(settings: Settings, pipel
         chart = queue.record_action(chart_id, "add", "E10.9", user="ann", expected_version=2, reason="type 1 too")
         assert chart.codes[-1].check is not None and chart.codes[-1].rules == ["EXCLUDES1_CONFLICT"]
     with ReviewStore(settings) as store, store.read() as c:
-        assert ReviewStore.revision(c) == "0004"
+        assert ReviewStore.revision(c) == "0005"
 
 
 # -- CLI ----------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from medcode.copilot import create_app
 pytestmark = pytest.mark.slow
 
 TOKEN = "validate-token-0123456789abcdef"
+LOOPBACK = ("127.0.0.1", 50000)  # the shared token is the bootstrap admin, accepted from loopback only
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 NOTE = """ASSESSMENT AND PLAN:
@@ -56,7 +57,9 @@ def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, token=TOKEN, proposer="retrieval", warm_up=False)) as test_client:
+    with TestClient(
+        create_app(settings, token=TOKEN, proposer="retrieval", warm_up=False), client=LOOPBACK
+    ) as test_client:
         yield test_client
 
 

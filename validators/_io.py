@@ -33,7 +33,7 @@ def load_proposal(path: str | Path) -> Proposal:
     """Read a proposal JSON file (``{"codes": [{"code", "evidence", "confidence"}]}``).
 
     Raises ``InputError`` for a missing or unreadable file, invalid JSON (with line and column)
-    or a document that is not a valid proposal (naming the fields).
+    or a document that is not a valid proposal (naming the fields), and for JSON nested too deeply.
     """
     source = str(path)
     try:
@@ -46,4 +46,9 @@ def load_proposal(path: str | Path) -> Proposal:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    return parse_proposal(data, source)
+    except RecursionError:
+        raise InputError(f"{source}: JSON nested too deeply to be a proposal") from None
+    try:
+        return parse_proposal(data, source)
+    except RecursionError:
+        raise InputError(f"{source}: JSON nested too deeply to be a proposal") from None

@@ -1,6 +1,7 @@
 /* medcode copilot: the review, metrics, audit, autonomy, KPI and documentation-feedback pages. Vanilla JS, no build step, no network but /v1.
  *
- * The API token lives in sessionStorage (this tab only) and goes out as "Authorization: Bearer".
+ * The API token lives in sessionStorage (this tab only) and goes out as "Authorization: Bearer". Who is signed in
+ * comes from GET /v1/me (the server records the token's user, so requests never name a user themselves).
  * Note text is PHI: it is only ever put into the page as text nodes, never logged or stored here.
  */
 (function () {
@@ -14,7 +15,7 @@
   ];
   var state = {
     token: session.getItem("medcode.token"),
-    user: session.getItem("medcode.user"),
+    user: null, role: null,  // from GET /v1/me
     chart: null, selected: 0, charts: [], jobs: [], filter: "open",
     jobTimer: null, queueTimer: null, replacing: null, searchSeq: 0, searchTimer: null, busy: false,
     evidence: null, override: null
@@ -78,57 +79,101 @@
       return res.json().catch(function () { return null; }).then(function (data) {
         if (res.status === 401 && !quiet401) signOut("The server refused your token; sign in again.");
         if (!res.ok) throw new ApiError(res.status, data);
+        if (method !== "GET") refreshAuditHead();  // a change is a new audit record
         return { status: res.status, data: data };
       });
     });
   }
 
   // -- sign in -------------------------------------------------------------------------------
+  // The token alone signs in: GET /v1/me says whose it is. The name shown is that user, never a typed one.
   function showSignedIn() {
     $("login").hidden = true;
     $("workspace").hidden = false;
     $("session").hidden = false;
     $("who").textContent = state.user;
+    $("who").title = "signed in as " + state.user + (state.role ? " (" + state.role + ")" : "");
+    $("who-role").textContent = state.role || "";
+    $("who-role").hidden = !state.role;
+    refreshAuditHead();
   }
   function signOut(message) {
     session.removeItem("medcode.token");
+    session.removeItem("medcode.user");  // kept by older versions of this page
+    showLogin(message);
+  }
+  // The sign-in form; the tab's stored token stays (another page may take it) unless signOut removed it.
+  function showLogin(message) {
     state.token = null;
+    state.role = null;
     clearInterval(state.queueTimer);
     clearInterval(state.jobTimer);
     $("workspace").hidden = true;
     $("session").hidden = true;
     $("login").hidden = false;
-    $("login-user").value = state.user || "";
+    $("audit-head").textContent = "";
     var error = $("login-error");
     error.textContent = message || "";
     error.hidden = !message;
-    ($("login-user").value ? $("login-token") : $("login-user")).focus();
+    $("login-token").focus();
   }
+  function whoAmI() {
+    return api("GET", "/v1/me", undefined, true).then(function (res) {
+      state.user = res.data.name;
+      state.role = res.data.role;
+      return res.data;
+    });
+  }
+  // The audit log's head (sequence number and hash): whoever keeps a copy elsewhere can later prove nothing was
+  // rewritten before it (medcode audit verify --expect-head HASH).
+  var headSeq = 0;
+  function refreshAuditHead() {
+    if (!state.token) return;
+    var seq = ++headSeq;
+    api("GET", "/v1/audit/head", undefined, true).then(function (res) {
+      if (seq !== headSeq || !state.token) return;
+      var head = res.data, el = $("audit-head");
+      el.textContent = "audit #" + head.seq + " · " + head.hash.slice(0, 8);
+      el.title = "Audit log head: record " + head.seq + ", hash " + head.hash + ". Keep it elsewhere; check with: " + head.verify;
+      el.setAttribute("data-seq", head.seq);
+      el.setAttribute("data-hash", head.hash);
+    }, function () { /* the head is informative; the page works without it */ });
+  }
+  var CODER_CHECK = "/v1/queue?limit=1";  // the coders' pages: an auditor is told at sign-in
   function setUpLogin(onReady, checkPath) {
     $("login-form").addEventListener("submit", function (event) {
       event.preventDefault();
-      state.user = $("login-user").value.trim();
       state.token = $("login-token").value.trim();
-      if (!state.user || !state.token) return;
+      if (!state.token) return;
       $("login-submit").disabled = true;
-      // The audit page checks the token on a route that lists no charts (auditors stay blind).
-      var check = checkPath ? checkPath() : "/v1/queue?limit=1";
-      api("GET", check, undefined, true).then(function () {
+      whoAmI().then(function () {
+        // A page checks its own route too, so a role that cannot use it is told at sign-in (the audit page checks
+        // a route that lists no charts: auditors stay blind).
+        return checkPath ? api("GET", checkPath, undefined, true) : null;
+      }).then(function () {
         session.setItem("medcode.token", state.token);
-        session.setItem("medcode.user", state.user);
         $("login-token").value = "";
         showSignedIn();
         onReady();
       }, function (err) {
+        state.token = null;
         var error = $("login-error");
         error.textContent = err instanceof ApiError && err.status === 401 ? "That token was refused." : errorText(err);
         error.hidden = false;
       }).finally(function () { $("login-submit").disabled = false; });
     });
     $("sign-out").addEventListener("click", function () { signOut(""); });
-    if (state.token && state.user) {
-      showSignedIn();
-      onReady();
+    if (state.token) {
+      whoAmI().then(function () {
+        return checkPath ? api("GET", checkPath, undefined, true) : null;
+      }).then(function () {
+        showSignedIn();
+        onReady();
+      }, function (err) {
+        if (err instanceof ApiError && err.status === 401) signOut("The server refused your token; sign in again.");
+        else if (err instanceof ApiError && err.status === 403) showLogin(errorText(err) + ". Sign in with a token that can use this page.");
+        else showLogin(errorText(err));
+      });
     } else {
       signOut("");
     }
@@ -163,6 +208,7 @@
   // -- queue -------------------------------------------------------------------------------
   function refreshQueue() {
     if (!state.token) return Promise.resolve();
+    refreshAuditHead();  // other coders' decisions move it too
     return api("GET", "/v1/queue?status=" + encodeURIComponent(state.filter) + "&limit=200").then(function (res) {
       state.charts = res.data.charts;
       state.jobs = res.data.jobs;
@@ -573,7 +619,7 @@
     if (!c || state.busy) return Promise.resolve();
     var reasonInput = $("reason");
     if (reason === undefined) reason = reasonInput && reasonInput.value.trim() ? reasonInput.value.trim() : null;
-    var body = { user: state.user, expected_version: c.version, actions: actions, reason: reason, finalise: !!finalise };
+    var body = { expected_version: c.version, actions: actions, reason: reason, finalise: !!finalise };
     if (procedures && procedures.length) body.procedures = procedures;
     state.busy = true;
     return api("POST", "/v1/charts/" + c.chart_id + "/review", body).then(function (res) {
@@ -843,7 +889,7 @@
       refreshQueue().then(route);
       clearInterval(state.queueTimer);
       state.queueTimer = setInterval(function () { if (!document.hidden) refreshQueue(); }, 5000);
-    });
+    }, CODER_CHECK);
   }
 
   // ==========================================================================================
@@ -913,7 +959,7 @@
   }
   function startMetrics() {
     $("metrics-filter").addEventListener("submit", loadMetrics);
-    setUpLogin(function () { loadMetrics(); });
+    setUpLogin(function () { loadMetrics(); }, CODER_CHECK);
   }
 
   // ==========================================================================================
@@ -922,8 +968,7 @@
   var audit = { mode: "code", task: null, codes: [], searchSeq: 0, searchTimer: null };
 
   function auditPath(base, id) {
-    var who = audit.mode === "code" ? "auditor=" : "adjudicator=";
-    return "/v1/audit/" + base + (id ? "/" + id : "") + "?" + who + encodeURIComponent(state.user);
+    return "/v1/audit/" + base + (id ? "/" + id : "");
   }
   function setAuditMode(mode) {
     audit.mode = mode;
@@ -1017,9 +1062,9 @@
       return;
     }
     var request = audit.mode === "code"
-      ? api("POST", "/v1/audit/tasks/" + t.task_id + "/answer", { auditor: state.user, codes: audit.codes })
+      ? api("POST", "/v1/audit/tasks/" + t.task_id + "/answer", { codes: audit.codes })
       : api("POST", "/v1/audit/disputes/" + t.task_id + "/decision",
-        { adjudicator: state.user, codes: audit.codes, reason: $("a-reason").value.trim() || null });
+        { codes: audit.codes, reason: $("a-reason").value.trim() || null });
     $("a-submit").disabled = true;
     request.then(function () {
       toast(audit.mode === "code" ? "Answer recorded for task #" + t.task_id : "Gold label decided for task #" + t.task_id);
@@ -1041,9 +1086,7 @@
       if (event.key === "Enter") { event.preventDefault(); addAuditCode($("a-code").value); }
     });
     $("a-code").addEventListener("input", function () { clearTimeout(audit.searchTimer); audit.searchTimer = setTimeout(auditSearch, 250); });
-    setUpLogin(function () { setAuditMode("code"); }, function () {
-      return "/v1/audit/tasks?auditor=" + encodeURIComponent(state.user);
-    });
+    setUpLogin(function () { setAuditMode("code"); }, "/v1/audit/tasks");
   }
 
   // ==========================================================================================
@@ -1126,12 +1169,12 @@
   function startAutonomy() {
     $("sample-form").addEventListener("submit", function (event) {
       event.preventDefault();
-      api("POST", "/v1/audit/batches", { by: state.user }).then(function (res) {
+      api("POST", "/v1/audit/batches", {}).then(function (res) {
         toast("Audit batch " + res.data.batch_id + ": " + res.data.task_ids.length + " chart(s) drawn");
         loadAutonomy();
       }, function (err) { toast(errorText(err), true); });
     });
-    setUpLogin(loadAutonomy);
+    setUpLogin(loadAutonomy);  // coders and auditors alike (GET /v1/me is the check)
   }
 
   // ==========================================================================================
@@ -1166,6 +1209,7 @@
     $("k-generated").textContent = "Loading…";
     api("GET", "/v1/monitor/report?" + params.join("&")).then(function (res) {
       var r = res.data, k = r.kpis, acc = k.accuracy, ttf = k.time_to_finalise_s, q = k.queue;
+      if (r.recorded_alerts) refreshAuditHead();
       $("k-generated").textContent = k.charts + " charts · window " + r.window + " · grouped by " + r.group_by.replace("_", " ") +
         " · as of " + new Date(r.generated_at).toLocaleString();
       var drift = $("k-drift");
@@ -1235,7 +1279,7 @@
   }
   function startKpis() {
     $("kpi-filter").addEventListener("submit", loadKpis);
-    setUpLogin(function () { loadKpis(); });
+    setUpLogin(function () { loadKpis(); }, CODER_CHECK);
   }
 
   // ==========================================================================================
@@ -1263,7 +1307,7 @@
   }
   function startCdi() {
     $("cdi-filter").addEventListener("submit", loadCdi);
-    setUpLogin(function () { loadCdi(); });
+    setUpLogin(function () { loadCdi(); }, CODER_CHECK);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
