@@ -384,7 +384,7 @@ def test_medcode_code_leaves_the_server_for_the_next_medcode_code(
     stop_shared_server(data_dir)  # cold, whatever earlier tests left running
     note = tmp_path / "note.txt"
     note.write_text("ASSESSMENT:\n1. Type 2 diabetes mellitus without complications.\n2. Essential hypertension.\n")
-    command = ["--data-dir", str(data_dir), "code", str(note), "--no-record", "--json"]
+    command = ["--data-dir", str(data_dir), "code", str(note), "--no-record", "--json", "--proposer", "llm"]
     assert main(command) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["usage"]["llm_seconds"] > 0
