@@ -187,6 +187,7 @@ class SpecificityAnalyser:
         self._acuity_stems = frozenset(self.stem(w) for w in ("acute", "chronic", "subacute", "on"))
         self._catch_stems = frozenset(self.stem(w) for w in lexicon.catch_all_words)
         self._families: dict[str, _Family] = {}
+        self._categories: dict[str, tuple[str, ...]] = {}  # billable codes of a category, per release
         self._members: dict[str, _Member] = {}
         self._lock = threading.Lock()
 
@@ -327,6 +328,19 @@ class SpecificityAnalyser:
             self._members[key] = member
         return member
 
+    def _category_codes(self, record: CodeRecord, codeset: ICD10CMCodeSet) -> tuple[str, ...]:
+        """The billable codes of the record's category, read once per release and category."""
+        key = f"{record.release}:{record.category}"
+        with self._lock:
+            cached = self._categories.get(key)
+        if cached is None:
+            cached = tuple(codeset.billable_descendants(record.category, limit=50_000))
+            with self._lock:
+                if len(self._categories) > 5_000:
+                    self._categories.clear()
+                self._categories[key] = cached
+        return cached
+
     def family(self, record: CodeRecord, codeset: ICD10CMCodeSet) -> _Family:
         key = f"{record.release}:{record.code}"
         with self._lock:
@@ -337,7 +351,7 @@ class SpecificityAnalyser:
         seventh = record.seventh.character if record.seventh is not None and record.kind == "extension" else None
         codes = [
             c
-            for c in codeset.billable_descendants(record.category, limit=50_000)
+            for c in self._category_codes(record, codeset)
             if c != record.code and (strip_dot(c)[6:7] or None) == seventh
         ]
         members = [self._member(codeset.get(c)) for c in codes[:2_000]]
