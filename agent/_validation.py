@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from medcode.agent._note import Note
 from medcode.agent._routing import RoutingPolicy
 from medcode.config import Settings
-from medcode.validators import Proposal, ValidationContext, ValidationReport, ValidatorPipeline
+from medcode.validators import (
+    CodeVerdict,
+    ProcedureVerdict,
+    Proposal,
+    ValidationContext,
+    ValidationReport,
+    ValidatorPipeline,
+)
 
 __all__ = ["CANDIDATES_SKIPPED", "ValidationRequest", "validate_proposal", "validation_document"]
 
@@ -61,23 +68,25 @@ class ValidationRequest(BaseModel):
         return self
 
 
+def _verdict_fields(v: CodeVerdict | ProcedureVerdict) -> dict[str, Any]:
+    """What a diagnosis and a procedure verdict share in the document: status, rules, reasons, evidence."""
+    return {
+        "status": v.status,
+        "rules": v.rules,
+        "reasons": [r.model_dump(mode="json") for r in v.results if r.severity == "reject"],
+        "warnings": [w.model_dump(mode="json") for w in v.warnings],
+        "evidence": [e.model_dump(mode="json") for e in v.evidence],
+        "confidence": v.confidence,
+    }
+
+
 def validation_document(
     report: ValidationReport, routing: dict[str, Any], *, candidates_checked: bool
 ) -> dict[str, Any]:
     """The ``medcode validate --json`` document (also the ``POST /v1/validate`` response)."""
     return {
         "codes": [
-            {
-                "code": v.code,
-                "canonical": v.canonical,
-                "description": v.description,
-                "status": v.status,
-                "rules": v.rules,
-                "reasons": [r.model_dump(mode="json") for r in v.results if r.severity == "reject"],
-                "warnings": [w.model_dump(mode="json") for w in v.warnings],
-                "evidence": [e.model_dump(mode="json") for e in v.evidence],
-                "confidence": v.confidence,
-            }
+            {"code": v.code, "canonical": v.canonical, "description": v.description, **_verdict_fields(v)}
             for v in report.verdicts
         ],
         "procedures": [
@@ -87,12 +96,7 @@ def validation_document(
                 "system": v.system,
                 "modifiers": v.modifiers,
                 "description": v.description,
-                "status": v.status,
-                "rules": v.rules,
-                "reasons": [r.model_dump(mode="json") for r in v.results if r.severity == "reject"],
-                "warnings": [w.model_dump(mode="json") for w in v.warnings],
-                "evidence": [e.model_dump(mode="json") for e in v.evidence],
-                "confidence": v.confidence,
+                **_verdict_fields(v),
             }
             for v in report.procedures
         ],

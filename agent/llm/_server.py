@@ -125,6 +125,23 @@ def log_hint(log_path: Path | None) -> str:
     return f"see {log_path}; last lines: " + " | ".join(line.strip() for line in tail)
 
 
+def server_config(
+    model: LocalModel, *, threads: int, context: int, parallel: int, poll: int | None, api_key: str, mode: str
+) -> dict[str, object]:
+    """The child server's configuration (``_serve.py`` reads it): the model, its threads and slots, any free port."""
+    return {
+        "gguf": str(model.path),
+        "alias": model.model_id,
+        "threads": threads,
+        "context": context,
+        "parallel": parallel,
+        "port": 0,
+        "poll": poll,
+        "api_key": api_key,
+        "mode": mode,
+    }
+
+
 def spawn_child(
     config: dict[str, Any], *, log_fh: IO[bytes], env: dict[str, str] | None, detached: bool, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
@@ -392,17 +409,15 @@ class EmbeddedLLMServer:
 
     def _spawn(self) -> str:
         api_key = new_api_key()
-        config: dict[str, object] = {
-            "gguf": str(self.model.path),
-            "alias": self.model.model_id,
-            "threads": self.threads,
-            "context": self.context,
-            "parallel": self.parallel,
-            "port": 0,
-            "poll": self.poll,
-            "api_key": api_key,
-            "mode": "private",
-        }
+        config = server_config(
+            self.model,
+            threads=self.threads,
+            context=self.context,
+            parallel=self.parallel,
+            poll=self.poll,
+            api_key=api_key,
+            mode="private",
+        )
         self._log_fh = open_server_log(self.log_path, self.model, "the embedded server for")
         started = time.monotonic()
         self._starts += 1

@@ -66,6 +66,7 @@ from medcode.agent.llm._server import (
     log_hint,
     new_api_key,
     open_server_log,
+    server_config,
     spawn_child,
     xllamacpp_version,
 )
@@ -621,16 +622,15 @@ class SharedLLMServer:
     def _spawn(self) -> str:
         """Start a detached server and register it; the caller holds the state lock."""
         api_key = new_api_key()
-        config: dict[str, object] = {
-            "gguf": str(self.model.path),
-            "alias": self.model.model_id,
-            "threads": self.threads,
-            "context": self.context,
-            "parallel": self.parallel,
-            "port": 0,
-            "poll": self.poll,
-            "api_key": api_key,
-            "mode": "detached",
+        config = server_config(
+            self.model,
+            threads=self.threads,
+            context=self.context,
+            parallel=self.parallel,
+            poll=self.poll,
+            api_key=api_key,
+            mode="detached",
+        ) | {
             "keep_alive_s": self.keep_alive_s,
             "state_file": str(self.files.state_file),
             "lock_file": str(self.files.lock_file),
