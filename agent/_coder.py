@@ -212,6 +212,7 @@ class MedicalCoder:
     every finished run (the CLI wires in the review queue and audit log; the evaluation harness
     passes none). ``autonomy`` is the governance room's gate for earned autonomy (the CLI wires
     it in; without one routing follows the legacy allow-list); the coder closes both.
+    ``proposer`` defaults to the ``proposer`` setting (``retrieval`` unless configured).
     ``routing_checks`` add routing reasons (the CLI root and the copilot wire in monitoring's
     financial-impact check; see ``RoutingCheck``). ``procedures`` (default: the ``procedures`` setting) also
     proposes procedure codes and validates them; their verdicts take part in routing. Raises
@@ -224,7 +225,7 @@ class MedicalCoder:
         settings: Settings,
         *,
         runtime: Runtime | None = None,
-        proposer: ProposerName = "llm",
+        proposer: ProposerName | None = None,
         recorder: Recorder | None = None,
         autonomy: AutonomyGate | None = None,
         auto_build_index: bool = True,
@@ -235,7 +236,7 @@ class MedicalCoder:
         self.settings = settings
         self.procedures = settings.procedures if procedures is None else procedures
         self.routing_checks = tuple(routing_checks)
-        self.proposer_name: ProposerName = proposer
+        self.proposer_name: ProposerName = proposer or settings.proposer
         self.recorder = recorder
         self.autonomy = autonomy
         self.retrieval_top_k = retrieval_top_k

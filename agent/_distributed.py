@@ -330,6 +330,8 @@ def map_in_order(
             max_task_retries=options.max_task_retries,
             max_concurrency=options.notes_per_worker,
         )
+        if settings.embed_threads is None:  # a worker embeds on the CPUs Ray reserved for it, not on all of them
+            settings = settings.model_copy(update={"embed_threads": max(1, int(options.cpus_per_worker))})
         actors = [worker_class.remote(settings, make_coder, work, slots, i) for i in range(count)]
         try:
             pids = ray.get([actor.ready.remote() for actor in actors])

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from medcode._sqlite import ReadOnlyStore
 from medcode.codesets._build import NOTE_FIELDS, SCHEMA_VERSION
@@ -66,7 +66,8 @@ class ICD10CMCodeSet(ReadOnlyStore):
         self.release = Release.model_validate_json(meta["release"])
         self.counts: dict[str, int] = json.loads(meta["counts"])
         self.built_at = meta["built_at"]
-        self._record = lru_cache(maxsize=4096)(self._record_uncached)
+        self._record = lru_cache(maxsize=16384)(self._record_uncached)
+        self._ancestor = lru_cache(maxsize=8192)(self._ancestor_uncached)
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -128,20 +129,13 @@ class ICD10CMCodeSet(ReadOnlyStore):
         children = [r[0] for r in conn.execute("SELECT code FROM codes WHERE parent = ? ORDER BY code", (canon,))]
         # Ancestors: existing prefixes (nearest first), then the block and the chapter.
         nodot = strip_dot(canon)
-        ancestor_payloads: list[tuple[str, dict[str, Any]]] = []
-        for length in range(len(nodot) - 1, 2, -1):
-            hit = conn.execute("SELECT code, payload FROM codes WHERE nodot = ?", (nodot[:length],)).fetchone()
-            if hit:
-                ancestor_payloads.append((hit[0], json.loads(hit[1])))
-        block_row = conn.execute("SELECT title, payload FROM blocks WHERE id = ?", (block,)).fetchone()
-        chapter_row = conn.execute("SELECT title, payload FROM chapters WHERE id = ?", (chapter,)).fetchone()
-        if block_row:
-            ancestor_payloads.append((block, json.loads(block_row[1])))
-        if chapter_row:
-            ancestor_payloads.append((f"Chapter {chapter}", json.loads(chapter_row[1])))
+        prefixes = [self._ancestor("code", nodot[:length]) for length in range(len(nodot) - 1, 2, -1)]
+        block_hit = self._ancestor("block", block)
+        chapter_hit = self._ancestor("chapter", chapter)
+        ancestors = [a for a in (*prefixes, block_hit, chapter_hit) if a is not None]
         inherited: dict[str, list[InheritedNote]] = {}
         for field in _INHERITABLE:
-            notes = [InheritedNote(source=src, text=t) for src, data in ancestor_payloads for t in data.get(field, [])]
+            notes = [n for _, _, fields in ancestors for n in fields.get(field, ())]
             if notes:
                 inherited[field] = notes
         return CodeRecord(
@@ -153,14 +147,32 @@ class ICD10CMCodeSet(ReadOnlyStore):
             parent=parent,
             category=category,
             block=block,
-            block_title=block_row[0] if block_row else "",
+            block_title=block_hit[1] if block_hit else "",
             chapter=chapter,
-            chapter_title=chapter_row[0] if chapter_row else "",
+            chapter_title=chapter_hit[1] if chapter_hit else "",
             children=children,
             inherited=inherited,
             seventh=self._seventh(canon, kind, parent, seventh_at, children),
             **{field: own.get(field, []) for field in NOTE_FIELDS},
         )
+
+    def _ancestor_uncached(
+        self, table: Literal["code", "block", "chapter"], key: str
+    ) -> tuple[str, str, dict[str, tuple[InheritedNote, ...]]] | None:
+        """(source, title, inheritable notes) of an ancestor: a code (by undotted prefix), a block or a
+        chapter; None when it does not exist. Cached: many records share their ancestors."""
+        conn = self._conn()
+        if table == "code":
+            hit = conn.execute("SELECT code, payload FROM codes WHERE nodot = ?", (key,)).fetchone()
+            source, title = (hit[0], "") if hit else ("", "")
+        else:
+            hit = conn.execute(f"SELECT title, payload FROM {table}s WHERE id = ?", (key,)).fetchone()
+            source, title = (key if table == "block" else f"Chapter {key}", hit[0]) if hit else ("", "")
+        if hit is None:
+            return None
+        data: dict[str, Any] = json.loads(hit[1])
+        notes = {f: tuple(InheritedNote(source=source, text=t) for t in data.get(f, [])) for f in _INHERITABLE}
+        return source, title, notes
 
     def _seventh(
         self, code: str, kind: str, parent: str | None, seventh_at: str | None, children: list[str]
@@ -198,10 +210,11 @@ class ICD10CMCodeSet(ReadOnlyStore):
     def billable_descendants(self, code: str, limit: int = 50) -> list[str]:
         """Billable codes under a header (or the code itself if billable). Raises like ``get``."""
         canon = self.get(code).code
-        nodot = strip_dot(canon)
+        # A descendant's dotted code starts with the header's dotted code (the dot is always 4th), so
+        # this is a range scan of the (billable, code) index rather than a filter over every billable code.
         rows = self._conn().execute(
-            "SELECT code FROM codes WHERE billable = 1 AND nodot >= ? AND nodot < ? ORDER BY code LIMIT ?",
-            (nodot, nodot + "\x7f", limit),
+            "SELECT code FROM codes WHERE billable = 1 AND code >= ? AND code < ? ORDER BY code LIMIT ?",
+            (canon, canon + "\x7f", limit),
         )
         return [r[0] for r in rows]
 

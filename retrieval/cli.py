@@ -43,7 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     build.add_argument(
         "--date", type=parse_date, help="date of service YYYY-MM-DD picking the release (default newest)"
     )
-    build.add_argument("--threads", type=int, help="torch threads for embedding (default: MEDCODE_EMBED_THREADS)")
+    build.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for embedding (default: MEDCODE_EMBED_THREADS, else the usable CPUs, at most 4)",
+    )
     build.add_argument("--json", action="store_true", help="print the resulting status as JSON")
     build.set_defaults(handler=_build)
 

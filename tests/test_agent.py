@@ -55,6 +55,14 @@ def _check_result_integrity(result_codes: list[dict], text: str, codeset: ICD10C
             assert text[ev["start"] : ev["end"]] == ev["text"]
 
 
+def test_the_proposer_follows_the_settings_unless_given(agent_settings: Settings) -> None:
+    with Runtime(agent_settings) as runtime:
+        for name in ("retrieval", "llm"):
+            settings = agent_settings.model_copy(update={"proposer": name})
+            assert MedicalCoder(settings, runtime=runtime).proposer_name == name
+        assert MedicalCoder(agent_settings, runtime=runtime, proposer="llm").proposer_name == "llm"
+
+
 def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settings, codeset: ICD10CMCodeSet) -> None:
     note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-1", age=58, sex="M")
     with (

@@ -80,6 +80,31 @@ def test_descendants_suggest_billable_children(codeset: ICD10CMCodeSet) -> None:
     assert all(codeset.is_billable(k) for k in codeset.billable_descendants("S72.0", limit=20))
 
 
+def test_descendants_are_every_billable_code_under_the_header(codeset: ICD10CMCodeSet) -> None:
+    # The range scan on dotted codes must find what an undotted prefix match finds, in code order.
+    import sqlite3
+
+    store = sqlite3.connect(f"file:{codeset.path}?mode=ro", uri=True)
+    for header in ("E11", "E11.2", "S72", "S72.00", "T78.40", "I10", "Z66", "O09.3"):
+        nodot = header.replace(".", "")
+        expected = [
+            code
+            for (code,) in store.execute("SELECT code FROM codes WHERE billable = 1 ORDER BY code")
+            if code.replace(".", "").startswith(nodot)
+        ]
+        assert expected and codeset.billable_descendants(header, limit=100_000) == expected
+    store.close()
+
+
+def test_inherited_notes_are_shared_but_per_ancestor(codeset: ICD10CMCodeSet) -> None:
+    # Ancestors are read once and shared between records: each record still lists its own ancestors.
+    a, b = codeset.get("E11.21"), codeset.get("E10.21")
+    assert {n.source for n in a.all_notes("excludes1")} >= {"E11"}
+    assert "E11" not in {n.source for n in b.all_notes("excludes1")}
+    assert a.block == b.block and a.block_title == b.block_title != ""
+    assert a.chapter_title and a.chapter_title == b.chapter_title
+
+
 def test_seventh_character_is_inherited_from_category(codeset: ICD10CMCodeSet) -> None:
     record = codeset.get("s72001a")
     assert record.code == "S72.001A"

@@ -107,6 +107,17 @@ def test_alphabetic_index_units_map_onto_the_release(codeset: ICD10CMCodeSet) ->
     assert all(codeset.is_billable(c) for e in entries[:2000] for c in e.codes)
 
 
+def test_embedding_threads_default_to_the_cpus_the_process_may_use(small_index: Settings) -> None:
+    import os
+
+    from medcode.retrieval._embedder import Embedder
+
+    assert small_index.embed_threads is None  # unset unless configured
+    assert Embedder.from_settings(small_index).threads == min(4, len(os.sched_getaffinity(0)))
+    pinned = small_index.model_copy(update={"embed_threads": 3})
+    assert Embedder.from_settings(pinned).threads == 3
+
+
 def test_lay_terms_find_the_right_codes(retriever: HybridRetriever) -> None:
     assert "I10" in _codes(retriever.search("high blood pressure", top_k=5))
     assert any(c.startswith("I21") for c in _codes(retriever.search("heart attack", top_k=5)))

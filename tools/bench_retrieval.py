@@ -26,6 +26,7 @@ from typing import Any
 from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet
 from medcode.config import load_settings
 from medcode.retrieval import HybridRetriever, index_info
+from medcode.retrieval._embedder import default_threads
 from medcode.retrieval._retriever import Mode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             "texts_embedded": info.units,
             "build_seconds": info.build_seconds,
             "size_mb": round((info.size_bytes or 0) / 1e6, 1),
-            "embed_threads": settings.embed_threads,
+            "embed_threads": settings.embed_threads or default_threads(),
             "ef_search": settings.index_ef_search,
         },
         "load_seconds": round(time.perf_counter() - started, 2),

@@ -328,6 +328,12 @@ class SpecificityAnalyser:
             self._members[key] = member
         return member
 
+    def _member_of(self, code: str, release: str, codeset: ICD10CMCodeSet) -> _Member:
+        """A family member by code: from the cache without reading its record again."""
+        with self._lock:
+            cached = self._members.get(f"{release}:{code}")
+        return cached if cached is not None else self._member(codeset.get(code))
+
     def _category_codes(self, record: CodeRecord, codeset: ICD10CMCodeSet) -> tuple[str, ...]:
         """The billable codes of the record's category, read once per release and category."""
         key = f"{record.release}:{record.category}"
@@ -354,7 +360,7 @@ class SpecificityAnalyser:
             for c in self._category_codes(record, codeset)
             if c != record.code and (strip_dot(c)[6:7] or None) == seventh
         ]
-        members = [self._member(codeset.get(c)) for c in codes[:2_000]]
+        members = [self._member_of(c, record.release, codeset) for c in codes[:2_000]]
         if len(nodot) > 3:
             mine = self.read(codeset.get(nodot[:3]).description, description=True).positive
             start, _, end = record.block.partition("-")
