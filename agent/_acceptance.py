@@ -226,6 +226,7 @@ def candidate_features(
         row["rejected"] = math.nan if code_rules is None else float(bool(code_rules))
         for name, rule in _RULE_FLAGS.items():
             row[name] = math.nan if code_rules is None else float(rule in code_rules)
+        row["rule_specificity"] = math.nan if code_rules is None else float(bool(code_rules & _SPECIFICITY_RULES))
         row["rule_other"] = math.nan if code_rules is None else float(bool(code_rules - set(_RULE_FLAGS.values())))
         setting = "outpatient" if outpatient else "inpatient"
         row["prior_code"], row["prior_category"] = (

@@ -346,7 +346,7 @@ class MedicalCoder:
                 extra_reasons.append(PROCEDURES_UNAVAILABLE)
         t_validate = time.monotonic() - t0
 
-        verdicts = report.verdicts
+        verdicts = self._drop_blocked(report.verdicts, proposed.blocked)
         for check in self.routing_checks:
             try:
                 extra_reasons += check.reasons(note, verdicts)
@@ -413,6 +413,17 @@ class MedicalCoder:
             result.chart_id = self.recorder.record(run)
         result.usage.seconds = round(time.monotonic() - started, 3)
         return result
+
+    @staticmethod
+    def _drop_blocked(verdicts: list[CodeVerdict], blocked: frozenset[str]) -> list[CodeVerdict]:
+        """Verdicts without any accepted code that the proposer passed on only to be shown rejected.
+
+        The vetting that blocked them is the final validators minus some rules, so they are rejected
+        again; this guard keeps that true should the two ever disagree."""
+        kept = [v for v in verdicts if not (v.status == "accepted" and v.code in blocked)]
+        if len(kept) != len(verdicts):
+            log.warning("%d code(s) blocked by an assertion rule were accepted; dropped", len(verdicts) - len(kept))
+        return kept
 
     def _code_procedures(self, note: Note, ctx: ValidationContext) -> tuple[list[ProcedureVerdict], str]:
         """Propose procedure codes (PCS inpatient, HCPCS outpatient) and validate them; also the index version.

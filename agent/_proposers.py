@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from medcode.agent._acceptance import ASSERTION_RULE_FEATURES, AcceptanceModel, candidate_features
+from medcode.agent._acceptance import ASSERTION_RULE_FEATURES, PRIOR_FEATURES, AcceptanceModel, candidate_features
 from medcode.agent._selection import build_choice_model
 from medcode.validators import CodeRefMatcher, Evidence, ProposedCode
 
@@ -95,6 +95,8 @@ class Proposed:
     identity: LLMIdentity | None = None
     prompt_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Codes passed on only to be shown rejected (an assertion rule blocked them): never accepted.
+    blocked: frozenset[str] = frozenset()
 
     def as_proposal_codes(self) -> list[ProposedCode]:
         return [ProposedCode(code=i.code, evidence=i.evidence, confidence=i.confidence) for i in self.items]
@@ -218,11 +220,28 @@ def excludes1_conflict(a: CodeRecord, b: CodeRecord) -> bool:
     return False
 
 
-def _evidence_for(note_text: str, candidate: NoteCandidate) -> list[Evidence]:
-    hit = _best_hit(candidate)
-    if hit is None:
+MAX_EVIDENCE_SPANS = 3
+
+
+def _evidence_for(note_text: str, candidate: NoteCandidate, max_spans: int = MAX_EVIDENCE_SPANS) -> list[Evidence]:
+    """The spans that found the code: the cited one first, then the next best from other sentences.
+
+    A condition is often mentioned several times (denied in the review of systems, diagnosed in the
+    assessment); the validators accept a code when one of its spans passes, so offering the best
+    spans of up to ``max_spans`` sentences keeps a code whose first mention is negated or historical
+    but that the note asserts elsewhere. Overlapping spans are not repeated.
+    """
+    first = _best_hit(candidate)
+    if first is None:
         return []
-    return [Evidence(text=note_text[hit.start : hit.end], start=hit.start, end=hit.end)]
+    chosen = [first]
+    for hit in candidate.hits:  # best first
+        if len(chosen) >= max_spans:
+            break
+        if any(hit.segment_id == c.segment_id or min(hit.end, c.end) > max(hit.start, c.start) for c in chosen):
+            continue
+        chosen.append(hit)
+    return [Evidence(text=note_text[h.start : h.end], start=h.start, end=h.end) for h in chosen]
 
 
 class Proposer:
@@ -265,7 +284,7 @@ class Proposer:
             note_chars=len(note.text),
             outpatient=note.setting == "outpatient",
             rules=rules,
-            priors=self.model.priors if priors else None,
+            priors=self.model.priors if priors and set(PRIOR_FEATURES) & set(self.model.features) else None,
             llm_selected=llm_selected,
             top_k=self.top_k(note.setting),
         )
@@ -320,12 +339,14 @@ class RetrievalProposer(Proposer):
                 continue
             kept.append(record)
             items.append(self._item(note, cand, features, probability))
-        items.extend(self._rule_blocked(note, rows, probabilities, {i.code for i in items}))
+        blocked = self._rule_blocked(note, rows, probabilities, {i.code for i in items})
+        items.extend(blocked)
         items.sort(key=lambda i: next(c.rank for c, _ in rows if c.code == i.code))
         return Proposed(
             items=items,
             candidates_offered=[c.code for c, _ in rows],
             extra={"acceptance_threshold": cut},
+            blocked=frozenset(i.code for i in blocked),
         )
 
     def _rule_blocked(
@@ -340,7 +361,8 @@ class RetrievalProposer(Proposer):
         (negated, family history, hypothetical, uncertain, historical) rejected on its own merits.
 
         They go on to the validators, which reject them with the rule id and reason, so a coder sees
-        that "denies chest pain" was read and why it is not coded; they never count as accepted.
+        that "denies chest pain" was read and why it is not coded. They are listed in ``Proposed.blocked``:
+        should the final validators ever accept one, the coder drops it instead.
         """
         out: list[ProposedItem] = []
         seen: set[tuple[int, int]] = set()

@@ -63,6 +63,25 @@ def test_the_proposer_follows_the_settings_unless_given(agent_settings: Settings
         assert MedicalCoder(agent_settings, runtime=runtime, proposer="llm").proposer_name == "llm"
 
 
+def test_codes_passed_on_to_be_shown_rejected_are_never_accepted(agent_settings: Settings) -> None:
+    from medcode.agent._proposers import Proposed, RetrievalProposer
+
+    class MarksAcceptedAsBlocked(RetrievalProposer):
+        """Simulates vetting and final validation disagreeing: accepted codes come back marked blocked."""
+
+        def propose(self, *args, **kwargs) -> Proposed:  # type: ignore[no-untyped-def]
+            proposed = super().propose(*args, **kwargs)
+            proposed.blocked = frozenset(i.code for i in proposed.items)
+            return proposed
+
+    note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-blocked")
+    with MedicalCoder(agent_settings, proposer="retrieval") as coder:
+        assert {"E11.9", "I10"} <= set(coder.code(note).accepted_codes)
+        coder._proposer = MarksAcceptedAsBlocked(coder.runtime.acceptance_model, vetter=coder.vet)
+        result = coder.code(note)
+    assert result.accepted_codes == []
+
+
 def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settings, codeset: ICD10CMCodeSet) -> None:
     note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-1", age=58, sex="M")
     with (
