@@ -7,7 +7,7 @@ from medcode.codesets._hcpcs_build import build_hcpcs_store, resolve_hcpcs_sourc
 from medcode.codesets._icd10cm import BillableEntry, CodeOutline, ICD10CMCodeSet
 from medcode.codesets._models import CodeKind, CodeRecord, InheritedNote, Release, ReleaseSource, SeventhCharacter
 from medcode.codesets._ncci import NCCIEdits, NCCIQuarter, PTPEdit, open_ncci
-from medcode.codesets._normalize import normalize_icd10cm, strip_dot
+from medcode.codesets._normalize import CATEGORY_SHAPE, normalize_icd10cm, strip_dot
 from medcode.codesets._pcs import (
     PCS_AXES,
     PCS_SECTIONS,
@@ -26,6 +26,7 @@ from medcode.codesets._registry import CodeSetRegistry, packaged_releases
 from medcode.codesets._systems import CODE_SYSTEMS, CodeSystems, normalize_code
 
 __all__ = [
+    "CATEGORY_SHAPE",
     "CODE_SYSTEMS",
     "PCS_AXES",
     "PCS_SECTIONS",

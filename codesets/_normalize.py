@@ -6,10 +6,13 @@ import re
 
 from medcode.errors import MalformedCodeError
 
-__all__ = ["ICD10CM_PATTERN", "normalize_icd10cm", "strip_dot"]
+__all__ = ["CATEGORY_SHAPE", "ICD10CM_PATTERN", "normalize_icd10cm", "strip_dot"]
 
-# Letter, digit, digit-or-letter (C4A, M1A, Z3A), then up to four characters after the dot.
-ICD10CM_PATTERN = re.compile(r"^[A-Z][0-9][0-9A-Z](?:[0-9A-Z]{1,4})?$")
+# The category: a letter, then a digit and a digit or letter (E11, C4A, Z3A) or, since the April 2026
+# release, a letter and a digit (QA0, neurodevelopmental disorders of genetic variants); then up to four
+# characters after the dot. ``CATEGORY_SHAPE`` is the regex fragment other modules find codes in text with.
+CATEGORY_SHAPE = r"[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])"
+ICD10CM_PATTERN = re.compile(rf"^{CATEGORY_SHAPE}(?:[0-9A-Z]{{1,4}})?$")
 _MAX_RAW_LENGTH = 64
 
 
@@ -40,6 +43,8 @@ def normalize_icd10cm(raw: object) -> str:
         text = strip_dot(text)
     if not ICD10CM_PATTERN.match(text):
         raise MalformedCodeError(
-            raw, "expected a letter, a digit, a digit or letter, then up to 4 characters (e.g. S72.001A)"
+            raw,
+            "expected a letter, a digit and a digit or letter (or a letter and a digit, as in QA0), then up to "
+            "4 characters (e.g. S72.001A)",
         )
     return text if len(text) == 3 else f"{text[:3]}.{text[3:]}"

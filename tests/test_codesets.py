@@ -32,6 +32,7 @@ from medcode.errors import (
         ("c4a.0", "C4A.0"),
         ("Z3a.01", "Z3A.01"),
         ("t360x1a", "T36.0X1A"),
+        ("qa0.0101", "QA0.0101"),  # April 2026: a letter in the second place
     ],
 )
 def test_normalize_accepts_common_spellings(raw: str, expected: str) -> None:
@@ -40,7 +41,7 @@ def test_normalize_accepts_common_spellings(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "E", "E1", "11.9", "E11.", "E1.19", "E11..9", "E11.99999", "É11.9", "E11.9\u200b", "x" * 10_000, "E1@"],
+    ["", "   ", "E", "E1", "11.9", "E11.", "E1.19", "E11..9", "E11.99999", "É11.9", "E11.9\u200b", "x" * 10_000, "E1@", "AND", "QAA.1"],
 )
 def test_normalize_rejects_bad_shapes(raw: str) -> None:
     with pytest.raises(MalformedCodeError):
@@ -72,6 +73,18 @@ def test_billable_versus_header(codeset: ICD10CMCodeSet) -> None:
     for code in ("B20", "F99", "R99", "Z66"):
         assert codeset.get(code).kind == "category"
         assert codeset.get(code).billable
+
+
+def test_every_code_of_the_release_has_a_valid_shape(codeset: ICD10CMCodeSet) -> None:
+    # The April 2026 release added QA0 (a letter in the second place): every stored code must normalise to
+    # itself, or the validators would call a real code malformed.
+    import sqlite3
+
+    store = sqlite3.connect(f"file:{codeset.path}?mode=ro", uri=True)
+    codes = [code for (code,) in store.execute("SELECT code FROM codes")]
+    store.close()
+    assert [c for c in codes if normalize_icd10cm(c) != c] == []
+    assert codeset.get("qa0.0101").billable and "QA0.0101" in codeset
 
 
 def test_descendants_suggest_billable_children(codeset: ICD10CMCodeSet) -> None:

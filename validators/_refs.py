@@ -21,9 +21,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from medcode.codesets import CATEGORY_SHAPE
+
 __all__ = ["CodeRef", "CodeRefMatcher", "parse_code_refs"]
 
-_CODE = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{0,4})?"
+_CODE = rf"{CATEGORY_SHAPE}(?:\.[0-9A-Z]{{0,4}})?"
 _ITEM = re.compile(
     rf"(?<![A-Za-z0-9.])(?P<a>{_CODE})(?:\.?-)?(?:\s*(?:-|\u2013|to)\s*(?P<b>{_CODE})(?:\.?-)?)?(?![A-Za-z0-9])"
 )

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medcode.codesets import CodeRecord, ICD10CMCodeSet
+from medcode.codesets import CATEGORY_SHAPE, CodeRecord, ICD10CMCodeSet
 from medcode.validators._refs import CodeRefMatcher
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Relatedness", "RelatednessScorer"]
 
 _WORD = re.compile(r"[a-z0-9]+")
-_CODE_LITERAL = re.compile(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?\b")
+_CODE_LITERAL = re.compile(rf"\b{CATEGORY_SHAPE}(?:\.[0-9A-Z]{{1,4}})?\b")
 _NEGATIVE_CLAUSE = re.compile(r"\b(?:without|with no|not|no)\b.*$", re.IGNORECASE | re.DOTALL)
 
 

@@ -34,14 +34,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from medcode.codesets import CATEGORY_SHAPE
 from medcode.errors import ConfigError
 
 __all__ = ["DEFAULT_POLICY_FILE", "AutonomyPolicy", "CaseType", "CodeFamily", "load_policy", "normalise_note_type"]
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "data" / "autonomy_policy.toml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_PREFIX = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{0,4})?$")
-_CATEGORY = re.compile(r"^[A-Z][0-9][0-9A-Z]$")
+_PREFIX = re.compile(rf"^{CATEGORY_SHAPE}(\.?[0-9A-Z]{{0,4}})?$")
+_CATEGORY = re.compile(rf"^{CATEGORY_SHAPE}$")
 
 
 def normalise_note_type(note_type: str | None) -> str | None:
