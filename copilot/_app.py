@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,7 +36,7 @@ import anyio
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -99,6 +100,62 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _DATA = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class Page:
+    """A coder page: its path, its body file (``data/pages/NAME.html``), title and navigation label."""
+
+    path: str
+    name: str
+    page: str
+    title: str
+    label: str
+
+
+PAGES: tuple[Page, ...] = (
+    Page("/", "index", "review", "medcode copilot", "Review"),
+    Page("/metrics", "metrics", "metrics", "medcode copilot · metrics", "Metrics"),
+    Page("/audit", "audit", "audit", "medcode copilot · audit", "Audit"),
+    Page("/autonomy", "autonomy", "autonomy", "medcode copilot · autonomy", "Autonomy"),
+    Page("/monitor", "monitor", "monitor", "medcode copilot · KPIs", "KPIs"),
+    Page("/cdi", "cdi", "cdi", "medcode copilot · documentation feedback", "Documentation"),
+)
+_HELP_BUTTON = (
+    '\n      <button type="button" class="link" id="help-button" title="Keyboard shortcuts (?)">Shortcuts</button>'
+)
+
+
+@functools.cache
+def render_page(name: str) -> str:
+    """One page: ``shell.html`` (header, navigation, sign-in, toast) around the page's body file.
+
+    Raises ``KeyError`` for an unknown page name and ``OSError`` when a packaged file is missing."""
+    page = next(p for p in PAGES if p.name == name)
+    pages = _DATA / "pages"
+    current = ' aria-current="page"'
+    nav = "\n".join(f'      <a href="{p.path}"{current if p is page else ""}>{p.label}</a>' for p in PAGES)
+    parts = {
+        "title": page.title,
+        "page": page.page,
+        "nav": nav,
+        "session_extra": _HELP_BUTTON if page.page == "review" else "",
+        "body": (pages / f"{name}.html").read_text(encoding="utf-8").split("-->\n", 1)[-1].rstrip("\n"),
+    }
+    html = (pages / "shell.html").read_text(encoding="utf-8")
+    for key, value in parts.items():
+        html = html.replace("{{" + key + "}}", value)
+    return html
+
+
+def _page_endpoint(name: str) -> Callable[[], HTMLResponse]:
+    def endpoint() -> HTMLResponse:
+        return HTMLResponse(render_page(name))
+
+    endpoint.__name__ = f"{name}_page"
+    return endpoint
+
+
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -503,29 +560,10 @@ def create_app(
         return svc
 
     # -- pages (no data in them: the page's script fetches /v1 with the token) ---------------
-    @app.get("/", include_in_schema=False)
-    def index_page() -> FileResponse:
-        return FileResponse(_DATA / "pages" / "index.html", media_type="text/html")
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics_page() -> FileResponse:
-        return FileResponse(_DATA / "pages" / "metrics.html", media_type="text/html")
-
-    @app.get("/audit", include_in_schema=False)
-    def audit_page() -> FileResponse:
-        return FileResponse(_DATA / "pages" / "audit.html", media_type="text/html")
-
-    @app.get("/autonomy", include_in_schema=False)
-    def autonomy_page() -> FileResponse:
-        return FileResponse(_DATA / "pages" / "autonomy.html", media_type="text/html")
-
-    @app.get("/monitor", include_in_schema=False)
-    def monitor_page() -> FileResponse:
-        return FileResponse(_DATA / "pages" / "monitor.html", media_type="text/html")
-
-    @app.get("/cdi", include_in_schema=False)
-    def cdi_page() -> FileResponse:
-        return FileResponse(_DATA / "pages" / "cdi.html", media_type="text/html")
+    for page in PAGES:
+        app.add_api_route(
+            page.path, _page_endpoint(page.name), methods=["GET"], include_in_schema=False, response_class=HTMLResponse
+        )
 
     @app.get("/healthz", tags=["service"], summary="Liveness and the coding worker's state (no auth)")
     async def healthz(request: Request) -> dict[str, Any]:

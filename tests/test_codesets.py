@@ -41,7 +41,23 @@ def test_normalize_accepts_common_spellings(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "E", "E1", "11.9", "E11.", "E1.19", "E11..9", "E11.99999", "É11.9", "E11.9\u200b", "x" * 10_000, "E1@", "AND", "QAA.1"],
+    [
+        "",
+        "   ",
+        "E",
+        "E1",
+        "11.9",
+        "E11.",
+        "E1.19",
+        "E11..9",
+        "E11.99999",
+        "É11.9",
+        "E11.9\u200b",
+        "x" * 10_000,
+        "E1@",
+        "AND",
+        "QAA.1",
+    ],
 )
 def test_normalize_rejects_bad_shapes(raw: str) -> None:
     with pytest.raises(MalformedCodeError):

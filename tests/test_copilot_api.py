@@ -159,6 +159,24 @@ def test_open_routes_and_docs_need_no_cdn(client: TestClient) -> None:
     assert client.get("/static/app.css").status_code == 200
 
 
+def test_every_page_shares_one_shell_and_one_navigation(client: TestClient) -> None:
+    import re
+
+    from medcode.copilot._app import PAGES
+
+    navs = set()
+    for page in PAGES:
+        response = client.get(page.path)
+        assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+        html = response.text
+        assert "{{" not in html and html.count('id="login-token"') == 1 and html.count('id="toast"') == 1
+        assert f'<body data-page="{page.page}">' in html and f"<title>{page.title}</title>" in html
+        assert re.findall(r'<a href="([^"]+)" aria-current="page">', html) == [page.path]
+        navs.add(tuple(re.findall(r'<a href="(/[^"]*)"', html.split("</nav>")[0])))
+        assert ('id="help-button"' in html) == (page.page == "review")  # shortcuts exist on the review page only
+    assert len(navs) == 1 and set(next(iter(navs))) >= {p.path for p in PAGES}
+
+
 def test_create_app_needs_a_token(settings: Settings) -> None:
     with pytest.raises(ConfigError, match="MEDCODE_API_TOKEN"):
         create_app(settings)

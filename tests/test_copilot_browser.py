@@ -232,10 +232,12 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     WebDriverWait(browser, 120).until(ec.visibility_of_element_located((By.ID, "view-chart")))
     chart_id = int(browser.execute_script("return location.hash").rsplit("/", 1)[1])
 
-    # Evidence is highlighted: E11.9's span is the exact sentence, and selecting the code activates it.
+    # Evidence is highlighted: one of E11.9's spans (up to three sentences) is the exact assessment sentence,
+    # and selecting the code activates its marks.
     wait.until(ec.presence_of_element_located((css, 'mark.ev[data-codes~="E11.9"]')))
-    mark = browser.find_element(css, 'mark.ev[data-codes~="E11.9"]')
-    assert mark.text == "Type 2 diabetes mellitus without complications."
+    marks = browser.find_elements(css, 'mark.ev[data-codes~="E11.9"]')
+    assert "Type 2 diabetes mellitus without complications." in [m.text for m in marks]
+    mark = next(m for m in marks if m.text == "Type 2 diabetes mellitus without complications.")
     code_item("E11.9").click()
     assert "active" in mark.get_attribute("class")
     assert "selected" in code_item("E11.9").get_attribute("class")

@@ -65,6 +65,7 @@ def test_the_wheel_has_one_top_level_name_and_no_tools_or_tests(wheel: Path) -> 
         # Earned autonomy: the example policy and the CMS-HCC list routing reads.
         "medcode/review/governance/data/autonomy_policy.toml",
         "medcode/review/governance/data/hcc_codes.json",
+        "medcode/copilot/data/pages/shell.html",
         "medcode/copilot/data/pages/audit.html",
         "medcode/copilot/data/pages/autonomy.html",
         "medcode/review/migrations/versions/rev_0003_monitoring.py",
