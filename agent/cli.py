@@ -424,8 +424,6 @@ def _code_batch(args: argparse.Namespace, ctx: CommandContext) -> int:
     options = ray_options(args, ctx.settings)
     if args.format == "fhir":
         require_fhir()
-        if options is not None:
-            raise InputError("--format fhir is not supported with --ray yet; code the batch as JSON or without --ray")
     try:
         data = args.input.read_bytes()
     except OSError as exc:
@@ -522,8 +520,9 @@ class _Outcome:
     failed: bool
 
 
-def _code_on_worker(max_chars: int, coder: MedicalCoder, item: _BatchItem) -> _Outcome:
-    """One batch line, coded in a Ray worker; nothing is written there."""
+def _code_on_worker(max_chars: int, fhir: bool, coder: MedicalCoder, item: _BatchItem) -> _Outcome:
+    """One batch line, coded in a Ray worker; nothing is written there. The record is the result's JSON (the
+    driver adds the chart id, then turns it into a Bundle for ``--format fhir``) or the note's error line."""
     from medcode.errors import MissingDependencyError
 
     collector = coder.recorder if isinstance(coder.recorder, _RunCollector) else None
@@ -534,7 +533,7 @@ def _code_on_worker(max_chars: int, coder: MedicalCoder, item: _BatchItem) -> _O
     except Exception as exc:  # any other per-note failure is that note's error line, never the worker's
         if collector is not None:
             collector.take()  # a run recorded before the failure is not this note's result
-        return _Outcome(_error_record(_row_id(item[0], item[1]), exc), None, True)
+        return _Outcome(_error_record(_row_id(item[0], item[1]), exc, fhir=fhir), None, True)
     return _Outcome(record, None if collector is None else collector.take(), False)
 
 
@@ -547,15 +546,18 @@ def _code_batch_on_ray(
     from tqdm import tqdm
 
     from medcode._files import open_private
+    from medcode.agent._coder import CodingResult
     from medcode.agent._distributed import map_in_order
+    from medcode.agent._fhir import result_to_fhir
 
+    fhir = args.format == "fhir"
     coded = failures = 0
     recorder = None if args.no_record else ctx.recorder()  # opened first: it creates the review database
     try:
         outcomes = map_in_order(
             ctx.settings,
             pending,
-            partial(_code_on_worker, ctx.settings.max_note_chars),
+            partial(_code_on_worker, ctx.settings.max_note_chars, fhir),
             make_coder=_WorkerCoder(
                 ctx, args.proposer or ctx.settings.proposer, recorder is not None, procedures=args.procedures
             ),
@@ -570,7 +572,9 @@ def _code_batch_on_ray(
                     try:
                         record["chart_id"] = recorder.record(outcome.run)
                     except Exception as exc:  # e.g. the store is locked: this note's error line, the batch goes on
-                        record, failed = _error_record(str(record["note_id"]), exc), True
+                        record, failed = _error_record(str(record["note_id"]), exc, fhir=fhir), True
+                if fhir and not failed:
+                    record = result_to_fhir(CodingResult.model_validate(record))
                 failures += failed
                 coded += not failed
                 _write_line(out, record)

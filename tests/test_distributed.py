@@ -138,6 +138,37 @@ def test_code_batch_on_ray_keeps_order_survives_a_killed_worker_and_resumes(
     assert "coded 27 note(s), 0 failed now, 10 already done; 1 note(s) failed in all" in err
 
 
+def test_code_batch_on_ray_writes_fhir_bundles_like_one_process(
+    small_index_settings: Settings, ray_cluster: None, tmp_path: Path
+) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    batch = tmp_path / "in.jsonl"
+    rows = [json.dumps({"id": f"f{i}", "text": f"ASSESSMENT AND PLAN:\n1. {CONDITIONS[i]}\n"}) for i in range(4)]
+    rows.insert(2, '{"id": "empty", "text": ""}')  # a note that fails: an OperationOutcome Bundle in its place
+    batch.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    base = ["--data-dir", str(small_index_settings.data_dir), "code-batch", str(batch), "--proposer", "retrieval"]
+    base += ["--no-record", "--format", "fhir"]
+    local, ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert main([*base, "--out", str(local)]) == 1
+    assert main([*base, "--out", str(ray), "--ray", "--ray-workers", "1"]) == 1
+
+    def summary(path: Path) -> list[tuple[str, list[str]]]:
+        out = []
+        for bundle in _lines(path):
+            Bundle.model_validate(bundle)
+            resources = {e["resource"]["resourceType"]: e["resource"] for e in bundle["entry"]}  # type: ignore[index]
+            claim = resources.get("Claim", {})
+            codes = [d["diagnosisCodeableConcept"]["coding"][0]["code"] for d in claim.get("diagnosis", [])]
+            out.append((str(bundle["identifier"]["value"]), codes or sorted(resources)))  # type: ignore[index]
+        return out
+
+    got = summary(ray)
+    assert got == summary(local)
+    assert [note_id for note_id, _ in got] == ["f0", "f1", "empty", "f2", "f3"]
+    assert got[2][1] == ["OperationOutcome"] and "E11.9" in got[0][1]
+
+
 def test_eval_on_ray_writes_the_same_predictions(
     small_index_settings: Settings, ray_cluster: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
