@@ -144,12 +144,16 @@ def test_a_ray_worker_turns_any_per_note_exception_into_that_notes_error_line() 
         def code(self, note: object) -> object:
             raise KeyError("a quote from the note")  # not a medcode error: its message may hold PHI
 
-    outcome = _code_on_worker(100_000, Boom(), (1, {"id": "n1", "text": NOTE}, None))  # type: ignore[arg-type]
+    outcome = _code_on_worker(100_000, False, Boom(), (1, {"id": "n1", "text": NOTE}, None))  # type: ignore[arg-type]
     assert outcome.failed and outcome.run is None
     assert outcome.record == {
         "note_id": "n1",
         "error": {"type": "KeyError", "message": "unexpected KeyError while coding this note"},
     }
+    # With --format fhir the worker's error line is already a Bundle holding an OperationOutcome.
+    fhir = _code_on_worker(100_000, True, Boom(), (1, {"id": "n1", "text": NOTE}, None))  # type: ignore[arg-type]
+    assert fhir.failed and fhir.record["resourceType"] == "Bundle"
+    assert [e["resource"]["resourceType"] for e in fhir.record["entry"]] == ["OperationOutcome"]
 
 
 def test_retry_failed_knows_json_and_fhir_error_lines() -> None:
