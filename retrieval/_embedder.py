@@ -43,7 +43,7 @@ def default_threads() -> int:
     """Torch threads when none are configured: the CPUs this process may use, at most 4.
 
     On 2 idle cores, 2 threads coded a case report in 1.0 s against 1.4 s with 1 (median of 20 CodiEsp
-    dev notes, ``tools/bench_agent.py``)."""
+    dev notes, one run each, same codes)."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
