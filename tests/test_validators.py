@@ -249,6 +249,23 @@ def test_uncertain_is_a_warning_for_inpatients(pipeline: ValidatorPipeline) -> N
 
 
 @pytest.mark.slow
+def test_combination_required_for_presumed_links(pipeline: ValidatorPipeline) -> None:
+    # Hypertension with a CKD stage is hypertensive CKD, I12.- (guideline I.C.9.a.2): I10 goes to a coder, the
+    # CKD code stands, and the combination codes are suggested.
+    i10, n18 = _run(pipeline, [_one("I10", "Essential hypertension"), _one("N18.31", "CKD stage 3a")]).verdicts
+    assert i10.rules == ["COMBINATION_REQUIRED"] and n18.status == "accepted"
+    (result,) = [r for r in i10.results if r.rule == "COMBINATION_REQUIRED"]
+    assert result.related_codes == ["N18.31"] and {"I12.0", "I12.9"} <= set(result.suggestions)
+    assert "I.C.9.a.2" in result.reason
+    # A CKD code already on the claim counts too; I10 alone and the combination code itself are fine.
+    on_claim = _run(pipeline, [_one("I10", "Essential hypertension")], claim_codes=["N18.31"]).verdicts[0]
+    assert on_claim.rules == ["COMBINATION_REQUIRED"]
+    assert _run(pipeline, [_one("I10", "Essential hypertension")]).verdicts[0].status == "accepted"
+    i12, n18 = _run(pipeline, [_one("I12.9", "Essential hypertension"), _one("N18.31", "CKD stage 3a")]).verdicts
+    assert i12.status == "accepted" and n18.status == "accepted"
+
+
+@pytest.mark.slow
 def test_set_rules_excludes1_duplicate_code_first_use_additional(pipeline: ValidatorPipeline) -> None:
     report = _run(
         pipeline,

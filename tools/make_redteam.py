@@ -1046,6 +1046,26 @@ INJECTIONS: list[Spec] = [
     ),
 ]
 
+# Presumed links coded as one combination code (guideline I.C.9.a.2): the separate code goes to a coder.
+COMBINATIONS: list[Spec] = [
+    R(
+        "combination",
+        "rt-01",
+        ["COMBINATION_REQUIRED"],
+        ("I10", "Essential hypertension, well controlled on lisinopril"),
+        ("N18.31", "CKD stage 3a"),
+        targets=[0],
+    ),
+    R(
+        "combination",
+        "rt-01",
+        ["COMBINATION_REQUIRED"],
+        ("N18.30", "CKD stage 3"),
+        ("I10", "PMH: hypertension"),
+        targets=[1],
+    ),
+]
+
 REDTEAM: list[Spec] = [
     *HALLUCINATED_CODES,
     *NOT_CANDIDATES,
@@ -1055,6 +1075,7 @@ REDTEAM: list[Spec] = [
     *CONVENTIONS,
     *DEMOGRAPHICS,
     *INJECTIONS,
+    *COMBINATIONS,
 ]
 
 

@@ -72,6 +72,7 @@ class RulesData:
     nonexhaustive_markers: list[str]
     use_additional_skip_phrases: list[str]
     use_additional_skip_lists: bool
+    combinations: list[dict[str, Any]]
     specificity: SpecificityLexicon
     relatedness: dict[str, Any] = field(default_factory=dict)
     procedures: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +119,16 @@ def _build() -> RulesData:
             nonexhaustive_markers=[m.lower() for m in conv["nonexhaustive_markers"]],
             use_additional_skip_phrases=[p.lower() for p in conv["use_additional_skip_phrases"]],
             use_additional_skip_lists=bool(conv["use_additional_skip_lists"]),
+            combinations=[
+                {
+                    "code": str(c["code"]),
+                    "with_all": [str(w) for w in c["with_all"]],
+                    "use": str(c["use"]),
+                    "guideline": str(c["guideline"]),
+                    "says": str(c["says"]),
+                }
+                for c in conv["combinations"]
+            ],
             specificity=SpecificityLexicon(
                 tables["specificity.json"],
                 tables["encounter_cues.json"],

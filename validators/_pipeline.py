@@ -18,7 +18,7 @@ are loaded on first use and reused). Order:
 4. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
 5. set level over the codes still standing and the context's ``claim_codes`` (codes already on the
    claim, which only the structural chain checks and which get no verdict): DUPLICATE,
-   EXCLUDES1_CONFLICT, CODE_FIRST, then USE_ADDITIONAL (warning only).
+   EXCLUDES1_CONFLICT, CODE_FIRST, COMBINATION_REQUIRED, then USE_ADDITIONAL (warning only).
 
 Confidence is carried through but never changes a verdict.
 """
@@ -50,6 +50,7 @@ from medcode.validators._rules import (
     CandidateRule,
     CodeFirstRule,
     CodeItem,
+    CombinationRule,
     DuplicateRule,
     Excludes1Rule,
     KnownCodeRule,
@@ -130,6 +131,7 @@ class ValidatorPipeline:
         self.duplicate_rule = DuplicateRule()
         self.excludes1_rule = Excludes1Rule()
         self.code_first_rule = CodeFirstRule()
+        self.combination_rule = CombinationRule()
         self.use_additional_rule = UseAdditionalRule()
 
     # -- lazily loaded analysers --------------------------------------------------
@@ -200,6 +202,7 @@ class ValidatorPipeline:
             self.duplicate_rule,
             self.excludes1_rule,
             self.code_first_rule,
+            self.combination_rule,
             self.use_additional_rule,
         ]
 
@@ -258,7 +261,7 @@ class ValidatorPipeline:
         for index, results in self.duplicate_rule.check_set(standing, env).items():
             by_index[index].results.extend(results)
         standing = [i for i in standing if not i.rejected]
-        for rule in (self.excludes1_rule, self.code_first_rule, self.use_additional_rule):
+        for rule in (self.excludes1_rule, self.code_first_rule, self.combination_rule, self.use_additional_rule):
             for index, results in rule.check_set(standing, env).items():
                 by_index[index].results.extend(results)
         return ValidationReport(

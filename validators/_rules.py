@@ -89,6 +89,7 @@ ALL_RULE_IDS = (
     "DUPLICATE",
     "EXCLUDES1_CONFLICT",
     "CODE_FIRST",
+    "COMBINATION_REQUIRED",
     "USE_ADDITIONAL",
 )
 
@@ -682,6 +683,43 @@ class CodeFirstRule(Rule):
                     suggestions=[r.label for r in matcher.refs],
                 )
             )
+        return out
+
+
+class CombinationRule(Rule):
+    rule_id = "COMBINATION_REQUIRED"
+    summary = (
+        "Two conditions the classification presumes linked and codes as one combination code (hypertension with "
+        "chronic kidney disease is I12, diabetes with it E11.22): the separate code goes to a coder."
+    )
+
+    def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
+        out: dict[int, list[RuleResult]] = {}
+        live = [i for i in items if i.record is not None]
+        for item in live:
+            assert item.record is not None
+            code = item.record.code
+            others = [o.record.code for o in live if o.index != item.index and o.record is not None]
+            for combo in env.rules.combinations:
+                if code != combo["code"]:
+                    continue
+                partners = [next((o for o in others if o.startswith(w)), None) for w in combo["with_all"]]
+                if any(p is None for p in partners):
+                    continue
+                found = [p for p in partners if p is not None]
+                use = combo["use"]
+                suggestions = env.codeset.billable_descendants(use, limit=10) if use in env.codeset else []
+                out.setdefault(item.index, []).append(
+                    self.result(
+                        env,
+                        f"{code} with {', '.join(found)}: {combo['says']} is coded {use}{'-' if len(suggestions) > 1 else ''}"
+                        f" (guideline {combo['guideline']} presumes the link) unless the provider documents that they "
+                        "are unrelated",
+                        related=found,
+                        suggestions=suggestions,
+                    )
+                )
+                break
         return out
 
 
