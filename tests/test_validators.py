@@ -256,7 +256,7 @@ def test_combination_required_for_presumed_links(pipeline: ValidatorPipeline) ->
     assert i10.rules == ["COMBINATION_REQUIRED"] and n18.status == "accepted"
     (result,) = [r for r in i10.results if r.rule == "COMBINATION_REQUIRED"]
     assert result.related_codes == ["N18.31"] and {"I12.0", "I12.9"} <= set(result.suggestions)
-    assert "I.C.9.a.2" in result.reason
+    assert "is coded I12.- (guideline I.C.9.a.2" in result.reason
     # A CKD code already on the claim counts too; I10 alone and the combination code itself are fine.
     on_claim = _run(pipeline, [_one("I10", "Essential hypertension")], claim_codes=["N18.31"]).verdicts[0]
     assert on_claim.rules == ["COMBINATION_REQUIRED"]

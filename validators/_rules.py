@@ -712,7 +712,8 @@ class CombinationRule(Rule):
                 out.setdefault(item.index, []).append(
                     self.result(
                         env,
-                        f"{code} with {', '.join(found)}: {combo['says']} is coded {use}{'-' if len(suggestions) > 1 else ''}"
+                        f"{code} with {', '.join(found)}: {combo['says']} is coded "
+                        f"{use + ('.-' if '.' not in use else '-') if len(suggestions) > 1 else use}"
                         f" (guideline {combo['guideline']} presumes the link) unless the provider documents that they "
                         "are unrelated",
                         related=found,
