@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import own_data_dir
 
 from medcode.config import Settings
 from medcode.copilot import create_app
@@ -119,12 +120,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("copilot-browser") / "data"
-    data_dir.mkdir()
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (data_dir / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    return small_index_settings.model_copy(update={"data_dir": data_dir})
+    return own_data_dir(small_index_settings, tmp_path_factory.mktemp("copilot-browser") / "data")
 
 
 @pytest.fixture(scope="module")

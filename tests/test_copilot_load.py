@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from shared_data import own_data_dir
 
 from medcode.config import Settings
 from tools.bench_copilot_load import TOKEN, run_load, serve_in_thread
@@ -20,12 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_healthz_stays_fast_under_sixty_waiting_requests(small_index_settings: Settings, tmp_path: Path) -> None:
-    target = tmp_path / "data"
-    target.mkdir()
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (target / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    settings = small_index_settings.model_copy(update={"data_dir": target, "serve_max_queued_jobs": 1_000})
+    settings = own_data_dir(small_index_settings, tmp_path / "data", serve_max_queued_jobs=1_000)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])

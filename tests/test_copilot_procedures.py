@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from shared_data import own_data_dir
 
 from medcode.config import Settings
 from medcode.copilot import create_app
@@ -34,12 +35,7 @@ ASSESSMENT AND PLAN:
 
 @pytest.fixture(scope="module")
 def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    target = tmp_path_factory.mktemp("copilot-procedures") / "data"
-    target.mkdir(parents=True)
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (target / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    return small_index_settings.model_copy(update={"data_dir": target, "procedures": True})
+    return own_data_dir(small_index_settings, tmp_path_factory.mktemp("copilot-procedures") / "data", procedures=True)
 
 
 @pytest.fixture(scope="module")

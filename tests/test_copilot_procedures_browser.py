@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from shared_data import own_data_dir
 from test_copilot_browser import TOKEN, browser, server, sign_in_with, user_token  # noqa: F401  (fixtures)
 
 from medcode.config import Settings
@@ -26,12 +27,9 @@ She underwent laparoscopic cholecystectomy without complication.
 
 @pytest.fixture(scope="module")
 def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("copilot-procedures-browser") / "data"
-    data_dir.mkdir()
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (data_dir / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    return small_index_settings.model_copy(update={"data_dir": data_dir, "procedures": True})
+    return own_data_dir(
+        small_index_settings, tmp_path_factory.mktemp("copilot-procedures-browser") / "data", procedures=True
+    )
 
 
 def _api(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

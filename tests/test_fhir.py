@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
+from shared_data import own_data_dir
 
 from medcode.agent import (
     DIAGNOSIS_EXTENSION,
@@ -412,12 +413,7 @@ def test_code_batch_reads_and_writes_fhir(
 
 @pytest.fixture(scope="module")
 def client(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    target = tmp_path_factory.mktemp("fhir-api") / "data"
-    target.mkdir(parents=True)
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (target / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    settings = small_index_settings.model_copy(update={"data_dir": target})
+    settings = own_data_dir(small_index_settings, tmp_path_factory.mktemp("fhir-api") / "data")
     loopback = ("127.0.0.1", 50000)  # the shared token is the bootstrap admin, accepted from loopback only
     with TestClient(create_app(settings, token=TOKEN, proposer="retrieval"), client=loopback) as test_client:
         yield test_client

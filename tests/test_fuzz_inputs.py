@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from shared_data import own_data_dir
 
 from medcode.agent.cli import read_batch_lines
 from medcode.config import Settings
@@ -65,12 +66,9 @@ ROUTES = [
 
 @pytest.fixture(scope="module")
 def client(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    target = tmp_path_factory.mktemp("fuzz") / "data"
-    target.mkdir()
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (target / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    settings = small_index_settings.model_copy(update={"data_dir": target, "serve_max_queued_jobs": 10_000})
+    settings = own_data_dir(
+        small_index_settings, tmp_path_factory.mktemp("fuzz") / "data", serve_max_queued_jobs=10_000
+    )
     app = create_app(settings, token=TOKEN, proposer="retrieval", warm_up=False)
     with TestClient(app, client=("127.0.0.1", 50000), raise_server_exceptions=False) as test_client:
         yield test_client

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from chart_streams import make_inpatient_stream, make_stream, populate_queue
+from shared_data import own_data_dir
 from test_copilot_browser import (  # noqa: F401  (browser is a fixture)
     TOKEN,
     _free_port,
@@ -38,12 +39,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     _need_browser()
-    data_dir = tmp_path_factory.mktemp("monitor-browser") / "data"
-    data_dir.mkdir()
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (data_dir / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    settings = small_index_settings.model_copy(update={"data_dir": data_dir})
+    settings = own_data_dir(small_index_settings, tmp_path_factory.mktemp("monitor-browser") / "data")
     today = dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=today.weekday()) - dt.timedelta(weeks=8)  # the eight weeks before this one
     streams = [

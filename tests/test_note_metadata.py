@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from shared_data import own_data_dir
 
 from medcode.agent import (
     FINANCIAL_IMPACT,
@@ -114,9 +115,7 @@ def test_iter_charts_takes_a_time_range(tmp_path: Path) -> None:
 
 def test_cli_and_batch_accept_metadata(small_index_settings: Settings, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    for name in ("codesets", "retrieval"):
-        (data_dir / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
+    own_data_dir(small_index_settings, data_dir, share=("codesets", "retrieval"))
     note_file = tmp_path / "note.txt"
     note_file.write_text(NOTE, encoding="utf-8")
     base = ["--data-dir", str(data_dir)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import own_data_dir
 
 from medcode.agent import AcceptanceModel, MedicalCoder, Note, load_acceptance_model
 from medcode.agent._acceptance import FEATURE_NAMES, CodePriors, active_model_path
@@ -141,11 +142,9 @@ def _finalise(queue: ReviewQueue, note_text: str, codes: list[str]) -> int:
 def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     small_index_settings: Settings, labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    own = tmp_path / "data"  # its own queue, audit log and models; the shared code set and index
-    own.mkdir()
-    for name in ("codesets", "retrieval"):
-        (own / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    settings = small_index_settings.model_copy(update={"data_dir": own})
+    settings = own_data_dir(
+        small_index_settings, tmp_path / "data", share=("codesets", "retrieval")
+    )  # its own queue, audit log and models; the shared code set and index
     docs = list(read_dataset(labelled))
     with ReviewQueue(settings) as queue:
         for doc in docs[:4]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from shared_data import own_data_dir
 
 from medcode.cli import main as cli_main
 from medcode.config import Settings
@@ -47,12 +48,7 @@ PROPOSAL = {
 
 @pytest.fixture(scope="module")
 def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    target = tmp_path_factory.mktemp("validate-api") / "data"
-    target.mkdir(parents=True)
-    for name in ("codesets", "retrieval", "models"):
-        if (small_index_settings.data_dir / name).exists():
-            (target / name).symlink_to(small_index_settings.data_dir / name, target_is_directory=True)
-    return small_index_settings.model_copy(update={"data_dir": target})
+    return own_data_dir(small_index_settings, tmp_path_factory.mktemp("validate-api") / "data")
 
 
 @pytest.fixture(scope="module")
