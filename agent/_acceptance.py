@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medcode._trees import TreeEnsemble, export_trees, fit_boosting
 from medcode.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "score",
     "best_span_score",
     "rank",
+    "ranker_score",
     "log_hits",
     "n_segments",
     "first_position",
@@ -199,6 +201,7 @@ def candidate_features(
             "score": cand.score,
             "best_span_score": hits[0].score if hits else math.nan,
             "rank": float(cand.rank),
+            "ranker_score": math.nan if cand.ranker_score is None else cand.ranker_score,
             "log_hits": math.log1p(len(hits)),
             "n_segments": float(len(segments)),
             "first_position": min(h.start for h in hits) / max(note_chars, 1) if hits else math.nan,
@@ -261,7 +264,7 @@ class AcceptanceModel:
         self.version = version
         self.features: tuple[str, ...] = tuple(data["features"])
         self.baseline = float(data["baseline"])
-        self._trees = [self._compile(tree) for tree in data["trees"]]
+        self._ensemble = TreeEnsemble(self.baseline, data["trees"])
         self._calibration = {
             setting: (np.asarray(cal["x"], dtype=np.float64), np.asarray(cal["y"], dtype=np.float64))
             for setting, cal in data["calibration"].items()
@@ -270,18 +273,6 @@ class AcceptanceModel:
         self.thresholds: dict[str, float] = {k: float(v) for k, v in data["thresholds"].items()}
         self.strict_thresholds: dict[str, float] = {k: float(v) for k, v in data.get("strict_thresholds", {}).items()}
         self.top_k: dict[str, int] = {k: int(v) for k, v in data.get("top_k", {}).items()}
-
-    @staticmethod
-    def _compile(tree: dict[str, list[Any]]) -> tuple[NDArray[Any], ...]:
-        return (
-            np.asarray(tree["feature"], dtype=np.int64),
-            np.asarray(tree["threshold"], dtype=np.float64),
-            np.asarray(tree["left"], dtype=np.int64),
-            np.asarray(tree["right"], dtype=np.int64),
-            np.asarray(tree["missing_left"], dtype=bool),
-            np.asarray(tree["value"], dtype=np.float64),
-            np.asarray(tree["leaf"], dtype=bool),
-        )
 
     @classmethod
     def from_file(cls, path: Path) -> AcceptanceModel:
@@ -294,19 +285,7 @@ class AcceptanceModel:
 
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Raw boosted scores (log-odds before calibration) for a feature matrix in ``features`` order."""
-        total = np.full(x.shape[0], self.baseline, dtype=np.float64)
-        for feature, threshold, left, right, missing_left, value, leaf in self._trees:
-            node = np.zeros(x.shape[0], dtype=np.int64)
-            active = ~leaf[node]
-            while active.any():
-                idx = np.nonzero(active)[0]
-                cur = node[idx]
-                vals = x[idx, feature[cur]]
-                go_left = np.where(np.isnan(vals), missing_left[cur], vals <= threshold[cur])
-                node[idx] = np.where(go_left, left[cur], right[cur])
-                active = ~leaf[node]
-            total += value[node]
-        return total
+        return self._ensemble.margin(x)
 
     def calibrate(self, margin: NDArray[np.float64], setting: str) -> NDArray[np.float64]:
         """The setting's isotonic map from raw scores to probabilities (clipped at the fitted range)."""
@@ -359,57 +338,6 @@ def load_acceptance_model(settings: Settings | None = None) -> AcceptanceModel |
 
 
 # -- training -----------------------------------------------------------------------------------------------
-
-
-def export_trees(estimator: Any) -> tuple[float, list[dict[str, list[Any]]]]:
-    """(baseline, trees) of a fitted binary ``HistGradientBoostingClassifier`` (numeric features only)."""
-    baseline = float(np.ravel(estimator._baseline_prediction)[0])
-    trees = []
-    for (predictor,) in estimator._predictors:
-        nodes = predictor.nodes
-        if bool(np.any(nodes["is_categorical"])):
-            raise ValueError("categorical splits are not supported by the exporter")
-        trees.append(
-            {
-                "feature": nodes["feature_idx"].astype(int).tolist(),
-                "threshold": [float(t) for t in nodes["num_threshold"]],
-                "left": nodes["left"].astype(int).tolist(),
-                "right": nodes["right"].astype(int).tolist(),
-                "missing_left": nodes["missing_go_to_left"].astype(bool).tolist(),
-                "value": [round(float(v), 8) for v in nodes["value"]],
-                "leaf": nodes["is_leaf"].astype(bool).tolist(),
-            }
-        )
-    return baseline, trees
-
-
-def fit_boosting(
-    x: NDArray[np.float64],
-    y: NDArray[np.int64],
-    *,
-    seed: int = 0,
-    weights: NDArray[np.float64] | None = None,
-    **params: Any,
-) -> Any:
-    """A ``HistGradientBoostingClassifier`` fitted on ``x``/``y`` (needs scikit-learn)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    config = {
-        "learning_rate": 0.06,
-        "max_iter": 300,
-        "max_leaf_nodes": 15,
-        "min_samples_leaf": 30,
-        "l2_regularization": 1.0,
-        "early_stopping": False,
-        "random_state": seed,
-        **params,
-    }
-    model = HistGradientBoostingClassifier(**config)
-    # A feature no training row has (an LLM feature when no LLM ran) is all NaN, which the binner
-    # cannot take: give it a constant, so no tree ever splits on it.
-    x = np.where(np.isnan(x).all(axis=0), 0.0, x) if len(x) else x
-    model.fit(x, y, sample_weight=weights)
-    return model
 
 
 def fit_isotonic(margins: NDArray[np.float64], labels: NDArray[np.int64]) -> tuple[list[float], list[float]]:

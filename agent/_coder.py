@@ -303,7 +303,7 @@ class MedicalCoder:
         retriever = self.retriever(note.date_of_service)
         proposer = self.proposer
         top_k = self.retrieval_top_k or proposer.top_k(note.setting)  # the acceptance model's K for the setting
-        candidates = retriever.search_note(note.text, top_k=top_k)
+        candidates = retriever.search_note(note.text, top_k=top_k, setting=note.setting)
         t_retrieval = time.monotonic() - started
 
         errors: list[str] = []

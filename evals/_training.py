@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medcode._trees import fit_boosting
 from medcode.agent._acceptance import (
     FEATURE_NAMES,
     TRAINING_FEATURES,
     CodePriors,
     candidate_features,
     fit_acceptance,
-    fit_boosting,
     fit_isotonic,
     matrix,
 )
@@ -105,7 +105,9 @@ def note_example(
 
     k = (top_k or DEFAULT_TOP_K)[note.setting]
     codeset = coder.registry.get(note.date_of_service)
-    candidates = coder.retriever(note.date_of_service).search_note(note.text, top_k=k)
+    candidates = coder.retriever(note.date_of_service).search_note(
+        note.text, top_k=k, setting=note.setting, held_out=True
+    )
     top = [c for c in candidates.candidates[:k] if c.code in codeset]
     proposals = [ProposedCode(code=c.code, evidence=_evidence_for(note.text, c)) for c in top]
     rules = dict(zip([c.code for c in top], coder.vet(note, proposals), strict=True)) if top else {}

@@ -83,6 +83,9 @@ class NoteCandidate(BaseModel):
     matched_kind: str = ""
     variants: list[str] = Field(default_factory=list)
     hits: list[SpanHit] = Field(description="Segments that retrieved this code, best first.")
+    ranker_score: float | None = Field(
+        default=None, description="The candidate ranker's margin when it re-ordered the pool (higher = likelier)."
+    )
 
 
 class NoteCandidates(BaseModel):

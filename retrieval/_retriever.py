@@ -24,6 +24,7 @@ from medcode.retrieval._embedder import Embedder
 from medcode.retrieval._expand import QueryExpander, default_expander, default_terms
 from medcode.retrieval._index import CodeIndex, IndexUnit
 from medcode.retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
+from medcode.retrieval._ranker import CandidateRanker, default_ranker
 from medcode.retrieval._segment import segment_note, split_mentions
 
 if TYPE_CHECKING:
@@ -156,7 +157,9 @@ class HybridRetriever:
     """Dense (chromadb) + lexical (FTS5 bm25) candidate generation over one code-set release.
 
     ``mode`` picks the side(s): ``"hybrid"`` (reciprocal-rank fusion of both, the default),
-    ``"dense"`` or ``"lexical"``. Opening raises ``IndexNotBuiltError``/``IndexMismatchError``
+    ``"dense"`` or ``"lexical"``. ``ranker`` re-orders a note's candidate pool for the settings
+    it was fitted for (``search_note(setting=...)``); ``None`` keeps the hybrid note score's order.
+    Opening raises ``IndexNotBuiltError``/``IndexMismatchError``
     like ``CodeIndex.open``; with ``auto_build`` a missing or half-built index is built first
     (minutes, with a progress bar).
     """
@@ -174,6 +177,7 @@ class HybridRetriever:
         fusion: Literal["score", "rrf"] = "score",
         lexical_weight: float = _LEXICAL_WEIGHT,
         use_priors: bool = True,
+        ranker: CandidateRanker | Literal["packaged"] | None = "packaged",
     ) -> None:
         self.settings = settings
         self.codeset = codeset
@@ -188,6 +192,7 @@ class HybridRetriever:
         self.fusion: Literal["score", "rrf"] = fusion
         self.lexical_weight = lexical_weight
         self.use_priors = use_priors
+        self.ranker = default_ranker() if ranker == "packaged" else ranker
         self.terms = default_terms()
         self.terms.add_forms(self.index.dictionary())
         self.use_terms = True
@@ -461,6 +466,8 @@ class HybridRetriever:
         top_k: int = 50,
         per_segment_k: int = 10,
         skip_sections: Sequence[str] = (),
+        setting: str | None = None,
+        held_out: bool = False,
     ) -> NoteCandidates:
         """Candidates for a whole note: segment it, search every span at once, merge by code.
 
@@ -468,7 +475,11 @@ class HybridRetriever:
         mention_sections), their mentions. A code's note score is its best span score (mentions
         slightly discounted) plus a bonus growing with the number of segments that found it;
         each candidate lists the spans (offsets, section, score) that found it, best first.
-        ``skip_sections`` leaves sections out (e.g. ``["family_history"]``). Raises
+        ``skip_sections`` leaves sections out (e.g. ``["family_history"]``). When the retriever's
+        ranker covers ``setting`` (``"inpatient"`` for the packaged one), a larger pool is merged,
+        re-ordered by the ranker and cut to ``top_k``; ``rank`` is then the ranker's order.
+        ``held_out`` is for training a model on top of retrieval: a note the ranker learned from is
+        re-ordered by the fold model that never saw it. Raises
         ``NoteError`` for an empty or oversized note, ``RetrievalError`` if the index fails.
         """
         if not isinstance(note_text, str) or not note_text.strip():
@@ -489,11 +500,19 @@ class HybridRetriever:
             if self.use_mentions and (self.mention_sections is None or seg.section in self.mention_sections):
                 spans += [(seg, s, e) for s, e in split_mentions(note_text, seg.start, seg.end) if e - s <= limit]
         results = self.search_many([note_text[s:e] for _, s, e in spans], per_segment_k) if spans else []
-        return NoteCandidates(
-            codeset_version=self.codeset.version,
-            segments=segments,
-            candidates=self._merge(spans, results, top_k),
-        )
+        ranker = self.ranker if self.ranker is not None and setting in self.ranker.settings else None
+        if ranker is None:
+            candidates = self._merge(spans, results, top_k)
+        else:
+            pool = self._merge(spans, results, ranker.pool_for(top_k))
+            key = ranker.note_key(note_text) if held_out else None
+            margins = ranker.scores(pool, top_k, held_out=key)
+            order = sorted(zip(margins, pool, strict=True), key=lambda sc: (-sc[0], sc[1].rank))
+            candidates = [
+                cand.model_copy(update={"rank": rank, "ranker_score": round(score, 6)})
+                for rank, (score, cand) in enumerate(order[:top_k], start=1)
+            ]
+        return NoteCandidates(codeset_version=self.codeset.version, segments=segments, candidates=candidates)
 
     def _merge(
         self, spans: Sequence[tuple[Segment, int, int]], results: Sequence[list[Candidate]], top_k: int

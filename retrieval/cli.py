@@ -65,6 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     search.add_argument("query", nargs="?", help='the phrase, e.g. "high blood pressure"')
     search.add_argument("--note", metavar="FILE", help="search a whole note from FILE ('-' for stdin) instead")
     search.add_argument("--top", type=_positive, default=10, help="number of candidates (default 10)")
+    search.add_argument(
+        "--setting",
+        choices=("outpatient", "inpatient"),
+        help="the note's setting: with --note, inpatient notes are re-ordered by the candidate ranker",
+    )
     search.add_argument("--json", action="store_true", help='print {"results": [...]} as JSON')
     search.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (default newest release)")
     search.add_argument(
@@ -126,7 +131,7 @@ def _search(args: argparse.Namespace, ctx: CommandContext) -> int:
     codeset = CodeSetRegistry(ctx.settings).get(args.date)
     with HybridRetriever(ctx.settings, codeset, mode=args.mode) as retriever:
         if args.note is not None:
-            found = retriever.search_note(read_note_text(args.note), top_k=args.top)
+            found = retriever.search_note(read_note_text(args.note), top_k=args.top, setting=args.setting)
             rows = [c.model_dump(mode="json", exclude={"hits"}) | {"segments": len(c.hits)} for c in found.candidates]
         else:
             results = retriever.search(

@@ -220,6 +220,33 @@ def test_search_note_merges_and_points_at_spans(retriever: HybridRetriever) -> N
         retriever.search_note("   ")
 
 
+def test_search_note_ranker_reorders_inpatient_pool_only(retriever: HybridRetriever) -> None:
+    note = (
+        "A 70-year-old man was admitted with chest pain and shortness of breath. He had type 2 diabetes with "
+        "chronic kidney disease, hyperlipidemia and atrial fibrillation. An inferior myocardial infarction was "
+        "diagnosed; he later developed heart failure and a urinary tract infection. He also had migraine."
+    )
+    assert retriever.ranker is not None and retriever.ranker.settings == {"inpatient"}
+    plain = retriever.search_note(note, top_k=10)
+    outpatient = retriever.search_note(note, top_k=10, setting="outpatient")
+    assert outpatient == plain  # a setting the ranker was not fitted for keeps the note score's order
+    assert all(c.ranker_score is None for c in plain.candidates)
+    ranked = retriever.search_note(note, top_k=10, setting="inpatient")
+    assert len(ranked.candidates) == 10
+    assert [c.rank for c in ranked.candidates] == list(range(1, 11))
+    margins = [c.ranker_score for c in ranked.candidates]
+    assert all(m is not None for m in margins) and margins == sorted(margins, reverse=True)  # type: ignore[type-var]
+    # The pool is larger than the cut: the ranker may bring up codes below the note score's top 10.
+    pool = retriever.search_note(note, top_k=retriever.ranker.pool_for(10))
+    pool_codes = [c.code for c in pool.candidates]
+    assert {c.code for c in ranked.candidates} <= set(pool_codes)
+    expected = retriever.ranker.scores(pool.candidates, 10)
+    best = sorted(range(len(pool_codes)), key=lambda i: (-expected[i], i))[:10]
+    assert [c.code for c in ranked.candidates] == [pool_codes[i] for i in best]
+    unranked = HybridRetriever(retriever.settings, retriever.codeset, auto_build=False, ranker=None)
+    assert unranked.search_note(note, top_k=10, setting="inpatient") == plain
+
+
 def test_cli_search_json_and_table(small_index: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = str(small_index.data_dir)
     assert main(["--data-dir", data_dir, "search", "high blood pressure", "--top", "5", "--json"]) == 0

@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                     started = time.monotonic()
                     note = note_for(doc, settings.max_note_chars)
                     codeset = coder.registry.get(note.date_of_service)
-                    candidates = coder.retriever(note.date_of_service).search_note(note.text, top_k=len(ex.codes))
+                    candidates = coder.retriever(note.date_of_service).search_note(
+                        note.text, top_k=len(ex.codes), setting=note.setting, held_out=True
+                    )
                     try:
                         proposed = coder.proposer.propose(note, candidates, codeset)
                         selected = [i.code for i in proposed.items]

@@ -96,7 +96,8 @@ def doc_recall(
     seconds: list[float] = []
     for doc in docs:
         started = time.perf_counter()
-        result = retriever.search_note(doc["text"], top_k=max(ks), skip_sections=skip_sections)
+        setting = "outpatient" if doc.get("setting") in (None, "outpatient") else "inpatient"
+        result = retriever.search_note(doc["text"], top_k=max(ks), skip_sections=skip_sections, setting=setting)
         seconds.append(time.perf_counter() - started)
         ranked = [c.code for c in result.candidates]
         for gold in doc["codes"]:

@@ -1,0 +1,88 @@
+"""The shared tree-ensemble evaluator and the candidate ranker's file and features (no index needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from medcode._trees import TreeEnsemble, export_trees, fit_boosting
+from medcode.errors import ConfigError
+from medcode.retrieval import NoteCandidate, SpanHit
+from medcode.retrieval._ranker import RANKER_FEATURES, CandidateRanker, default_ranker, ranker_features
+
+
+def test_exported_trees_score_like_scikit_learn() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 4))
+    x[rng.random(400) < 0.1, 2] = np.nan  # missing values must go the way training sent them
+    y = ((np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 2], nan=1.0)) > 0.5).astype(np.int64)
+    model = fit_boosting(x, y, max_iter=20)
+    baseline, trees = export_trees(model)
+    ours = TreeEnsemble(baseline, json.loads(json.dumps(trees))).margin(x)
+    np.testing.assert_allclose(ours, model.decision_function(x), atol=1e-6)
+
+
+def _cand(code: str, rank: int, score: float, hits: list[tuple[int, int, float, str]]) -> NoteCandidate:
+    return NoteCandidate(
+        code=code,
+        description="",
+        chapter="9" if code.startswith("I") else "4",
+        score=score,
+        rank=rank,
+        source="both",
+        matched_text="",
+        matched_kind=hits[0][3],
+        hits=[
+            SpanHit(segment_id=s, start=0, end=1, section="other", score=sc, rank=r, matched_kind=k)
+            for s, r, sc, k in hits
+        ],
+    )
+
+
+def test_ranker_features_describe_how_retrieval_found_a_code() -> None:
+    pool = [
+        _cand("I10", 1, 1.2, [(0, 1, 1.1, "dictionary"), (3, 2, 0.9, "description")]),
+        _cand("I11.9", 2, 0.9, [(0, 4, 0.8, "description")]),
+        _cand("E11.9", 3, 0.7, [(5, 1, 0.7, "alphabetic_index")]),
+    ]
+    x = ranker_features(pool, cut=2)
+    assert x.shape == (3, len(RANKER_FEATURES))
+    row = dict(zip(RANKER_FEATURES, x[0], strict=True))
+    assert row["segments"] == 2 and row["hits_rank1"] == 1 and row["second_segment_score"] == pytest.approx(0.9)
+    assert row["any_dictionary"] == 1 and row["any_description"] == 1 and row["top_dictionary"] == 1
+    assert row["note_segments"] == 3 and row["gap_to_cut"] == pytest.approx(0.3)
+    i11 = dict(zip(RANKER_FEATURES, x[1], strict=True))
+    assert i11["code_length"] == 4 and i11["category_count"] == 1 and i11["log_rank"] == pytest.approx(math.log(2))
+    assert ranker_features([], cut=5).shape == (0, len(RANKER_FEATURES))
+
+
+def test_packaged_ranker_loads_and_bad_files_are_refused() -> None:
+    ranker = default_ranker()
+    assert ranker.settings == {"inpatient"} and ranker.pool_for(100) >= 200
+    assert ranker.provenance["out_of_fold"]["recall_after"] > ranker.provenance["out_of_fold"]["recall_before"]
+    raw = json.loads(resources.files("medcode.retrieval").joinpath("data/candidate_ranker.json").read_text())
+    with pytest.raises(ConfigError, match="not a medcode candidate ranker"):
+        CandidateRanker({**raw, "kind": "medcode-acceptance"}, version="x")
+    with pytest.raises(ConfigError, match="retrain"):
+        CandidateRanker({**raw, "features": raw["features"][:-1]}, version="x")
+
+
+def test_held_out_scores_come_from_a_fold_that_never_saw_the_note() -> None:
+    ranker = default_ranker()
+    gold = resources.files("medcode.evals").joinpath("data/gold.jsonl").read_text(encoding="utf-8").splitlines()
+    inpatient = [json.loads(line)["text"] for line in gold if json.loads(line).get("setting") == "inpatient"]
+    keys = [CandidateRanker.note_key(text) for text in inpatient]
+    assert keys and all(ranker.trained_on(k) for k in keys)  # the ranker learned from the gold inpatient notes
+    assert not ranker.trained_on(CandidateRanker.note_key("a note nobody trained on"))
+    pool = [
+        _cand("I10", 1, 1.2, [(0, 1, 1.1, "dictionary"), (3, 2, 0.9, "description")]),
+        _cand("I11.9", 2, 0.9, [(0, 4, 0.8, "description")]),
+        _cand("E11.9", 3, 0.7, [(5, 1, 0.7, "alphabetic_index")]),
+    ]
+    full = ranker.scores(pool, 2)
+    assert ranker.scores(pool, 2, held_out=CandidateRanker.note_key("unseen")) == full
+    assert ranker.scores(pool, 2, held_out=keys[0]) != full  # a fold model, not the one fitted on every note
