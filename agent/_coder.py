@@ -471,5 +471,6 @@ class MedicalCoder:
             "rules": rules_version,
             "index": retriever.index.version,
             "retrieval_data": data_version(),
+            "candidate_ranker": retriever.ranker.version if retriever.ranker is not None else None,
             "embedder": retriever.embedder.id,
         }

@@ -36,6 +36,7 @@ VERSION_KEYS = (
     "rules",
     "index",
     "retrieval_data",
+    "candidate_ranker",
     "embedder",
 )
 

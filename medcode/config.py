@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         "<data_dir>/models/acceptance/active.json, else the packaged one.",
     )
 
+    candidate_ranker: bool = Field(
+        default=False,
+        description="Re-order inpatient notes' candidate pools with the packaged candidate ranker before the cut "
+        "(MEDCODE_CANDIDATE_RANKER=1). Off by default: it lifts candidate recall, but the acceptance model trained on "
+        "top of it was not better end to end (see the README); retrain the acceptance model with it on.",
+    )
+
     # Routing and audit
     setting: Literal["outpatient", "inpatient"] = "outpatient"
     proposer: Literal["llm", "retrieval"] = Field(

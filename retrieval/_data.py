@@ -15,7 +15,6 @@ __all__ = ["DATA_FILES", "data_version"]
 
 DATA_FILES = (
     "alphabetic_index.jsonl.gz",
-    "candidate_ranker.json",
     "index_terms.json",
     "procedure_lexicon.json",
     "ranking_priors.json",

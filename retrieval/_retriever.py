@@ -158,7 +158,8 @@ class HybridRetriever:
 
     ``mode`` picks the side(s): ``"hybrid"`` (reciprocal-rank fusion of both, the default),
     ``"dense"`` or ``"lexical"``. ``ranker`` re-orders a note's candidate pool for the settings
-    it was fitted for (``search_note(setting=...)``); ``None`` keeps the hybrid note score's order.
+    it was fitted for (``search_note(setting=...)``); by default the packaged one when
+    ``settings.candidate_ranker`` is on; ``None`` keeps the hybrid note score's order.
     Opening raises ``IndexNotBuiltError``/``IndexMismatchError``
     like ``CodeIndex.open``; with ``auto_build`` a missing or half-built index is built first
     (minutes, with a progress bar).
@@ -177,7 +178,7 @@ class HybridRetriever:
         fusion: Literal["score", "rrf"] = "score",
         lexical_weight: float = _LEXICAL_WEIGHT,
         use_priors: bool = True,
-        ranker: CandidateRanker | Literal["packaged"] | None = "packaged",
+        ranker: CandidateRanker | Literal["settings"] | None = "settings",
     ) -> None:
         self.settings = settings
         self.codeset = codeset
@@ -192,7 +193,9 @@ class HybridRetriever:
         self.fusion: Literal["score", "rrf"] = fusion
         self.lexical_weight = lexical_weight
         self.use_priors = use_priors
-        self.ranker = default_ranker() if ranker == "packaged" else ranker
+        if ranker == "settings":
+            ranker = default_ranker() if settings.candidate_ranker else None
+        self.ranker = ranker
         self.terms = default_terms()
         self.terms.add_forms(self.index.dictionary())
         self.use_terms = True

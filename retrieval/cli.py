@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     search.add_argument(
         "--setting",
         choices=("outpatient", "inpatient"),
-        help="the note's setting: with --note, inpatient notes are re-ordered by the candidate ranker",
+        help="the note's setting: with --note and MEDCODE_CANDIDATE_RANKER=1, inpatient notes are re-ordered "
+        "by the candidate ranker",
     )
     search.add_argument("--json", action="store_true", help='print {"results": [...]} as JSON')
     search.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (default newest release)")

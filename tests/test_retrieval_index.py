@@ -226,25 +226,27 @@ def test_search_note_ranker_reorders_inpatient_pool_only(retriever: HybridRetrie
         "chronic kidney disease, hyperlipidemia and atrial fibrillation. An inferior myocardial infarction was "
         "diagnosed; he later developed heart failure and a urinary tract infection. He also had migraine."
     )
-    assert retriever.ranker is not None and retriever.ranker.settings == {"inpatient"}
+    assert retriever.ranker is None  # off unless MEDCODE_CANDIDATE_RANKER is set
     plain = retriever.search_note(note, top_k=10)
-    outpatient = retriever.search_note(note, top_k=10, setting="outpatient")
+    assert retriever.search_note(note, top_k=10, setting="inpatient") == plain
+    on = retriever.settings.model_copy(update={"candidate_ranker": True})
+    ranking = HybridRetriever(on, retriever.codeset, index=retriever.index)
+    assert ranking.ranker is not None and ranking.ranker.settings == {"inpatient"}
+    outpatient = ranking.search_note(note, top_k=10, setting="outpatient")
     assert outpatient == plain  # a setting the ranker was not fitted for keeps the note score's order
     assert all(c.ranker_score is None for c in plain.candidates)
-    ranked = retriever.search_note(note, top_k=10, setting="inpatient")
+    ranked = ranking.search_note(note, top_k=10, setting="inpatient")
     assert len(ranked.candidates) == 10
     assert [c.rank for c in ranked.candidates] == list(range(1, 11))
     margins = [c.ranker_score for c in ranked.candidates]
     assert all(m is not None for m in margins) and margins == sorted(margins, reverse=True)  # type: ignore[type-var]
     # The pool is larger than the cut: the ranker may bring up codes below the note score's top 10.
-    pool = retriever.search_note(note, top_k=retriever.ranker.pool_for(10))
+    pool = ranking.search_note(note, top_k=ranking.ranker.pool_for(10))
     pool_codes = [c.code for c in pool.candidates]
     assert {c.code for c in ranked.candidates} <= set(pool_codes)
-    expected = retriever.ranker.scores(pool.candidates, 10)
+    expected = ranking.ranker.scores(pool.candidates, 10)
     best = sorted(range(len(pool_codes)), key=lambda i: (-expected[i], i))[:10]
     assert [c.code for c in ranked.candidates] == [pool_codes[i] for i in best]
-    unranked = HybridRetriever(retriever.settings, retriever.codeset, auto_build=False, ranker=None)
-    assert unranked.search_note(note, top_k=10, setting="inpatient") == plain
 
 
 def test_cli_search_json_and_table(small_index: Settings, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,8 +2,10 @@
 
 Run (the full index must exist; ``medcode index build`` makes it)::
 
-    MEDCODE_DATA_DIR=/tmp/mc-data .venv/bin/python evals/bench_retrieval.py
+    MEDCODE_DATA_DIR=/tmp/mc-data .venv/bin/python -m tools.bench_retrieval
     ... --docs ../shared/benchmarks/codiesp/dev.jsonl --docs ../shared/benchmarks/aci/dev.jsonl
+
+``MEDCODE_CANDIDATE_RANKER=1`` re-orders the inpatient notes' (case reports') pools with the candidate ranker.
 
 Phrase set (``evals/data/retrieval_phrases.jsonl``): a phrase counts as found at K when any of its
 gold codes (acceptable alternatives) is among the top K. Document recall: the share of a
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "size_mb": round((info.size_bytes or 0) / 1e6, 1),
             "embed_threads": settings.embed_threads or default_threads(),
             "ef_search": settings.index_ef_search,
+            "candidate_ranker": retriever.ranker.version if retriever.ranker is not None else "off",
         },
         "load_seconds": round(time.perf_counter() - started, 2),
     }
@@ -200,7 +203,8 @@ def _print(report: dict[str, Any]) -> None:
     idx = report["index"]
     print(
         f"index: {idx['codeset']} {idx['embedder']}: {idx['codes']} codes, {idx['texts_embedded']} texts embedded, "
-        f"built in {idx['build_seconds']} s, {idx['size_mb']} MB on disk; load {report['load_seconds']} s"
+        f"built in {idx['build_seconds']} s, {idx['size_mb']} MB on disk; load {report['load_seconds']} s; "
+        f"candidate ranker (inpatient notes): {idx['candidate_ranker']}"
     )
     phrases = report["phrases"]
     print(f"\nphrase set ({phrases['n']} phrases): recall@1 / @5 / @20")
