@@ -116,7 +116,7 @@ def ranker_features(candidates: Sequence[NoteCandidate], cut: int) -> NDArray[np
 
 
 class CandidateRanker:
-    """A fitted candidate ranker read from its JSON file (immutable, thread-safe).
+    """A fitted candidate ranker read from its JSON file (thread-safe; a fold model is compiled on first use).
 
     ``settings`` are the note settings it was fitted for; ``pool`` how many candidates it re-orders
     for a cut at K (``max(pool, 2K)``). Raises ``ConfigError`` for a file that is not a ranker.
