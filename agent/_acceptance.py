@@ -263,8 +263,7 @@ class AcceptanceModel:
         self.data = data
         self.version = version
         self.features: tuple[str, ...] = tuple(data["features"])
-        self.baseline = float(data["baseline"])
-        self._ensemble = TreeEnsemble(self.baseline, data["trees"])
+        self._ensemble = TreeEnsemble(data["baseline"], data["trees"])
         self._calibration = {
             setting: (np.asarray(cal["x"], dtype=np.float64), np.asarray(cal["y"], dtype=np.float64))
             for setting, cal in data["calibration"].items()

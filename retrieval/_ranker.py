@@ -165,6 +165,16 @@ class CandidateRanker:
             ensemble = self._fold_ensembles[fold]
         return [float(m) for m in ensemble.margin(ranker_features(candidates, cut))]
 
+    def rerank(self, pool: Sequence[NoteCandidate], top_k: int, *, held_out: str | None = None) -> list[NoteCandidate]:
+        """The pool's ``top_k`` by margin (ties keep the note score's order), re-numbered, margins attached."""
+        order = sorted(
+            zip(self.scores(pool, top_k, held_out=held_out), pool, strict=True), key=lambda sc: (-sc[0], sc[1].rank)
+        )
+        return [
+            cand.model_copy(update={"rank": rank, "ranker_score": round(score, 6)})
+            for rank, (score, cand) in enumerate(order[:top_k], start=1)
+        ]
+
 
 @lru_cache(maxsize=1)
 def default_ranker() -> CandidateRanker:

@@ -508,13 +508,7 @@ class HybridRetriever:
             candidates = self._merge(spans, results, top_k)
         else:
             pool = self._merge(spans, results, ranker.pool_for(top_k))
-            key = ranker.note_key(note_text) if held_out else None
-            margins = ranker.scores(pool, top_k, held_out=key)
-            order = sorted(zip(margins, pool, strict=True), key=lambda sc: (-sc[0], sc[1].rank))
-            candidates = [
-                cand.model_copy(update={"rank": rank, "ranker_score": round(score, 6)})
-                for rank, (score, cand) in enumerate(order[:top_k], start=1)
-            ]
+            candidates = ranker.rerank(pool, top_k, held_out=ranker.note_key(note_text) if held_out else None)
         return NoteCandidates(codeset_version=self.codeset.version, segments=segments, candidates=candidates)
 
     def _merge(
