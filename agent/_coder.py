@@ -75,8 +75,15 @@ _SET_RULES = frozenset({"DUPLICATE", "EXCLUDES1_CONFLICT", "CODE_FIRST", "COMBIN
 
 
 class RuleNote(BaseModel):
+    """Why a rule rejected or warned about a code, and the codes the rule names to report instead."""
+
     rule: str
     reason: str
+    replace_with: list[str] = Field(
+        default_factory=list,
+        description="Codes the rule names to use instead (the right side, sibling, 7th character or combination "
+        "code); empty when the rule names none.",
+    )
 
 
 class CodedCode(BaseModel):
@@ -115,8 +122,12 @@ def _coded(verdict: CodeVerdict, chapter: str | None = None) -> dict[str, Any]:
         "evidence": verdict.evidence,
         "rejected_evidence": verdict.rejected_evidence,
         "rules": verdict.rules,
-        "reasons": [RuleNote(rule=r.rule, reason=r.reason) for r in verdict.results if r.severity == "reject"],
-        "warnings": [RuleNote(rule=w.rule, reason=w.reason) for w in verdict.warnings],
+        "reasons": [
+            RuleNote(rule=r.rule, reason=r.reason, replace_with=r.replace_with)
+            for r in verdict.results
+            if r.severity == "reject"
+        ],
+        "warnings": [RuleNote(rule=w.rule, reason=w.reason, replace_with=w.replace_with) for w in verdict.warnings],
         "chapter": chapter,
     }
 

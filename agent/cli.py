@@ -10,12 +10,12 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from medcode.codesets.cli import parse_date
 
 if TYPE_CHECKING:
-    from medcode.agent._coder import CodingResult, CodingRun, MedicalCoder
+    from medcode.agent._coder import CodedCode, CodingResult, CodingRun, MedicalCoder
     from medcode.agent._distributed import RayOptions
     from medcode.agent._note import Note, NoteMetadata
     from medcode.agent._runtime import Runtime
@@ -153,6 +153,14 @@ def ray_options(args: argparse.Namespace, settings: Settings) -> RayOptions | No
     return ray_options_from(settings, args.ray, workers=args.ray_workers, llm_concurrency=args.llm_concurrency)
 
 
+def _write_rule_notes(out: TextIO, code: CodedCode) -> None:
+    """A code's rejections and warnings, each with the codes its rule names to use instead."""
+    for note, prefix in [(r, "") for r in code.reasons] + [(w, "warning ") for w in code.warnings]:
+        out.write(f"        {prefix}{note.rule}: {note.reason}\n")
+        if note.replace_with:
+            out.write(f"          replace with: {', '.join(note.replace_with[:5])}\n")
+
+
 def _print_table(result: CodingResult) -> None:
     out = sys.stdout
     out.write(f"note {result.note_id}: {result.routing.decision.upper()}")
@@ -169,10 +177,7 @@ def _print_table(result: CodingResult) -> None:
         out.write(f"  {mark} {c.code:<9} {conf}  {c.description or ''}\n")
         for ev in c.evidence:
             out.write(f"        evidence [{ev.start}:{ev.end}]\n")
-        for r in c.reasons:
-            out.write(f"        {r.rule}: {r.reason}\n")
-        for w in c.warnings:
-            out.write(f"        warning {w.rule}: {w.reason}\n")
+        _write_rule_notes(out, c)
     if result.procedures is not None:
         out.write(f"  procedures: {len(result.procedures) or 'none proposed'}\n")
         for p in result.procedures:
@@ -181,10 +186,7 @@ def _print_table(result: CodingResult) -> None:
             out.write(f"  {mark} {code:<9} {p.system or '?':<8}  {p.description or ''}\n")
             for ev in p.evidence:
                 out.write(f"        evidence [{ev.start}:{ev.end}]\n")
-            for r in p.reasons:
-                out.write(f"        {r.rule}: {r.reason}\n")
-            for w in p.warnings:
-                out.write(f"        warning {w.rule}: {w.reason}\n")
+            _write_rule_notes(out, p)
     u = result.usage
     out.write(
         f"  {u.seconds:.1f}s (llm {u.llm_seconds:.1f}s), tokens {u.prompt_tokens}+{u.completion_tokens}; "

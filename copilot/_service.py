@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from medcode import __version__
@@ -43,6 +44,7 @@ from medcode.review.governance import (
     BlindTask,
     BlindTaskSummary,
 )
+from medcode.validators import RuleResult
 
 __all__ = ["CopilotService", "QueueFilter"]
 
@@ -51,6 +53,11 @@ _DECIDED = {"procedure_accept": "accepted", "procedure_reject": "rejected"}
 QueueFilter = Literal["open", "all", "pending", "coding", "in_review", "finalised"]
 _OPEN: tuple[Literal["pending", "coding", "in_review"], ...] = ("pending", "coding", "in_review")
 _CODE_LIKE = re.compile(r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{0,4})?$")
+
+
+def _shown(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored rule results as a coder sees them (``RuleResult.display``: rule, reason, codes to use instead)."""
+    return [RuleResult.model_validate(r).display() for r in results]
 
 
 class CopilotService:
@@ -205,23 +212,13 @@ class CopilotService:
             position = code["position"]
             check = code.get("check")
             if code["origin"] == "added" and check:  # a coder's code: the validators' verdict stored with it
-                code["reasons"] = [
-                    {"rule": r["rule"], "reason": r["reason"]} for r in check["results"] if r["severity"] == "reject"
-                ]
-                code["warning_details"] = [
-                    {"rule": r["rule"], "reason": r["reason"]} for r in check["results"] if r["severity"] == "warn"
-                ]
+                code["reasons"] = _shown(r for r in check["results"] if r["severity"] == "reject")
+                code["warning_details"] = _shown(r for r in check["results"] if r["severity"] == "warn")
                 code["rejected_evidence"] = check["rejected_evidence"]
             elif code["origin"] == "proposed" and 0 <= position < len(verdicts):
                 verdict = verdicts[position]
-                code["reasons"] = [
-                    {"rule": r["rule"], "reason": r["reason"]}
-                    for r in verdict.get("results", [])
-                    if r.get("severity") == "reject"
-                ]
-                code["warning_details"] = [
-                    {"rule": w["rule"], "reason": w["reason"]} for w in verdict.get("warnings", [])
-                ]
+                code["reasons"] = _shown(r for r in verdict.get("results", []) if r.get("severity") == "reject")
+                code["warning_details"] = _shown(verdict.get("warnings", []))
                 code["rejected_evidence"] = verdict.get("rejected_evidence", [])
         data["procedures"] = self._procedures(chart, decision.pop("procedures", []))
         return data
@@ -242,12 +239,8 @@ class CopilotService:
                     "description": item.get("description"),
                     "status": item.get("status"),
                     "rules": item.get("rules", []),
-                    "reasons": [
-                        {"rule": r["rule"], "reason": r["reason"]}
-                        for r in item.get("results", [])
-                        if r.get("severity") == "reject"
-                    ],
-                    "warning_details": [{"rule": w["rule"], "reason": w["reason"]} for w in item.get("warnings", [])],
+                    "reasons": _shown(r for r in item.get("results", []) if r.get("severity") == "reject"),
+                    "warning_details": _shown(item.get("warnings", [])),
                     "evidence": item.get("evidence", []),
                     "rejected_evidence": item.get("rejected_evidence", []),
                     "decision": "pending" if action is None else _DECIDED[action.action],

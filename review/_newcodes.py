@@ -138,8 +138,8 @@ class CodeCheck(BaseModel):
             "code": code,
             "status": self.status,
             "rules": list(self.rules),
-            "reasons": [{"rule": r.rule, "reason": r.reason} for r in self.reasons],
-            "warnings": [{"rule": r.rule, "reason": r.reason} for r in self.warnings],
+            "reasons": [r.display() for r in self.reasons],
+            "warnings": [r.display() for r in self.warnings],
         }
 
 

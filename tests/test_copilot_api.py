@@ -447,6 +447,7 @@ def test_codes_a_coder_adds_or_substitutes_go_through_the_validators(client: Tes
     line = "Type 2 diabetes mellitus without complications."
     r = review({"expected_version": 1, "actions": [{"action": "add", "code": "E11.65", "evidence": [{"text": line}]}]})
     assert r.status_code == 422 and r.json()["error"]["rules"] == {"E11.65": ["SPECIFICITY_UNSUPPORTED"]}, r.text
+    assert r.json()["error"]["verdicts"][0]["reasons"][0]["replace_with"][0] == "E11.9"  # what the line documents
     bad = review({"expected_version": 1, "actions": [{"action": "reject", "code": "I10", "evidence": [{"text": "x"}]}]})
     assert bad.status_code == 422 and "evidence is only for" in bad.json()["error"]["message"]
     bad = review({"expected_version": 1, "actions": [{"action": "add", "code": "E10.9", "evidence": [{"start": 3}]}]})
@@ -511,12 +512,42 @@ def test_a_wrong_side_replacement_is_rejected_laterality_conflict(client: TestCl
     }
     r = client.post(f"/v1/charts/{job['chart_id']}/review", json=body, headers=AUTH)
     assert r.status_code == 422 and r.json()["error"]["rules"] == {"M17.11": ["LATERALITY_CONFLICT"]}, r.text
-    assert "left" in r.json()["error"]["verdicts"][0]["reasons"][0]["reason"]
+    (reason,) = r.json()["error"]["verdicts"][0]["reasons"]
+    assert "left" in reason["reason"] and reason["replace_with"] == ["M17.12"]
     r = client.post(f"/v1/charts/{job['chart_id']}/review", json={**body, "reason": "x-ray: right knee"}, headers=AUTH)
     assert r.status_code == 200
     codes = {c["code"]: c for c in r.json()["codes"]}
     assert codes["M17.12"]["decision"] == "replaced" and codes["M17.11"]["replaces"] == "M17.12"
     assert [x["rule"] for x in codes["M17.11"]["reasons"]] == ["LATERALITY_CONFLICT"]
+    assert codes["M17.11"]["reasons"][0]["replace_with"] == ["M17.12"]
+
+
+CKD_NOTE = """CHIEF COMPLAINT: Kidney and blood pressure follow-up.
+
+ASSESSMENT AND PLAN:
+1. Hypertension with CKD stage 3a. At goal today. Continue lisinopril.
+2. Chronic kidney disease stage 3a, stable.
+"""
+
+
+def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(client: TestClient) -> None:
+    # Hypertension with CKD is I12.- (presumed link): I10 is rejected and the rule names I12.9 for stage 3a.
+    job = _code(client, CKD_NOTE)
+    chart = client.get(f"/v1/charts/{job['chart_id']}", headers=AUTH).json()
+    codes = {c["code"]: c for c in chart["codes"]}
+    assert codes["I10"]["proposed_status"] == "rejected", sorted(codes)
+    (reason,) = codes["I10"]["reasons"]
+    assert reason["rule"] == "COMBINATION_REQUIRED" and reason["replace_with"][:2] == ["I12.9", "I12.0"]
+    # What the copilot's "replace with" button sends: the same evidence, the named code.
+    spans = [{"start": e["start"], "end": e["end"]} for e in codes["I10"]["evidence"]]
+    action = {"action": "replace", "code": "I10", "new_code": "I12.9", "evidence": spans}
+    r = client.post(
+        f"/v1/charts/{job['chart_id']}/review", json={"expected_version": 1, "actions": [action]}, headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    after = {c["code"]: c for c in r.json()["codes"]}
+    assert after["I10"]["decision"] == "replaced" and after["I12.9"]["replaces"] == "I10"
+    assert after["I12.9"]["proposed_status"] == "accepted" and after["I12.9"]["reasons"] == []
 
 
 def test_search_finds_codes_to_add(client: TestClient) -> None:

@@ -378,6 +378,51 @@ def test_code_review_and_finalise_in_the_browser(browser: Any, server: str, sett
     assert len(verdicts) == 2 and logs == refused + verdicts, logs
 
 
+CKD_NOTE = """CHIEF COMPLAINT: Kidney and blood pressure follow-up.
+
+ASSESSMENT AND PLAN:
+1. Hypertension with CKD stage 3a. At goal today. Continue lisinopril.
+2. Chronic kidney disease stage 3a, stable.
+"""
+
+
+def test_a_rule_named_replacement_in_one_click(browser: Any, server: str, settings: Settings) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
+    css = By.CSS_SELECTOR
+
+    def code_item(code: str) -> Any:
+        return browser.find_element(css, f'#codes li.code[data-code="{code}"]')
+
+    browser.get(server + "/")
+    sign_in_with(browser, user_token(settings, "carol", "coder"))
+    wait.until(ec.visibility_of_element_located((By.ID, "workspace")))
+    browser.find_element(By.ID, "new-note").click()
+    textarea = wait.until(ec.visibility_of_element_located((By.ID, "note-text")))
+    browser.execute_script("arguments[0].value = arguments[1];", textarea, CKD_NOTE)
+    textarea.send_keys(Keys.CONTROL, Keys.ENTER)
+    WebDriverWait(browser, 120).until(ec.visibility_of_element_located((By.ID, "view-chart")))
+    # I10 beside a CKD stage is rejected COMBINATION_REQUIRED; its verdict offers I12.9 (stage 3a) first.
+    wait.until(ec.presence_of_element_located((css, '#codes li.code[data-code="I10"]'))).click()
+    button = wait.until(ec.element_to_be_clickable((css, '#codes button[data-replace-with="I12.9"]')))
+    buttons = browser.find_elements(css, "#codes button[data-replace-with]")
+    assert [b.get_attribute("data-replace-with") for b in buttons][:2] == ["I12.9", "I12.0"]
+    button.click()
+    wait.until(lambda d: code_item("I10").get_attribute("data-decision") == "replaced")
+    assert "replaces I10" in code_item("I12.9").text
+    assert not browser.find_elements(css, '#codes li.code[data-code="I10"] button[data-replace-with]')
+    chart_id = int(browser.execute_script("return location.hash").rsplit("/", 1)[1])
+    with AuditLog(settings) as log:
+        (record,) = [r.payload for r in log.records(chart_id=chart_id, event_type="code_action")]
+    assert (record["action"], record["code"], record["new_code"]) == ("replace", "I10", "I12.9")
+    assert record["user"] == "carol" and record["guardrail_override"] is False
+
+
 AUDIT_NOTE = """ASSESSMENT AND PLAN:
 1. Essential hypertension, stable on lisinopril.
 2. Mixed hyperlipidemia. Continue atorvastatin.

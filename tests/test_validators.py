@@ -14,9 +14,13 @@ from medcode.cli import main as cli_main
 from medcode.config import Settings
 from medcode.errors import InputError
 from medcode.validators import (
+    PROCEDURE_RULE_IDS,
+    REPLACEMENT_RULES,
+    RULE_IDS,
     CodeRefMatcher,
     CodeVerdict,
     Proposal,
+    RuleResult,
     ValidationContext,
     ValidationReport,
     ValidatorPipeline,
@@ -248,15 +252,37 @@ def test_uncertain_is_a_warning_for_inpatients(pipeline: ValidatorPipeline) -> N
     assert inpatient.status == "accepted" and [w.rule for w in inpatient.warnings] == ["SPAN_UNCERTAIN"]
 
 
+def test_only_replacement_rules_name_codes_to_use_instead() -> None:
+    assert not REPLACEMENT_RULES - set(RULE_IDS) - set(PROCEDURE_RULE_IDS)
+
+    def result(rule: str) -> RuleResult:
+        return RuleResult(rule=rule, severity="reject", reason="r", data_version="v", suggestions=["E11.9", "E11.65"])
+
+    assert result("SPECIFICITY_UNSUPPORTED").replace_with == ["E11.9", "E11.65"]
+    # Codes to add beside the code, or modifiers, are not replacements.
+    assert result("USE_ADDITIONAL").replace_with == [] and result("NCCI_MODIFIER_REQUIRED").replace_with == []
+    assert result("LATERALITY_CONFLICT").display() == {
+        "rule": "LATERALITY_CONFLICT",
+        "reason": "r",
+        "replace_with": ["E11.9", "E11.65"],
+    }
+
+
 @pytest.mark.slow
 def test_combination_required_for_presumed_links(pipeline: ValidatorPipeline) -> None:
     # Hypertension with a CKD stage is hypertensive CKD, I12.- (guideline I.C.9.a.2): I10 goes to a coder, the
-    # CKD code stands, and the combination codes are suggested.
+    # CKD code stands, and the combination codes are suggested, the one that fits the stage first.
     i10, n18 = _run(pipeline, [_one("I10", "Essential hypertension"), _one("N18.31", "CKD stage 3a")]).verdicts
     assert i10.rules == ["COMBINATION_REQUIRED"] and n18.status == "accepted"
     (result,) = [r for r in i10.results if r.rule == "COMBINATION_REQUIRED"]
-    assert result.related_codes == ["N18.31"] and {"I12.0", "I12.9"} <= set(result.suggestions)
-    assert "is coded I12.- (guideline I.C.9.a.2" in result.reason
+    assert result.related_codes == ["N18.31"] and set(result.suggestions) == {"I12.0", "I12.9"}
+    assert result.replace_with[0] == "I12.9" and "is coded I12.9 (guideline I.C.9.a.2" in result.reason
+    # End-stage renal disease picks I12.0; with heart failure too it is I13.- (the more specific entry first).
+    esrd = _run(pipeline, [_one("I10", "Essential hypertension")], claim_codes=["N18.6"]).verdicts[0]
+    assert esrd.results[0].replace_with[0] == "I12.0" and "is coded I12.0" in esrd.results[0].reason
+    both = _run(pipeline, [_one("I10", "Essential hypertension")], claim_codes=["N18.31", "I50.32"]).verdicts[0]
+    (result,) = [r for r in both.results if r.rule == "COMBINATION_REQUIRED"]
+    assert result.replace_with[0] == "I13.0" and {"I13.0", "I13.2"} <= set(result.replace_with)
     # A CKD code already on the claim counts too; I10 alone and the combination code itself are fine.
     on_claim = _run(pipeline, [_one("I10", "Essential hypertension")], claim_codes=["N18.31"]).verdicts[0]
     assert on_claim.rules == ["COMBINATION_REQUIRED"]

@@ -6,6 +6,7 @@ that each carry a stable id (``RULE_IDS``), a reason and the data version they u
 
 from medcode.validators._io import load_proposal, parse_proposal
 from medcode.validators._models import (
+    REPLACEMENT_RULES,
     CodeVerdict,
     Evidence,
     ProcedureSystem,
@@ -26,6 +27,7 @@ from medcode.validators._rules import ALL_RULE_IDS as RULE_IDS
 
 __all__ = [
     "PROCEDURE_RULE_IDS",
+    "REPLACEMENT_RULES",
     "RULE_IDS",
     "CodeRef",
     "CodeRefMatcher",

@@ -126,6 +126,10 @@ def _build() -> RulesData:
                     "use": str(c["use"]),
                     "guideline": str(c["guideline"]),
                     "says": str(c["says"]),
+                    "pick": [
+                        {"partner": [str(x) for x in p.get("partner", [])], "code": str(p["code"])}
+                        for p in c.get("pick", [])
+                    ],
                 }
                 for c in conv["combinations"]
             ],

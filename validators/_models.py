@@ -7,7 +7,7 @@ A proposal can come from our LLM, from the retrieval-only proposer or from anyon
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -111,8 +111,29 @@ class ValidationContext(BaseModel):
     )
 
 
+# Rules whose suggestions are codes to report instead of the one judged: the right side, 7th character,
+# sibling or combination code, a billable code under a header. The other rules' suggestions are not
+# replacements (CODE_FIRST and USE_ADDITIONAL name codes to add beside it; NCCI names modifiers).
+REPLACEMENT_RULES = frozenset(
+    {
+        "CODE_MALFORMED",
+        "CODE_UNKNOWN",
+        "CODE_NOT_BILLABLE",
+        "SEVENTH_CHARACTER",
+        "SPECIFICITY_UNSUPPORTED",
+        "LATERALITY_CONFLICT",
+        "ENCOUNTER_CONFLICT",
+        "MORE_SPECIFIC_AVAILABLE",
+        "COMBINATION_REQUIRED",
+        "PROC_CODE_UNKNOWN",
+        "PCS_INCOMPLETE",
+        "PCS_AXIS_INVALID",
+    }
+)
+
+
 class RuleResult(BaseModel):
-    """One rule firing on one code."""
+    """One rule firing on one code. ``replace_with`` is ``suggestions`` when they are codes to use instead."""
 
     rule: str
     severity: Severity
@@ -121,6 +142,14 @@ class RuleResult(BaseModel):
     evidence_index: int | None = None
     related_codes: list[str] = Field(default_factory=list)
     suggestions: list[str] = Field(default_factory=list)
+
+    @property
+    def replace_with(self) -> list[str]:
+        return list(self.suggestions) if self.rule in REPLACEMENT_RULES else []
+
+    def display(self) -> dict[str, Any]:
+        """What a coder is shown: the rule id, its reason and the codes to use instead."""
+        return {"rule": self.rule, "reason": self.reason, "replace_with": self.replace_with}
 
 
 class CodeVerdict(BaseModel):

@@ -709,11 +709,15 @@ class CombinationRule(Rule):
                 found = [p for p in partners if p is not None]
                 use = combo["use"]
                 suggestions = env.codeset.billable_descendants(use, limit=10) if use in env.codeset else []
+                picked = self._pick(combo["pick"], others)
+                if picked in suggestions:  # the code that fits the partners (I12.9 for stage 3a) comes first
+                    suggestions = [picked] + [s for s in suggestions if s != picked]
+                label = picked if picked in suggestions else use + (".-" if "." not in use else "-")
                 out.setdefault(item.index, []).append(
                     self.result(
                         env,
                         f"{code} with {', '.join(found)}: {combo['says']} is coded "
-                        f"{use + ('.-' if '.' not in use else '-') if len(suggestions) > 1 else use}"
+                        f"{label if len(suggestions) > 1 else use}"
                         f" (guideline {combo['guideline']} presumes the link) unless the provider documents that they "
                         "are unrelated",
                         related=found,
@@ -722,6 +726,14 @@ class CombinationRule(Rule):
                 )
                 break
         return out
+
+    @staticmethod
+    def _pick(picks: list[dict[str, Any]], partners: list[str]) -> str | None:
+        """The combination code that fits the other codes: the first pick one of them starts with, else the default."""
+        for pick in picks:
+            if not pick["partner"] or any(p.startswith(tuple(pick["partner"])) for p in partners):
+                return str(pick["code"])
+        return None
 
 
 class UseAdditionalRule(Rule):

@@ -565,13 +565,14 @@
         h("span", { class: "muted" }, c.decision && c.decision.rules_version ? "(" + c.decision.rules_version + ")" : "")));
     }
     code.reasons.forEach(function (r) {
-      verdicts.push(h("li", null, h("span", { class: "chip bad" }, r.rule), h("span", null, r.reason)));
+      verdicts.push(h("li", null, h("span", { class: "chip bad" }, r.rule), h("span", null, r.reason), replaceButtons(code, r)));
     });
     if (!code.reasons.length && code.proposed_status === "rejected") {
       code.rules.forEach(function (rule) { verdicts.push(h("li", null, h("span", { class: "chip bad" }, rule))); });
     }
     (code.warning_details || []).forEach(function (w) {
-      verdicts.push(h("li", null, h("span", { class: "badge warn" }, "warning"), h("span", { class: "chip" }, w.rule), h("span", null, w.reason)));
+      verdicts.push(h("li", null, h("span", { class: "badge warn" }, "warning"), h("span", { class: "chip" }, w.rule), h("span", null, w.reason),
+        replaceButtons(code, w)));
     });
     var evidence = code.evidence.length
       ? code.evidence.length + " evidence span" + (code.evidence.length > 1 ? "s" : "") + " highlighted in the note"
@@ -598,6 +599,28 @@
         reason));
     }
     return detail;
+  }
+
+  // The codes a rule names to use instead (the right side, sibling or combination code): one click replaces
+  // the code, with the same evidence, and the new code goes through the validators like any replacement.
+  function replaceButtons(code, note) {
+    var present = state.chart.codes.map(function (k) { return k.code; });
+    var codes = (note.replace_with || []).filter(function (s) { return present.indexOf(s) < 0; }).slice(0, 5);
+    if (!codes.length || finalised() || code.decision === "replaced" || code.origin === "added") return null;
+    return h("span", { class: "replace-with" }, h("span", { class: "muted" }, "replace with"), codes.map(function (s) {
+      return h("button", {
+        type: "button", class: "suggestion", "data-replace-with": s, title: "Replace " + code.code + " with " + s,
+        onclick: function () { replaceWith(code, s); }
+      }, s);
+    }));
+  }
+  function replaceWith(code, newCode) {
+    var spans = (code.evidence.length ? code.evidence : reasonSpans(code)).filter(function (e) {
+      return e.start !== null && e.end !== null;
+    }).slice(0, 20);
+    var action = { action: "replace", code: code.code, new_code: newCode };
+    if (spans.length) action.evidence = spans.map(function (e) { return { start: e.start, end: e.end }; });
+    submitNewCode(action, null);
   }
 
   function select(index, scroll) {
