@@ -620,7 +620,10 @@ def _claim(result: CodingResult, created: str) -> dict[str, Any]:
 def _outcome(result: CodingResult) -> dict[str, Any] | None:
     issues: list[dict[str, Any]] = []
     for code in (c for c in result.codes if c.status == "rejected"):
-        reasons = "; ".join(f"{r.rule}: {r.reason}" for r in code.reasons)
+        reasons = "; ".join(
+            f"{r.rule}: {r.reason}" + (f" (replace with {', '.join(r.replace_with[:5])})" if r.replace_with else "")
+            for r in code.reasons
+        )
         issues.append(
             {
                 "extension": [_diagnosis_extension(code, rejected=True)],

@@ -56,8 +56,11 @@ _CODE_LIKE = re.compile(r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{0,4})?$")
 
 
 def _shown(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stored rule results as a coder sees them (``RuleResult.display``: rule, reason, codes to use instead)."""
-    return [RuleResult.model_validate(r).display() for r in results]
+    """Stored rule results as a coder sees them (``RuleResult.display``: rule, reason, codes to use instead).
+
+    Not re-validated: a chart stored by an older medcode may lack fields this one added.
+    """
+    return [RuleResult.model_construct(**r).display() for r in results]
 
 
 class CopilotService:

@@ -241,6 +241,15 @@ def test_result_to_fhir_puts_accepted_codes_on_the_claim_and_rejected_ones_aside
                 rules=["SPAN_NEGATED"],
                 reasons=[{"rule": "SPAN_NEGATED", "reason": "the evidence is negated"}],
             ),
+            CodedCode(
+                code="I10",
+                confidence=0.5,
+                status="rejected",
+                rules=["COMBINATION_REQUIRED"],
+                reasons=[
+                    {"rule": "COMBINATION_REQUIRED", "reason": "is coded I12.9", "replace_with": ["I12.9", "I12.0"]}
+                ],
+            ),
         ],
         routing=RoutingDecision(decision="review", reasons=["CODE_REJECTED:R07.9"]),
         versions={"codeset": "icd10cm-2026-04", "model": None},
@@ -263,9 +272,10 @@ def test_result_to_fhir_puts_accepted_codes_on_the_claim_and_rejected_ones_aside
     assert {"url": "warning", "valueCode": "USE_ADDITIONAL"} in parts
     (span,) = [p["extension"] for p in parts if p["url"] == "evidence"]
     assert text[span[0]["valueInteger"] : span[1]["valueInteger"]] == "Type 2 diabetes"
-    rejected, error = outcome["issue"]
+    rejected, combination, error = outcome["issue"]
     assert rejected["details"]["coding"][0]["code"] == "SPAN_NEGATED"
-    assert "R07.9" in rejected["details"]["text"]
+    assert "R07.9" in rejected["details"]["text"] and "replace with" not in rejected["diagnostics"]
+    assert combination["diagnostics"] == "COMBINATION_REQUIRED: is coded I12.9 (replace with I12.9, I12.0)"
     assert error["diagnostics"] == "the LLM was slow"
     targets = {t["reference"] for t in resources["Provenance"]["target"]}
     assert targets == {e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] != "Provenance"}
