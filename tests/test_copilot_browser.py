@@ -399,9 +399,14 @@ def test_a_rule_named_replacement_in_one_click(browser: Any, server: str, settin
     def code_item(code: str) -> Any:
         return browser.find_element(css, f'#codes li.code[data-code="{code}"]')
 
+    # Signed in as carol whatever an earlier test left in the tab: her token in the tab's storage, then a reload.
     browser.get(server + "/")
-    sign_in_with(browser, user_token(settings, "carol", "coder"))
+    browser.execute_script(
+        "sessionStorage.setItem('medcode.token', arguments[0]);", user_token(settings, "carol", "coder")
+    )
+    browser.get(server + "/")
     wait.until(ec.visibility_of_element_located((By.ID, "workspace")))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "who"), "carol"))
     browser.find_element(By.ID, "new-note").click()
     textarea = wait.until(ec.visibility_of_element_located((By.ID, "note-text")))
     browser.execute_script("arguments[0].value = arguments[1];", textarea, CKD_NOTE)
