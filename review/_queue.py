@@ -50,7 +50,7 @@ from medcode.review._audit import (
 )
 from medcode.review._newcodes import NEW_CODE_ACTIONS, CodeCheck, EvidenceSpan, NewCodes, check_new_codes, code_key
 from medcode.review._store import ReviewStore, actions, chart_codes, charts
-from medcode.validators import Evidence, ProcedureVerdict, ValidatorPipeline
+from medcode.validators import Evidence, ProcedureVerdict, RuleResult, ValidatorPipeline
 
 __all__ = [
     "CHART_STATUSES",
@@ -879,6 +879,9 @@ class ReviewQueue:
             )
             payload["new_code"] = replacement
             payload.update(self._check_payload(check))
+            named = self._named_by(conn, chart_id, int(rows[0][0]), rows[0][1], replacement)
+            if named is not None:
+                payload["named_by_rule"] = named
             decision, replaced_by = "replaced", replacement
         conn.execute(
             chart_codes.update()
@@ -1034,6 +1037,22 @@ class ReviewQueue:
             if finalise:
                 self._finalise_locked(conn, chart_id, user=user, status=new_status, version=version, at=at)
         return self.get(chart_id)
+
+    @staticmethod
+    def _named_by(conn: Connection, chart_id: int, position: int, code: str, replacement: str) -> str | None:
+        """The rule of the proposed code's verdict that named ``replacement`` to use instead, if one did
+        (``RuleResult.replace_with``): the audit log then shows which replacements coders take from the rules."""
+        row = conn.execute(select(charts.c.decision_json).where(charts.c.chart_id == chart_id)).first()
+        verdicts = json.loads(row[0]).get("verdicts", []) if row else []
+        if (
+            not 0 <= position < len(verdicts)
+            or (verdicts[position].get("canonical") or verdicts[position].get("code")) != code
+        ):
+            return None  # a code a coder added: its check named no replacement the machine offered
+        for result in verdicts[position].get("results", []):
+            if replacement in RuleResult.model_construct(**result).replace_with:
+                return str(result["rule"])
+        return None
 
     @staticmethod
     def _procedure_payloads(

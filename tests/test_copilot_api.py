@@ -530,7 +530,9 @@ ASSESSMENT AND PLAN:
 """
 
 
-def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(client: TestClient) -> None:
+def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(
+    client: TestClient, settings: Settings
+) -> None:
     # Hypertension with CKD is I12.- (presumed link): I10 is rejected and the rule names I12.9 for stage 3a.
     job = _code(client, CKD_NOTE)
     chart = client.get(f"/v1/charts/{job['chart_id']}", headers=AUTH).json()
@@ -548,6 +550,20 @@ def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(client:
     after = {c["code"]: c for c in r.json()["codes"]}
     assert after["I10"]["decision"] == "replaced" and after["I12.9"]["replaces"] == "I10"
     assert after["I12.9"]["proposed_status"] == "accepted" and after["I12.9"]["reasons"] == []
+    # The audit log says the replacement was the one the rule named; a coder's own choice says nothing.
+    with AuditLog(settings) as log:
+        (record,) = [r.payload for r in log.records(chart_id=job["chart_id"], event_type="code_action")]
+    assert record["named_by_rule"] == "COMBINATION_REQUIRED"
+    own = {"action": "replace", "code": "N18.31", "new_code": "N18.32"}
+    r = client.post(
+        f"/v1/charts/{job['chart_id']}/review",
+        json={"expected_version": 2, "actions": [own], "reason": "the lab letter says stage 3b"},
+        headers=AUTH,
+    )
+    assert r.status_code == 200, r.text
+    with AuditLog(settings) as log:
+        records = [r.payload for r in log.records(chart_id=job["chart_id"], event_type="code_action")]
+    assert records[-1]["new_code"] == "N18.32" and "named_by_rule" not in records[-1]
 
 
 def test_search_finds_codes_to_add(client: TestClient) -> None:

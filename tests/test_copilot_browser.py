@@ -426,6 +426,7 @@ def test_a_rule_named_replacement_in_one_click(browser: Any, server: str, settin
         (record,) = [r.payload for r in log.records(chart_id=chart_id, event_type="code_action")]
     assert (record["action"], record["code"], record["new_code"]) == ("replace", "I10", "I12.9")
     assert record["user"] == "carol" and record["guardrail_override"] is False
+    assert record["named_by_rule"] == "COMBINATION_REQUIRED"
 
 
 AUDIT_NOTE = """ASSESSMENT AND PLAN:
