@@ -154,8 +154,9 @@ def _validate(args: argparse.Namespace, ctx: CommandContext) -> int:
             out.write(f"{v.code:<10} {label}  {v.description or ''}\n")
             for r in v.results:
                 out.write(f"    {'x' if r.severity == 'reject' else '!'} {r.rule}: {r.reason}\n")
-                if r.suggestions:
-                    out.write(f"      suggestions: {', '.join(r.suggestions[:10])}\n")
+                if r.suggestions:  # codes to use instead, or (CODE_FIRST, USE_ADDITIONAL, NCCI) to add
+                    kind = "replace with" if r.replace_with else "suggestions"
+                    out.write(f"      {kind}: {', '.join(r.suggestions[:10])}\n")
             for e in v.evidence:
                 out.write(f"    evidence [{e.start}:{e.end}] {e.text[:100]!r}\n")
         routing = document["routing"]

@@ -437,7 +437,7 @@ def test_cli_validate_json_and_exit_codes(
 
     assert _cli(["--note", str(note), "--proposal", str(proposal), "--no-candidates"], session_data_dir) == 1
     text = capsys.readouterr().out
-    assert "REJECTED" in text and "CODE_NOT_BILLABLE" in text and "suggestions: E11.00" in text
+    assert "REJECTED" in text and "CODE_NOT_BILLABLE" in text and "replace with: E11.00" in text
     assert "candidates not checked" in text
 
     offered = note.parent / "candidates.txt"
