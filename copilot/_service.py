@@ -332,13 +332,15 @@ class CopilotService:
         """``ReviewQueue.metrics`` plus chapter titles, coders' rejection reasons and the job queue.
 
         ``coder_rejection_reasons`` counts the reasons coders gave when rejecting or replacing
-        codes (from the audit log; ``since`` applies, ``note_type`` does not). Raises ``InputError``
-        for a naive ``since``.
+        codes, and ``rule_replacements_taken`` the replacements that were the code a rule named
+        (``named_by_rule``), by rule (both from the audit log; ``since`` applies, ``note_type`` does
+        not). Raises ``InputError`` for a naive ``since``.
         """
         data = self.queue.metrics(since=since, note_type=note_type).as_dict()
         codeset = self.coder.registry.get()
         data["chapter_titles"] = {ch: codeset.chapter_title(ch) for ch in data["by_chapter"] if ch != "unknown"}
         reasons: Counter[str] = Counter()
+        named: Counter[str] = Counter()
         cutoff = since.astimezone(dt.UTC).isoformat() if since is not None else None
         for record in self.audit.records(event_type="code_action"):
             payload = record.payload
@@ -346,9 +348,12 @@ class CopilotService:
                 continue
             if cutoff is not None and str(record.ts) < cutoff:
                 continue
+            if payload.get("named_by_rule"):
+                named[str(payload["named_by_rule"])] += 1
             reason = str(payload.get("reason") or "").strip()
             reasons[reason[:120] if reason else "(no reason given)"] += 1
         data["coder_rejection_reasons"] = dict(reasons.most_common(20))
+        data["rule_replacements_taken"] = dict(named.most_common())
         counts = self.jobs.counts()
         data["jobs"] = {
             "queued": counts.get("queued", 0),

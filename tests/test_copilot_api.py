@@ -541,6 +541,7 @@ def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(
     (reason,) = codes["I10"]["reasons"]
     assert reason["rule"] == "COMBINATION_REQUIRED" and reason["replace_with"][:2] == ["I12.9", "I12.0"]
     # What the copilot's "replace with" button sends: the same evidence, the named code.
+    taken = client.get("/v1/metrics", headers=AUTH).json()["rule_replacements_taken"].get("COMBINATION_REQUIRED", 0)
     spans = [{"start": e["start"], "end": e["end"]} for e in codes["I10"]["evidence"]]
     action = {"action": "replace", "code": "I10", "new_code": "I12.9", "evidence": spans}
     r = client.post(
@@ -564,6 +565,9 @@ def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(
     with AuditLog(settings) as log:
         records = [r.payload for r in log.records(chart_id=job["chart_id"], event_type="code_action")]
     assert records[-1]["new_code"] == "N18.32" and "named_by_rule" not in records[-1]
+    # The metrics page counts the replacements coders took from the rules, by rule: this one, not the coder's own.
+    after_metrics = client.get("/v1/metrics", headers=AUTH).json()["rule_replacements_taken"]
+    assert after_metrics["COMBINATION_REQUIRED"] == taken + 1 and set(after_metrics) == {"COMBINATION_REQUIRED"}
 
 
 def test_search_finds_codes_to_add(client: TestClient) -> None:

@@ -977,6 +977,7 @@
       $("m-rules").replaceChildren(barList(m.validator_rejections));
       $("m-routing").replaceChildren(barList(m.routing_reasons));
       $("m-reasons").replaceChildren(barList(m.coder_rejection_reasons));
+      $("m-named").replaceChildren(barList(m.rule_replacements_taken || {}));
       $("m-open").replaceChildren(barList(m.open_by_status));
     }, function (err) { toast(errorText(err), true); });
   }
