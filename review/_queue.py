@@ -1049,7 +1049,8 @@ class ReviewQueue:
             or (verdicts[position].get("canonical") or verdicts[position].get("code")) != code
         ):
             return None  # a code a coder added: its check named no replacement the machine offered
-        for result in verdicts[position].get("results", []):
+        verdict = verdicts[position]
+        for result in [*verdict.get("results", []), *verdict.get("warnings", [])]:
             if replacement in RuleResult.model_construct(**result).replace_with:
                 return str(result["rule"])
         return None

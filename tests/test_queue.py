@@ -19,7 +19,7 @@ from medcode.config import Settings, load_settings
 from medcode.errors import ChartConflictError, ChartNotFoundError, InputError, MalformedCodeError
 from medcode.review._audit import AuditLog, CodingDecision
 from medcode.review._queue import ReviewQueue
-from medcode.validators import CodeVerdict, Evidence
+from medcode.validators import CodeVerdict, Evidence, RuleResult
 
 NOTE = "Follow-up: type 2 diabetes, stable. Hypertension controlled. Denies chest pain. Zebra-marker 4411."
 
@@ -400,6 +400,34 @@ def test_two_processes_share_the_queue_without_corruption(settings: Settings) ->
     with AuditLog(settings) as log:
         result = log.verify()
         assert result.ok and result.records == 30 * 3
+
+
+def test_a_replacement_a_rule_named_is_audited_with_the_rule(queue: ReviewQueue, settings: Settings) -> None:
+    def named(rule: str, severity: str, *codes: str) -> RuleResult:
+        return RuleResult(rule=rule, severity=severity, reason="r", data_version="v", suggestions=list(codes))
+
+    obesity = _ok("E66.9").model_copy(update={"warnings": [named("MORE_SPECIFIC_AVAILABLE", "warn", "E66.812")]})
+    knee = _rej("M17.11", "LATERALITY_CONFLICT").model_copy(
+        update={"results": [named("LATERALITY_CONFLICT", "reject", "M17.12")]}
+    )
+    also = _rej("I10", "USE_ADDITIONAL").model_copy(update={"results": [named("USE_ADDITIONAL", "reject", "I12.9")]})
+    chart_id = queue.enqueue(_decision([obesity, knee, also]))
+    queue.resolve(
+        chart_id,
+        user="ann",
+        expected_version=1,
+        reason="per the note",
+        actions=[("replace", "E66.9", "E66.812"), ("replace", "M17.11", "M17.12"), ("replace", "I10", "I12.9")],
+        details={"E66812": (None, "4"), "M1712": (None, "13"), "I129": (None, "9")},
+    )
+    with AuditLog(settings) as log:
+        payloads = [r.payload for r in log.records(chart_id=chart_id, event_type="code_action")]
+    # A warning's and a rejection's named code; USE_ADDITIONAL names codes to add, not replacements.
+    assert [(p["new_code"], p.get("named_by_rule")) for p in payloads] == [
+        ("E66.812", "MORE_SPECIFIC_AVAILABLE"),
+        ("M17.12", "LATERALITY_CONFLICT"),
+        ("I12.9", None),
+    ]
 
 
 # -- metrics ------------------------------------------------------------------------------------
