@@ -122,12 +122,8 @@ def _coded(verdict: CodeVerdict, chapter: str | None = None) -> dict[str, Any]:
         "evidence": verdict.evidence,
         "rejected_evidence": verdict.rejected_evidence,
         "rules": verdict.rules,
-        "reasons": [
-            RuleNote(rule=r.rule, reason=r.reason, replace_with=r.replace_with)
-            for r in verdict.results
-            if r.severity == "reject"
-        ],
-        "warnings": [RuleNote(rule=w.rule, reason=w.reason, replace_with=w.replace_with) for w in verdict.warnings],
+        "reasons": [RuleNote(**r.display()) for r in verdict.results if r.severity == "reject"],
+        "warnings": [RuleNote(**w.display()) for w in verdict.warnings],
         "chapter": chapter,
     }
 
