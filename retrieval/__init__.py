@@ -5,6 +5,7 @@ under ``<data_dir>/retrieval/<code-set version>/`` and is built by ``medcode ind
 first use).
 """
 
+from medcode.retrieval._alphabetic import IndexEntry, index_entries
 from medcode.retrieval._data import data_version
 from medcode.retrieval._embedder import Embedder
 from medcode.retrieval._expand import QueryExpander, default_expander
@@ -19,6 +20,7 @@ __all__ = [
     "CodeIndex",
     "Embedder",
     "HybridRetriever",
+    "IndexEntry",
     "IndexInfo",
     "IndexUnit",
     "Mode",
@@ -31,6 +33,7 @@ __all__ = [
     "data_version",
     "default_expander",
     "index_dir",
+    "index_entries",
     "index_info",
     "section_headers",
     "segment_note",

@@ -94,8 +94,17 @@ def _clean(term: str) -> str:
     return " ".join(_PARENS.sub("", term).replace("(s)", "").split()).strip(" ,")
 
 
+def main_term(term: str) -> str:
+    """A main term without its alternative forms: "Hypertension, hypertensive" -> "Hypertension", but
+    "Break, retina" -> "Break retina" (a part that does not share the first form's first four letters
+    qualifies it, and is kept)."""
+    first, *rest = [p.strip() for p in term.split(",")]
+    kept = [p for p in rest if p and p[:4].lower() != first[:4].lower()]
+    return " ".join([first, *kept])
+
+
 def phrase(entry: dict[str, Any]) -> str:
-    """The natural phrase of a raw entry: main term (first form) then subterms; table columns as words."""
+    """The natural phrase of a raw entry: main term (see ``main_term``) then subterms; table columns as words."""
     path = [_clean(p) for p in entry["p"]]
     source = entry["s"]
     if source == "neoplasm":
@@ -104,8 +113,7 @@ def phrase(entry: dict[str, Any]) -> str:
         return f"{prefix} {site}" if site else prefix.removesuffix(" of")
     if source == "drug":
         return f"{_DRUG[entry['b']]} {' '.join(p for p in path if p)}"
-    main = path[0].split(",")[0].strip()
-    return " ".join(p for p in [main, *path[1:]] if p)
+    return " ".join(p for p in [main_term(path[0]), *path[1:]] if p)
 
 
 class _Mapper:

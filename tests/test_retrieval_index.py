@@ -18,7 +18,7 @@ from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings, load_settings
 from medcode.errors import IndexMismatchError, IndexNotBuiltError, InputError, NoteError
 from medcode.retrieval import CodeIndex, HybridRetriever, build_index, index_dir, index_info
-from medcode.retrieval._alphabetic import index_entries
+from medcode.retrieval._alphabetic import index_entries, main_term
 from medcode.retrieval._index import LEXICAL_SCHEMA_VERSION, units_for
 
 pytestmark = pytest.mark.slow
@@ -105,6 +105,12 @@ def test_alphabetic_index_units_map_onto_the_release(codeset: ICD10CMCodeSet) ->
     )
     assert stats.kept > 50_000 and stats.dropped_not_in_release > 0  # FY2025 codes that 2026 no longer has
     assert all(codeset.is_billable(c) for e in entries[:2000] for c in e.codes)
+    # A main term's other forms are dropped, but words that qualify it are kept: "Break, retina" is not "Break".
+    texts = {e.text for e in entries}
+    assert "Hypertension" in texts and "Hypertension, hypertensive" not in texts
+    assert any(t.startswith("Break retina") for t in texts) and "Break" not in texts
+    assert main_term("Pattern, sleep-wake, irregular") == "Pattern sleep-wake irregular"
+    assert main_term("Abnormal, abnormality, abnormalities") == "Abnormal"
 
 
 def test_embedding_threads_default_to_the_cpus_the_process_may_use(small_index: Settings) -> None:

@@ -180,6 +180,46 @@ def test_each_per_code_rule_rejects_with_reason_and_version(
 
 
 @pytest.mark.slow
+def test_a_quote_naming_an_alphabetic_index_term_of_the_code_is_related(pipeline: ValidatorPipeline) -> None:
+    from medcode.validators._relatedness import RelatednessScorer
+
+    codeset = pipeline.registry.get()
+    scorer = pipeline.relatedness
+    without_index = RelatednessScorer(
+        {**pipeline.rules.relatedness, "alphabetic_index": {"use": False}}, scorer._encode, scorer._expand
+    )
+    pairs = [
+        ("Persistent pollakiuria and urgency.", codeset.get("R35.0")),
+        ("cervical adenopathy", codeset.get("R59.9")),
+    ]
+    for (quote, _record), plain, named in zip(
+        pairs, without_index.score_many(pairs, codeset), scorer.score_many(pairs, codeset), strict=True
+    ):
+        assert not plain.related, (quote, plain)  # the embedding alone misses the Index's own wording
+        assert named.related and named.index_term is not None, (quote, named)
+    r590 = codeset.get("R59.0")
+    inguinal = [t for t in scorer.index_terms(r590, codeset) if t[0].lower() == "adenopathy inguinal"]
+    assert inguinal
+    assert scorer.index_match("inguinal adenopathy", inguinal) == inguinal[0][0]
+    far = "inguinal hernia was repaired in 2010 with no recurrence since then and now adenopathy"
+    assert scorer.index_match(far, inguinal) is None  # the words must be near each other
+    # Index words are matched as words: the 'equivalents' concept groups do not count.
+    e119 = codeset.get("E11.9")
+    assert (
+        scorer.index_match(scorer.quote_text("Metformin 500 mg twice daily"), scorer.index_terms(e119, codeset)) is None
+    )
+    # Split words ("Cancer(o)phobia" flattened to "Cancer") and bare cross-references ("Pathology, see Disease")
+    # are left out.
+    assert all(t[0] != "Cancer" for t in scorer.index_terms(codeset.get("F45.29"), codeset))
+    assert all(t[0] != "Pathology" for t in scorer.index_terms(codeset.get("D75.9"), codeset))
+    note = "Urology consult: pollakiuria for a month."
+    report = pipeline.validate(
+        Proposal.model_validate({"codes": [_one("R35.0", "pollakiuria")]}), ValidationContext(note_text=note)
+    )
+    assert report.verdicts[0].status == "accepted", report.verdicts[0].results
+
+
+@pytest.mark.slow
 def test_sound_codes_are_accepted_with_exact_offsets(pipeline: ValidatorPipeline) -> None:
     report = _run(
         pipeline,

@@ -7,7 +7,13 @@ Two signals, both explained in ``data/relatedness.json``:
 * semantic: the best cosine between the quote and any of the code's texts, with the project's
   sentence embedder (loaded once per process, code texts cached per code).
 
-Decision: related when a strong stem is shared and cosine >= 0.30, or cosine >= 0.60 without one.
+* the Alphabetic Index: the quote names an Index term that leads to the code ("pollakiuria" for R35.0,
+  "adenopathy" for R59.9): every word of the term (bar function words) within a short window of
+  the quote, at least one of them not weak. Terms the coders' own index gives are related by definition,
+  whatever the embedding says.
+
+Decision: related when a strong stem is shared and cosine >= 0.30, or cosine >= 0.60 without one, or
+an Index term of the code is in the quote.
 Tuned with ``python -m tools.bench_validators --tune`` on 324 positive pairs (sound set + gold-set
 spans) and 35 hard plus 1465 mismatched negatives: 0.3% false rejection, 0% false acceptance on the
 hard negatives, 1.5% on mismatched pairs (mostly same-organ codes). The values live in
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +42,8 @@ __all__ = ["Relatedness", "RelatednessScorer"]
 _WORD = re.compile(r"[a-z0-9]+")
 _CODE_LITERAL = re.compile(rf"\b{CATEGORY_SHAPE}(?:\.[0-9A-Z]{{1,4}})?\b")
 _NEGATIVE_CLAUSE = re.compile(r"\b(?:without|with no|not|no)\b.*$", re.IGNORECASE | re.DOTALL)
+# "(o)" of "Cancer(o)phobia": the flattened Index split a word, so the entry's phrase is not its term.
+_SPLIT_WORD = re.compile(r"\([a-z]\)")
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class Relatedness:
     weak_overlap: tuple[str, ...]
     related: bool
     best_text: str
+    index_term: str | None = None  # the Alphabetic Index term of the code that the quote names
 
 
 class RelatednessScorer:
@@ -78,6 +88,13 @@ class RelatednessScorer:
             for ref, terms in config.get("index_terms", {}).items()
             if not ref.startswith("_")
         ]
+        index = config.get("alphabetic_index", {})
+        self._index_on = bool(index.get("use", False))
+        self._index_ignore = {w.lower() for w in index.get("ignore", [])}
+        self._index_slack = int(index.get("window_slack", 2))
+        self._index_by_release: dict[str, dict[str, list[str]]] = {}
+        self._index_terms_cache: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self._index_build_lock = threading.Lock()
         self._encode = encode
         self._expand = expand
         self._code_cache: dict[str, tuple[list[str], set[str], NDArray[np.float32]]] = {}
@@ -168,6 +185,71 @@ class RelatednessScorer:
         """Canonical content stems of all the code's texts (cached with its embeddings)."""
         return self._code_side(record, codeset)[1]
 
+    # -- the Alphabetic Index -----------------------------------------------------
+    def _index_tokens(self, text: str) -> list[str]:
+        """Porter stems, not the 'equivalents' groups: those join whole concepts ("insulin", "diabetes",
+        "hyperglycemia"), and a term must be named, not only its concept."""
+        return [self._stem(w) for w in _WORD.findall(text.lower()) if w not in self._index_ignore]
+
+    def _index_phrases(self, codeset: ICD10CMCodeSet) -> dict[str, list[str]]:
+        """The release's Index phrases per code (built once per release: about 2 s).
+
+        Left out: entries whose phrase is not their term (a split word) and main terms that only refer
+        elsewhere ("Pathology, see Disease"), whose code is the default of a whole other term.
+        """
+        with self._index_build_lock:
+            built = self._index_by_release.get(codeset.version)
+            if built is None:
+                from medcode.retrieval import index_entries
+
+                built = defaultdict(list)
+                for entry in index_entries(codeset)[0]:
+                    if (entry.via_see and len(entry.path) == 1) or any(
+                        _SPLIT_WORD.fullmatch(m) for m in entry.modifiers
+                    ):
+                        continue
+                    for code in entry.codes:
+                        built[code].append(entry.text)
+                self._index_by_release[codeset.version] = built
+            return built
+
+    def index_terms(self, record: CodeRecord, codeset: ICD10CMCodeSet) -> list[tuple[str, tuple[str, ...]]]:
+        """(phrase, its distinct tokens) of each Index term leading to the code that has a strong token."""
+        if not self._index_on:
+            return []
+        key = f"{record.release}:{record.code}"
+        with self._lock:
+            cached = self._index_terms_cache.get(key)
+        if cached is not None:
+            return cached
+        terms: list[tuple[str, tuple[str, ...]]] = []
+        for text in self._index_phrases(codeset).get(record.code, []):
+            tokens = tuple(dict.fromkeys(self._index_tokens(text)))
+            if tokens and {self._equiv.get(t, t) for t in tokens} - self._weak:
+                terms.append((text, tokens))
+        with self._lock:
+            if len(self._index_terms_cache) > 20_000:
+                self._index_terms_cache.clear()
+            self._index_terms_cache[key] = terms
+        return terms
+
+    def index_match(self, quote_text: str, terms: Sequence[tuple[str, tuple[str, ...]]]) -> str | None:
+        """The first Index term whose every token is in the quote, each within ``2 * len + slack`` tokens
+        of one occurrence of its first; None when no term is."""
+        if not terms:
+            return None
+        positions: dict[str, list[int]] = defaultdict(list)
+        for i, token in enumerate(self._index_tokens(quote_text)):
+            positions[token].append(i)
+        for text, tokens in terms:
+            if not all(t in positions for t in tokens):
+                continue
+            reach = 2 * len(tokens) + self._index_slack
+            for anchor in positions[tokens[0]]:
+                if all(any(abs(j - anchor) <= reach for j in positions[t]) for t in tokens[1:]):
+                    return text
+        return None
+
     # -- scoring -----------------------------------------------------------------
     def score_many(self, pairs: Sequence[tuple[str, CodeRecord]], codeset: ICD10CMCodeSet) -> list[Relatedness]:
         """Score each ``(quote, code record)`` pair; quotes are embedded in one batch."""
@@ -194,5 +276,9 @@ class RelatednessScorer:
             strong = tuple(sorted(shared - self._weak))
             weak = tuple(sorted(shared & self._weak))
             related = bool(text) and (cosine >= self.embed_threshold or (bool(strong) and cosine >= self.lexical_floor))
-            out.append(Relatedness(cosine, strong, weak, related, texts[best] if texts else ""))
+            term = None
+            if text and not related:
+                term = self.index_match(text, self.index_terms(record, codeset))
+                related = term is not None
+            out.append(Relatedness(cosine, strong, weak, related, texts[best] if texts else "", term))
         return out
