@@ -81,6 +81,21 @@ def test_an_age_does_not_make_a_condition_historical(detector: AssertionDetector
 @pytest.mark.parametrize(
     "note",
     [
+        "An 81-year-old woman presented with a 2-week history of asthenia, anorexia and fever.\n",
+        "She presented with a two-month history of fever and weight loss.\n",
+        "Admitted for a 3-day history of evening fever.\n",
+        "He consulted for a several-week history of fever.\n",
+    ],
+)
+def test_a_duration_history_is_the_present_illness(detector: AssertionDetector, note: str) -> None:
+    # "a 2-week history of fever" dates the present illness; "a history of fever" is past history.
+    assert "HISTORICAL" not in _categories(detector, note, "fever")
+    assert "HISTORICAL" in _categories(detector, "She has a history of fever in childhood.\n", "fever")
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
         "Social: lives alone. Mother noted to have breast cancer at 50.\n",
         "His mother reports a history of breast cancer.\n",
         "Sister reported to have breast cancer.\n",

@@ -79,6 +79,20 @@ def main() -> int:
             {"LOWER": "old"},
         ],
     )
+    # --- "a 2-week history of fever" dates the present illness: the fever is current, not past history ---
+    for lead in ({"LIKE_NUM": True}, L("several", "few")):
+        add(
+            "2-week history",
+            "PSEUDO",
+            "PSEUDO",
+            pattern=[
+                lead,
+                {"ORTH": "-", "OP": "?"},
+                L("hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years", "yr", "yrs"),
+                {"ORTH": "-", "OP": "?"},
+                L("history", "hx"),
+            ],
+        )
     # --- pseudo-negations / pseudo-triggers (match, modify nothing) ---
     for p in [
         "no change",
@@ -391,13 +405,14 @@ def main() -> int:
     add("patient", "TERMINATE", "TERMINATE", pattern=[L("patient", "pt")])
 
     doc = {
-        "version": "context-rules-2026.11-2",
+        "version": "context-rules-2026.11-3",
         "source": "Adapted from medspaCy 1.3.1 resources/en/context_rules.json (MIT licence, medspacy/medspacy); "
         "additions and changes for ICD-10-CM coding: guideline IV.H/II.H uncertainty terms, 'resolved' as RESOLVED (historical for outpatient visits, current-episode for inpatient stays), "
         "status-post/prior/quit as historical, pseudo-triggers for 'not well controlled' and 'history of present illness', "
         "terminators so that 'his wife noticed ...' does not make the patient's finding family history (but a relative 'noted to have' "
         "or who 'reports a history of' a disease is its subject: 'mother noted to have breast cancer' stays family history), and ages "
-        "('58-year-old') as pseudo-triggers so that 'old' does not make them historical.",
+        "('58-year-old') as pseudo-triggers so that 'old' does not make them historical, and durations ('a 2-week history of "
+        "fever') as pseudo-triggers so that the present illness is not past history.",
         "context_rules": out,
     }
     with OUT.open("w", encoding="utf-8") as f:

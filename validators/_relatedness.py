@@ -1,6 +1,6 @@
 """SPAN_UNRELATED: does a quote share a clinical concept with the code it is cited for?
 
-Two signals, both explained in ``data/relatedness.json``:
+Three signals, all explained in ``data/relatedness.json``:
 
 * lexical: content-word stems shared by the (abbreviation-expanded) quote and the code's texts;
   "weak" stems (pain, acute, left, ...) do not count on their own;
@@ -9,8 +9,8 @@ Two signals, both explained in ``data/relatedness.json``:
 
 * the Alphabetic Index: the quote names an Index term that leads to the code ("pollakiuria" for R35.0,
   "adenopathy" for R59.9): every word of the term (bar function words) within a short window of
-  the quote, at least one of them not weak. Terms the coders' own index gives are related by definition,
-  whatever the embedding says.
+  the quote, at least one of them not weak. A term of the coders' own index is related to its code
+  by definition, whatever the embedding says.
 
 Decision: related when a strong stem is shared and cosine >= 0.30, or cosine >= 0.60 without one, or
 an Index term of the code is in the quote.
@@ -192,7 +192,8 @@ class RelatednessScorer:
         return [self._stem(w) for w in _WORD.findall(text.lower()) if w not in self._index_ignore]
 
     def _index_phrases(self, codeset: ICD10CMCodeSet) -> dict[str, list[str]]:
-        """The release's Index phrases per code (built once per release: about 2 s).
+        """The release's Index phrases per code (built once per process and release: 2-3 s on an idle
+        2-core machine). Raises ``CodeSetBuildError`` when the code-set store cannot be read.
 
         Left out: entries whose phrase is not their term (a split word) and main terms that only refer
         elsewhere ("Pathology, see Disease"), whose code is the default of a whole other term.
