@@ -93,6 +93,13 @@ def test_a_duration_history_is_the_present_illness(detector: AssertionDetector, 
     assert "HISTORICAL" in _categories(detector, "She has a history of fever in childhood.\n", "fever")
 
 
+def test_an_index_lack_of_condition_is_not_a_negation(detector: AssertionDetector) -> None:
+    # "lack of appetite" is anorexia (the Index: Lack of, appetite R63.0); "lack of fever" is no fever.
+    note = "She reports lack of appetite for a month. Lack of fever argues against infection.\n"
+    assert "NEGATED_EXISTENCE" not in _categories(detector, note, "appetite")
+    assert "NEGATED_EXISTENCE" in _categories(detector, note, "fever")
+
+
 @pytest.mark.parametrize(
     "note",
     [

@@ -1,6 +1,6 @@
 """Regenerates ``context_rules.json`` from medspaCy's default English ConText rules plus medcode's changes.
 
-    python validators/data/make_context_rules.py
+    python -m tools.make_context_rules
 
 The JSON file is what the validators load; this script records exactly how it differs from
 medspaCy 1.3.1's ``resources/en/context_rules.json`` (MIT licence). Edit here, rerun, commit both.
@@ -21,6 +21,24 @@ def _defaults() -> list[dict[str, Any]]:
     path = Path(medspacy.__file__).resolve().parents[1] / "resources" / "en" / "context_rules.json"
     rules: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["context_rules"]
     return rules
+
+
+def _lack_of_conditions() -> list[list[str]]:
+    """The words of the Alphabetic Index's "Lack of" subterms: "lack of appetite" is anorexia (R63.0), not
+    the absence of something (``retrieval/data/alphabetic_index.jsonl.gz``)."""
+    import gzip
+    import re
+
+    path = OUT.parents[2] / "retrieval" / "data" / "alphabetic_index.jsonl.gz"
+    words: set[tuple[str, ...]] = set()
+    for line in gzip.decompress(path.read_bytes()).decode("utf-8").splitlines():
+        entry = json.loads(line)
+        if entry["s"] == "index" and entry["p"][0] == "Lack of" and len(entry["p"]) == 2 and "," not in entry["p"][1]:
+            term = re.sub(r"\s*\([^()]*\)", "", entry["p"][1])
+            tokens = tuple(re.findall(r"[a-z]+", term.lower()))
+            if 0 < len(tokens) <= 3:
+                words.add(tokens)
+    return [list(t) for t in sorted(words)]
 
 
 def L(*words: str) -> dict[str, Any]:
@@ -92,6 +110,14 @@ def main() -> int:
                 {"ORTH": "-", "OP": "?"},
                 L("history", "hx"),
             ],
+        )
+    # --- "lack of appetite" (R63.0), "lack of coordination" (R27.9): the Index's "Lack of" conditions ---
+    for tokens in _lack_of_conditions():
+        add(
+            f"lack of {' '.join(tokens)}",
+            "PSEUDO",
+            "PSEUDO",
+            pattern=[{"LOWER": "lack"}, {"LOWER": "of"}, *({"LOWER": t} for t in tokens)],
         )
     # --- pseudo-negations / pseudo-triggers (match, modify nothing) ---
     for p in [
@@ -405,14 +431,15 @@ def main() -> int:
     add("patient", "TERMINATE", "TERMINATE", pattern=[L("patient", "pt")])
 
     doc = {
-        "version": "context-rules-2026.11-3",
+        "version": "context-rules-2026.11-4",
         "source": "Adapted from medspaCy 1.3.1 resources/en/context_rules.json (MIT licence, medspacy/medspacy); "
         "additions and changes for ICD-10-CM coding: guideline IV.H/II.H uncertainty terms, 'resolved' as RESOLVED (historical for outpatient visits, current-episode for inpatient stays), "
         "status-post/prior/quit as historical, pseudo-triggers for 'not well controlled' and 'history of present illness', "
         "terminators so that 'his wife noticed ...' does not make the patient's finding family history (but a relative 'noted to have' "
         "or who 'reports a history of' a disease is its subject: 'mother noted to have breast cancer' stays family history), and ages "
         "('58-year-old') as pseudo-triggers so that 'old' does not make them historical, and durations ('a 2-week history of "
-        "fever') as pseudo-triggers so that the present illness is not past history.",
+        "fever') as pseudo-triggers so that the present illness is not past history; the Alphabetic Index's 'Lack of' "
+        "conditions ('lack of appetite', 'lack of coordination') are pseudo-triggers, not negations.",
         "context_rules": out,
     }
     with OUT.open("w", encoding="utf-8") as f:
