@@ -25,17 +25,16 @@ def _defaults() -> list[dict[str, Any]]:
 
 def _lack_of_conditions() -> list[list[str]]:
     """The words of the Alphabetic Index's "Lack of" subterms: "lack of appetite" is anorexia (R63.0), not
-    the absence of something (``retrieval/data/alphabetic_index.jsonl.gz``)."""
-    import gzip
+    the absence of something (the vendored Index, ``medcode.retrieval``)."""
     import re
 
-    path = OUT.parents[2] / "retrieval" / "data" / "alphabetic_index.jsonl.gz"
+    from medcode.retrieval._alphabetic import raw_entries
+
     words: set[tuple[str, ...]] = set()
-    for line in gzip.decompress(path.read_bytes()).decode("utf-8").splitlines():
-        entry = json.loads(line)
-        if entry["s"] == "index" and entry["p"][0] == "Lack of" and len(entry["p"]) == 2 and "," not in entry["p"][1]:
-            term = re.sub(r"\s*\([^()]*\)", "", entry["p"][1])
-            tokens = tuple(re.findall(r"[a-z]+", term.lower()))
+    for entry in raw_entries():
+        path = entry["p"]
+        if entry["s"] == "index" and path[0] == "Lack of" and len(path) == 2 and "," not in path[1]:
+            tokens = tuple(re.findall(r"[a-z]+", re.sub(r"\s*\([^()]*\)", "", path[1]).lower()))
             if 0 < len(tokens) <= 3:
                 words.add(tokens)
     return [list(t) for t in sorted(words)]
