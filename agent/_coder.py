@@ -277,7 +277,8 @@ class MedicalCoder:
     def warm_up(self) -> None:
         """Load the index, embedder, validator models and (for the LLM proposer) start the model server now."""
         self.retriever()
-        _ = self.validators.assertion, self.validators.relatedness
+        _ = self.validators.assertion
+        self.validators.relatedness.warm(self.registry.get())
         if self.proposer_name == "llm":
             _ = self.proposer
             llm = self.runtime.llm()

@@ -212,6 +212,11 @@ def test_a_quote_naming_an_alphabetic_index_term_of_the_code_is_related(pipeline
     # are left out.
     assert all(t[0] != "Cancer" for t in scorer.index_terms(codeset.get("F45.29"), codeset))
     assert all(t[0] != "Pathology" for t in scorer.index_terms(codeset.get("D75.9"), codeset))
+    # Start-up builds the release's Index terms (MedicalCoder.warm_up), unless they are switched off.
+    fresh = RelatednessScorer(pipeline.rules.relatedness, scorer._encode, scorer._expand)
+    fresh.warm(codeset)
+    without_index.warm(codeset)
+    assert codeset.version in fresh._index_by_release and not without_index._index_by_release
     note = "Urology consult: pollakiuria for a month."
     report = pipeline.validate(
         Proposal.model_validate({"codes": [_one("R35.0", "pollakiuria")]}), ValidationContext(note_text=note)

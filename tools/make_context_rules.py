@@ -28,13 +28,13 @@ def _lack_of_conditions() -> list[list[str]]:
     the absence of something (the vendored Index, ``medcode.retrieval``)."""
     import re
 
-    from medcode.retrieval._alphabetic import raw_entries
+    from medcode.retrieval._alphabetic import _clean, raw_entries
 
     words: set[tuple[str, ...]] = set()
     for entry in raw_entries():
         path = entry["p"]
         if entry["s"] == "index" and path[0] == "Lack of" and len(path) == 2 and "," not in path[1]:
-            tokens = tuple(re.findall(r"[a-z]+", re.sub(r"\s*\([^()]*\)", "", path[1]).lower()))
+            tokens = tuple(re.findall(r"[a-z]+", _clean(path[1]).lower()))
             if 0 < len(tokens) <= 3:
                 words.add(tokens)
     return [list(t) for t in sorted(words)]

@@ -214,6 +214,11 @@ class RelatednessScorer:
                 self._index_by_release[codeset.version] = built
             return built
 
+    def warm(self, codeset: ICD10CMCodeSet) -> None:
+        """Build the release's Index phrases now (start-up), not on the first note that needs them."""
+        if self._index_on:
+            self._index_phrases(codeset)
+
     def index_terms(self, record: CodeRecord, codeset: ICD10CMCodeSet) -> list[tuple[str, tuple[str, ...]]]:
         """(phrase, its distinct tokens) of each Index term leading to the code that has a strong token."""
         if not self._index_on:
