@@ -101,6 +101,84 @@ def test_an_index_lack_of_condition_is_not_a_negation(detector: AssertionDetecto
 
 
 @pytest.mark.parametrize(
+    ("note", "quote"),
+    [
+        # a clause break ends "normal" and "negative"
+        ("An electrocardiogram showed atrial fibrillation, normal blood count.\n", "atrial fibrillation"),
+        ("The urography was normal, cystitis on cystoscopy.\n", "cystitis"),
+        ("Systemic examination was normal except petechiae on the legs.\n", "petechiae"),
+        ("Serology was HIV positive and HBV negative.\n", "HIV"),
+        # before a content word they qualify that word, not what precedes them
+        ("Urinalysis showed glycosuria, microhematuria and negative nitrites.\n", "glycosuria"),
+        ("Labs showed leukocytosis with normal formula.\n", "leukocytosis"),
+        ("Malaise with negative fluid balance from a high-output ileostomy.\n", "Malaise"),
+        ("Cystectomy (pT3b, negative nodes) presents sepsis of urinary origin.\n", "sepsis"),
+    ],
+)
+def test_normal_and_negative_keep_to_their_clause(detector: AssertionDetector, note: str, quote: str) -> None:
+    assert "NEGATED_EXISTENCE" not in _categories(detector, note, quote)
+
+
+@pytest.mark.parametrize(
+    ("note", "quote"),
+    [
+        ("Serology for HIV, HBV, HCV and ANA were negative.\n", "HCV"),
+        ("Chest pain, palpitations: negative.\n", "palpitations"),
+        ("Serology for hepatitis negative, as well as for Yersinia.\n", "hepatitis"),
+        ("Gait normal.\n", "Gait"),
+        ("Normal gait and station.\n", "gait"),
+        # before a content word they negate what follows
+        ("Urinalysis showed negative nitrites and hematuria.\n", "nitrites"),
+        ("Urinalysis: negative Bence-Jones proteinuria.\n", "proteinuria"),
+    ],
+)
+def test_normal_and_negative_still_negate_their_own_finding(detector: AssertionDetector, note: str, quote: str) -> None:
+    assert "NEGATED_EXISTENCE" in _categories(detector, note, quote)
+
+
+@pytest.mark.parametrize(
+    ("note", "quote"),
+    [
+        ("A man with a history of renal lithiasis presented with hematuria.\n", "hematuria"),
+        ("A woman with a history of hysterectomy who consulted for urge incontinence.\n", "urge incontinence"),
+        ("A smoker with a history of colonic polyps was admitted for microcytic anemia.\n", "microcytic anemia"),
+    ],
+)
+def test_a_past_history_ends_at_the_presentation(detector: AssertionDetector, note: str, quote: str) -> None:
+    assert "HISTORICAL" not in _categories(detector, note, quote)
+    assert "HISTORICAL" in _categories(detector, note, note.split(" of ")[1].split(" ")[0])
+
+
+@pytest.mark.parametrize(
+    ("note", "quote"),
+    [
+        ("Two months after the accident, she developed acute pericarditis.\n", "acute pericarditis"),
+        ("Two months after delivery she began a mood disorder.\n", "mood disorder"),
+        ("During the previous 6 months she had experienced progressive asthenia.\n", "asthenia"),
+        ("Fever in the past 2 weeks.\n", "Fever"),
+    ],
+)
+def test_what_follows_a_dated_event_is_current(detector: AssertionDetector, note: str, quote: str) -> None:
+    assert "HISTORICAL" not in _categories(detector, note, quote)
+
+
+@pytest.mark.parametrize(
+    ("note", "quote"),
+    [
+        ("A man seen 5 months after a left MCA ischemic stroke.\n", "ischemic stroke"),
+        ("Pneumonia in the past.\n", "Pneumonia"),
+    ],
+)
+def test_the_dated_event_itself_stays_historical(detector: AssertionDetector, note: str, quote: str) -> None:
+    assert "HISTORICAL" in _categories(detector, note, quote)
+
+
+def test_the_presentation_does_not_end_a_family_history(detector: AssertionDetector) -> None:
+    note = "Social: lives alone. His mother was admitted for a stroke at 70.\n"
+    assert "FAMILY" in _categories(detector, note, "stroke")
+
+
+@pytest.mark.parametrize(
     "note",
     [
         "Social: lives alone. Mother noted to have breast cancer at 50.\n",

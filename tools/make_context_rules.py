@@ -170,7 +170,7 @@ def main() -> int:
     ]:
         add(p, "PSEUDO", "PSEUDO")
     # --- negation ---
-    add("negative", "NEGATED_EXISTENCE", "BACKWARD", max_scope=4)
+    add("negative", "NEGATED_EXISTENCE", "BIDIRECTIONAL", max_scope=4)  # its direction: scope_limits, below
     add("absent", "NEGATED_EXISTENCE", "BACKWARD", max_scope=3)
     add("not present", "NEGATED_EXISTENCE", "BACKWARD", max_scope=4)
     add(
@@ -429,8 +429,75 @@ def main() -> int:
     )
     add("patient", "TERMINATE", "TERMINATE", pattern=[L("patient", "pt")])
 
+    # --- a past history ends where the presentation starts: "a history of renal lithiasis presented with
+    # hematuria", "... and hysterectomy who consulted for urge incontinence", "... was admitted for anemia".
+    # Only the historical triggers stop there (terminated_by), so "his mother was admitted for a stroke" is
+    # still family history.
+    add(
+        "presented with",
+        "PRESENTATION",
+        "PSEUDO",
+        pattern=[
+            L(
+                "presented",
+                "consulted",
+                "consults",
+                "attended",
+                "admitted",
+                "referred",
+                "came",
+                "began",
+                "started",
+                "developed",
+                "complaining",
+                "complained",
+            )
+        ],
+    )
+    # --- "during the previous 6 months", "in the past 2 weeks", "since the previous month": the present illness ---
+    add(
+        "the previous 6 months",
+        "PSEUDO",
+        "PSEUDO",
+        pattern=[
+            L("in", "during", "over", "for", "within", "since", "throughout"),
+            {"LOWER": "the", "OP": "?"},
+            L("previous", "past", "prior", "last", "preceding"),
+            {"LOWER": {"IN": ["few", "several", "two", "three"]}, "OP": "?"},
+            {"LIKE_NUM": True, "OP": "?"},
+            L("hour", "hours", "day", "days", "week", "weeks", "month", "months"),
+        ],
+    )
+    for r in out:
+        if r["category"] == "HISTORICAL" and r["direction"] == "FORWARD":
+            r["terminated_by"] = ["PRESENTATION"]
+
+    # --- scope limits (applied by validators/_assertion.py after ConText's own scopes) ---
+    # A short-window finding word ("normal", "negative") describes one thing. It does not reach over a clause
+    # break ("atrial fibrillation, normal blood count"; "the urography was normal, urine cultures showed
+    # tuberculosis"; "normal except petechiae"), and when a content word follows it, it qualifies that word,
+    # not what precedes it ("leukocytosis with normal formula", "glycosuria, microhematuria and negative
+    # nitrites", which negates the nitrites up to a punctuation mark). Lists such as "HIV, HBV, HCV and ANA were negative"
+    # keep their backward reach.
+    function_words = [
+        "for", "in", "on", "and", "or", "nor", "as", "at", "by", "to", "of", "except", "but", "with",
+        "without", "both", "bilaterally", "after", "since", "then", "while", "when", "also", "again",
+        "too", "throughout", "until", "so", "x", "twice", "times", "results", "result",
+    ]  # fmt: skip
+    scope_limits = {
+        "breaks": {
+            "normal": [",", ";", "with", "except", "but", "and", "although", "however", "whereas"],
+            "negative": [";", "with", "except", "but", "positive", "although", "however", "whereas"],
+            # "5 months after a stroke" dates the stroke; "two months after the accident, she developed
+            # pericarditis" does not make the pericarditis past history
+            "months after": [",", ";", "she", "he", "they", "patient", "developed", "presented", "began", "reported"],
+        },
+        "attributive": ["normal", "negative"],
+        "function_words": function_words,
+    }
+
     doc = {
-        "version": "context-rules-2026.11-4",
+        "version": "context-rules-2026.11-5",
         "source": "Adapted from medspaCy 1.3.1 resources/en/context_rules.json (MIT licence, medspacy/medspacy); "
         "additions and changes for ICD-10-CM coding: guideline IV.H/II.H uncertainty terms, 'resolved' as RESOLVED (historical for outpatient visits, current-episode for inpatient stays), "
         "status-post/prior/quit as historical, pseudo-triggers for 'not well controlled' and 'history of present illness', "
@@ -438,13 +505,17 @@ def main() -> int:
         "or who 'reports a history of' a disease is its subject: 'mother noted to have breast cancer' stays family history), and ages "
         "('58-year-old') as pseudo-triggers so that 'old' does not make them historical, and durations ('a 2-week history of "
         "fever') as pseudo-triggers so that the present illness is not past history; the Alphabetic Index's 'Lack of' "
-        "conditions ('lack of appetite', 'lack of coordination') are pseudo-triggers, not negations.",
+        "conditions ('lack of appetite', 'lack of coordination') are pseudo-triggers, not negations; 'normal' and "
+        "'negative' stop at a clause break and, before a content word, qualify only that word (scope_limits); a past history ends at the presentation ('presented with', 'consulted for', 'was admitted for'), and 'N months after X' "
+        "dates X, not the clause that follows it; 'during the previous 6 months' is the present illness.",
+        "scope_limits": scope_limits,
         "context_rules": out,
     }
     with OUT.open("w", encoding="utf-8") as f:
         f.write("{\n")
         f.write(
-            f'  "version": {json.dumps(doc["version"])},\n  "source": {json.dumps(doc["source"])},\n  "context_rules": [\n'
+            f'  "version": {json.dumps(doc["version"])},\n  "source": {json.dumps(doc["source"])},\n'
+            f'  "scope_limits": {json.dumps(scope_limits, ensure_ascii=False)},\n  "context_rules": [\n'
         )
         f.write(",\n".join("    " + json.dumps(r, ensure_ascii=False) for r in out))
         f.write("\n  ]\n}\n")

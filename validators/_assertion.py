@@ -8,7 +8,7 @@ the modifier sits inside the quote or around it. The caller picks the run that c
 concept. Sections named by ``retrieval.segment_note`` add a category (a Family History section
 makes every run FAMILY).
 
-Two corrections to ConText's scopes, both from the note's layout:
+Three corrections to ConText's scopes, two from the note's layout and one from the rules file:
 
 * a modifier never reaches across a line break that starts a new item (a bullet, a number, a capital
   letter) or a blank line, and a modifier with a token window (``max_scope``) never reaches across
@@ -16,7 +16,11 @@ Two corrections to ConText's scopes, both from the note's layout:
   sentence;
 * a header line that ends in a colon and names a category ("Denies:", "Negative for:", listed in
   ``assertion_policy.json`` ``list_headers``) gives that category to the bulleted or numbered lines
-  under it, up to a blank line or a line that is not a list item.
+  under it, up to a blank line or a line that is not a list item;
+* ``scope_limits`` in the rules file: a trigger listed under ``breaks`` does not reach over those tokens
+  ("atrial fibrillation, normal blood count"), and an ``attributive`` trigger followed by a content word
+  qualifies what follows it up to a punctuation mark ("negative nitrites"), otherwise only what precedes it
+  ("HIV negative"; not "leukocytosis" in "leukocytosis with normal formula").
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 __all__ = ["AssertionDetector", "ContentRun", "SpanAssertion"]
 
 _NOT_MODIFYING = frozenset({"TERMINATE", "PSEUDO"})
+_JOINERS = frozenset({"-", "/"})  # punctuation inside a term ("Bence-Jones"), not a clause break
 _CACHED_DOCS = 8
 # A line break that starts a new item: a bullet, a numbered item, a capital letter, or a blank line.
 _ITEM_BREAK = re.compile(r"\n[ \t]*(?:\n|[-*\u2022\u25cf\u25aa\u2013\u2014>]|\d{1,3}[.)]\s|\(?[a-zA-Z][)]\s|[A-Z])")
@@ -72,6 +77,16 @@ def _silence_loguru() -> None:
         logger.disable(name)
 
 
+def _rule(cls: Any, spec: dict[str, Any]) -> Any:
+    """A ConTextRule from its JSON form, with ``terminated_by`` (which medspaCy's ``from_dict`` does not read)."""
+    spec = dict(spec)
+    terminated_by = spec.pop("terminated_by", None)
+    rule = cls.from_dict(spec)
+    if terminated_by is not None:
+        rule.terminated_by = {str(category).upper() for category in terminated_by}
+    return rule
+
+
 class AssertionDetector:
     """Loads the medspaCy pipeline once; ``analyse`` is thread-safe.
 
@@ -90,10 +105,19 @@ class AssertionDetector:
         text = resources.files("medcode.validators").joinpath(rules_resource).read_text(encoding="utf-8")
         try:
             data = json.loads(text)
-            rules = [ConTextRule.from_dict(r) for r in data["context_rules"]]
+            rules = [_rule(ConTextRule, r) for r in data["context_rules"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"invalid ConText rules file validators/{rules_resource}: {exc}") from None
         self.version: str = str(data.get("version", "unversioned"))
+        limits = data.get("scope_limits", {})
+        try:
+            self._breaks: dict[str, frozenset[str]] = {
+                k.lower(): frozenset(w.lower() for w in v) for k, v in limits.get("breaks", {}).items()
+            }
+            self._attributive = frozenset(w.lower() for w in limits.get("attributive", []))
+            self._function_words = frozenset(w.lower() for w in limits.get("function_words", []))
+        except (AttributeError, TypeError) as exc:
+            raise ConfigError(f"invalid scope_limits in validators/{rules_resource}: {exc}") from None
         self._nlp: Any = medspacy.load(medspacy_enable=["medspacy_pyrush"])
         self._context: Any = ConText(self._nlp, rules=None, input_span_type="group", span_group_name="medcode_targets")
         self._context.add(rules)
@@ -151,12 +175,46 @@ class AssertionDetector:
                         breaks = sentence_ends if modifier.max_scope is not None else item_breaks
                         if any(gap[0] <= pos < gap[1] for pos in breaks):
                             continue  # the scope ran over a line item or a sentence end
+                        if self._limited(doc, modifier, run):
+                            continue
                         run.categories.setdefault(modifier.category, trigger.text)
                 for start_, end_, category, trigger_text in lists:
                     if start_ <= run.start < end_:
                         run.categories.setdefault(category, trigger_text)
             out.append(SpanAssertion(start, end, runs, sent.start_char, sent.end_char, section))
         return out
+
+    def _limited(self, doc: Any, modifier: Any, run: ContentRun) -> bool:
+        """Whether ``scope_limits`` keep the modifier off the run: a break token between them, or an
+        attributive trigger reaching the wrong way (see the module docstring)."""
+        literal = str(modifier.rule.literal).lower()
+        a, b = modifier.modifier_span
+        breaks = self._breaks.get(literal)
+        if breaks:
+            if run.start >= doc[a].idx:  # the run follows the trigger: the tokens after it, up to the run
+                i = b
+                while i < len(doc) and doc[i].idx < run.start:
+                    if doc[i].lower_ in breaks:
+                        return True
+                    i += 1
+            else:  # the run precedes it: the tokens before it, back to the run
+                i = a - 1
+                while i >= 0 and doc[i].idx >= run.end:
+                    if doc[i].lower_ in breaks:
+                        return True
+                    i -= 1
+        if literal in self._attributive:
+            # Before a content word the trigger qualifies what follows, up to punctuation ("negative nitrites",
+            # "normal blood count"); otherwise what precedes it ("HIV negative", "gait normal").
+            attributive = b < len(doc) and bool(doc[b].is_alpha) and doc[b].lower_ not in self._function_words
+            if run.start >= doc[b - 1].idx + len(doc[b - 1].text):
+                between = doc.char_span(doc[b - 1].idx, run.start, alignment_mode="expand")
+                stops = [
+                    t for t in (between[1:] if between is not None else []) if t.is_punct and t.text not in _JOINERS
+                ]
+                return not attributive or bool(stops)
+            return attributive
+        return False
 
     def _list_regions(self, note: str) -> list[tuple[int, int, str, str]]:
         """``(start, end, category, header)`` for the list items under a header such as "Denies:"."""
