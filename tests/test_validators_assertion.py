@@ -173,6 +173,19 @@ def test_the_dated_event_itself_stays_historical(detector: AssertionDetector, no
     assert "HISTORICAL" in _categories(detector, note, quote)
 
 
+@pytest.mark.parametrize(
+    ("note", "quote"),
+    [
+        ("A man, with no history of interest, consulted for a painful tumor of the right testicle.\n", "tumor"),
+        ("A woman with no relevant past medical history was admitted for stroke with dysnomia.\n", "stroke"),
+        ("Primary hypothyroidism was detected (TSH 1.1 mIU/l, free T4 0.6 ng/dl).\n", "hypothyroidism"),
+    ],
+)
+def test_a_negation_ends_at_the_presentation(detector: AssertionDetector, note: str, quote: str) -> None:
+    assert "NEGATED_EXISTENCE" not in _categories(detector, note, quote)
+    assert "NEGATED_EXISTENCE" in _categories(detector, "No fever; pain free.\n", "pain")
+
+
 def test_the_presentation_does_not_end_a_family_history(detector: AssertionDetector) -> None:
     note = "Social: lives alone. His mother was admitted for a stroke at 70.\n"
     assert "FAMILY" in _categories(detector, note, "stroke")

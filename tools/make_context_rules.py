@@ -431,8 +431,8 @@ def main() -> int:
 
     # --- a past history ends where the presentation starts: "a history of renal lithiasis presented with
     # hematuria", "... and hysterectomy who consulted for urge incontinence", "... was admitted for anemia".
-    # Only the historical triggers stop there (terminated_by), so "his mother was admitted for a stroke" is
-    # still family history.
+    # Only the historical and negation triggers stop there (terminated_by), so "his mother was admitted for a
+    # stroke" is still family history.
     add(
         "presented with",
         "PRESENTATION",
@@ -468,8 +468,10 @@ def main() -> int:
             L("hour", "hours", "day", "days", "week", "weeks", "month", "months"),
         ],
     )
+    # The same for a negation before it: "with no history of interest, consulted for hematuria", "without
+    # known allergies, who came to the emergency department for asthenia".
     for r in out:
-        if r["category"] == "HISTORICAL" and r["direction"] == "FORWARD":
+        if r["category"] in ("HISTORICAL", "NEGATED_EXISTENCE") and r["direction"] == "FORWARD":
             r["terminated_by"] = ["PRESENTATION"]
 
     # --- scope limits (applied by validators/_assertion.py after ConText's own scopes) ---
@@ -492,7 +494,7 @@ def main() -> int:
             # pericarditis" does not make the pericarditis past history
             "months after": [",", ";", "she", "he", "they", "patient", "developed", "presented", "began", "reported"],
         },
-        "attributive": ["normal", "negative"],
+        "attributive": ["normal", "negative", "free"],  # "free T4", "free fluid": not "pain free"
         "function_words": function_words,
     }
 
@@ -506,7 +508,7 @@ def main() -> int:
         "('58-year-old') as pseudo-triggers so that 'old' does not make them historical, and durations ('a 2-week history of "
         "fever') as pseudo-triggers so that the present illness is not past history; the Alphabetic Index's 'Lack of' "
         "conditions ('lack of appetite', 'lack of coordination') are pseudo-triggers, not negations; 'normal' and "
-        "'negative' stop at a clause break and, before a content word, qualify only that word (scope_limits); a past history ends at the presentation ('presented with', 'consulted for', 'was admitted for'), and 'N months after X' "
+        "'negative' stop at a clause break and, before a content word, qualify only that word (scope_limits); a past history or a negation ends at the presentation ('presented with', 'consulted for', 'was admitted for'), and 'N months after X' "
         "dates X, not the clause that follows it; 'during the previous 6 months' is the present illness.",
         "scope_limits": scope_limits,
         "context_rules": out,

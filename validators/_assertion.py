@@ -206,7 +206,7 @@ class AssertionDetector:
         if literal in self._attributive:
             # Before a content word the trigger qualifies what follows, up to punctuation ("negative nitrites",
             # "normal blood count"); otherwise what precedes it ("HIV negative", "gait normal").
-            attributive = b < len(doc) and bool(doc[b].is_alpha) and doc[b].lower_ not in self._function_words
+            attributive = b < len(doc) and doc[b].text[:1].isalpha() and doc[b].lower_ not in self._function_words
             if run.start >= doc[b - 1].idx + len(doc[b - 1].text):
                 between = doc.char_span(doc[b - 1].idx, run.start, alignment_mode="expand")
                 stops = [
