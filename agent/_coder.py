@@ -99,6 +99,9 @@ class CodedCode(BaseModel):
     reasons: list[RuleNote] = Field(default_factory=list, description="Why each rejecting rule fired.")
     warnings: list[RuleNote] = Field(default_factory=list)
     chapter: str | None = None
+    index_term: str | None = Field(
+        default=None, description="The Alphabetic Index term the evidence names, when it is why the quote is related."
+    )
 
 
 class CodedProcedure(CodedCode):
@@ -125,6 +128,7 @@ def _coded(verdict: CodeVerdict, chapter: str | None = None) -> dict[str, Any]:
         "reasons": [RuleNote(**r.display()) for r in verdict.results if r.severity == "reject"],
         "warnings": [RuleNote(**w.display()) for w in verdict.warnings],
         "chapter": chapter,
+        "index_term": verdict.index_term,
     }
 
 

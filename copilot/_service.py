@@ -212,17 +212,20 @@ class CopilotService:
         for code, model in zip(data["codes"], chart.codes, strict=True):
             code["selected"] = model.selected
             code["reasons"], code["warning_details"], code["rejected_evidence"] = [], [], []
+            code["index_term"] = None
             position = code["position"]
             check = code.get("check")
             if code["origin"] == "added" and check:  # a coder's code: the validators' verdict stored with it
                 code["reasons"] = _shown(r for r in check["results"] if r["severity"] == "reject")
                 code["warning_details"] = _shown(r for r in check["results"] if r["severity"] == "warn")
                 code["rejected_evidence"] = check["rejected_evidence"]
+                code["index_term"] = check.get("index_term")
             elif code["origin"] == "proposed" and 0 <= position < len(verdicts):
                 verdict = verdicts[position]
                 code["reasons"] = _shown(r for r in verdict.get("results", []) if r.get("severity") == "reject")
                 code["warning_details"] = _shown(verdict.get("warnings", []))
                 code["rejected_evidence"] = verdict.get("rejected_evidence", [])
+                code["index_term"] = verdict.get("index_term")
         data["procedures"] = self._procedures(chart, decision.pop("procedures", []))
         return data
 

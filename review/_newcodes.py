@@ -108,6 +108,7 @@ class CodeCheck(BaseModel):
     evidence_given: bool = False
     codeset_version: str
     rules_version: str
+    index_term: str | None = None  # the Alphabetic Index term the coder's evidence names (CodeVerdict.index_term)
 
     @property
     def reasons(self) -> list[RuleResult]:
@@ -127,6 +128,7 @@ class CodeCheck(BaseModel):
             results=list(verdict.results),
             evidence=list(verdict.evidence),
             rejected_evidence=list(verdict.rejected_evidence),
+            index_term=verdict.index_term,
             evidence_given=evidence_given,
             codeset_version=codeset_version,
             rules_version=rules_version,

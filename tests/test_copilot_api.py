@@ -486,6 +486,19 @@ def test_codes_a_coder_adds_or_substitutes_go_through_the_validators(client: Tes
     assert z79["code"] == "Z79.84" and z79["guardrail_override"] is False and "metformin" not in json.dumps(z79)
 
 
+def test_an_added_code_shows_the_alphabetic_index_term_its_evidence_names(client: TestClient) -> None:
+    note = NOTE.replace("Follow-up", "Index-term").replace("Chest x-ray ordered.", "Pollakiuria for a month.")
+    chart_id = _code(client, note)["chart_id"]
+    action = {"action": "add", "code": "R35.0", "evidence": [{"text": "Pollakiuria"}]}
+    r = client.post(f"/v1/charts/{chart_id}/review", json={"expected_version": 1, "actions": [action]}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    added = {c["code"]: c for c in r.json()["codes"]}["R35.0"]
+    assert added["proposed_status"] == "accepted" and "pollakiuria" in (added["index_term"] or "").lower()
+    shown = {c["code"]: c for c in client.get(f"/v1/charts/{chart_id}", headers=AUTH).json()["codes"]}
+    assert shown["R35.0"]["index_term"] == added["index_term"]
+    assert shown["E11.9"]["index_term"] is None  # the quote says it in the code's own words
+
+
 KNEE_NOTE = """CHIEF COMPLAINT: Knee pain.
 
 ASSESSMENT AND PLAN:

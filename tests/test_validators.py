@@ -222,6 +222,14 @@ def test_a_quote_naming_an_alphabetic_index_term_of_the_code_is_related(pipeline
         Proposal.model_validate({"codes": [_one("R35.0", "pollakiuria")]}), ValidationContext(note_text=note)
     )
     assert report.verdicts[0].status == "accepted", report.verdicts[0].results
+    # The verdict names the Index term that made the quote related, so a coder sees why it was accepted; a quote
+    # in the code's own words needs none.
+    assert report.verdicts[0].index_term is not None and "pollakiuria" in report.verdicts[0].index_term.lower()
+    plain = pipeline.validate(
+        Proposal.model_validate({"codes": [_one("R35.0", "frequency of micturition")]}),
+        ValidationContext(note_text="Urology consult: frequency of micturition for a month."),
+    )
+    assert plain.verdicts[0].status == "accepted" and plain.verdicts[0].index_term is None
 
 
 @pytest.mark.slow

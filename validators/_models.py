@@ -167,6 +167,11 @@ class CodeVerdict(BaseModel):
     rejected_evidence: list[Evidence] = Field(
         default_factory=list, description="Spans found in the note that failed a check (for reviewers to see)."
     )
+    index_term: str | None = Field(
+        default=None,
+        description="The ICD-10-CM Alphabetic Index term that a supporting quote names, when that term (not the "
+        "wording of the code's own texts) made the quote related to the code (SPAN_UNRELATED).",
+    )
 
 
 class ProcedureVerdict(CodeVerdict):

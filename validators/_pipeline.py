@@ -516,6 +516,11 @@ class ValidatorPipeline:
             results=list(item.results),
             evidence=[Evidence(text=c.text, start=c.start, end=c.end) for c in supported],
             rejected_evidence=[Evidence(text=c.text, start=c.start, end=c.end) for c in item.failed_spans],
+            index_term=None
+            if rejecting
+            else next(
+                (c.relatedness.index_term for c in supported if c.relatedness and c.relatedness.index_term), None
+            ),
         )
 
 

@@ -574,6 +574,10 @@
       verdicts.push(h("li", null, h("span", { class: "badge warn" }, "warning"), h("span", { class: "chip" }, w.rule), h("span", null, w.reason),
         replaceButtons(code, w)));
     });
+    if (code.index_term && !code.reasons.length) {
+      verdicts.push(h("li", { class: "index-term" }, h("span", { class: "muted" }, "Evidence names the Alphabetic Index term"),
+        h("span", null, "“" + code.index_term + "”")));
+    }
     var evidence = code.evidence.length
       ? code.evidence.length + " evidence span" + (code.evidence.length > 1 ? "s" : "") + " highlighted in the note"
       : (code.proposed_status === "rejected" && reasonSpans(code).length ? "rejected span hatched in the note" : "no evidence span");
