@@ -189,30 +189,19 @@ class AssertionDetector:
         attributive trigger reaching the wrong way (see the module docstring)."""
         literal = str(modifier.rule.literal).lower()
         a, b = modifier.modifier_span
-        breaks = self._breaks.get(literal)
-        if breaks:
-            if run.start >= doc[a].idx:  # the run follows the trigger: the tokens after it, up to the run
-                i = b
-                while i < len(doc) and doc[i].idx < run.start:
-                    if doc[i].lower_ in breaks:
-                        return True
-                    i += 1
-            else:  # the run precedes it: the tokens before it, back to the run
-                i = a - 1
-                while i >= 0 and doc[i].idx >= run.end:
-                    if doc[i].lower_ in breaks:
-                        return True
-                    i -= 1
+        follows = run.start >= doc[b - 1].idx + len(doc[b - 1].text)
+        if follows:  # the tokens after the trigger, up to the run
+            between = [doc[i] for i in range(b, len(doc)) if doc[i].idx < run.start]
+        else:  # the tokens before the trigger, back to the run
+            between = [doc[i] for i in range(a) if doc[i].idx >= run.end]
+        if any(t.lower_ in self._breaks.get(literal, ()) for t in between):
+            return True
         if literal in self._attributive:
             # Before a content word the trigger qualifies what follows, up to punctuation ("negative nitrites",
             # "normal blood count"); otherwise what precedes it ("HIV negative", "gait normal").
             attributive = b < len(doc) and doc[b].text[:1].isalpha() and doc[b].lower_ not in self._function_words
-            if run.start >= doc[b - 1].idx + len(doc[b - 1].text):
-                between = doc.char_span(doc[b - 1].idx, run.start, alignment_mode="expand")
-                stops = [
-                    t for t in (between[1:] if between is not None else []) if t.is_punct and t.text not in _JOINERS
-                ]
-                return not attributive or bool(stops)
+            if follows:
+                return not attributive or any(t.is_punct and t.text not in _JOINERS for t in between)
             return attributive
         return False
 
