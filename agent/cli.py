@@ -177,6 +177,8 @@ def _print_table(result: CodingResult) -> None:
         out.write(f"  {mark} {c.code:<9} {conf}  {c.description or ''}\n")
         for ev in c.evidence:
             out.write(f"        evidence [{ev.start}:{ev.end}]\n")
+        if c.index_term:  # code-set vocabulary, not note text
+            out.write(f"        names the Alphabetic Index term: {c.index_term}\n")
         _write_rule_notes(out, c)
     if result.procedures is not None:
         out.write(f"  procedures: {len(result.procedures) or 'none proposed'}\n")

@@ -170,7 +170,7 @@ def test_cli_code_json_and_bad_inputs(
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"note_id", "codes", "routing", "versions", "usage"}
-    assert {"code", "description", "confidence", "status", "evidence", "rules"} <= set(out["codes"][0])
+    assert {"code", "description", "confidence", "status", "evidence", "rules", "index_term"} <= set(out["codes"][0])
     assert out["routing"]["decision"] in ("auto", "review")
 
     assert main(args) == 0  # table output
