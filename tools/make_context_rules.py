@@ -431,8 +431,8 @@ def main() -> int:
 
     # --- a past history ends where the presentation starts: "a history of renal lithiasis presented with
     # hematuria", "... and hysterectomy who consulted for urge incontinence", "... was admitted for anemia".
-    # Only the historical and negation triggers stop there (terminated_by), so "his mother was admitted for a
-    # stroke" is still family history.
+    # A PSEUDO-direction category that modifies nothing; only the historical and negation triggers stop at it
+    # (terminated_by, below), so "his mother was admitted for a stroke" is still family history.
     add(
         "presented with",
         "PRESENTATION",
@@ -468,8 +468,9 @@ def main() -> int:
             L("hour", "hours", "day", "days", "week", "weeks", "month", "months"),
         ],
     )
-    # The same for a negation before it: "with no history of interest, consulted for hematuria", "without
-    # known allergies, who came to the emergency department for asthenia".
+    # The PRESENTATION words end every forward historical and negation trigger: "a history of renal lithiasis
+    # presented with hematuria", "with no history of interest, consulted for hematuria", "without known allergies,
+    # who came to the emergency department for asthenia".
     for r in out:
         if r["category"] in ("HISTORICAL", "NEGATED_EXISTENCE") and r["direction"] == "FORWARD":
             r["terminated_by"] = ["PRESENTATION"]
