@@ -31,6 +31,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import takewhile
 from typing import Any
 
 __all__ = ["AssertionDetector", "ContentRun", "SpanAssertion"]
@@ -191,9 +192,9 @@ class AssertionDetector:
         a, b = modifier.modifier_span
         follows = run.start >= doc[b - 1].idx + len(doc[b - 1].text)
         if follows:  # the tokens after the trigger, up to the run
-            between = [doc[i] for i in range(b, len(doc)) if doc[i].idx < run.start]
+            between = list(takewhile(lambda t: t.idx < run.start, doc[b:]))
         else:  # the tokens before the trigger, back to the run
-            between = [doc[i] for i in range(a) if doc[i].idx >= run.end]
+            between = list(takewhile(lambda t: t.idx >= run.end, reversed(doc[:a])))
         if any(t.lower_ in self._breaks.get(literal, ()) for t in between):
             return True
         if literal in self._attributive:
