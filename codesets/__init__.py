@@ -23,6 +23,7 @@ from medcode.codesets._pcs import (
 from medcode.codesets._proc_models import CodeLookup, CodeSystemName, HCPCSRelease, HCPCSSource, ProcedureCodeRecord
 from medcode.codesets._proc_normalize import normalize_cpt, normalize_hcpcs
 from medcode.codesets._registry import CodeSetRegistry, packaged_releases
+from medcode.codesets._release_map import MapOutcome, ReleaseMapper
 from medcode.codesets._systems import CODE_SYSTEMS, CodeSystems, normalize_code
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ICD10CMCodeSet",
     "ICD10PCSCodeSet",
     "InheritedNote",
+    "MapOutcome",
     "NCCIEdits",
     "NCCIQuarter",
     "PCSAxis",
@@ -55,6 +57,7 @@ __all__ = [
     "PTPEdit",
     "ProcedureCodeRecord",
     "Release",
+    "ReleaseMapper",
     "ReleaseSource",
     "SeventhCharacter",
     "build_hcpcs_store",

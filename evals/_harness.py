@@ -36,7 +36,15 @@ if TYPE_CHECKING:
     from medcode.agent import MedicalCoder, RayOptions, Runtime
     from medcode.codesets import ICD10CMCodeSet
 
-__all__ = ["HALLUCINATION_RULES", "compute_metrics", "load_predictions", "note_for", "run_eval", "unsupported_reason"]
+__all__ = [
+    "HALLUCINATION_RULES",
+    "GoldForms",
+    "compute_metrics",
+    "load_predictions",
+    "note_for",
+    "run_eval",
+    "unsupported_reason",
+]
 
 # Rules whose firing means the proposal was a hallucinated code or an unsupported justification.
 HALLUCINATION_RULES = frozenset(
@@ -228,6 +236,56 @@ def _in_codeset(code: str, codeset: ICD10CMCodeSet) -> bool:
     return code in codeset and codeset.is_billable(code)
 
 
+class GoldForms:
+    """A benchmark's gold codes in the forms of the release in force.
+
+    Benchmarks are coded for the release of their day: CodiEsp writes "R51" (a header since FY2021:
+    the code is now R51.9), "M54.5" (now M54.50) and injury codes without their 7th character
+    ("T14.90", "W19.XXX"). ``codesets.ReleaseMapper`` steps a header down to its default child or
+    to its 7th-character variants; a code written with its placeholder X's but no 7th character
+    gets the release's variants. The rest (a code the release lacks, a header with several specific
+    children) keeps its own form and stays unmatchable, as in the plain metrics.
+    """
+
+    def __init__(self, codeset: ICD10CMCodeSet) -> None:
+        from medcode.codesets import ReleaseMapper
+
+        self._mapper = ReleaseMapper(codeset)
+        self._memo: dict[str, tuple[str, ...]] = {}
+
+    def forms(self, code: str) -> tuple[str, ...]:
+        """The billable codes of the release that ``code`` stands for (empty when none)."""
+        code = code.upper()
+        found = self._memo.get(code)
+        if found is None:
+            found = self._memo[code] = self._forms(code)
+        return found
+
+    def _forms(self, code: str) -> tuple[str, ...]:
+        from medcode.codesets import strip_dot
+
+        codes, _, outcome = self._mapper.map(code)
+        if codes or outcome != "missing":
+            return codes
+        nodot = strip_dot(code)
+        parent = self._mapper.codes.get(nodot.rstrip("X"))
+        if len(nodot) != 6 or not nodot.endswith("X") or parent is None:
+            return ()
+        kids = self._mapper.children.get(parent.code, [])
+        return tuple(k.code for k in kids if k.billable and strip_dot(k.code)[:6] == nodot and len(k.code) == 8)
+
+    def align(self, gold: Iterable[str], predicted: Iterable[str]) -> list[str]:
+        """``gold`` in the release's forms: each code becomes the form ``predicted`` chose (any of its
+        7th-character variants counts), else its first form, else itself."""
+        chosen = {c.upper() for c in predicted}
+        out = []
+        for code in gold:
+            forms = self.forms(code)
+            hit = sorted(chosen.intersection(forms))
+            out.append(hit[0] if hit else forms[0] if forms else code.upper())
+        return out
+
+
 def _evidence_ok(code: dict[str, Any], text_by_offsets: dict[tuple[int, int], str] | None) -> bool:
     evidence = code.get("evidence") or []
     if not evidence:
@@ -308,6 +366,9 @@ def compute_metrics(
     unknown_gold = sorted({c for c in gold_codes if not _in_codeset(c, codeset)})
     known_gold = [[c for c in g if _in_codeset(c, codeset)] for g in gold]
     prf_known = micro_prf(known_gold, predicted)
+    gold_forms = GoldForms(codeset)
+    release_gold = [gold_forms.align(g, p) for g, p in zip(gold, predicted, strict=True)]
+    prf_release = micro_prf(release_gold, predicted)
 
     raw_total = raw_bad = 0
     accepted_total = accepted_bad = 0
@@ -388,6 +449,12 @@ def compute_metrics(
         "gold_codes_not_in_codeset": len([c for c in gold_codes if c in unknown_gold]),
         "gold_codes_not_in_codeset_list": unknown_gold,
         "micro_f1_known_gold": round(prf_known.f1, 4),
+        "gold_codes_in_older_form": sum(
+            bool(f) and c.upper() not in f for c in gold_codes if (f := gold_forms.forms(c))
+        ),
+        "micro_precision_release": round(prf_release.precision, 4),
+        "micro_recall_release": round(prf_release.recall, 4),
+        "micro_f1_release": round(prf_release.f1, 4),
         "predicted_codes": sum(len(p) for p in predicted),
         "raw_proposals": raw_total,
         "hallucination_rate_raw": round(raw_bad / raw_total, 4) if raw_total else 0.0,
@@ -411,21 +478,26 @@ def compute_metrics(
         "prompt_tokens_per_document": round(statistics.mean(prompt_tokens), 1) if prompt_tokens else 0.0,
         "completion_tokens_per_document": round(statistics.mean(completion_tokens), 1) if completion_tokens else 0.0,
         "per_chapter": chapters,
-        "error_accounting": error_accounting(rows, codeset),
+        "error_accounting": error_accounting(rows, codeset, gold_forms),
         "versions": versions,
     }
     return metrics
 
 
-def error_accounting(rows: list[dict[str, Any]], codeset: ICD10CMCodeSet) -> dict[str, dict[str, int]]:
+def error_accounting(
+    rows: list[dict[str, Any]], codeset: ICD10CMCodeSet, gold_forms: GoldForms | None = None
+) -> dict[str, dict[str, int]]:
     """Where the errors come from.
 
-    False positives (accepted codes no gold code matches): ``wrong_specificity`` (a gold code shares
-    the 3-character category: right family, wrong sibling), ``same_chapter``, ``unrelated``.
-    False negatives (gold codes not accepted): ``never_a_candidate`` (retrieval never offered it),
-    ``rejected_by_rule`` (proposed, then rejected by a validator), ``below_threshold`` (offered but
-    not proposed: the acceptance model or the LLM left it out), ``failed_document``.
+    False positives (accepted codes no gold code matches): ``older_release_form`` (the release's
+    form of a gold code written for an older release: R51.9 for "R51"), ``wrong_specificity`` (a gold
+    code shares the 3-character category: right family, wrong sibling), ``same_chapter``, ``unrelated``.
+    False negatives (gold codes not accepted): ``older_release_form`` (its release form was
+    accepted), ``never_a_candidate`` (retrieval never offered it), ``rejected_by_rule`` (proposed,
+    then rejected by a validator), ``below_threshold`` (offered but not proposed: the acceptance
+    model or the LLM left it out), ``failed_document``.
     """
+    forms = gold_forms or GoldForms(codeset)
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
     for row in rows:
@@ -439,22 +511,27 @@ def error_accounting(rows: list[dict[str, Any]], codeset: ICD10CMCodeSet) -> dic
         offered = {c.upper() for c in result.get("candidates", [])}
         gold_categories = {c.replace(".", "")[:3] for c in gold}
         gold_chapters = {_chapter_of(c, codeset) for c in gold}
+        release_forms = {c: forms.align([c], accepted)[0] for c in gold}
         for code in accepted - gold:
-            if code.replace(".", "")[:3] in gold_categories:
+            if code in release_forms.values():
+                fp["older_release_form"] += 1
+            elif code.replace(".", "")[:3] in gold_categories:
                 fp["wrong_specificity"] += 1
             elif _chapter_of(code, codeset) in gold_chapters:
                 fp["same_chapter"] += 1
             else:
                 fp["unrelated"] += 1
         for code in gold - accepted:
-            if code in rejected:
+            if release_forms[code] in accepted:
+                fn["older_release_form"] += 1
+            elif code in rejected:
                 fn["rejected_by_rule"] += 1
             elif code in offered:
                 fn["below_threshold"] += 1
             else:
                 fn["never_a_candidate"] += 1
-    fp_keys = ("wrong_specificity", "same_chapter", "unrelated")
-    fn_keys = ("never_a_candidate", "rejected_by_rule", "below_threshold", "failed_document")
+    fp_keys = ("older_release_form", "wrong_specificity", "same_chapter", "unrelated")
+    fn_keys = ("older_release_form", "never_a_candidate", "rejected_by_rule", "below_threshold", "failed_document")
     return {
         "false_positives": {k: fp[k] for k in fp_keys},
         "false_negatives": {k: fn[k] for k in fn_keys},

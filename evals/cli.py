@@ -99,6 +99,7 @@ def _eval(args: argparse.Namespace, ctx: CommandContext) -> int:
         "micro_precision",
         "micro_recall",
         "micro_f1",
+        "micro_f1_release",
         "map",
         "candidate_recall",
         "hallucination_rate_raw",

@@ -5,14 +5,10 @@ the public-domain FY2025 CDC files: the Index to Diseases and Injuries, the Neop
 Table of Drugs and Chemicals and the External Cause Index; "see" references already followed)
 holds every entry's term path and its FY2025 code. ``index_entries(codeset)`` turns them into
 phrases ("Diabetes with hyperglycemia", "malignant neoplasm of breast", "adverse effect of
-aspirin", "Fall from stairs") mapped onto the release in force:
-
-- a code that is billable in the release is kept;
-- a code that became (or always was) a header, or that the Index gives with a trailing "-", is
-  expanded to its default, one level at a time: the child whose description says "unspecified"
-  (the shortest such), else an only child; when the children are 7th-character extensions, all of
-  them are kept as a variant group (retrieval picks the encounter from cues in the query);
-- anything else (a code the release does not have, a header with no default) is dropped.
+aspirin", "Fall from stairs") mapped onto the release in force by ``codesets.ReleaseMapper``:
+a billable code is kept, a header steps down to its "unspecified" (or only) child or becomes a
+7th-character variant group (retrieval picks the encounter from cues in the query), and the rest
+(a code the release does not have, a header with no default) is dropped.
 
 ``MappingStats`` counts each case; ``medcode index status`` and the index manifest report them.
 """
@@ -28,7 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from medcode.codesets import CodeOutline, ICD10CMCodeSet, strip_dot
+from medcode.codesets import ICD10CMCodeSet, ReleaseMapper
 
 __all__ = ["IndexEntry", "MappingStats", "dense_worthy", "index_entries", "raw_entries"]
 
@@ -116,47 +112,6 @@ def phrase(entry: dict[str, Any]) -> str:
     return " ".join(p for p in [main_term(path[0]), *path[1:]] if p)
 
 
-class _Mapper:
-    """FY2025 index code -> billable codes of the release, walking the release's hierarchy once."""
-
-    def __init__(self, codeset: ICD10CMCodeSet) -> None:
-        self.codes: dict[str, CodeOutline] = {}
-        self.children: dict[str, list[CodeOutline]] = {}
-        for row in codeset.outline():
-            self.codes[strip_dot(row.code)] = row
-            if row.parent is not None:
-                self.children.setdefault(row.parent, []).append(row)
-        self._memo: dict[str, tuple[tuple[str, ...], bool, str]] = {}
-
-    def map(self, raw_code: str) -> tuple[tuple[str, ...], bool, str]:
-        """(codes, variants, outcome) with outcome kept|expanded|variants|missing|no_default."""
-        found = self._memo.get(raw_code)
-        if found is None:
-            found = self._memo[raw_code] = self._map(strip_dot(raw_code.rstrip("-").strip()).upper())
-        return found
-
-    def _map(self, nodot: str) -> tuple[tuple[str, ...], bool, str]:
-        row = self.codes.get(nodot)
-        if row is None:
-            return (), False, "missing"
-        if row.billable:
-            return (row.code,), False, "kept"
-        for _ in range(4):  # a header: step down to its default child until a billable code
-            kids = self.children.get(row.code, [])
-            if kids and all(k.kind == "extension" for k in kids):
-                return tuple(k.code for k in kids if k.billable), True, "variants"
-            unspecified = [k for k in kids if "unspecified" in k.description.lower()]
-            if unspecified:
-                row = min(unspecified, key=lambda k: (len(k.description), k.code))
-            elif len(kids) == 1:
-                row = kids[0]
-            else:
-                return (), False, "no_default"
-            if row.billable:
-                return (row.code,), False, "expanded"
-        return (), False, "no_default"
-
-
 def dense_worthy(entry: IndexEntry) -> bool:
     """Whether an entry's phrase is embedded on the dense side too (every entry is on the lexical side).
 
@@ -178,7 +133,7 @@ def index_entries(codeset: ICD10CMCodeSet) -> tuple[list[IndexEntry], MappingSta
     Raises ``CodeSetBuildError`` when the code-set store cannot be read.
     """
     stats = MappingStats()
-    mapper = _Mapper(codeset)
+    mapper = ReleaseMapper(codeset)
     outcomes: Counter[str] = Counter()
     out: list[IndexEntry] = []
     for entry in raw_entries():

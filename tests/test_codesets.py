@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from medcode.cli import main
-from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet, normalize_icd10cm
+from medcode.codesets import CodeSetRegistry, ICD10CMCodeSet, ReleaseMapper, normalize_icd10cm
 from medcode.config import load_settings
 from medcode.errors import (
     CodeSetBuildError,
@@ -157,6 +157,29 @@ def test_placeholder_x(codeset: ICD10CMCodeSet) -> None:
 
 def test_codes_without_seventh_character_have_none(codeset: ICD10CMCodeSet) -> None:
     assert codeset.get("E11.9").seventh is None
+
+
+@pytest.mark.parametrize(
+    ("written", "codes", "outcome"),
+    [
+        ("E11.9", ("E11.9",), "kept"),
+        ("R51", ("R51.9",), "expanded"),  # a header since FY2021: its "unspecified" child
+        ("M54.5", ("M54.50",), "expanded"),
+        ("D49.51", ("D49.519",), "expanded"),  # "unspecified kidney", not the shorter "left kidney"
+        ("H00.03", ("H00.039",), "expanded"),  # "unspecified eye, unspecified eyelid", not "left eye, ..."
+        ("Z89.20", ("Z89.209",), "expanded"),
+        ("T14.90", ("T14.90XA", "T14.90XD", "T14.90XS"), "variants"),  # written without its 7th character
+        ("K35.2", (), "no_default"),  # several specific children, none unspecified
+        ("Q99.99", (), "missing"),
+        ("not a code", (), "missing"),
+    ],
+)
+def test_release_mapper_steps_headers_down_to_their_default(
+    codeset: ICD10CMCodeSet, written: str, codes: tuple[str, ...], outcome: str
+) -> None:
+    found, variants, how = ReleaseMapper(codeset).map(written)
+    assert (found, how) == (codes, outcome)
+    assert variants == (outcome == "variants")
 
 
 def test_excludes1_own_and_inherited(codeset: ICD10CMCodeSet) -> None:

@@ -250,28 +250,51 @@ def test_error_accounting_splits_false_positives_and_negatives(codeset) -> None:
         return {"code": c, "status": status, "rules": [] if status == "accepted" else ["SPAN_NEGATED"], "evidence": []}
 
     result = {
-        "codes": [code("E11.65"), code("E10.9"), code("J45.909"), code("I10", "rejected")],
-        "candidates": ["E11.65", "E10.9", "J45.909", "I10", "N18.30"],
+        "codes": [code("E11.65"), code("E10.9"), code("J45.909"), code("I10", "rejected"), code("R51.9")],
+        "candidates": ["E11.65", "E10.9", "J45.909", "I10", "N18.30", "R51.9"],
         "routing": {"decision": "review"},
         "usage": {"seconds": 1.0, "prompt_tokens": 0, "completion_tokens": 0},
         "versions": {},
     }
     rows = [
         # gold E11.9 (sibling E11.65 accepted: wrong specificity), E78.5 (never offered), I10 (rejected),
-        # N18.30 (offered, not proposed); E10.9 shares chapter 4 with E11.9; J45.909 is unrelated.
+        # N18.30 (offered, not proposed); E10.9 shares chapter 4 with E11.9; J45.909 is unrelated;
+        # R51 is headache as coded before FY2021 (a header now), and R51.9 its form in the release.
         {
             "id": "a",
-            "gold": ["E11.9", "E78.5", "I10", "N18.30"],
-            "predicted": ["E11.65", "E10.9", "J45.909"],
+            "gold": ["E11.9", "E78.5", "I10", "N18.30", "R51"],
+            "predicted": ["E11.65", "E10.9", "J45.909", "R51.9"],
             "result": result,
         },
         {"id": "b", "gold": ["K21.9"], "error": {"type": "NoteError", "message": "x"}},
     ]
-    accounting = compute_metrics(rows, codeset)["error_accounting"]
-    assert accounting["false_positives"] == {"wrong_specificity": 1, "same_chapter": 1, "unrelated": 1}
+    metrics = compute_metrics(rows, codeset)
+    accounting = metrics["error_accounting"]
+    assert accounting["false_positives"] == {
+        "older_release_form": 1,
+        "wrong_specificity": 1,
+        "same_chapter": 1,
+        "unrelated": 1,
+    }
+    # Exact match counts R51.9 wrong and R51 missed; against the release's forms it is a hit.
+    assert (metrics["tp"], metrics["fp"], metrics["fn"]) == (0, 4, 6)
+    assert metrics["gold_codes_in_older_form"] == 1
+    assert metrics["micro_precision_release"] == 0.25 and metrics["micro_recall_release"] == round(1 / 6, 4)
     assert accounting["false_negatives"] == {
+        "older_release_form": 1,
         "never_a_candidate": 2,  # E11.9 (E11.65 was offered, not E11.9) and E78.5
         "rejected_by_rule": 1,
         "below_threshold": 1,
         "failed_document": 1,
     }
+
+
+def test_gold_codes_of_an_older_release_are_aligned_to_the_release(codeset) -> None:  # type: ignore[no-untyped-def]
+    from medcode.evals._harness import GoldForms
+
+    forms = GoldForms(codeset)
+    assert forms.forms("M54.5") == ("M54.50",)  # a header since FY2022
+    assert forms.forms("W19.XXX") == ("W19.XXXA", "W19.XXXD", "W19.XXXS")  # placeholders, no 7th character
+    assert forms.forms("T81.4XX") == ()  # T81.4 was split (T81.40-T81.49): no single form
+    gold = ["W19.XXX", "T14.90", "M54.5", "E11.9", "T81.4XX"]
+    assert forms.align(gold, ["W19.XXXD", "E11.9"]) == ["W19.XXXD", "T14.90XA", "M54.50", "E11.9", "T81.4XX"]
