@@ -11,6 +11,7 @@ import pytest
 
 from medcode import validators
 from medcode.cli import main as cli_main
+from medcode.codesets import ICD10CMCodeSet
 from medcode.config import Settings
 from medcode.errors import InputError
 from medcode.validators import (
@@ -319,6 +320,53 @@ def test_only_replacement_rules_name_codes_to_use_instead() -> None:
         "reason": "r",
         "replace_with": ["E11.9", "E11.65"],
     }
+
+
+SYMPTOMS_NOTE = """Assessment:
+1. Community-acquired pneumonia. Fever to 39.1 C since Monday.
+2. Epigastric pain after meals. Gastroesophageal reflux disease.
+3. Urinary frequency. Benign prostatic hyperplasia with lower urinary tract symptoms.
+"""
+
+
+@pytest.mark.slow
+def test_symptom_integral_to_an_accepted_diagnosis_warns(pipeline: ValidatorPipeline) -> None:
+    def run(*codes: dict[str, object], claim: tuple[str, ...] = ()) -> list[CodeVerdict]:
+        proposal = Proposal.model_validate({"codes": list(codes)})
+        return pipeline.validate(proposal, ValidationContext(note_text=SYMPTOMS_NOTE, claim_codes=claim)).verdicts
+
+    def integral(verdict: CodeVerdict) -> list[RuleResult]:
+        return [w for w in verdict.warnings if w.rule == "SYMPTOM_INTEGRAL"]
+
+    # Fever is part of pneumonia (guideline I.B.5): it stays accepted, with a warning naming the diagnosis.
+    fever, pneumonia = run(_one("R50.9", "Fever to 39.1 C"), _one("J18.9", "Community-acquired pneumonia"))
+    assert fever.status == "accepted" and pneumonia.status == "accepted" and not integral(pneumonia)
+    (warning,) = integral(fever)
+    assert warning.related_codes == ["J18.9"] and "guideline I.B.5" in warning.reason and "fever" in warning.reason
+    # Alone, or beside a diagnosis it is not routinely part of, the symptom has no such warning.
+    assert not integral(run(_one("R50.9", "Fever to 39.1 C"))[0])
+    assert not integral(run(_one("R50.9", "Fever to 39.1 C"), _one("K21.9", "Gastroesophageal reflux disease"))[0])
+    # A diagnosis already on the claim counts; epigastric pain takes the more specific entry (it names GERD).
+    (epigastric,) = run(_one("R10.13", "Epigastric pain"), claim=("K21.9",))
+    assert [w.related_codes for w in integral(epigastric)] == [["K21.9"]]
+    # N40.1 instructs to code its urinary symptoms beside it: no warning.
+    frequency, _ = run(
+        _one("R35.0", "Urinary frequency"),
+        _one("N40.1", "Benign prostatic hyperplasia with lower urinary tract symptoms"),
+    )
+    assert frequency.status == "accepted" and not integral(frequency)
+
+
+def test_integral_symptom_table_names_codes_of_the_release(codeset: ICD10CMCodeSet) -> None:
+    from importlib import resources
+
+    from medcode.validators._data import load_rules_data
+
+    raw = json.loads(resources.files("medcode.validators").joinpath("data/integral_symptoms.json").read_text())
+    written = [p for e in raw["entries"] for p in [*e["symptom"], *"-".join(e["with_any"]).split("-")]]
+    assert [p for p in written if p not in codeset] == []  # every prefix and range end is a code or header
+    fever = next(e for e in load_rules_data().integral_symptoms if e.says == "fever")
+    assert {"J09", "J12", "J18"} <= set(fever.diagnoses)  # 'J09-J18' written out
 
 
 @pytest.mark.slow

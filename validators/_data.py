@@ -18,7 +18,7 @@ from medcode.errors import ConfigError
 from medcode.validators._refs import CodeRefMatcher
 from medcode.validators._specificity import SpecificityLexicon
 
-__all__ = ["DATA_FILES", "RULES_SERIES", "RulesData", "load_rules_data"]
+__all__ = ["DATA_FILES", "RULES_SERIES", "IntegralSymptom", "RulesData", "load_rules_data"]
 
 RULES_SERIES = "2026.11"
 DATA_FILES = (
@@ -29,6 +29,7 @@ DATA_FILES = (
     "conventions.json",
     "encounter_cues.json",
     "instruction_patterns.json",
+    "integral_symptoms.json",
     "procedure_rules.json",
     "relatedness.json",
     "sex_edits.json",
@@ -73,9 +74,36 @@ class RulesData:
     use_additional_skip_phrases: list[str]
     use_additional_skip_lists: bool
     combinations: list[dict[str, Any]]
+    integral_symptoms: list[IntegralSymptom]
     specificity: SpecificityLexicon
     relatedness: dict[str, Any] = field(default_factory=dict)
     procedures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IntegralSymptom:
+    """A symptom (code prefixes) and the diagnoses (code prefixes) it is routinely part of."""
+
+    symptom: tuple[str, ...]
+    says: str
+    diagnoses: tuple[str, ...]
+
+
+_RANGE = re.compile(r"^([A-Z])(\d\d)-\1(\d\d)$")
+
+
+def _prefixes(entries: list[str]) -> tuple[str, ...]:
+    """Code prefixes, with 'J00-J06' ranges of 3-character categories written out. Raises ``ValueError``."""
+    out: list[str] = []
+    for entry in entries:
+        if "-" not in entry:
+            out.append(str(entry))
+            continue
+        m = _RANGE.match(entry)
+        if m is None or int(m[2]) > int(m[3]):
+            raise ValueError(f"bad category range {entry!r} (write it as 'J00-J06')")
+        out += [f"{m[1]}{n:02d}" for n in range(int(m[2]), int(m[3]) + 1)]
+    return tuple(out)
 
 
 def _build() -> RulesData:
@@ -132,6 +160,10 @@ def _build() -> RulesData:
                     ],
                 }
                 for c in conv["combinations"]
+            ],
+            integral_symptoms=[
+                IntegralSymptom(tuple(e["symptom"]), str(e["says"]), _prefixes(e["with_any"]))
+                for e in tables["integral_symptoms.json"]["entries"]
             ],
             specificity=SpecificityLexicon(
                 tables["specificity.json"],

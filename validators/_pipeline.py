@@ -18,7 +18,8 @@ are loaded on first use and reused). Order:
 4. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
 5. set level over the codes still standing and the context's ``claim_codes`` (codes already on the
    claim, which only the structural chain checks and which get no verdict): DUPLICATE,
-   EXCLUDES1_CONFLICT, CODE_FIRST, COMBINATION_REQUIRED, then USE_ADDITIONAL (warning only).
+   EXCLUDES1_CONFLICT, CODE_FIRST, COMBINATION_REQUIRED, then SYMPTOM_INTEGRAL and USE_ADDITIONAL
+   (warnings only).
 
 Confidence is carried through but never changes a verdict.
 """
@@ -53,6 +54,7 @@ from medcode.validators._rules import (
     CombinationRule,
     DuplicateRule,
     Excludes1Rule,
+    IntegralSymptomRule,
     KnownCodeRule,
     MalformedRule,
     NoEvidenceGivenRule,
@@ -132,6 +134,7 @@ class ValidatorPipeline:
         self.excludes1_rule = Excludes1Rule()
         self.code_first_rule = CodeFirstRule()
         self.combination_rule = CombinationRule()
+        self.integral_symptom_rule = IntegralSymptomRule()
         self.use_additional_rule = UseAdditionalRule()
 
     # -- lazily loaded analysers --------------------------------------------------
@@ -203,6 +206,7 @@ class ValidatorPipeline:
             self.excludes1_rule,
             self.code_first_rule,
             self.combination_rule,
+            self.integral_symptom_rule,
             self.use_additional_rule,
         ]
 
@@ -261,7 +265,14 @@ class ValidatorPipeline:
         for index, results in self.duplicate_rule.check_set(standing, env).items():
             by_index[index].results.extend(results)
         standing = [i for i in standing if not i.rejected]
-        for rule in (self.excludes1_rule, self.code_first_rule, self.combination_rule, self.use_additional_rule):
+        standing_rules = (
+            self.excludes1_rule,
+            self.code_first_rule,
+            self.combination_rule,
+            self.integral_symptom_rule,
+            self.use_additional_rule,
+        )
+        for rule in standing_rules:
             for index, results in rule.check_set(standing, env).items():
                 by_index[index].results.extend(results)
         return ValidationReport(

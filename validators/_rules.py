@@ -90,6 +90,7 @@ ALL_RULE_IDS = (
     "EXCLUDES1_CONFLICT",
     "CODE_FIRST",
     "COMBINATION_REQUIRED",
+    "SYMPTOM_INTEGRAL",
     "USE_ADDITIONAL",
 )
 
@@ -734,6 +735,42 @@ class CombinationRule(Rule):
             if not pick["partner"] or any(p.startswith(tuple(pick["partner"])) for p in partners):
                 return str(pick["code"])
         return None
+
+
+class IntegralSymptomRule(Rule):
+    rule_id = "SYMPTOM_INTEGRAL"
+    severity = "warn"
+    summary = (
+        "A symptom routinely part of another accepted code's diagnosis (fever with pneumonia, knee pain with knee "
+        "osteoarthritis) is not coded beside it (guideline I.B.5): a warning naming the diagnosis, for a coder."
+    )
+
+    def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
+        out: dict[int, list[RuleResult]] = {}
+        live = [i for i in items if i.record is not None]
+        for item in live:
+            assert item.record is not None
+            code = item.record.code
+            entry = next((e for e in env.rules.integral_symptoms if code.startswith(e.symptom)), None)
+            if entry is None:
+                continue
+            explains = [
+                o.record
+                for o in live
+                if o.record is not None and o.index != item.index and o.record.code.startswith(entry.diagnoses)
+            ]
+            if not explains:
+                continue
+            named = "; ".join(f"{r.code} ({r.description})" for r in explains[:2])
+            out[item.index] = [
+                self.result(
+                    env,
+                    f"{code} ({entry.says}) is routinely part of {named}: such a symptom is not coded beside its "
+                    "diagnosis (guideline I.B.5) unless the provider documents it as not explained by it",
+                    related=[r.code for r in explains],
+                )
+            ]
+        return out
 
 
 class UseAdditionalRule(Rule):
