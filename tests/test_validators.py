@@ -181,6 +181,36 @@ def test_each_per_code_rule_rejects_with_reason_and_version(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("quote", "code", "related"),
+    [
+        ("An endoscopic review under general anesthesia was performed.", "R20.0", False),
+        ("Conjunctival biopsy under topical anesthesia in the lesion area.", "R20.0", False),
+        ("Numbness and loss of sensation of the right cheek after the operation.", "R20.0", True),
+        ("After washing the cavity with abundant fluid and cold water, the wound was closed.", "J00", False),
+        ("Scintigraphy showed a central cold image in the left kidney.", "J00", False),
+        ("He has had a common cold for three days.", "J00", True),
+        ("Death occurred due to disease progression.", "R99", False),
+        ("He was found dead at home; the cause of death is unknown.", "R99", True),
+    ],
+)
+def test_words_used_in_another_sense_do_not_support_the_code(
+    pipeline: ValidatorPipeline, quote: str, code: str, related: bool
+) -> None:
+    codeset = pipeline.registry.get()
+    (verdict,) = pipeline.relatedness.score_many([(quote, codeset.get(code))], codeset)
+    assert verdict.related is related, verdict
+    assert (verdict.other_sense is not None) is (not related)  # the reason names the other sense
+    if not related:
+        # Without the 'senses' entries these quotes are related: the rule, not the embedding, decides.
+        from medcode.validators._relatedness import RelatednessScorer
+
+        scorer = pipeline.relatedness
+        plain = RelatednessScorer({**pipeline.rules.relatedness, "senses": {}}, scorer._encode, scorer._expand)
+        assert plain.score_many([(quote, codeset.get(code))], codeset)[0].related, quote
+
+
+@pytest.mark.slow
 def test_a_quote_naming_an_alphabetic_index_term_of_the_code_is_related(pipeline: ValidatorPipeline) -> None:
     from medcode.validators._relatedness import RelatednessScorer
 

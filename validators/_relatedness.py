@@ -12,6 +12,10 @@ Three signals, all explained in ``data/relatedness.json``:
   the quote, at least one of them not weak. A term of the coders' own index is related to its code
   by definition, whatever the embedding says.
 
+Before scoring, ``senses`` blanks the phrases that use a code's words in another sense ("under
+general anesthesia" is not R20.0's anesthesia of the skin, "cold water" not J00's common cold), and a
+code whose quote must say something (R99: that the cause of death is unknown) is unrelated without it.
+
 Decision: related when a strong stem is shared and cosine >= 0.30, or cosine >= 0.60 without one, or
 an Index term of the code is in the quote.
 Tuned with ``python -m tools.bench_validators --tune`` on 324 positive pairs (sound set + gold-set
@@ -56,6 +60,28 @@ class Relatedness:
     related: bool
     best_text: str
     index_term: str | None = None  # the Alphabetic Index term of the code that the quote names
+    other_sense: str | None = None  # what the quote's words mean instead (a 'senses' entry), when unrelated
+
+
+@dataclass(frozen=True)
+class _Sense:
+    """Words that name a code's concept in another sense (see ``senses`` in relatedness.json)."""
+
+    codes: tuple[str, ...]
+    says: str
+    mask: tuple[re.Pattern[str], ...]
+    require: tuple[re.Pattern[str], ...]
+
+    def applies(self, code: str) -> bool:
+        return code.startswith(self.codes)
+
+    def masked(self, quote: str) -> str | None:
+        """The quote with the other-sense phrases blanked; None when it lacks every 'require' pattern."""
+        if self.require and not any(p.search(quote) for p in self.require):
+            return None
+        for pattern in self.mask:
+            quote = pattern.sub(" ", quote)
+        return quote
 
 
 class RelatednessScorer:
@@ -87,6 +113,15 @@ class RelatednessScorer:
             (CodeRefMatcher([f"({ref})"]), [str(t) for t in terms])
             for ref, terms in config.get("index_terms", {}).items()
             if not ref.startswith("_")
+        ]
+        self._senses = [
+            _Sense(
+                tuple(str(c) for c in e["codes"]),
+                str(e["says"]),
+                tuple(re.compile(str(r), re.IGNORECASE) for r in e.get("mask", [])),
+                tuple(re.compile(str(r), re.IGNORECASE) for r in e.get("require", [])),
+            )
+            for e in config.get("senses", {}).get("entries", [])
         ]
         index = config.get("alphabetic_index", {})
         self._index_on = bool(index.get("use", False))
@@ -261,7 +296,9 @@ class RelatednessScorer:
         """Score each ``(quote, code record)`` pair; quotes are embedded in one batch."""
         if not pairs:
             return []
-        quote_texts = [self.quote_text(q) for q, _ in pairs]
+        senses = [next((x for x in self._senses if x.applies(r.code)), None) for _, r in pairs]
+        quotes = [q if sense is None else sense.masked(q) for (q, _), sense in zip(pairs, senses, strict=True)]
+        quote_texts = [self.quote_text(q) if q is not None else "" for q in quotes]
         with self._lock:
             missing = sorted({t or "-" for t in quote_texts} - set(self._quote_cache))
         if missing:
@@ -273,7 +310,9 @@ class RelatednessScorer:
         with self._lock:
             vectors = [self._quote_cache[t or "-"] for t in quote_texts]
         out: list[Relatedness] = []
-        for (_quote, record), text, vector in zip(pairs, quote_texts, vectors, strict=True):
+        for (quote, record), masked, text, vector, sense in zip(
+            pairs, quotes, quote_texts, vectors, senses, strict=True
+        ):
             texts, code_stems, code_vectors = self._code_side(record, codeset)
             sims = code_vectors @ vector
             best = int(np.argmax(sims)) if len(texts) else 0
@@ -286,5 +325,6 @@ class RelatednessScorer:
             if text and not related:
                 term = self.index_match(text, self.index_terms(record, codeset))
                 related = term is not None
-            out.append(Relatedness(cosine, strong, weak, related, texts[best] if texts else "", term))
+            other = sense.says if sense is not None and not related and masked != quote else None
+            out.append(Relatedness(cosine, strong, weak, related, texts[best] if texts else "", term, other))
         return out

@@ -382,11 +382,12 @@ class SpanUnrelatedRule(Rule):
         record = item.record
         assert record is not None
         shared = ", ".join(rel.strong_overlap + rel.weak_overlap) or "none"
+        sense = f"; its words name {rel.other_sense}" if rel.other_sense else ""
         return [
             self.result(
                 env,
                 f"evidence #{span.evidence_index} does not support {record.code} ({record.description}): "
-                f"similarity {rel.cosine:.2f}, shared terms: {shared}",
+                f"similarity {rel.cosine:.2f}, shared terms: {shared}{sense}",
                 evidence_index=span.evidence_index,
             )
         ]
