@@ -72,7 +72,15 @@ log = logging.getLogger("medcode.agent.coder")
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
 LLM_ERROR = "LLM_ERROR"
 _SET_RULES = frozenset(
-    {"DUPLICATE", "EXCLUDES1_CONFLICT", "CODE_FIRST", "COMBINATION_REQUIRED", "SYMPTOM_INTEGRAL", "USE_ADDITIONAL"}
+    {
+        "DUPLICATE",
+        "LESS_SPECIFIC_DUPLICATE",
+        "EXCLUDES1_CONFLICT",
+        "CODE_FIRST",
+        "COMBINATION_REQUIRED",
+        "SYMPTOM_INTEGRAL",
+        "USE_ADDITIONAL",
+    }
 )
 
 

@@ -176,6 +176,32 @@ def test_more_specific_available_names_the_better_code(pipeline: ValidatorPipeli
 
 
 @pytest.mark.slow
+def test_a_less_specific_code_beside_the_sibling_it_names_is_a_duplicate(pipeline: ValidatorPipeline) -> None:
+    # F17.200 warns MORE_SPECIFIC_AVAILABLE (F17.210: the note says cigarettes) when alone, and is rejected as the
+    # same condition reported twice when F17.210 is coded too; F17.210 stands.
+    note = "ASSESSMENT: Nicotine dependence. Type 2 diabetes.\nHe smokes cigarettes, a pack a day.\n"
+
+    def codes(*pairs: tuple[str, str], claim: tuple[str, ...] = ()) -> list[CodeVerdict]:
+        proposal = parse_proposal({"codes": [{"code": c, "evidence": [{"text": q}]} for c, q in pairs]})
+        ctx = ValidationContext(note_text=note, setting="outpatient", claim_codes=claim)
+        return pipeline.validate(proposal, ctx).verdicts
+
+    (alone,) = codes(("F17.200", "Nicotine dependence"))
+    assert alone.status == "accepted"
+    assert any(w.rule == "MORE_SPECIFIC_AVAILABLE" and "F17.210" in w.suggestions for w in alone.warnings)
+    unspecified, specific = codes(("F17.200", "Nicotine dependence"), ("F17.210", "He smokes cigarettes, a pack a day"))
+    assert unspecified.rules == ["LESS_SPECIFIC_DUPLICATE"] and specific.status == "accepted"
+    (reason,) = [r for r in unspecified.results if r.rule == "LESS_SPECIFIC_DUPLICATE"]
+    assert reason.related_codes == ["F17.210"] and "guideline I.B.2" in reason.reason
+    (on_claim,) = codes(("F17.200", "Nicotine dependence"), claim=("F17.210",))  # already on the claim counts
+    assert on_claim.rules == ["LESS_SPECIFIC_DUPLICATE"]
+    assert any("already on the claim" in r.reason for r in on_claim.results if r.rule == "LESS_SPECIFIC_DUPLICATE")
+    # A code the warning does not name is another condition, not a duplicate.
+    other, _ = codes(("F17.200", "Nicotine dependence"), ("E11.9", "Type 2 diabetes"))
+    assert other.status == "accepted" and "LESS_SPECIFIC_DUPLICATE" not in other.rules
+
+
+@pytest.mark.slow
 def test_documentation_gap_reads_as_a_query(pipeline: ValidatorPipeline) -> None:
     verdict = _verdict(pipeline, "ASSESSMENT: Heart failure, on furosemide.\n", "I50.9", "Heart failure")
     assert verdict.status == "accepted"

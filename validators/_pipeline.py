@@ -18,8 +18,9 @@ are loaded on first use and reused). Order:
 4. per code, demographics: AGE_CONFLICT (Medicare Code Editor), SEX_CONFLICT (our table);
 5. set level over the codes still standing and the context's ``claim_codes`` (codes already on the
    claim, which only the structural chain checks and which get no verdict): DUPLICATE,
-   EXCLUDES1_CONFLICT, CODE_FIRST, COMBINATION_REQUIRED, then SYMPTOM_INTEGRAL and USE_ADDITIONAL
-   (warnings only).
+   LESS_SPECIFIC_DUPLICATE (a code whose MORE_SPECIFIC_AVAILABLE sibling is coded too),
+   EXCLUDES1_CONFLICT, CODE_FIRST, COMBINATION_REQUIRED, then SYMPTOM_INTEGRAL and
+   USE_ADDITIONAL (warnings only).
 
 Confidence is carried through but never changes a verdict.
 """
@@ -56,6 +57,7 @@ from medcode.validators._rules import (
     Excludes1Rule,
     IntegralSymptomRule,
     KnownCodeRule,
+    LessSpecificDuplicateRule,
     MalformedRule,
     NoEvidenceGivenRule,
     NotBillableRule,
@@ -134,6 +136,7 @@ class ValidatorPipeline:
         self.excludes1_rule = Excludes1Rule()
         self.code_first_rule = CodeFirstRule()
         self.combination_rule = CombinationRule()
+        self.less_specific_rule = LessSpecificDuplicateRule()
         self.integral_symptom_rule = IntegralSymptomRule()
         self.use_additional_rule = UseAdditionalRule()
 
@@ -203,6 +206,7 @@ class ValidatorPipeline:
             self.age_rule,
             self.sex_rule,
             self.duplicate_rule,
+            self.less_specific_rule,
             self.excludes1_rule,
             self.code_first_rule,
             self.combination_rule,
@@ -262,9 +266,10 @@ class ValidatorPipeline:
             item.results.extend(self.sex_rule.check(item, env))
         # codes already on the claim come first: a proposed code that repeats one is the duplicate
         standing = [i for i in [*claim, *items] if i.record is not None and not i.rejected]
-        for index, results in self.duplicate_rule.check_set(standing, env).items():
-            by_index[index].results.extend(results)
-        standing = [i for i in standing if not i.rejected]
+        for first in (self.duplicate_rule, self.less_specific_rule):
+            for index, results in first.check_set(standing, env).items():
+                by_index[index].results.extend(results)
+            standing = [i for i in standing if not i.rejected]
         standing_rules = (
             self.excludes1_rule,
             self.code_first_rule,

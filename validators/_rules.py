@@ -87,6 +87,7 @@ ALL_RULE_IDS = (
     "AGE_CONFLICT",
     "SEX_CONFLICT",
     "DUPLICATE",
+    "LESS_SPECIFIC_DUPLICATE",
     "EXCLUDES1_CONFLICT",
     "CODE_FIRST",
     "COMBINATION_REQUIRED",
@@ -601,6 +602,36 @@ class DuplicateRule(Rule):
                 )
             else:
                 first[item.canonical] = item.index
+        return out
+
+
+class LessSpecificDuplicateRule(Rule):
+    rule_id = "LESS_SPECIFIC_DUPLICATE"
+    summary = (
+        "A code whose own MORE_SPECIFIC_AVAILABLE warning names a sibling that is coded too (N18.9 beside N18.32): "
+        "one condition reported twice; the more specific code stands (guideline I.B.2)."
+    )
+
+    def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
+        coded = {i.record.code: i for i in items if i.record is not None}
+        out: dict[int, list[RuleResult]] = {}
+        for item in items:
+            if item.record is None or item.on_claim:
+                continue
+            named = [s for r in item.results if r.rule == "MORE_SPECIFIC_AVAILABLE" for s in r.suggestions]
+            other = next((coded[s] for s in named if s in coded and coded[s].index != item.index), None)
+            if other is None or other.record is None:
+                continue
+            where = " (already on the claim)" if other.on_claim else ""
+            out[item.index] = [
+                self.result(
+                    env,
+                    f"{item.record.code} ({item.record.description}) repeats {other.record.code} "
+                    f"({other.record.description}){where} at less specificity: a condition is reported once, with "
+                    "the most specific code its documentation supports (guideline I.B.2)",
+                    related=[other.record.code],
+                )
+            ]
         return out
 
 
