@@ -7,7 +7,9 @@ ones the change rejects or replaces, plus the ones it accepts), with ``Validator
 - the code rules: CODE_MALFORMED, CODE_UNKNOWN and CODE_NOT_BILLABLE are refused outright (the
   code cannot be billed; ``MalformedCodeError``, ``UnknownCodeError``, ``InputError``), no reason
   overrides them;
-- the set rules against the claim: DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, USE_ADDITIONAL;
+- the set rules against the claim: DUPLICATE, LESS_SPECIFIC_DUPLICATE (with an evidence span: it needs the
+  code's MORE_SPECIFIC_AVAILABLE warning), EXCLUDES1_CONFLICT, CODE_FIRST, COMBINATION_REQUIRED, and the
+  warnings SYMPTOM_INTEGRAL and USE_ADDITIONAL;
 - with an evidence span (``EvidenceSpan``: offsets into the note, a quote, or both), the evidence
   rules as for a suggestion (located, instruction, related, asserted, then the specificity rules
   on the spans that pass). Without one they are not run and the verdict carries the

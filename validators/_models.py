@@ -101,8 +101,9 @@ class ValidationContext(BaseModel):
     claim_codes: tuple[str, ...] = Field(
         default=(),
         max_length=500,
-        description="Codes already on the claim: the set rules (DUPLICATE, EXCLUDES1_CONFLICT, CODE_FIRST, "
-        "USE_ADDITIONAL) judge the proposed codes against them; they get no verdict of their own.",
+        description="Codes already on the claim: the set rules (DUPLICATE, LESS_SPECIFIC_DUPLICATE, EXCLUDES1_CONFLICT, "
+        "CODE_FIRST, COMBINATION_REQUIRED, SYMPTOM_INTEGRAL, USE_ADDITIONAL) judge the proposed codes against them; "
+        "they get no verdict of their own.",
     )
     evidence_optional: bool = Field(
         default=False,
