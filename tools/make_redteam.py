@@ -326,6 +326,8 @@ SOUND: list[Spec] = [
     # rt-32
     S("rt-32", ("J02.0", "Streptococcal pharyngitis")),
     S("rt-32", ("J02.0", "sore throat and fever for 1 day. Rapid strep test positive")),
+    # a symptom beside the diagnosis it is part of: accepted, with the SYMPTOM_INTEGRAL warning
+    S("rt-32", ("J02.0", "Streptococcal pharyngitis"), ("R07.0", "sore throat")),
     # evidence mixing: one fabricated quote next to a good one still supports the code (with a warning)
     S("rt-15", ("I10", ["blood pressure is sky high", "Essential hypertension, at goal on losartan"])),
     S("rt-06", ("M17.12", ["left knee crepitus", "Primary osteoarthritis, left knee"])),
@@ -1066,6 +1068,26 @@ COMBINATIONS: list[Spec] = [
     ),
 ]
 
+# One condition coded twice: the code whose MORE_SPECIFIC_AVAILABLE warning names the other (guideline I.B.2).
+LESS_SPECIFIC: list[Spec] = [
+    R(
+        "less_specific",
+        "rt-28",
+        ["LESS_SPECIFIC_DUPLICATE"],
+        ("N18.9", "Chronic kidney disease, stage 3b"),
+        ("N18.32", "Chronic kidney disease, stage 3b"),
+        targets=[0],
+    ),
+    R(
+        "less_specific",
+        "rt-05",
+        ["LESS_SPECIFIC_DUPLICATE"],
+        ("H66.001", "Acute suppurative otitis media of right ear"),
+        ("H66.009", "Acute suppurative otitis media of right ear"),
+        targets=[1],
+    ),
+]
+
 REDTEAM: list[Spec] = [
     *HALLUCINATED_CODES,
     *NOT_CANDIDATES,
@@ -1076,6 +1098,7 @@ REDTEAM: list[Spec] = [
     *DEMOGRAPHICS,
     *INJECTIONS,
     *COMBINATIONS,
+    *LESS_SPECIFIC,
 ]
 
 
