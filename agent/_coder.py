@@ -45,6 +45,7 @@ from medcode.config import Settings
 from medcode.errors import LLMError, LLMOutputError, LLMUnavailableError, MedcodeError
 from medcode.retrieval import HybridRetriever, data_version
 from medcode.validators import (
+    SET_RULE_IDS,
     CodeVerdict,
     Evidence,
     ProcedureSystem,
@@ -71,17 +72,7 @@ log = logging.getLogger("medcode.agent.coder")
 
 LLM_OUTPUT_INVALID = "LLM_OUTPUT_INVALID"
 LLM_ERROR = "LLM_ERROR"
-_SET_RULES = frozenset(
-    {
-        "DUPLICATE",
-        "LESS_SPECIFIC_DUPLICATE",
-        "EXCLUDES1_CONFLICT",
-        "CODE_FIRST",
-        "COMBINATION_REQUIRED",
-        "SYMPTOM_INTEGRAL",
-        "USE_ADDITIONAL",
-    }
-)
+_SET_RULES = frozenset(SET_RULE_IDS)
 
 
 class RuleNote(BaseModel):

@@ -449,9 +449,7 @@ def compute_metrics(
         "gold_codes_not_in_codeset": len([c for c in gold_codes if c in unknown_gold]),
         "gold_codes_not_in_codeset_list": unknown_gold,
         "micro_f1_known_gold": round(prf_known.f1, 4),
-        "gold_codes_in_older_form": sum(
-            bool(f) and c.upper() not in f for c in gold_codes if (f := gold_forms.forms(c))
-        ),
+        "gold_codes_in_older_form": sum(c.upper() not in f for c in gold_codes if (f := gold_forms.forms(c))),
         "micro_precision_release": round(prf_release.precision, 4),
         "micro_recall_release": round(prf_release.recall, 4),
         "micro_f1_release": round(prf_release.f1, 4),

@@ -210,6 +210,19 @@ def test_words_used_in_another_sense_do_not_support_the_code(
         assert plain.score_many([(quote, codeset.get(code))], codeset)[0].related, quote
 
 
+def test_a_bad_senses_entry_is_refused_when_the_tables_load() -> None:
+    import re
+
+    from medcode.validators._data import _checked_relatedness
+
+    good = {"senses": {"entries": [{"codes": ["R99"], "says": "x", "require": [r"\bunknown\b"]}]}}
+    assert _checked_relatedness(good) == good
+    with pytest.raises(re.error):  # _build turns it into a ConfigError naming the tables
+        _checked_relatedness({"senses": {"entries": [{"codes": ["R20.0"], "says": "x", "mask": ["(unclosed"]}]}})
+    with pytest.raises(ValueError, match="needs 'codes' and 'says'"):
+        _checked_relatedness({"senses": {"entries": [{"codes": [], "says": "x"}]}})
+
+
 @pytest.mark.slow
 def test_a_quote_naming_an_alphabetic_index_term_of_the_code_is_related(pipeline: ValidatorPipeline) -> None:
     from medcode.validators._relatedness import RelatednessScorer

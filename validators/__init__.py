@@ -24,11 +24,13 @@ from medcode.validators._pipeline import ValidatorPipeline
 from medcode.validators._procedures import PROCEDURE_RULE_IDS, ProcedureValidator, infer_procedure_system
 from medcode.validators._refs import CodeRef, CodeRefMatcher, parse_code_refs
 from medcode.validators._rules import ALL_RULE_IDS as RULE_IDS
+from medcode.validators._rules import SET_RULE_IDS
 
 __all__ = [
     "PROCEDURE_RULE_IDS",
     "REPLACEMENT_RULES",
     "RULE_IDS",
+    "SET_RULE_IDS",
     "CodeRef",
     "CodeRefMatcher",
     "CodeVerdict",

@@ -106,6 +106,16 @@ def _prefixes(entries: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _checked_relatedness(table: dict[str, Any]) -> dict[str, Any]:
+    """The relatedness table, its ``senses`` patterns compiled once here so that a bad one is a ``ConfigError``."""
+    for entry in table.get("senses", {}).get("entries", []):
+        if not entry["codes"] or not isinstance(entry["says"], str):
+            raise ValueError(f"a 'senses' entry needs 'codes' and 'says': {entry!r}")
+        for pattern in [*entry.get("mask", []), *entry.get("require", [])]:
+            re.compile(pattern)
+    return dict(table)
+
+
 def _build() -> RulesData:
     digest = hashlib.sha256()
     tables: dict[str, Any] = {}
@@ -171,7 +181,7 @@ def _build() -> RulesData:
                 tables["complication_cues.json"],
                 tables["cdi_queries.json"],
             ),
-            relatedness=dict(tables["relatedness.json"]),
+            relatedness=_checked_relatedness(tables["relatedness.json"]),
             procedures={
                 "setting_systems": {k: list(v) for k, v in tables["procedure_rules.json"]["setting_systems"].items()},
                 "assertion_rules": dict(tables["procedure_rules.json"]["assertion_rules"]),

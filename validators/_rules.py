@@ -42,6 +42,7 @@ def _positive_wording(record: CodeRecord) -> str:
 
 __all__ = [
     "ALL_RULE_IDS",
+    "SET_RULE_IDS",
     "AgeConflictRule",
     "AssertionRule",
     "CandidateRule",
@@ -94,6 +95,8 @@ ALL_RULE_IDS = (
     "SYMPTOM_INTEGRAL",
     "USE_ADDITIONAL",
 )
+# The rules between codes (the tail of ALL_RULE_IDS): a verdict that depends on which other codes stand.
+SET_RULE_IDS = ALL_RULE_IDS[ALL_RULE_IDS.index("DUPLICATE") :]
 
 
 @dataclass
