@@ -787,7 +787,7 @@ class IntegralSymptomRule(Rule):
             assert item.record is not None
             code = item.record.code
             entry = next((e for e in env.rules.integral_symptoms if code.startswith(e.symptom)), None)
-            if entry is None:
+            if entry is None or item.on_claim:  # a code on the claim gets no verdict to warn on
                 continue
             explains = [
                 o.record
