@@ -8,6 +8,8 @@ level at a time:
 - a header (a code that became one, or always was) steps down to its default: the child whose
   description says "unspecified" (the one that says it most, then the shortest), else an only child; when the children are
   7th-character extensions, all of them are kept as a variant group;
+- a code written with its placeholder X's but without its 7th character ("W19.XXX") becomes the
+  group of its 7th-character variants;
 - anything else (a code the release does not have, a header with no default) maps to nothing.
 """
 
@@ -52,7 +54,7 @@ class ReleaseMapper:
     def _map(self, nodot: str) -> tuple[tuple[str, ...], bool, MapOutcome]:
         row = self.codes.get(nodot)
         if row is None:
-            return (), False, "missing"
+            return self._placeholders(nodot)
         if row.billable:
             return (row.code,), False, "kept"
         for _ in range(4):  # a header: step down to its default child until a billable code
@@ -69,3 +71,12 @@ class ReleaseMapper:
             if row.billable:
                 return (row.code,), False, "expanded"
         return (), False, "no_default"
+
+    def _placeholders(self, nodot: str) -> tuple[tuple[str, ...], bool, MapOutcome]:
+        """A code written with its placeholder X's but no 7th character ("W19.XXX"): the release's variants."""
+        parent = self.codes.get(nodot.rstrip("X"))
+        if len(nodot) != 6 or not nodot.endswith("X") or parent is None:
+            return (), False, "missing"
+        kids = self.children.get(parent.code, [])
+        variants = tuple(k.code for k in kids if k.billable and len(k.code) == 8 and strip_dot(k.code)[:6] == nodot)
+        return (variants, True, "variants") if variants else ((), False, "missing")

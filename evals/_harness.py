@@ -242,8 +242,8 @@ class GoldForms:
     Benchmarks are coded for the release of their day: CodiEsp writes "R51" (a header since FY2021:
     the code is now R51.9), "M54.5" (now M54.50) and injury codes without their 7th character
     ("T14.90", "W19.XXX"). ``codesets.ReleaseMapper`` steps a header down to its default child or
-    to its 7th-character variants; a code written with its placeholder X's but no 7th character
-    gets the release's variants. The rest (a code the release lacks, a header with several specific
+    to its 7th-character variants, and gives a code written with its placeholder X's but no 7th
+    character its variants. The rest (a code the release lacks, a header with several specific
     children) keeps its own form and stays unmatchable, as in the plain metrics.
     """
 
@@ -251,28 +251,10 @@ class GoldForms:
         from medcode.codesets import ReleaseMapper
 
         self._mapper = ReleaseMapper(codeset)
-        self._memo: dict[str, tuple[str, ...]] = {}
 
     def forms(self, code: str) -> tuple[str, ...]:
         """The billable codes of the release that ``code`` stands for (empty when none)."""
-        code = code.upper()
-        found = self._memo.get(code)
-        if found is None:
-            found = self._memo[code] = self._forms(code)
-        return found
-
-    def _forms(self, code: str) -> tuple[str, ...]:
-        from medcode.codesets import strip_dot
-
-        codes, _, outcome = self._mapper.map(code)
-        if codes or outcome != "missing":
-            return codes
-        nodot = strip_dot(code)
-        parent = self._mapper.codes.get(nodot.rstrip("X"))
-        if len(nodot) != 6 or not nodot.endswith("X") or parent is None:
-            return ()
-        kids = self._mapper.children.get(parent.code, [])
-        return tuple(k.code for k in kids if k.billable and strip_dot(k.code)[:6] == nodot and len(k.code) == 8)
+        return self._mapper.map(code.upper())[0]
 
     def align(self, gold: Iterable[str], predicted: Iterable[str]) -> list[str]:
         """``gold`` in the release's forms: each code becomes the form ``predicted`` chose (any of its

@@ -169,6 +169,8 @@ def test_codes_without_seventh_character_have_none(codeset: ICD10CMCodeSet) -> N
         ("H00.03", ("H00.039",), "expanded"),  # "unspecified eye, unspecified eyelid", not "left eye, ..."
         ("Z89.20", ("Z89.209",), "expanded"),
         ("T14.90", ("T14.90XA", "T14.90XD", "T14.90XS"), "variants"),  # written without its 7th character
+        ("W19.XXX", ("W19.XXXA", "W19.XXXD", "W19.XXXS"), "variants"),  # with its placeholders, without it
+        ("T81.4XX", (), "missing"),  # T81.4 was split (T81.40-T81.49): no single group
         ("K35.2", (), "no_default"),  # several specific children, none unspecified
         ("Q99.99", (), "missing"),
         ("not a code", (), "missing"),
