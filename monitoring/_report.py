@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medcode.evals._metrics import expected_calibration_error, reliability_bins
 from medcode.monitoring._data import DriftThresholds, monitoring_data_version
 from medcode.monitoring._drift import DriftReport, detect_drift
 from medcode.monitoring._financial import ClaimImpact, FinancialModel
@@ -28,11 +29,13 @@ from medcode.monitoring._svg import line_chart
 __all__ = [
     "DENIAL_FLAGS",
     "AccuracyReport",
+    "CalibrationReport",
     "DollarsAtRisk",
     "MonitoringReport",
     "accuracy",
     "accuracy_by_code",
     "build_report",
+    "confidence_calibration",
     "denial_risk_flags",
     "dollars_at_risk",
     "percentile",
@@ -127,6 +130,50 @@ def accuracy_by_code(
         }
         for code, (tp, fp, fn) in ranked
     }
+
+
+class CalibrationReport(BaseModel):
+    """Is the confidence honest here? Each suggestion's confidence against whether the coder kept it.
+
+    Over human-reviewed finalised charts, every code the validators accepted and that carries a
+    confidence: ``kept_rate`` is the share the coder kept (a rejection or replacement is not kept),
+    ``gap`` is mean confidence minus kept rate (above 0: overconfident), ``ece`` the count-weighted
+    mean |kept rate - confidence| over ten equal-width bins (``bins``: low edge, mean confidence,
+    kept rate, codes). A site whose coders keep fewer codes than the confidence says can retrain on
+    its own charts (``medcode train --from-queue``).
+    """
+
+    codes: int = 0
+    mean_confidence: float | None = None
+    kept_rate: float | None = None
+    gap: float | None = None
+    ece: float | None = None
+    bins: list[tuple[float, float, float, int]] = Field(default_factory=list)
+
+
+def confidence_calibration(records: Iterable[ChartRecord]) -> CalibrationReport:
+    """The calibration of the suggestions' confidence against the coders' decisions (see ``CalibrationReport``)."""
+    confidence: list[float] = []
+    kept: list[bool] = []
+    for record in records:
+        if not record.human_reviewed:
+            continue
+        for code in record.codes:
+            if code.origin != "proposed" or code.proposed_status != "accepted" or code.confidence is None:
+                continue
+            confidence.append(min(1.0, max(0.0, code.confidence)))
+            kept.append(code.decision in ("accepted", "pending"))  # a finalised chart bills a pending suggestion
+    if not confidence:
+        return CalibrationReport()
+    mean, rate = statistics.fmean(confidence), sum(kept) / len(kept)
+    return CalibrationReport(
+        codes=len(confidence),
+        mean_confidence=round(mean, 4),
+        kept_rate=round(rate, 4),
+        gap=round(mean - rate, 4),
+        ece=round(expected_calibration_error(confidence, kept), 4),
+        bins=[(lo, round(c, 4), round(a, 4), n) for lo, c, a, n in reliability_bins(confidence, kept)],
+    )
 
 
 def _gold(record: ChartRecord, gold: Mapping[int, Sequence[str]] | None) -> list[str] | None:
@@ -283,6 +330,7 @@ def _rates(records: Sequence[ChartRecord], gold: Mapping[int, Sequence[str]] | N
             "p90": percentile(ttf, 90),
         },
         "llm_fallback_share": sum(r.llm_fallback for r in records) / len(records) if records else None,
+        "calibration": confidence_calibration(records).model_dump(mode="json"),
     }
 
 
@@ -384,6 +432,7 @@ def build_report(
             drift_alerts=sum(1 for a in drift.alerts if a.window_start == start),
         )
         row.pop("rates", None)
+        row["calibration"] = {k: v for k, v in row["calibration"].items() if k != "bins"}
         series.append(row)
     report = MonitoringReport(
         generated_at=now.isoformat(timespec="seconds"),

@@ -101,6 +101,16 @@ def _hours(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 3600:.1f} h"
 
 
+def _calibration(cal: dict[str, Any]) -> str:
+    if not cal["codes"]:
+        return "no human-reviewed suggestion with a confidence yet"
+    side = "overconfident" if cal["gap"] > 0 else "underconfident"
+    return (
+        f"mean confidence {_pct(cal['mean_confidence'])}, kept {_pct(cal['kept_rate'])} ({side} by "
+        f"{abs(cal['gap']) * 100:.1f} points), ECE {cal['ece']:.3f} over {cal['codes']} suggestions"
+    )
+
+
 def render_report_text(report: MonitoringReport, recorded: int | None) -> str:
     """The report as a few lines of text (what ``medcode monitor report`` prints)."""
     k = report.kpis
@@ -113,6 +123,7 @@ def render_report_text(report: MonitoringReport, recorded: int | None) -> str:
         f"claims exact {_pct(acc['claim_accuracy'])} over {acc['claims']} human-finalised charts",
         f"  acceptance {_pct(k['acceptance_rate'])}, edit rate {_pct(k['edit_rate'])}, override {_pct(k['override_rate'])}, "
         f"auto share {_pct(k['auto_share'])}",
+        f"  confidence vs coders: {_calibration(k['calibration'])}",
         f"  time to finalisation: median {_hours(ttf['median'])}, p90 {_hours(ttf['p90'])} ({ttf['charts']} charts)",
         f"  queue: {queue['open']} open, median age {_hours(queue['median_age_s'])}, p90 {_hours(queue['p90_age_s'])}, "
         f"oldest {_hours(queue['oldest_age_s'])}",
@@ -149,6 +160,7 @@ def render_report_html(report: MonitoringReport) -> str:
         ("Acceptance", _pct(k["acceptance_rate"])),
         ("Edit rate", _pct(k["edit_rate"])),
         ("Override rate", _pct(k["override_rate"])),
+        ("Confidence vs coders", _calibration(k["calibration"])),
         ("Auto share", _pct(k["auto_share"])),
         (
             "Time to finalisation, median / p90",

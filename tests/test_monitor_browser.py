@@ -108,6 +108,8 @@ def test_kpi_page_shows_every_number_with_plots_and_the_drift_alert(
         assert label in tiles, label
     assert f"${round(api['dollars']['total']['at_risk_usd']):,}" in tiles
     assert f"{k['queue']['open']}\nopen" in tiles and k["queue"]["open"] == 6
+    cal = k["calibration"]
+    assert f"ECE {cal['ece']:.3f} · {cal['codes']} suggestions" in tiles and cal["codes"] > 0
     # The known answers: the outpatient code mix shifts six weeks in (an alert), and the inpatient DRG swaps cost money.
     banner = browser.find_element(By.ID, "k-drift")
     assert banner.is_displayed() and "Drift alert" in banner.text

@@ -26,6 +26,7 @@ from medcode.monitoring import (
     accuracy_by_code,
     build_cdi_report,
     build_report,
+    confidence_calibration,
     denial_risk_flags,
     detect_drift,
     dollars_at_risk,
@@ -250,6 +251,29 @@ def test_accuracy_by_code_counts_each_code() -> None:
     assert len(accuracy_by_code(pairs, top=1)) == 1
 
 
+def test_confidence_is_compared_with_what_coders_kept() -> None:
+    reviewed = _chart(
+        1,
+        [
+            _code("I10", confidence=0.9),
+            _code("E11.9", "rejected", confidence=0.9),
+            _code("J45.909", confidence=0.3),
+            _code("R51.9", "replaced", confidence=0.3, replaced_by="G44.209"),
+            _code("G44.209", origin="added", replaces="R51.9", confidence=None),  # the coder's code: no confidence
+            _code("R07.9", "rejected", proposed_status="rejected", confidence=0.2),  # the validators' rejection
+            _code("Z79.4", confidence=None),
+        ],
+    )
+    auto = _chart(2, [_code("I10", confidence=0.9)], finalised_by="auto")
+    open_chart = _chart(3, [_code("I10", "pending", confidence=0.9)], status="in_review", finalised_at=None)
+    cal = confidence_calibration([reviewed, auto, open_chart])
+    assert cal.codes == 4 and cal.mean_confidence == pytest.approx(0.6) and cal.kept_rate == pytest.approx(0.5)
+    assert cal.gap == pytest.approx(0.1)  # overconfident by ten points
+    assert cal.bins == [(0.3, 0.3, 0.5, 2), (0.9, 0.9, 0.5, 2)]
+    assert cal.ece == pytest.approx(0.5 * 0.2 + 0.5 * 0.4)
+    assert confidence_calibration([auto, open_chart]).codes == 0
+
+
 def test_denial_risk_flags(model: FinancialModel) -> None:
     override = _chart(1, [_code("I50.20"), _code("Z87.891", proposed_status="rejected", rules=("SPAN_NEGATED",))])
     assert "GUARDRAIL_OVERRIDE" in denial_risk_flags(override, model)
@@ -353,6 +377,9 @@ def test_kpis_on_a_generated_stream(model: FinancialModel) -> None:
     expected = accuracy((r.machine_codes, r.final_codes or []) for r in finalised)
     assert k["accuracy"]["f1"] == pytest.approx(expected.f1)
     assert k["drift_status"] == "alert" and k["drift_alerts"] > 0
+    assert k["calibration"] == confidence_calibration(records).model_dump(mode="json") and k["calibration"]["codes"]
+    assert all("calibration" in g for g in report.by_group.values())
+    assert "bins" not in report.series[0]["calibration"] and report.series[0]["calibration"]["codes"] > 0
     # Over time: eight weekly rows; acceptance drops in the shifted weeks; the plots are SVG with a drift marker.
     assert [s["window_start"] for s in report.series][:2] == ["2026-04-06", "2026-04-13"] and len(report.series) == 8
     assert report.series[2]["acceptance_rate"] > 0.85 > 0.7 > report.series[6]["acceptance_rate"]
@@ -419,6 +446,7 @@ def test_monitor_cli_report_and_cdi(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main([*args, "report"]) == 0
     text = capsys.readouterr().out
     assert "drift: ALERT" in text and "code_mix_psi" in text and "0 new alert(s) recorded" in text
+    assert "confidence vs coders: mean confidence" in text
     assert main([*args, "report", "--html", str(tmp_path / "kpi.html"), "--no-record"]) == 0
     assert "<svg" in (tmp_path / "kpi.html").read_text(encoding="utf-8")
     assert main([*args, "cdi", "--out", str(tmp_path / "cdi"), "--by", "provider_id"]) == 0

@@ -1252,6 +1252,8 @@
         tile("Claims exactly right", pct(acc.claim_accuracy), acc.exact_claims + " of " + acc.claims + " reviewed charts"),
         tile("Edit rate", pct(k.edit_rate), "charts a coder changed"),
         tile("Override rate", pct(k.override_rate), "suggestions rejected or replaced"),
+        tile("Confidence vs kept", k.calibration.codes ? pct(k.calibration.mean_confidence) + " / " + pct(k.calibration.kept_rate) : "–",
+          k.calibration.codes ? "ECE " + k.calibration.ece.toFixed(3) + " · " + k.calibration.codes + " suggestions" : "no reviewed suggestions yet"),
         tile("Time to finalise", hoursText(ttf.median), "median · p90 " + hoursText(ttf.p90)),
         tile("Queue", String(q.open), "open · oldest " + hoursText(q.oldest_age_s)),
         tile("Auto share", pct(k.auto_share), "finalised without a coder"),
