@@ -1,0 +1,60 @@
+"""The site-learning benchmark (``tools/bench_site_learning.py``) on small generated notes with known answers."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from medcode.evals._training import NoteExample
+from tools.bench_site_learning import run
+
+
+def _notes(dataset: str, n: int, rng: random.Random, *, telling: str) -> list[NoteExample]:
+    """Outpatient notes of ten candidates, three of them gold; only the feature ``telling`` tells gold apart."""
+    out = []
+    for i in range(n):
+        codes = [f"X{i:02d}.{j}" for j in range(10)]
+        gold = codes[:3]
+        rows = [
+            {name: (2.0 if j < 3 and name == telling else 0.0) + rng.gauss(0, 0.3) for name in ("score", "log_hits")}
+            for j in range(10)
+        ]
+        order = rng.sample(range(10), 10)  # candidates in no particular order
+        out.append(
+            NoteExample(
+                doc_id=f"{dataset}-{i}",
+                dataset=dataset,
+                setting="outpatient",
+                gold=gold,
+                codes=[codes[j] for j in order],
+                rows=[rows[j] for j in order],
+            )
+        )
+    return out
+
+
+def test_every_site_note_is_scored_once_per_history_size_by_a_model_that_never_saw_it() -> None:
+    rng = random.Random(0)
+    generic = _notes("generic", 30, rng, telling="score")
+    site = _notes("site", 15, rng, telling="log_hits")  # the site's coders keep what the generic notes do not
+    figures = run([*generic, *site], "site", [0, 5, None], ["default"], folds=3, inner=3, seed=0)
+    assert set(figures) == {(0, "default"), (5, "default"), (-1, "default")}
+    for row in figures.values():
+        assert row["tp"] + row["fn"] == 15 * 3  # each site note once, every gold code counted
+    assert [figures[(n, "default")]["history"] for n in (0, 5, -1)] == [0, 5, 10]  # 2 of 3 folds are history
+    # The site's own charts teach what the generic notes could not: learning from them helps.
+    assert figures[(0, "default")]["f1"] < 0.5 < 0.9 <= figures[(-1, "default")]["f1"]
+    assert 0.0 <= figures[(-1, "default")]["ece"] <= 1.0
+
+
+def test_a_site_missing_from_the_cache_is_refused(tmp_path: Path) -> None:
+    from tools.bench_site_learning import main
+
+    cache = tmp_path / "features.jsonl"
+    rng = random.Random(1)
+    cache.write_text("".join(ex.to_json() + "\n" for ex in _notes("generic", 3, rng, telling="score")))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--features", str(cache), "--site", "site"])
+    assert exit_info.value.code == 2
