@@ -104,10 +104,11 @@ def _hours(seconds: float | None) -> str:
 def _calibration(cal: dict[str, Any]) -> str:
     if not cal["codes"]:
         return "no human-reviewed suggestion with a confidence yet"
-    side = "overconfident" if cal["gap"] > 0 else "underconfident"
+    gap = cal["gap"]
+    side = "on target" if gap == 0 else f"{'over' if gap > 0 else 'under'}confident by {abs(gap) * 100:.1f} points"
     return (
-        f"mean confidence {_pct(cal['mean_confidence'])}, kept {_pct(cal['kept_rate'])} ({side} by "
-        f"{abs(cal['gap']) * 100:.1f} points), ECE {cal['ece']:.3f} over {cal['codes']} suggestions"
+        f"mean confidence {_pct(cal['mean_confidence'])}, kept {_pct(cal['kept_rate'])} ({side}), "
+        f"ECE {cal['ece']:.3f} over {cal['codes']} suggestions"
     )
 
 

@@ -272,6 +272,10 @@ def test_confidence_is_compared_with_what_coders_kept() -> None:
     assert cal.bins == [(0.3, 0.3, 0.5, 2), (0.9, 0.9, 0.5, 2)]
     assert cal.ece == pytest.approx(0.5 * 0.2 + 0.5 * 0.4)
     assert confidence_calibration([auto, open_chart]).codes == 0
+    from medcode.monitoring.cli import _calibration
+
+    assert "kept 50.0% (overconfident by 10.0 points), ECE 0.300 over 4 suggestions" in _calibration(cal.model_dump())
+    assert "no human-reviewed suggestion" in _calibration(confidence_calibration([auto]).model_dump())
 
 
 def test_denial_risk_flags(model: FinancialModel) -> None:

@@ -146,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.error("--steps and --seeds take comma-separated integers ('all' allowed in --steps)")
+    if any(n is not None and n < 0 for n in steps):
+        parser.error("--steps must be 0 or more (or 'all')")
+    if args.folds < 2 or args.inner < 2:
+        parser.error("--folds and --inner must be at least 2")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if unknown := [v for v in variants if v not in VARIANTS]:
         parser.error(f"unknown --variants {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
