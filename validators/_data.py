@@ -16,6 +16,7 @@ from typing import Any
 
 from medcode.errors import ConfigError
 from medcode.validators._refs import CodeRefMatcher
+from medcode.validators._relatedness import parse_senses
 from medcode.validators._specificity import SpecificityLexicon
 
 __all__ = ["DATA_FILES", "RULES_SERIES", "IntegralSymptom", "RulesData", "load_rules_data"]
@@ -107,12 +108,9 @@ def _prefixes(entries: list[str]) -> tuple[str, ...]:
 
 
 def _checked_relatedness(table: dict[str, Any]) -> dict[str, Any]:
-    """The relatedness table, its ``senses`` patterns compiled once here so that a bad one is a ``ConfigError``."""
-    for entry in table.get("senses", {}).get("entries", []):
-        if not entry["codes"] or not isinstance(entry["says"], str):
-            raise ValueError(f"a 'senses' entry needs 'codes' and 'says': {entry!r}")
-        for pattern in [*entry.get("mask", []), *entry.get("require", [])]:
-            re.compile(pattern)
+    """The relatedness table, its ``senses`` parsed as the scorer parses them, so that a bad entry is a
+    ``ConfigError`` when the tables load rather than at the first scoring."""
+    parse_senses(table)
     return dict(table)
 
 

@@ -84,6 +84,26 @@ class _Sense:
         return quote
 
 
+def parse_senses(config: dict[str, Any]) -> list[_Sense]:
+    """The ``senses`` entries of a relatedness table, patterns compiled (case-insensitive).
+
+    Raises ``ValueError`` for an entry without ``codes`` or ``says``, ``re.error`` for a bad pattern.
+    """
+    out = []
+    for entry in config.get("senses", {}).get("entries", []):
+        if not entry.get("codes") or not isinstance(entry.get("says"), str):
+            raise ValueError(f"a 'senses' entry needs 'codes' and 'says': {entry!r}")
+        out.append(
+            _Sense(
+                tuple(str(c) for c in entry["codes"]),
+                entry["says"],
+                tuple(re.compile(str(r), re.IGNORECASE) for r in entry.get("mask", [])),
+                tuple(re.compile(str(r), re.IGNORECASE) for r in entry.get("require", [])),
+            )
+        )
+    return out
+
+
 class RelatednessScorer:
     """Scores quotes against codes. ``encode`` is the embedder's ``encode`` (unit vectors).
 
@@ -114,15 +134,7 @@ class RelatednessScorer:
             for ref, terms in config.get("index_terms", {}).items()
             if not ref.startswith("_")
         ]
-        self._senses = [
-            _Sense(
-                tuple(str(c) for c in e["codes"]),
-                str(e["says"]),
-                tuple(re.compile(str(r), re.IGNORECASE) for r in e.get("mask", [])),
-                tuple(re.compile(str(r), re.IGNORECASE) for r in e.get("require", [])),
-            )
-            for e in config.get("senses", {}).get("entries", [])
-        ]
+        self._senses = parse_senses(config)
         index = config.get("alphabetic_index", {})
         self._index_on = bool(index.get("use", False))
         self._index_ignore = {w.lower() for w in index.get("ignore", [])}
