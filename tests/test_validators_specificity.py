@@ -148,6 +148,31 @@ def test_complication_the_note_does_not_document(pipeline: ValidatorPipeline) ->
 
 
 @pytest.mark.slow
+def test_a_clause_documented_in_other_words(pipeline: ValidatorPipeline) -> None:
+    """R39.198's 'with micturition' is what 'difficulty urinating' says (complication_cues.json)."""
+    note = "REVIEW OF SYSTEMS:\nGenitourinary: Reports difficulty urinating.\n"
+    assert _verdict(pipeline, note, "R39.198", "Reports difficulty urinating").status == "accepted"
+    denied = "REVIEW OF SYSTEMS:\nGenitourinary: Denies urinating at night. Reports difficulty.\n"
+    assert _verdict(pipeline, denied, "R39.198", "Reports difficulty").rules == ["SPECIFICITY_UNSUPPORTED"]
+
+
+@pytest.mark.slow
+def test_the_alphabetic_index_choice_of_a_code_is_not_contradicted(pipeline: ValidatorPipeline) -> None:
+    """'Hemianopia (heteronymous) H53.47': a member sharing more words (H53.40 '... visual field defects')
+    does not contradict the code the Index gives the evidence's words, unless the evidence also names an
+    Index term of that member."""
+    note = "EXAM:\nVisual field testing reveals bitemporal hemianopia.\nVisual field defect of the left eye.\n"
+    quote = "Visual field testing reveals bitemporal hemianopia"
+    assert _verdict(pipeline, note, "H53.47", quote).status == "accepted"
+    named = _verdict(pipeline, note, "H53.47", "Visual field defect of the left eye")
+    assert named.status == "rejected" and "SPECIFICITY_UNSUPPORTED" in named.rules, named.results
+    # the Index's default code for a main term does not hide what its subterms name ('Diabetes, with, foot ulcer')
+    ulcer = "ASSESSMENT:\nRight non-healing diabetic foot ulcer.\n"
+    verdict = _verdict(pipeline, ulcer, "E11.9", "Right non-healing diabetic foot ulcer")
+    assert verdict.status == "rejected" and "E11.621" in verdict.results[0].suggestions, verdict.results
+
+
+@pytest.mark.slow
 def test_encounter_from_the_note_only_warns(pipeline: ValidatorPipeline) -> None:
     note = "HPI: Here for follow-up of the fracture, healing well.\nASSESSMENT: Closed fracture of the right radius.\n"
     verdict = _verdict(pipeline, note, "S52.91XA", "Closed fracture of the right radius")

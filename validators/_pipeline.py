@@ -31,7 +31,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from medcode.codesets import CodeSetRegistry, CodeSystems
+from medcode.codesets import CodeRecord, CodeSetRegistry, CodeSystems
 from medcode.config import Settings
 from medcode.retrieval import Embedder, default_expander, section_headers, segment_note
 from medcode.validators._data import RulesData, load_rules_data
@@ -363,11 +363,18 @@ class ValidatorPipeline:
         if not todo:
             return
         analyser = self.specificity
+        scorer = self.relatedness
         note = analyser.note_context(env.ctx.note_text, [(s.start, s.end, s.section) for s in segments])
         for item in todo:
             assert item.record is not None
-            evidence = analyser.evidence([(c.start, c.end) for c in supported[item.index]], note)
-            for finding in analyser.analyse(item.record, env.codeset, evidence):
+            quotes = supported[item.index]
+            evidence = analyser.evidence([(c.start, c.end) for c in quotes], note)
+            said = " ; ".join(scorer.quote_text(c.text) for c in quotes)
+
+            def index_names(record: CodeRecord, said: str = said) -> bool:
+                return scorer.index_match(said, scorer.index_terms(record, env.codeset)) is not None
+
+            for finding in analyser.analyse(item.record, env.codeset, evidence, index_names=index_names):
                 item.results.append(self.specificity_rules[finding.rule].from_finding(finding, env))
 
     @staticmethod

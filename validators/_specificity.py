@@ -399,15 +399,29 @@ class SpecificityAnalyser:
             lines.append(text[left : right if right != -1 else len(text)])
         return _Evidence(self.read(" ; ".join(text[s:e] for s, e in spans)), " ; ".join(lines).lower(), note)
 
-    def analyse(self, record: CodeRecord, codeset: ICD10CMCodeSet, ev: _Evidence) -> list[Finding]:
-        """Findings for one code (rejecting ones first); empty when the evidence fits the code."""
+    def analyse(
+        self,
+        record: CodeRecord,
+        codeset: ICD10CMCodeSet,
+        ev: _Evidence,
+        *,
+        index_names: Callable[[CodeRecord], bool] | None = None,
+    ) -> list[Finding]:
+        """Findings for one code (rejecting ones first); empty when the evidence fits the code.
+
+        ``index_names(record)`` tells whether the evidence names an Alphabetic Index term leading to that code.
+        When it names one leading to this code ('Hemianopia (heteronymous)' H53.47 on 'bitemporal
+        hemianopia') and none leading to the family member that shares more of its words (H53.40
+        'Unspecified visual field defects'), the Index has chosen the code for those words, and the member
+        does not contradict it on the type/site axis.
+        """
         fam = self.family(record, codeset)
         findings: list[Finding] = []
         findings += self._laterality(fam, ev)
         findings += self._encounter(fam, ev)
         findings += self._acuity(fam, ev)
         findings += self._trimester(fam, ev)
-        findings += self._contradicted(fam, ev)
+        findings += self._contradicted(fam, ev, index_names)
         findings += self._undocumented(fam, ev)
         if not any(f.severity == "reject" for f in findings):
             findings += self._more_specific_or_gap(fam, ev)
@@ -571,7 +585,9 @@ class SpecificityAnalyser:
                 names["stage"] += 1
         return names.most_common(1)[0][0] if names else "type or site"
 
-    def _contradicted(self, fam: _Family, ev: _Evidence) -> list[Finding]:
+    def _contradicted(
+        self, fam: _Family, ev: _Evidence, index_names: Callable[[CodeRecord], bool] | None = None
+    ) -> list[Finding]:
         code = fam.code
         stated = ev.reading.signed
         weak = self._weak_stems
@@ -613,7 +629,9 @@ class SpecificityAnalyser:
             if any(t[0] == "+" and "-" + t[1:] in stated for t in only_theirs & hits):
                 continue
             better.append((len(hits), member, only_theirs | only_mine))
-        if not better:
+        if not better or (
+            index_names is not None and index_names(code.record) and not any(index_names(b[1].record) for b in better)
+        ):
             return self._contradicted_by_note(fam, ev)
         better.sort(key=lambda b: (-b[0], b[1].record.code))
         axis = self._axis(better[0][2])
