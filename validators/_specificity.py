@@ -405,15 +405,16 @@ class SpecificityAnalyser:
         codeset: ICD10CMCodeSet,
         ev: _Evidence,
         *,
-        index_names: Callable[[CodeRecord], bool] | None = None,
+        index_names: Callable[[CodeRecord], bool | None] | None = None,
     ) -> list[Finding]:
         """Findings for one code (rejecting ones first); empty when the evidence fits the code.
 
-        ``index_names(record)`` tells whether the evidence names an Alphabetic Index term leading to that code.
-        When it names one leading to this code ('Hemianopia (heteronymous)' H53.47 on 'bitemporal
-        hemianopia') and none leading to the family member that shares more of its words (H53.40
-        'Unspecified visual field defects'), the Index has chosen the code for those words, and the member
-        does not contradict it on the type/site axis.
+        ``index_names(record)`` tells whether a quote of the evidence names an Alphabetic Index term leading to
+        that code (None: the Index has no term for it). When one names a term leading to this code
+        ('Hemianopia (heteronymous)' H53.47 on 'bitemporal hemianopia') and none names a term leading to the
+        family member that shares more of its words (H53.40 'Unspecified visual field defects', which has
+        terms), the Index has chosen the code for those words, and the member does not contradict it on the
+        type/site axis.
         """
         fam = self.family(record, codeset)
         findings: list[Finding] = []
@@ -586,7 +587,7 @@ class SpecificityAnalyser:
         return names.most_common(1)[0][0] if names else "type or site"
 
     def _contradicted(
-        self, fam: _Family, ev: _Evidence, index_names: Callable[[CodeRecord], bool] | None = None
+        self, fam: _Family, ev: _Evidence, index_names: Callable[[CodeRecord], bool | None] | None = None
     ) -> list[Finding]:
         code = fam.code
         stated = ev.reading.signed
@@ -630,7 +631,9 @@ class SpecificityAnalyser:
                 continue
             better.append((len(hits), member, only_theirs | only_mine))
         if not better or (
-            index_names is not None and index_names(code.record) and not any(index_names(b[1].record) for b in better)
+            index_names is not None
+            and index_names(code.record)
+            and all(index_names(b[1].record) is False for b in better)
         ):
             return self._contradicted_by_note(fam, ev)
         better.sort(key=lambda b: (-b[0], b[1].record.code))
