@@ -248,13 +248,21 @@ def matrix(rows: Sequence[Mapping[str, float]], names: Sequence[str] = FEATURE_N
     )
 
 
+def shift_confidence(p: NDArray[np.float64] | float, offset: float) -> NDArray[np.float64]:
+    """``p`` moved by ``offset`` on the logit scale (monotone: the order of codes does not change)."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.asarray(1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) + offset))), dtype=np.float64)
+
+
 class AcceptanceModel:
     """A fitted acceptance model read from its JSON file. Thread-safe (immutable after load).
 
     ``probability`` returns calibrated probabilities; ``threshold(setting)`` the decision
     threshold chosen on out-of-fold micro-F1, ``strict_threshold(setting)`` the one that met the
-    precision target out of fold (autonomy uses it). Raises ``ConfigError`` for a file that is
-    not a medcode acceptance model.
+    precision target out of fold (autonomy uses it). A model trained on a site's charts may carry
+    ``confidence_offsets`` (per setting, on the logit scale): the probabilities and the thresholds
+    are both moved by it, so the confidence matches the share of codes the site's coders kept and
+    no decision changes. Raises ``ConfigError`` for a file that is not a medcode acceptance model.
     """
 
     def __init__(self, data: dict[str, Any], *, version: str) -> None:
@@ -269,8 +277,11 @@ class AcceptanceModel:
             for setting, cal in data["calibration"].items()
         }
         self.priors = CodePriors(**data["priors"])
-        self.thresholds: dict[str, float] = {k: float(v) for k, v in data["thresholds"].items()}
-        self.strict_thresholds: dict[str, float] = {k: float(v) for k, v in data.get("strict_thresholds", {}).items()}
+        self.offsets: dict[str, float] = {k: float(v) for k, v in data.get("confidence_offsets", {}).items()}
+        self.thresholds: dict[str, float] = {k: self._shift(float(v), k) for k, v in data["thresholds"].items()}
+        self.strict_thresholds: dict[str, float] = {
+            k: self._shift(float(v), k) for k, v in data.get("strict_thresholds", {}).items()
+        }
         self.top_k: dict[str, int] = {k: int(v) for k, v in data.get("top_k", {}).items()}
 
     @classmethod
@@ -286,16 +297,24 @@ class AcceptanceModel:
         """Raw boosted scores (log-odds before calibration) for a feature matrix in ``features`` order."""
         return self._ensemble.margin(x)
 
+    def _shift(self, p: float, setting: str) -> float:
+        """``p`` moved by the setting's confidence offset, to six decimals (unchanged without an offset)."""
+        offset = self.offsets.get(setting, 0.0)
+        return round(float(shift_confidence(p, offset)), 6) if offset else p
+
     def calibrate(self, margin: NDArray[np.float64], setting: str) -> NDArray[np.float64]:
         """The setting's isotonic map from raw scores to probabilities (clipped at the fitted range)."""
         xs, ys = self._calibration.get(setting) or self._calibration["all"]
         return np.interp(margin, xs, ys)
 
     def probability(self, rows: Sequence[Mapping[str, float]], setting: str) -> list[float]:
-        """Calibrated probability that a coder keeps each code of a note in ``setting``."""
+        """Calibrated probability that a coder keeps each code of a note in ``setting`` (four decimals), moved by
+        the setting's confidence offset when the model has one. The offset is applied to the rounded value and
+        the thresholds move with it, so every comparison with a threshold comes out as without it."""
         if not rows:
             return []
-        return [round(float(p), 4) for p in self.calibrate(self.margin(matrix(rows, self.features)), setting)]
+        calibrated = self.calibrate(self.margin(matrix(rows, self.features)), setting)
+        return [self._shift(round(float(p), 4), setting) for p in calibrated]
 
     def threshold(self, setting: str) -> float:
         return self.thresholds.get(setting, self.thresholds.get("default", 0.5))
@@ -364,9 +383,11 @@ def fit_acceptance(
     weights: NDArray[np.float64] | None = None,
     params: dict[str, Any] | None = None,
     features: Sequence[str] = FEATURE_NAMES,
+    confidence_offsets: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The model file's content: trees fitted on all rows (columns ``features``); ``calibration`` (per
-    setting, and ``all``) fitted on out-of-fold margins by the caller."""
+    setting, and ``all``) fitted on out-of-fold margins by the caller; ``confidence_offsets`` (per setting)
+    move probabilities and thresholds alike (see ``AcceptanceModel``)."""
     estimator = fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
     baseline, trees = export_trees(estimator)
     return {
@@ -379,6 +400,7 @@ def fit_acceptance(
         "calibration": {s: {"x": xs, "y": ys} for s, (xs, ys) in calibration.items()},
         "thresholds": thresholds,
         "strict_thresholds": strict_thresholds,
+        "confidence_offsets": confidence_offsets or {},
         "top_k": top_k,
         "priors": priors.as_dict(),
         "provenance": provenance,

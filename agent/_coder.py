@@ -369,7 +369,9 @@ class MedicalCoder:
         assessment = None
         if self.autonomy is not None:  # earned autonomy: the governance room classifies the note
             accepted = [v.canonical or v.code for v in verdicts if v.status == "accepted"]
-            assessment = self.autonomy.assess(note.note_type, note.setting, accepted)
+            assessment = self.autonomy.assess(
+                note.note_type, note.setting, accepted, model_version=self.proposer.model.version
+            )
         routing = self.policy.decide(
             [*verdicts, *procedure_verdicts],
             note.note_type,

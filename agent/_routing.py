@@ -184,11 +184,14 @@ class AutonomyGate(Protocol):
     """Earned autonomy, as the review stage's governance room provides it (wired by the CLI root).
 
     ``assess`` classifies a note by note type, setting and its validator-accepted codes and says
-    whether its case type may go out on its own; it raises ``MedcodeError`` when the grants
+    whether its case type may go out on its own (``model_version``: the acceptance model that gave the
+    codes their confidence); it raises ``MedcodeError`` when the grants
     cannot be read (the coder then fails the note rather than guess). ``close`` releases it.
     """
 
-    def assess(self, note_type: str | None, setting: str, codes: Sequence[str]) -> AutonomyAssessment: ...
+    def assess(
+        self, note_type: str | None, setting: str, codes: Sequence[str], *, model_version: str | None = None
+    ) -> AutonomyAssessment: ...
 
     def close(self) -> None: ...
 

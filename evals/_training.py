@@ -36,6 +36,7 @@ from medcode.agent._acceptance import (
     fit_acceptance,
     fit_isotonic,
     matrix,
+    shift_confidence,
 )
 from medcode.errors import InputError
 
@@ -381,6 +382,54 @@ def report(
     return out
 
 
+MIN_SITE_CODES = 20  # picked codes of a setting before the site's kept rate moves its confidence
+
+
+def site_offset(confidences: Sequence[float], labels: Sequence[int]) -> float:
+    """The logit offset that makes the mean confidence of these codes their kept rate (0 without codes).
+
+    The maximum-likelihood intercept of a logistic recalibration with the slope fixed at 1; found by
+    bisection, bounded to [-6, 6] (all kept or none kept).
+    """
+    if not confidences:
+        return 0.0
+    target = sum(labels) / len(labels)
+    p = np.asarray(confidences, dtype=np.float64)
+    lo, hi = -6.0, 6.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if float(shift_confidence(p, mid).mean()) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def site_offsets(
+    examples: Sequence[NoteExample],
+    probabilities: Sequence[Sequence[float]],
+    thresholds: dict[str, float],
+    site: str,
+) -> dict[str, float]:
+    """Per setting, the ``site_offset`` of the codes picked out of fold from the ``site``'s notes (settings with
+    fewer than ``MIN_SITE_CODES`` such codes get none)."""
+    picked: dict[str, tuple[list[float], list[int]]] = {}
+    for ex, probs in zip(examples, probabilities, strict=True):
+        if ex.dataset != site or ex.setting not in thresholds:
+            continue
+        chosen = set(select(ex, probs, thresholds[ex.setting]))
+        conf, kept = picked.setdefault(ex.setting, ([], []))
+        for code, p, y in zip(ex.codes, probs, ex.labels, strict=True):
+            if code in chosen:
+                conf.append(p)
+                kept.append(y)
+    return {
+        setting: round(site_offset(conf, kept), 4)
+        for setting, (conf, kept) in sorted(picked.items())
+        if len(conf) >= MIN_SITE_CODES
+    }
+
+
 def train_model(
     examples: Sequence[NoteExample],
     *,
@@ -393,8 +442,15 @@ def train_model(
     balance: bool = False,
     features: Sequence[str] = TRAINING_FEATURES,
     progress: bool = True,
+    site: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples."""
+    """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples.
+
+    ``site`` names the dataset of the site's own charts (``queue``): per setting with at
+    least ``MIN_SITE_CODES`` codes picked out of fold among them, the model gets the confidence offset that
+    makes their mean confidence the share the site's coders kept (``site_offsets``); the report's figures
+    are before it.
+    """
     cv = cross_validate(examples, k=k, seed=seed, features=features, params=params, balance=balance, progress=progress)
     calibration = calibrate_by_setting(examples, cv.margins)
     probabilities = [
@@ -402,6 +458,7 @@ def train_model(
     ]
     thresholds, strict = choose_thresholds(examples, probabilities, precision_target=precision_target)
     oof = report(examples, probabilities, thresholds, strict)
+    offsets = site_offsets(examples, probabilities, thresholds, site) if site else {}
     priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)
     x, y = _design(examples, priors, features)
     datasets = sorted({ex.dataset for ex in examples})
@@ -421,6 +478,7 @@ def train_model(
             "cv_folds": k,
             "seed": seed,
             "precision_target": precision_target,
+            "confidence_offsets_from": site if offsets else None,
             "balanced_settings": balance,
             "params": params or {},
             "out_of_fold": oof,
@@ -429,5 +487,6 @@ def train_model(
         weights=row_weights(examples, balance),
         params=params,
         features=features,
+        confidence_offsets=offsets,
     )
     return model, oof

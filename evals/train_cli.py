@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "if `regress` of it against the active model passes on the gate dataset; the switch is audited.",
     )
     tr.add_argument("--dataset", type=Path, action="append", default=[], help="labelled JSONL (repeatable)")
-    tr.add_argument("--from-queue", action="store_true", help="also learn from the review queue's finalised charts")
+    tr.add_argument(
+        "--from-queue",
+        action="store_true",
+        help="also learn from the review queue's finalised charts (their kept rate also sets the confidence level)",
+    )
     tr.add_argument("--out", type=Path, required=True, help="output directory (model.json, report.json, cache)")
     tr.add_argument("--cv", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
     tr.add_argument("--seed", type=int, default=0)
@@ -93,13 +97,35 @@ def _dataset_notes(path: Path, settings: Settings, limit: int | None) -> list[tu
     return [(name, note_for(doc, settings.max_note_chars), doc.codes) for doc in read_dataset(path, limit=limit)]
 
 
+def suspend_autonomy(settings: Settings, old: str | None, new: str | None) -> list[str]:
+    """Suspend every active autonomy grant before another acceptance model becomes active; their case types.
+
+    A grant's threshold is a confidence of the model whose codes its audits judged: under another model it
+    means something else, so the case types go back to review until they are granted again. The
+    suspension is a ``drift_alert`` for every case type, handled like monitoring's (audited). Raises
+    ``ConfigError`` for an unreadable autonomy policy.
+    """
+    from medcode.review.governance import AutonomyLedger
+
+    with AutonomyLedger(settings, create=False) as ledger:
+        active = sorted(g.case_type for g in ledger.grants() if g.status == "active")
+        if active:
+            ledger.raise_drift_alert(
+                "*",
+                source="medcode train --promote",
+                detail=f"acceptance model {old or 'packaged'} -> {new}: grant thresholds are the old model's confidences",
+            )
+    return active
+
+
 def promote(
     settings: Settings, challenger: Path, *, gate: Path, tolerance: float, out: Path
 ) -> tuple[bool, str, dict[str, Any]]:
     """Evaluate the active model and ``challenger`` on ``gate``; install the challenger when it passes.
 
     Returns (promoted, the comparison table, details). The switch is one audit-log record
-    (``acceptance_model_promoted``) or, on failure, ``acceptance_model_rejected``.
+    (``acceptance_model_promoted``) or, on failure, ``acceptance_model_rejected``. Before the switch, every
+    active autonomy grant is suspended (``suspend_autonomy``).
     """
     from medcode.agent._acceptance import active_model_path, load_acceptance_model
     from medcode.evals._harness import run_eval
@@ -122,6 +148,8 @@ def promote(
         "challenger_micro_f1": chall_metrics.get("micro_f1"),
         "failures": comparison.failures,
     }
+    if comparison.ok:
+        details["autonomy_suspended"] = suspend_autonomy(settings, champion_version, details["challenger"])
     with AuditLog(settings) as audit:
         if comparison.ok:
             target = active_model_path(settings)
@@ -179,10 +207,12 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         precision_target=args.precision_target,
         version=version,
         features=features,
+        site="queue" if args.from_queue else None,
     )
     model_path = args.out / "model.json"
     model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
     report = {"version": version, "thresholds": model["thresholds"], "strict_thresholds": model["strict_thresholds"]}
+    report["confidence_offsets"] = model["confidence_offsets"]
     report |= {"out_of_fold": oof, "trained_on": model["provenance"]["trained_on"]}
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -193,17 +223,28 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     if not args.promote:
         return 0
     with tempfile.TemporaryDirectory(prefix="medcode-gate-") as tmp:
-        ok, table, _details = promote(
+        ok, table, details = promote(
             settings, model_path, gate=args.gate_dataset, tolerance=args.gate_tolerance, out=Path(tmp)
         )
     print(table)
     print("PROMOTED: the new model is active" if ok else "NOT PROMOTED: the gate failed", file=sys.stderr)
+    if details.get("autonomy_suspended"):
+        print(
+            f"autonomy suspended for {', '.join(details['autonomy_suspended'])}: its thresholds were the old "
+            "model's confidences; audit and grant again (`medcode autonomy grant`)",
+            file=sys.stderr,
+        )
     return 0 if ok else 1
 
 
 def _print_report(report: dict[str, Any]) -> None:
     out = sys.stdout
     out.write(f"model {report['version']}; thresholds {report['thresholds']}; strict {report['strict_thresholds']}\n")
+    if report.get("confidence_offsets"):
+        out.write(
+            f"confidence offsets from the queue's charts (logit; thresholds move with them): "
+            f"{report['confidence_offsets']}; the figures below are before them\n"
+        )
     out.write("out-of-fold, per dataset:\n")
     out.write(f"  {'dataset':<22} {'notes':>5} {'P':>6} {'R':>6} {'F1':>6} {'ECE':>6} {'cand.R':>7}\n")
     rows: Sequence[tuple[str, dict[str, Any]]] = sorted(report["out_of_fold"].items())

@@ -140,7 +140,7 @@ class CalibrationReport(BaseModel):
     ``gap`` is mean confidence minus kept rate (above 0: overconfident), ``ece`` the count-weighted
     mean |kept rate - confidence| over ten equal-width bins (``bins``: low edge, mean confidence,
     kept rate, codes). A site whose coders keep fewer codes than the confidence says can retrain on
-    its own charts (``medcode train --from-queue``).
+    its own charts (``medcode train --from-queue``), which also sets the confidence to their kept rate.
     """
 
     codes: int = 0

@@ -101,14 +101,20 @@ def _hours(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 3600:.1f} h"
 
 
+_GAP_HINT, _GAP_HINT_CODES = 0.05, 20  # a gap worth acting on, over as many codes as `medcode train` needs
+
+
 def _calibration(cal: dict[str, Any]) -> str:
     if not cal["codes"]:
         return "no human-reviewed suggestion with a confidence yet"
     gap = cal["gap"]
     side = "on target" if gap == 0 else f"{'over' if gap > 0 else 'under'}confident by {abs(gap) * 100:.1f} points"
+    hint = ""
+    if abs(gap) >= _GAP_HINT and cal["codes"] >= _GAP_HINT_CODES:
+        hint = "; `medcode train --from-queue` learns from these charts and sets the confidence to the kept rate"
     return (
         f"mean confidence {_pct(cal['mean_confidence'])}, kept {_pct(cal['kept_rate'])} ({side}), "
-        f"ECE {cal['ece']:.3f} over {cal['codes']} suggestions"
+        f"ECE {cal['ece']:.3f} over {cal['codes']} suggestions{hint}"
     )
 
 

@@ -58,3 +58,15 @@ def test_a_site_missing_from_the_cache_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--features", str(cache), "--site", "site"])
     assert exit_info.value.code == 2
+
+
+def test_the_site_offset_variant_moves_only_the_confidence() -> None:
+    rng = random.Random(0)
+    generic = _notes("generic", 30, rng, telling="score")
+    site = _notes("site", 15, rng, telling="log_hits")
+    figures = run([*generic, *site], "site", [0, None], ["default", "site-offset"], folds=3, inner=3, seed=0)
+    for n in (0, -1):  # the same models and picks; only the confidence may move
+        assert {k: v for k, v in figures[(n, "default")].items() if k not in ("ece", "confidence")} == {
+            k: v for k, v in figures[(n, "site-offset")].items() if k not in ("ece", "confidence")
+        }
+    assert figures[(0, "site-offset")]["confidence"] == figures[(0, "default")]["confidence"]  # no history

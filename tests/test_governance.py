@@ -366,6 +366,55 @@ def test_a_drift_alert_suspends_the_grant(settings: Settings, ledger: AutonomyLe
         assert [r.payload["grant_id"] for r in log.records(event_type="autonomy_suspended")] == [grant.grant_id]
 
 
+def test_a_new_acceptance_model_suspends_every_grant(settings: Settings, ledger: AutonomyLedger) -> None:
+    """A grant's threshold is a confidence of the model its audits judged: promoting another model suspends it."""
+    from medcode.evals.train_cli import suspend_autonomy
+
+    assert suspend_autonomy(settings, None, "acceptance-x+1") == []  # no grant: nothing recorded
+    with AuditLog(settings) as log:
+        assert not list(log.records(event_type="drift_alert"))
+    with ReviewQueue(settings) as queue:
+        for _ in range(40):
+            _chart(queue, ledger, [("E78.5", 0.98)])
+    with AuditProgram(settings) as program:
+        program.sample(by="gina", seed=3)
+        _audit_all(program, default=["E78.5"])
+    ledger.grant("chronic", by="dana")
+    assert suspend_autonomy(settings, "acceptance-a+1", "acceptance-b+2") == ["chronic"]
+    assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"]).state == "suspended"
+    (grant,) = ledger.grants()
+    assert grant.status == "suspended" and grant.end and grant.end["reasons"][0].startswith("DRIFT_ALERT:")
+    with AuditLog(settings) as log:
+        (alert,) = log.records(event_type="drift_alert")
+        assert alert.payload["case_type"] == "*" and "acceptance-b+2" in alert.payload["detail"]
+        assert log.verify().ok
+
+
+def test_a_grant_holds_only_under_the_model_it_was_made_under(settings: Settings, ledger: AutonomyLedger) -> None:
+    with ReviewQueue(settings) as queue:
+        for _ in range(40):
+            _chart(queue, ledger, [("E78.5", 0.98)])
+    with AuditProgram(settings) as program:
+        program.sample(by="gina", seed=3)
+        _audit_all(program, default=["E78.5"])
+    ledger.grant("chronic", by="dana", model_version="acceptance-a+1")
+    assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"], model_version="acceptance-a+1").state == "granted"
+    assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"]).state == "granted"  # version not given
+    # An upgrade brings another model: the grant's threshold was the old model's confidence.
+    after = ledger.assess("outpatient_visit", "outpatient", ["E78.5"], model_version="acceptance-b+2")
+    assert after.state == "suspended" and after.threshold is None
+    (grant,) = ledger.grants()
+    assert grant.status == "suspended" and grant.end is not None
+    assert grant.end["reasons"] == ["MODEL_CHANGED"] and grant.end["granted_under"] == "acceptance-a+1"
+    assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"], model_version="acceptance-a+1").state == (
+        "suspended"
+    )  # it stays suspended until granted again
+    with AuditLog(settings) as log:
+        (record,) = log.records(event_type="autonomy_suspended")
+        assert record.payload["reasons"] == ["MODEL_CHANGED"] and record.payload["now"] == "acceptance-b+2"
+        assert log.verify().ok
+
+
 def test_editing_a_case_type_lapses_its_grant(settings: Settings, ledger: AutonomyLedger, tmp_path: Path) -> None:
     with ReviewQueue(settings) as queue:
         for _ in range(40):

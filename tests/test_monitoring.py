@@ -275,6 +275,9 @@ def test_confidence_is_compared_with_what_coders_kept() -> None:
     from medcode.monitoring.cli import _calibration
 
     assert "kept 50.0% (overconfident by 10.0 points), ECE 0.300 over 4 suggestions" in _calibration(cal.model_dump())
+    assert "--from-queue" not in _calibration(cal.model_dump())  # four codes are too few to act on
+    many = confidence_calibration([reviewed] * 5)
+    assert many.codes == 20 and "`medcode train --from-queue`" in _calibration(many.model_dump())
     assert "no human-reviewed suggestion" in _calibration(confidence_calibration([auto]).model_dump())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,14 @@ from medcode.cli import main
 from medcode.config import Settings
 from medcode.evals import read_dataset
 from medcode.evals._harness import note_for
-from medcode.evals._training import NoteExample, collect_examples, folds_for, select, train_model
+from medcode.evals._training import (
+    NoteExample,
+    collect_examples,
+    folds_for,
+    select,
+    site_offset,
+    train_model,
+)
 from medcode.evals.train_cli import queue_notes
 from medcode.review import AuditLog, CodingDecision, ReviewQueue
 
@@ -117,6 +125,46 @@ def test_priors_are_log_document_shares_per_setting() -> None:
     assert priors.features("I10", "case-report") == priors.features("I10", "all")
 
 
+def _generated(dataset: str, n: int, rng: random.Random, *, keep: float) -> list[NoteExample]:
+    """Outpatient notes of eight candidates; the three with a high ``score`` are gold with probability ``keep``."""
+    out = []
+    for i in range(n):
+        codes = [f"X{i:02d}.{j}" for j in range(8)]
+        rows = [{"score": (2.0 if j < 3 else 0.0) + rng.gauss(0, 0.4)} for j in range(8)]
+        gold = [c for j, c in enumerate(codes[:3]) if rng.random() < keep] or [codes[7]]
+        out.append(NoteExample(f"{dataset}-{i}", dataset, "outpatient", gold, codes, rows))
+    return out
+
+
+def test_the_sites_kept_rate_sets_the_confidence_and_changes_no_pick(tmp_path: Path) -> None:
+    """A site whose coders keep half of what the generic notes keep: confidence follows the site, picks do not move."""
+    rng = random.Random(0)
+    examples = [*_generated("generic", 40, rng, keep=0.9), *_generated("queue", 20, rng, keep=0.45)]
+    plain, _ = train_model(examples, k=3, version="t", progress=False)
+    sited, _ = train_model(examples, k=3, version="t", progress=False, site="queue")
+    assert plain["confidence_offsets"] == {} and sited["confidence_offsets"]["outpatient"] < -0.5
+    assert sited["provenance"]["confidence_offsets_from"] == "queue"
+    a, b = AcceptanceModel(plain, version="a"), AcceptanceModel(sited, version="b")
+    assert b.threshold("outpatient") < a.threshold("outpatient")  # the threshold moves with the confidence
+    picked_a, picked_b, kept = [], [], []
+    for ex in examples[40:]:
+        pa, pb = a.probability(ex.rows, ex.setting), b.probability(ex.rows, ex.setting)
+        assert select(ex, pa, a.threshold(ex.setting)) == select(ex, pb, b.threshold(ex.setting))
+        chosen = set(select(ex, pb, b.threshold(ex.setting)))
+        for code, p, q, y in zip(ex.codes, pa, pb, ex.labels, strict=True):
+            if code in chosen:
+                picked_a.append(p)
+                picked_b.append(q)
+                kept.append(y)
+    rate = sum(kept) / len(kept)
+    assert abs(np.mean(picked_b) - rate) < abs(np.mean(picked_a) - rate) - 0.15  # honest at the site now
+    # Too few of the site's codes leave the confidence alone.
+    few, _ = train_model([*examples[:40], *examples[40:42]], k=3, version="t", progress=False, site="queue")
+    assert few["confidence_offsets"] == {}
+    assert site_offset([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0]) < 0 and site_offset([], []) == 0.0
+    assert site_offset([0.2, 0.3], [1, 1]) > 5  # all kept: bounded, not infinite
+
+
 def test_bad_model_files_are_config_errors(tmp_path: Path, small_index_settings: Settings) -> None:
     from medcode.errors import ConfigError
 
@@ -180,6 +228,8 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     with AuditLog(settings) as audit:
         events = [r.event_type for r in audit.tail(5)]
         assert "acceptance_model_promoted" in events and events[-1] == "acceptance_model_rejected"
+        (promoted,) = audit.records(event_type="acceptance_model_promoted")
+        assert promoted.payload["autonomy_suspended"] == []  # no grant was active (see test_governance)
         assert audit.verify().ok
     # A bad invocation is a clear error, exit 2.
     assert main(["--data-dir", data_dir, "train", "--out", str(tmp_path / "x")]) == 2

@@ -15,8 +15,11 @@ the outer folds, so every site note is scored once per N, by a model that never 
 
 Ways to learn from the site, compared at every N (``--variants``): ``default`` (what ``medcode
 train`` fits: the site's charts join the training notes, and calibration and thresholds come from
-every note of the setting) and ``with-priors`` (``--with-priors``: also how often the training
-labels, the site's included, carry a code or its category). Figures are micro P/R/F1, the mean
+every note of the setting), ``with-priors`` (``--with-priors``: also how often the training
+labels, the site's included, carry a code or its category) and ``site-offset`` (what ``medcode
+train --from-queue`` fits: the default model, its confidence and thresholds moved on the logit scale
+so that over the codes the inner folds picked in the site's history (20 at least) the mean
+confidence is the share its coders kept; no pick changes). Figures are micro P/R/F1, the mean
 confidence of the proposed codes (beside the precision it should match) and their ECE, each the
 median over ``--seeds`` (a seed shuffles the outer folds, the history order and the inner folds).
 Nothing is tuned here: every threshold and calibration comes from inner folds.
@@ -48,7 +51,7 @@ from medcode.evals._training import (
     train_model,
 )
 
-VARIANTS = {"default": TRAINING_FEATURES, "with-priors": FEATURE_NAMES}
+VARIANTS = {"default": TRAINING_FEATURES, "with-priors": FEATURE_NAMES, "site-offset": TRAINING_FEATURES}
 
 
 def _held_out(model: AcceptanceModel, test: Sequence[NoteExample]) -> tuple[list[list[str]], list[float], list[int]]:
@@ -91,11 +94,20 @@ def run(
         rest = [ex for ex, g in zip(site_notes, outer, strict=True) if g != f]
         rng.shuffle(rest)
         history[f] = rest
+    trained: dict[tuple[int, int | None, tuple[str, ...]], dict[str, Any]] = {}
     for f, n, variant in tqdm(jobs, desc=f"seed {seed}", unit="model", file=sys.stderr):
         test = [ex for ex, g in zip(site_notes, outer, strict=True) if g == f]
         size = len(history[f]) if n is None else min(n, len(history[f]))
         train = [*generic, *history[f][:size]]
-        content, _ = train_model(train, k=inner, seed=seed, version="bench", features=VARIANTS[variant], progress=False)
+        features = tuple(VARIANTS[variant])
+        if (f, n, features) not in trained:  # variants that differ only after training share the model
+            content, _ = train_model(
+                train, k=inner, seed=seed, version="bench", features=features, site=site, progress=False
+            )
+            trained = {(f, n, features): content}
+        content = trained[(f, n, features)]
+        if variant != "site-offset":
+            content = {**content, "confidence_offsets": {}}
         picks, conf, labels = _held_out(AcceptanceModel(content, version="bench"), test)
         key = (-1 if n is None else n, variant)
         slot = pooled.setdefault(key, {"picks": [], "conf": [], "labels": [], "test": [], "sizes": []})

@@ -115,6 +115,12 @@ def _end_grant(
     return append_record(store, conn, event, payload, chart_id=None, allow_text=allow_text)
 
 
+def _model_changed(grant: Grant, model_version: str | None) -> bool:
+    """Whether the grant was made under an acceptance model other than ``model_version`` (both known)."""
+    granted_under = grant.evidence.get("acceptance_model")
+    return bool(granted_under and model_version and granted_under != model_version)
+
+
 def recheck_grant(
     store: ReviewStore,
     conn: Connection,
@@ -250,8 +256,14 @@ class AutonomyLedger:
 
     # -- the routing gate ----------------------------------------------------------------------
 
-    def assess(self, note_type: str | None, setting: str, codes: Sequence[str]) -> AutonomyAssessment:
-        """Classify a note and say whether its case type may go out alone (``AutonomyGate``)."""
+    def assess(
+        self, note_type: str | None, setting: str, codes: Sequence[str], *, model_version: str | None = None
+    ) -> AutonomyAssessment:
+        """Classify a note and say whether its case type may go out alone (``AutonomyGate``).
+
+        ``model_version`` is the acceptance model that gave the codes their confidence: a grant made under
+        another model is suspended here (``MODEL_CHANGED``), since its threshold is that model's confidence.
+        """
         codes = list(codes)
         risk = self.hcc.among(codes)
         case_type = self.policy.classify(note_type, setting, codes)
@@ -262,6 +274,8 @@ class AutonomyLedger:
             self.handle_drift_alerts()
             with self.store.read() as conn:
                 grant = current_grants(conn).get(case_type.id)
+            if grant is not None and grant.status == "active" and _model_changed(grant, model_version):
+                grant = self._suspend_for_model(case_type.id, model_version)
         state = "not_granted"
         if grant is not None and grant.case_type_sha256 == case_type.sha256:
             state = {"active": "granted", "suspended": "suspended"}.get(grant.status, "not_granted")
@@ -273,6 +287,26 @@ class AutonomyLedger:
             risk_adjustment_codes=risk,
             version=self.version,
         )
+
+    def _suspend_for_model(self, case_type: str, model_version: str | None) -> Grant | None:
+        """Suspend the case type's active grant made under another acceptance model; the grant as it is now."""
+        store = self._store()
+        with store.write() as conn:
+            store.lock_audit_head(conn)
+            grant = current_grants(conn).get(case_type)  # another process may have suspended it meanwhile
+            if grant is not None and grant.status == "active" and _model_changed(grant, model_version):
+                _end_grant(
+                    store,
+                    conn,
+                    grant,
+                    status="suspended",
+                    by=AUTOMATIC,
+                    reasons=["MODEL_CHANGED"],
+                    details={"granted_under": grant.evidence.get("acceptance_model"), "now": model_version},
+                    allow_text=self.store_note_text,
+                )
+                grant = grant_row(conn, grant.grant_id)
+            return grant
 
     # -- drift ---------------------------------------------------------------------------------
 
@@ -376,8 +410,11 @@ class AutonomyLedger:
                 append_record(s, conn, "autonomy_evaluated", payload, chart_id=None, allow_text=self.store_note_text)
         return results
 
-    def grant(self, case_type: str, *, by: str, reason: str | None = None) -> Grant:
+    def grant(self, case_type: str, *, by: str, reason: str | None = None, model_version: str | None = None) -> Grant:
         """Grant autonomy to a case type whose audits meet its targets (evaluated now, in the transaction).
+
+        ``model_version`` (the active acceptance model) is kept with the grant: routing under another model
+        suspends it (see ``assess``).
 
         Raises ``NotEligibleError`` (and records ``autonomy_grant_refused``) when they do not,
         ``InputError`` when the case type is unknown or already holds an active grant.
@@ -423,6 +460,7 @@ class AutonomyLedger:
                     "approved_by": definition.approved_by,
                     "approved_on": definition.approved_on.isoformat(),
                     "reason": reason,
+                    "acceptance_model": model_version,
                 }
                 at = now_iso()
                 result = conn.execute(

@@ -419,8 +419,13 @@ def _autonomy_evaluate(args: argparse.Namespace, ctx: CommandContext) -> int:
 
 
 def _autonomy_grant(args: argparse.Namespace, ctx: CommandContext) -> int:
+    from medcode.agent import load_acceptance_model
+
+    model = load_acceptance_model(ctx.settings)  # the grant holds while this model gives the confidences
     with _ledger(ctx) as ledger:
-        grant = ledger.grant(args.case_type, by=args.by, reason=args.reason)
+        grant = ledger.grant(
+            args.case_type, by=args.by, reason=args.reason, model_version=model.version if model else None
+        )
     sys.stdout.write(
         f"granted {grant.case_type} autonomy (grant {grant.grant_id}) at confidence threshold {grant.threshold:.3f}\n"
     )
