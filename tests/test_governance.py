@@ -346,14 +346,19 @@ def test_grant_then_injected_errors_suspend_it(settings: Settings, ledger: Auton
     assert chronic.grant_state == "suspended" and chronic.evaluation.autonomous.claim_precision.n == 3
 
 
-def test_a_drift_alert_suspends_the_grant(settings: Settings, ledger: AutonomyLedger) -> None:
+def _grant_chronic(settings: Settings, ledger: AutonomyLedger, model_version: str | None = None) -> None:
+    """40 audited, all-correct E78.5 charts, then a grant for the chronic case type."""
     with ReviewQueue(settings) as queue:
         for _ in range(40):
             _chart(queue, ledger, [("E78.5", 0.98)])
     with AuditProgram(settings) as program:
         program.sample(by="gina", seed=3)
         _audit_all(program, default=["E78.5"])
-    ledger.grant("chronic", by="dana")
+    ledger.grant("chronic", by="dana", model_version=model_version)
+
+
+def test_a_drift_alert_suspends_the_grant(settings: Settings, ledger: AutonomyLedger) -> None:
+    _grant_chronic(settings, ledger)
     assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"]).state == "granted"
     with AuditLog(settings) as log:  # what the monitoring room does: an audit-log event, nothing else
         alert = log.append("drift_alert", {"case_type": "chronic", "source": "monitoring", "detail": "psi 0.31"})
@@ -373,13 +378,7 @@ def test_a_new_acceptance_model_suspends_every_grant(settings: Settings, ledger:
     assert suspend_autonomy(settings, None, "acceptance-x+1") == []  # no grant: nothing recorded
     with AuditLog(settings) as log:
         assert not list(log.records(event_type="drift_alert"))
-    with ReviewQueue(settings) as queue:
-        for _ in range(40):
-            _chart(queue, ledger, [("E78.5", 0.98)])
-    with AuditProgram(settings) as program:
-        program.sample(by="gina", seed=3)
-        _audit_all(program, default=["E78.5"])
-    ledger.grant("chronic", by="dana")
+    _grant_chronic(settings, ledger)
     assert suspend_autonomy(settings, "acceptance-a+1", "acceptance-b+2") == ["chronic"]
     assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"]).state == "suspended"
     (grant,) = ledger.grants()
@@ -391,13 +390,7 @@ def test_a_new_acceptance_model_suspends_every_grant(settings: Settings, ledger:
 
 
 def test_a_grant_holds_only_under_the_model_it_was_made_under(settings: Settings, ledger: AutonomyLedger) -> None:
-    with ReviewQueue(settings) as queue:
-        for _ in range(40):
-            _chart(queue, ledger, [("E78.5", 0.98)])
-    with AuditProgram(settings) as program:
-        program.sample(by="gina", seed=3)
-        _audit_all(program, default=["E78.5"])
-    ledger.grant("chronic", by="dana", model_version="acceptance-a+1")
+    _grant_chronic(settings, ledger, model_version="acceptance-a+1")
     assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"], model_version="acceptance-a+1").state == "granted"
     assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"]).state == "granted"  # version not given
     # An upgrade brings another model: the grant's threshold was the old model's confidence.
