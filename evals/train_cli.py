@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "human-reviewed charts (accepted and added codes positive, the rest negative). Runs the real pipeline on "
         "every note (features are cached in OUT/features.jsonl, so a rerun resumes), prints out-of-fold figures "
         "and writes OUT/model.json and OUT/report.json. With --promote the new model replaces the active one only "
-        "if `regress` of it against the active model passes on the gate dataset; the switch is audited.",
+        "if `regress` of it against the active model passes on the gate dataset; the switch is audited and "
+        "suspends active autonomy grants (their thresholds were the old model's confidences). With --from-queue "
+        "the queue's charts also set the confidence level (their kept rate).",
     )
     tr.add_argument("--dataset", type=Path, action="append", default=[], help="labelled JSONL (repeatable)")
     tr.add_argument(

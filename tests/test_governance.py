@@ -346,15 +346,18 @@ def test_grant_then_injected_errors_suspend_it(settings: Settings, ledger: Auton
     assert chronic.grant_state == "suspended" and chronic.evaluation.autonomous.claim_precision.n == 3
 
 
-def _grant_chronic(settings: Settings, ledger: AutonomyLedger, model_version: str | None = None) -> None:
-    """40 audited, all-correct E78.5 charts, then a grant for the chronic case type."""
+def _grant_chronic(
+    settings: Settings, ledger: AutonomyLedger, model_version: str | None = None, *, grant: bool = True
+) -> None:
+    """40 audited, all-correct E78.5 charts, then (unless ``grant`` is off) a grant for the chronic case type."""
     with ReviewQueue(settings) as queue:
         for _ in range(40):
             _chart(queue, ledger, [("E78.5", 0.98)])
     with AuditProgram(settings) as program:
         program.sample(by="gina", seed=3)
         _audit_all(program, default=["E78.5"])
-    ledger.grant("chronic", by="dana", model_version=model_version)
+    if grant:
+        ledger.grant("chronic", by="dana", model_version=model_version)
 
 
 def test_a_drift_alert_suspends_the_grant(settings: Settings, ledger: AutonomyLedger) -> None:
@@ -406,6 +409,22 @@ def test_a_grant_holds_only_under_the_model_it_was_made_under(settings: Settings
         (record,) = log.records(event_type="autonomy_suspended")
         assert record.payload["reasons"] == ["MODEL_CHANGED"] and record.payload["now"] == "acceptance-b+2"
         assert log.verify().ok
+
+
+def test_the_grant_command_records_the_active_model(
+    settings: Settings, ledger: AutonomyLedger, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medcode.agent import load_acceptance_model
+    from medcode.cli import main
+
+    _grant_chronic(settings, ledger, grant=False)
+    monkeypatch.setenv("MEDCODE_AUTONOMY_POLICY_FILE", str(settings.autonomy_policy_file))
+    assert main(["--data-dir", str(settings.data_dir), "autonomy", "grant", "chronic", "--by", "dana"]) == 0
+    model = load_acceptance_model(settings)
+    assert model is not None and f"under acceptance model {model.version}" in capsys.readouterr().out
+    (grant,) = ledger.grants()
+    assert grant.evidence["acceptance_model"] == model.version
+    assert ledger.assess("outpatient_visit", "outpatient", ["E78.5"], model_version=model.version).state == "granted"
 
 
 def test_editing_a_case_type_lapses_its_grant(settings: Settings, ledger: AutonomyLedger, tmp_path: Path) -> None:

@@ -426,8 +426,10 @@ def _autonomy_grant(args: argparse.Namespace, ctx: CommandContext) -> int:
         grant = ledger.grant(
             args.case_type, by=args.by, reason=args.reason, model_version=model.version if model else None
         )
+    under = f" under acceptance model {model.version}" if model else ""
     sys.stdout.write(
-        f"granted {grant.case_type} autonomy (grant {grant.grant_id}) at confidence threshold {grant.threshold:.3f}\n"
+        f"granted {grant.case_type} autonomy (grant {grant.grant_id}) at confidence threshold "
+        f"{grant.threshold:.3f}{under}\n"
     )
     return 0
 
