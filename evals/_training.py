@@ -301,6 +301,18 @@ def select(example: NoteExample, probabilities: Sequence[float], threshold: floa
     return [example.codes[i] for i in kept]
 
 
+def picked(
+    example: NoteExample, probabilities: Sequence[float], threshold: float
+) -> tuple[list[str], list[float], list[int]]:
+    """The codes ``select`` keeps, and the probability and label of each (in candidate order)."""
+    pick = select(example, probabilities, threshold)
+    chosen = set(pick)
+    rows = [
+        (float(p), y) for code, p, y in zip(example.codes, probabilities, example.labels, strict=True) if code in chosen
+    ]
+    return pick, [p for p, _ in rows], [y for _, y in rows]
+
+
 def score_selection(examples: Sequence[NoteExample], picks: Sequence[Sequence[str]]) -> dict[str, float]:
     """Micro precision/recall/F1 of picked codes against every gold code (candidates or not)."""
     tp = fp = fn = 0
@@ -353,16 +365,14 @@ def report(
     for dataset in sorted({ex.dataset for ex in examples}):
         idx = [i for i, ex in enumerate(examples) if ex.dataset == dataset]
         subset = [examples[i] for i in idx]
-        picks = [select(examples[i], probabilities[i], thresholds[examples[i].setting]) for i in idx]
+        picks: list[list[str]] = []
         chosen_p: list[float] = []
         chosen_y: list[int] = []
         for i in idx:
-            ex = examples[i]
-            pick = set(select(ex, probabilities[i], thresholds[ex.setting]))
-            for code, p, y in zip(ex.codes, probabilities[i], ex.labels, strict=True):
-                if code in pick:
-                    chosen_p.append(float(p))
-                    chosen_y.append(y)
+            pick, conf, labels = picked(examples[i], probabilities[i], thresholds[examples[i].setting])
+            picks.append(pick)
+            chosen_p += conf
+            chosen_y += labels
         gold_total = sum(len(set(ex.gold)) for ex in subset)
         in_candidates = sum(len(set(ex.gold) & set(ex.codes)) for ex in subset)
         entry: dict[str, Any] = {
@@ -413,19 +423,17 @@ def site_offsets(
 ) -> dict[str, float]:
     """Per setting, the ``site_offset`` of the codes picked out of fold from the ``site``'s notes (settings with
     fewer than ``MIN_SITE_CODES`` such codes get none)."""
-    picked: dict[str, tuple[list[float], list[int]]] = {}
+    by_setting: dict[str, tuple[list[float], list[int]]] = {}
     for ex, probs in zip(examples, probabilities, strict=True):
         if ex.dataset != site or ex.setting not in thresholds:
             continue
-        chosen = set(select(ex, probs, thresholds[ex.setting]))
-        conf, kept = picked.setdefault(ex.setting, ([], []))
-        for code, p, y in zip(ex.codes, probs, ex.labels, strict=True):
-            if code in chosen:
-                conf.append(p)
-                kept.append(y)
+        _, conf, kept = picked(ex, probs, thresholds[ex.setting])
+        confidences, labels = by_setting.setdefault(ex.setting, ([], []))
+        confidences += conf
+        labels += kept
     return {
         setting: round(site_offset(conf, kept), 4)
-        for setting, (conf, kept) in sorted(picked.items())
+        for setting, (conf, kept) in sorted(by_setting.items())
         if len(conf) >= MIN_SITE_CODES
     }
 

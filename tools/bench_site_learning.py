@@ -46,8 +46,8 @@ from medcode.evals._training import (
     _with_priors,
     calibration_error,
     folds_for,
+    picked,
     score_selection,
-    select,
     train_model,
 )
 
@@ -60,14 +60,12 @@ def _held_out(model: AcceptanceModel, test: Sequence[NoteExample]) -> tuple[list
     conf: list[float] = []
     labels: list[int] = []
     for ex in test:
-        probs = model.probability(_with_priors(ex, model.priors), ex.setting)
-        pick = select(ex, probs, model.threshold(ex.setting))
+        pick, c, y = picked(
+            ex, model.probability(_with_priors(ex, model.priors), ex.setting), model.threshold(ex.setting)
+        )
         picks.append(pick)
-        chosen = set(pick)
-        for code, p, y in zip(ex.codes, probs, ex.labels, strict=True):
-            if code in chosen:
-                conf.append(p)
-                labels.append(y)
+        conf += c
+        labels += y
     return picks, conf, labels
 
 
@@ -94,18 +92,18 @@ def run(
         rest = [ex for ex, g in zip(site_notes, outer, strict=True) if g != f]
         rng.shuffle(rest)
         history[f] = rest
-    trained: dict[tuple[int, int | None, tuple[str, ...]], dict[str, Any]] = {}
+    last: tuple[tuple[int, int | None, tuple[str, ...]], dict[str, Any]] | None = None
     for f, n, variant in tqdm(jobs, desc=f"seed {seed}", unit="model", file=sys.stderr):
         test = [ex for ex, g in zip(site_notes, outer, strict=True) if g == f]
         size = len(history[f]) if n is None else min(n, len(history[f]))
         train = [*generic, *history[f][:size]]
         features = tuple(VARIANTS[variant])
-        if (f, n, features) not in trained:  # variants that differ only after training share the model
+        if last is None or last[0] != (f, n, features):  # variants that differ only after training share the model
             content, _ = train_model(
                 train, k=inner, seed=seed, version="bench", features=features, site=site, progress=False
             )
-            trained = {(f, n, features): content}
-        content = trained[(f, n, features)]
+            last = ((f, n, features), content)
+        content = last[1]
         if variant != "site-offset":
             content = {**content, "confidence_offsets": {}}
         picks, conf, labels = _held_out(AcceptanceModel(content, version="bench"), test)

@@ -369,13 +369,13 @@ class ValidatorPipeline:
             assert item.record is not None
             quotes = supported[item.index]
             evidence = analyser.evidence([(c.start, c.end) for c in quotes], note)
-            said = [scorer.quote_text(c.text) for c in quotes]
 
-            def index_names(record: CodeRecord, said: list[str] = said) -> bool | None:
+            def index_names(record: CodeRecord, quotes: list[SpanCheck] = quotes) -> bool | None:
+                # called only when a family member competes with the code: most codes never read their quotes here
                 terms = scorer.index_terms(record, env.codeset)
                 if not terms:
                     return None  # the Index has no term for the code (new since the Index's release)
-                return any(scorer.index_match(quote, terms) is not None for quote in said)
+                return any(scorer.index_match(scorer.quote_text(c.text), terms) is not None for c in quotes)
 
             for finding in analyser.analyse(item.record, env.codeset, evidence, index_names=index_names):
                 item.results.append(self.specificity_rules[finding.rule].from_finding(finding, env))
