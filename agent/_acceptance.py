@@ -290,7 +290,7 @@ class AcceptanceModel:
         try:
             raw = path.read_bytes()
             return cls(json.loads(raw), version=_version(raw))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"cannot read acceptance model {path}: {exc}") from None
 
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,11 @@ def test_bad_model_files_are_config_errors(tmp_path: Path, small_index_settings:
     bad.write_text('{"kind": "something else"}', encoding="utf-8")
     with pytest.raises(ConfigError, match="not a medcode acceptance model"):
         AcceptanceModel.from_file(bad)
+    packaged = json.loads(resources.files("medcode.agent").joinpath("data/acceptance.json").read_text("utf-8"))
+    for field in ("thresholds", "confidence_offsets"):  # a list where an object belongs
+        bad.write_text(json.dumps({**packaged, field: [0.3]}), encoding="utf-8")
+        with pytest.raises(ConfigError, match="cannot read acceptance model"):
+            AcceptanceModel.from_file(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_acceptance_model(small_index_settings.model_copy(update={"acceptance_model": tmp_path / "nope.json"}))
 
