@@ -105,6 +105,13 @@ def _model_dir() -> Path:
     return _resolve(Settings().embedder)[0]
 
 
+def _encode(tok: Any, chunk: Sequence[tuple[str, ...] | tuple[str, str, int]]) -> Any:
+    """A batch of (span, title, ...) pairs as padded model inputs (pairs truncated to 128 tokens)."""
+    return tok(
+        [c[0] for c in chunk], [c[1] for c in chunk], truncation=True, max_length=128, padding=True, return_tensors="pt"
+    )
+
+
 def _fit_one(train: list[tuple[str, str, int]], *, seed: int, epochs: int, lr: float, batch: int) -> Any:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -126,14 +133,7 @@ def _fit_one(train: list[tuple[str, str, int]], *, seed: int, epochs: int, lr: f
         rng.shuffle(order)
         for b in range(0, len(order), batch):
             chunk = [train[i] for i in order[b : b + batch]]
-            enc = tok(
-                [c[0] for c in chunk],
-                [c[1] for c in chunk],
-                truncation=True,
-                max_length=128,
-                padding=True,
-                return_tensors="pt",
-            )
+            enc = _encode(tok, chunk)
             logits = model(**enc).logits.squeeze(-1)
             loss = loss_fn(logits, torch.tensor([float(c[2]) for c in chunk]))
             loss.backward()
@@ -154,14 +154,7 @@ def _score(tok: Any, model: Any, pairs: list[tuple[str, str]], batch: int = 128)
     with torch.inference_mode():
         for b in range(0, len(pairs), batch):
             chunk = pairs[b : b + batch]
-            enc = tok(
-                [c[0] for c in chunk],
-                [c[1] for c in chunk],
-                truncation=True,
-                max_length=128,
-                padding=True,
-                return_tensors="pt",
-            )
+            enc = _encode(tok, chunk)
             out += model(**enc).logits.squeeze(-1).tolist()
     return out
 
