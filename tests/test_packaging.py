@@ -77,6 +77,22 @@ def test_the_wheel_has_one_top_level_name_and_no_tools_or_tests(wheel: Path) -> 
         assert data in names, data
 
 
+def test_every_data_file_of_a_stage_ships_in_the_wheel(wheel: Path) -> None:
+    """A file a stage reads at run time (model, rules, prompts) is in the wheel, not only in an editable install.
+
+    The acceptance model, the proposers' settings and the FHIR mappings (``agent/data/*.json``) were once left out:
+    only ``pip install -e`` worked."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = [
+        f"medcode/{path.relative_to(ROOT).as_posix()}"
+        for stage in STAGES
+        for path in (ROOT / stage).rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    ]
+    assert "medcode/agent/data/acceptance.json" in expected
+    assert [name for name in expected if name not in names] == []
+
+
 def test_the_package_dir_mapping_names_every_stage_folder() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     assert config["package-dir"] == {"medcode": "medcode", **{f"medcode.{s}": s for s in STAGES}}
