@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,14 +55,19 @@ def default_threads() -> int:
 class Embedder:
     """L2-normalised sentence embeddings (cosine similarity = dot product).
 
-    Raises ``ConfigError`` when the model cannot be found. The model loads on first use.
+    Raises ``ConfigError`` when the model cannot be found. The model loads on first use. ``encode(...,
+    cache=True)`` remembers the last ``cache_size`` texts it embedded: the validators' quotes are mostly the
+    note sentences retrieval has just embedded (103 of 115 on 15 CodiEsp dev notes).
     """
 
-    def __init__(self, spec: str, threads: int | None = None) -> None:
+    def __init__(self, spec: str, threads: int | None = None, cache_size: int = 4096) -> None:
         self.model_dir, self.id = _resolve(spec)
         self.threads = threads or default_threads()
+        self.cache_size = cache_size
         self._model: Any = None
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -87,13 +93,36 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self._load().get_sentence_embedding_dimension())
+        model = self._load()
+        # sentence-transformers 6 renamed the method (the old name warns); older releases have only the old one.
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> NDArray[np.float32]:
-        """Embed texts; returns an ``(n, dim)`` float32 array of unit vectors."""
+    def encode(self, texts: list[str], batch_size: int = 64, *, cache: bool = False) -> NDArray[np.float32]:
+        """Embed texts; returns an ``(n, dim)`` float32 array of unit vectors.
+
+        With ``cache`` the texts embedded recently (with ``cache`` too) are not embedded again."""
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if not cache:
+            return self._embed(model, texts, batch_size)
+        with self._recent_lock:
+            known = {t: self._recent[t] for t in texts if t in self._recent}
+            for t in known:
+                self._recent.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            fresh = dict(zip(missing, self._embed(model, missing, batch_size), strict=True))
+            known.update(fresh)
+            with self._recent_lock:
+                self._recent.update(fresh)
+                while len(self._recent) > self.cache_size:
+                    self._recent.popitem(last=False)
+        return np.stack([known[t] for t in texts])
+
+    @staticmethod
+    def _embed(model: Any, texts: list[str], batch_size: int) -> NDArray[np.float32]:
         vectors = model.encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )

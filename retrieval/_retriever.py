@@ -318,7 +318,7 @@ class HybridRetriever:
                 if e is not None:
                     variant_texts.append(e)
                     owner.append(i)
-            vectors = self.embedder.encode(variant_texts)
+            vectors = self.embedder.encode(variant_texts, cache=True)
             results = self.index.dense(vectors, n_units, categories)
             best: list[dict[int, float]] = [{} for _ in queries]
             for i, vector, hits in zip(owner, vectors, results, strict=True):

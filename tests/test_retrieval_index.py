@@ -124,6 +124,27 @@ def test_embedding_threads_default_to_the_cpus_the_process_may_use(small_index: 
     assert Embedder.from_settings(pinned).threads == 3
 
 
+def test_cached_encoding_matches_plain_and_keeps_only_the_latest_texts(retriever: HybridRetriever) -> None:
+    """``encode(cache=True)``: the same vectors as a plain call, repeats served from memory, oldest texts evicted."""
+    import numpy as np
+
+    from medcode.retrieval._embedder import Embedder
+
+    embedder = Embedder(str(retriever.embedder.model_dir), threads=1, cache_size=3)
+    texts = ["chest pain", "type 2 diabetes", "chest pain", "fall from ladder"]
+    plain = embedder.encode(texts)
+    cached = embedder.encode(texts, cache=True)
+    assert cached.shape == plain.shape == (4, embedder.dimension)
+    assert np.allclose(cached, plain, atol=1e-5)
+    assert np.array_equal(cached[0], cached[2])  # a repeat within one call is embedded once
+    assert list(embedder._recent) == ["chest pain", "type 2 diabetes", "fall from ladder"]
+    again = embedder.encode(["type 2 diabetes"], cache=True)  # served from memory, now the most recent
+    assert np.array_equal(again[0], cached[1])
+    embedder.encode(["asthma"], cache=True)
+    assert list(embedder._recent) == ["fall from ladder", "type 2 diabetes", "asthma"]  # "chest pain" evicted
+    assert embedder.encode([], cache=True).shape == (0, embedder.dimension)
+
+
 def test_lay_terms_find_the_right_codes(retriever: HybridRetriever) -> None:
     assert "I10" in _codes(retriever.search("high blood pressure", top_k=5))
     assert any(c.startswith("I21") for c in _codes(retriever.search("heart attack", top_k=5)))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from medcode.codesets import CodeRecord, CodeSetRegistry, CodeSystems
@@ -160,7 +161,7 @@ class ValidatorPipeline:
                     self._embedder = Embedder.from_settings(self.settings)
                 embedder = self._embedder
                 self._relatedness = RelatednessScorer(
-                    self.rules.relatedness, embedder.encode, default_expander().expand
+                    self.rules.relatedness, partial(embedder.encode, cache=True), default_expander().expand
                 )
             return self._relatedness
 
