@@ -23,12 +23,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 from tools.bench_agent import _subset, _timing
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("codesets", "retrieval", "validators", "agent", "review", "evals", "monitoring", "copilot")
 
 
 def _run(cmd: list[str], **kwargs: object) -> None:
@@ -56,7 +56,9 @@ def prepare(rev: str, work: Path) -> tuple[Path, Path, Path]:
         _run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(src)])
         # Older wheels left some stage data files out (agent/data/*.json until 2026-11-30): copy what is missing.
         installed = site / "medcode"
-        for stage in STAGES:
+        config = tomllib.loads((src / "pyproject.toml").read_text(encoding="utf-8"))
+        stages = [folder for name, folder in config["tool"]["setuptools"]["package-dir"].items() if name != "medcode"]
+        for stage in stages:  # that commit's own stage folders, from its package-dir mapping
             for path in (src / stage).rglob("*"):
                 target = installed / stage / path.relative_to(src / stage)
                 if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts and not target.exists():

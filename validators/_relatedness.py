@@ -105,7 +105,8 @@ def parse_senses(config: dict[str, Any]) -> list[_Sense]:
 
 
 class RelatednessScorer:
-    """Scores quotes against codes. ``encode`` is the embedder's ``encode`` (unit vectors).
+    """Scores quotes against codes. ``encode`` is the embedder's ``encode`` (unit vectors; the pipeline passes its
+    cached form, which remembers recent texts, so quotes are not cached here).
 
     ``expand`` maps clinical abbreviations/lay terms to code-set wording (None when nothing
     changed). Thread-safe; code-side embeddings are cached.
@@ -145,7 +146,6 @@ class RelatednessScorer:
         self._encode = encode
         self._expand = expand
         self._code_cache: dict[str, tuple[list[str], set[str], NDArray[np.float32]]] = {}
-        self._quote_cache: dict[str, NDArray[np.float32]] = {}
         self._lock = threading.Lock()
 
     # -- text -> stems --------------------------------------------------------------
@@ -311,16 +311,10 @@ class RelatednessScorer:
         senses = [next((x for x in self._senses if x.applies(r.code)), None) for _, r in pairs]
         quotes = [q if sense is None else sense.masked(q) for (q, _), sense in zip(pairs, senses, strict=True)]
         quote_texts = [self.quote_text(q) if q is not None else "" for q in quotes]
-        with self._lock:
-            missing = sorted({t or "-" for t in quote_texts} - set(self._quote_cache))
-        if missing:
-            encoded = self._encode(missing)
-            with self._lock:
-                if len(self._quote_cache) > 20_000:
-                    self._quote_cache.clear()
-                self._quote_cache.update(zip(missing, encoded, strict=True))
-        with self._lock:
-            vectors = [self._quote_cache[t or "-"] for t in quote_texts]
+        # One batch of the distinct quotes; the embedder's own cache skips those retrieval has just embedded.
+        unique = sorted({t or "-" for t in quote_texts})
+        encoded = dict(zip(unique, self._encode(unique), strict=True))
+        vectors = [encoded[t or "-"] for t in quote_texts]
         out: list[Relatedness] = []
         for (quote, record), masked, text, vector, sense in zip(
             pairs, quotes, quote_texts, vectors, senses, strict=True
