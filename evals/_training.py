@@ -8,7 +8,8 @@ retrieval of the setting's top K candidates, the validators on each candidate's 
 rerun reuses them; a crash loses at most the note being processed).
 
 ``cross_validate`` splits by note (never a note's rows on both sides) into K folds; label-frequency
-priors are computed from the training folds only, so the held-out fold never sees its own labels.
+priors are computed from the training folds only, so the held-out fold never sees its own labels,
+and a training note's own rows get priors that leave its labels out (no target leak in-sample either).
 The out-of-fold margins fit the isotonic calibration and choose the per-setting thresholds (micro-F1,
 and the strictest one meeting a precision target). The shipped model is then fitted on every row.
 Every figure this module reports is out of fold.
@@ -188,10 +189,12 @@ def collect_examples(
     return out
 
 
-def _with_priors(example: NoteExample, priors: CodePriors) -> list[dict[str, float]]:
+def _with_priors(example: NoteExample, priors: CodePriors, *, in_priors: bool = False) -> list[dict[str, float]]:
+    """The example's rows with its codes' priors; ``in_priors``: its labels are among the counts (left out)."""
     rows = []
+    own = example.gold if in_priors else None
     for code, row in zip(example.codes, example.rows, strict=True):
-        prior_code, prior_category = priors.features(code, example.setting)
+        prior_code, prior_category = priors.features(code, example.setting, own=own)
         rows.append({**row, "prior_code": prior_code, "prior_category": prior_category})
     return rows
 
@@ -199,7 +202,7 @@ def _with_priors(example: NoteExample, priors: CodePriors) -> list[dict[str, flo
 def _design(
     examples: Sequence[NoteExample], priors: CodePriors, features: Sequence[str]
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    rows = [r for ex in examples for r in _with_priors(ex, priors)]
+    rows = [r for ex in examples for r in _with_priors(ex, priors, in_priors=True)]
     labels = [y for ex in examples for y in ex.labels]
     return matrix(rows, features), np.asarray(labels, dtype=np.int64)
 

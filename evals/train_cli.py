@@ -56,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     tr.add_argument(
         "--with-priors",
         action="store_true",
-        help="also fit on how often each code and category is gold in the training labels (for a site with a "
-        "large coded history; left out by default: it pushes codes the labels never saw below the threshold)",
+        help="also fit on how often each code and category is gold in the training labels, per setting with at "
+        "least 200 labelled notes (for a site with a large coded history of its own; left out by default: the "
+        "packaged model's labels are mostly CodiEsp's case reports, whose coding habits are not every site's)",
     )
     tr.add_argument("--json", action="store_true", help="print the report as JSON")
     tr.set_defaults(handler=_train)
@@ -170,7 +171,7 @@ def promote(
 
 def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.agent import MedicalCoder
-    from medcode.agent._acceptance import FEATURE_NAMES, TRAINING_FEATURES
+    from medcode.agent._acceptance import FEATURE_NAMES, MIN_PRIOR_NOTES, TRAINING_FEATURES
     from medcode.errors import InputError, MissingDependencyError
     from medcode.evals._training import collect_examples, train_model
 
@@ -202,6 +203,15 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         examples = collect_examples(coder, notes, cache=args.out / "features.jsonl", total=len(notes))
     version = args.version or f"acceptance-{dt.datetime.now(dt.UTC):%Y-%m-%d}"
     features = FEATURE_NAMES if args.with_priors else TRAINING_FEATURES
+    if args.with_priors:
+        counts = {s: sum(ex.setting == s for ex in examples) for s in sorted({ex.setting for ex in examples})}
+        thin = [f"{s} ({n})" for s, n in counts.items() if n < MIN_PRIOR_NOTES]
+        if thin:
+            print(
+                f"medcode train: --with-priors: no priors for {', '.join(thin)}: a setting needs {MIN_PRIOR_NOTES} "
+                "labelled notes (fewer give noisy shares)",
+                file=sys.stderr,
+            )
     model, oof = train_model(
         examples,
         k=args.cv,

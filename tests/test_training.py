@@ -115,15 +115,40 @@ def test_selection_resolves_excludes1_and_threshold() -> None:
 
 def test_priors_are_log_document_shares_per_setting() -> None:
     priors = CodePriors.from_labels(
-        [("outpatient", ["E11.9", "I10"]), ("outpatient", ["I10"]), ("outpatient", ["E11.65"]), ("inpatient", ["R52"])]
+        [("outpatient", ["E11.9", "I10"]), ("outpatient", ["I10"]), ("outpatient", ["E11.65"]), ("inpatient", ["R52"])],
+        min_notes=1,
     )
     code, cat = priors.features("I10", "outpatient")
     assert priors.n_docs["outpatient"] == 3 and priors.n_docs["all"] == 4
     assert code > priors.features("E11.9", "outpatient")[0] > priors.features("J45.909", "outpatient")[0]
     assert math.isclose(cat, math.log((2 + 0.1) / 4))
-    # A code frequent in one setting is not frequent in the other; an unseen setting uses all notes.
+    # A code frequent in one setting is not frequent in the other; a setting without notes has no priors.
     assert priors.features("R52", "inpatient")[0] > priors.features("R52", "outpatient")[0]
-    assert priors.features("I10", "case-report") == priors.features("I10", "all")
+    assert all(math.isnan(v) for v in priors.features("I10", "case-report"))
+    # A training note's own labels are left out of its priors: E11.65 (only in that note) looks unseen to it.
+    unseen = math.log(0.1 / 3)
+    assert math.isclose(priors.features("E11.65", "outpatient", own=["E11.65"])[0], unseen)
+    assert math.isclose(priors.features("E11.65", "outpatient", own=["E11.65"])[1], math.log(1.1 / 3))  # E11.9's
+    assert math.isclose(priors.features("I10", "outpatient", own=["I10"])[0], math.log(1.1 / 3))
+    # Too few notes of a setting: no priors at all (the default minimum is a coded history of 200 notes).
+    few = CodePriors.from_labels([("outpatient", ["I10"])] * 199)
+    assert all(math.isnan(v) for v in few.features("I10", "outpatient"))
+    assert not math.isnan(CodePriors.from_labels([("outpatient", ["I10"])] * 200).features("I10", "outpatient")[0])
+
+
+def test_priors_do_not_leak_a_training_notes_own_labels() -> None:
+    """Every code is unique to its note, so priors carry no information about new notes. In-sample priors
+    (a note's own labels counted) would separate the training rows perfectly and teach the model to reject
+    every code of a new note; left out, the model learns from the score and does as well as without them."""
+    rng = random.Random(3)
+    examples = _generated("site", 330, rng, keep=0.8)  # training folds of 220: above the 200-note minimum
+    _, oof_without = train_model(examples, k=3, version="t", progress=False, features=("score",))
+    with_priors, oof_with = train_model(
+        examples, k=3, version="t", progress=False, features=("score", "prior_code", "prior_category")
+    )
+    assert with_priors["priors"]["n_docs"]["outpatient"] == 330
+    assert oof_without["site"]["f1"] > 0.8
+    assert oof_with["site"]["f1"] > oof_without["site"]["f1"] - 0.03
 
 
 def _generated(dataset: str, n: int, rng: random.Random, *, keep: float) -> list[NoteExample]:
