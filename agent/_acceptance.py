@@ -299,7 +299,8 @@ class AcceptanceModel:
             setting: (np.asarray(cal["x"], dtype=np.float64), np.asarray(cal["y"], dtype=np.float64))
             for setting, cal in data["calibration"].items()
         }
-        self.priors = CodePriors(**data["priors"])
+        # A file from before the 200-note minimum was fitted with priors for every setting it had notes of.
+        self.priors = CodePriors(**{"min_notes": 1, **data["priors"]})
         self.offsets: dict[str, float] = {k: float(v) for k, v in data.get("confidence_offsets", {}).items()}
         self.thresholds: dict[str, float] = {k: self._shift(float(v), k) for k, v in data["thresholds"].items()}
         self.strict_thresholds: dict[str, float] = {
