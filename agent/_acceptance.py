@@ -19,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from medcode._trees import TreeEnsemble, export_trees, fit_boosting
 from medcode.errors import ConfigError
+from medcode.retrieval._priors import MIN_PRIOR_NOTES, CodePriors
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -117,69 +117,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 # gold set's 13 inpatient notes (0.61-0.62 -> 0.54-0.56), whose coders are not CodiEsp's.
 # ``medcode train --with-priors`` puts them back for a site whose own coded history is large.
 PRIOR_FEATURES: tuple[str, ...] = ("prior_code", "prior_category")
-# A setting's priors are used only once the training labels hold this many of its notes: with the 124
-# outpatient notes of ACI dev and the gold set, outpatient priors cost ACI dev about a point out of fold.
-MIN_PRIOR_NOTES = 200
 TRAINING_FEATURES: tuple[str, ...] = tuple(f for f in FEATURE_NAMES if f not in PRIOR_FEATURES)
-
-
-@dataclass
-class CodePriors:
-    """How often codes and 3-character categories are gold in the training labels, per coding setting.
-
-    Outpatient visits and case reports bill very different mixes, so a code's prior is its share
-    among the training notes of the same setting (log-scaled, smoothed). A setting with fewer than
-    ``min_notes`` training notes has no priors (NaN): a few notes give noisy shares.
-    """
-
-    n_docs: dict[str, int] = field(default_factory=dict)
-    codes: dict[str, dict[str, int]] = field(default_factory=dict)
-    categories: dict[str, dict[str, int]] = field(default_factory=dict)
-    min_notes: int = MIN_PRIOR_NOTES
-
-    @classmethod
-    def from_labels(
-        cls, labelled: Iterable[tuple[str, Iterable[str]]], *, min_notes: int = MIN_PRIOR_NOTES
-    ) -> CodePriors:
-        """From ``(setting, gold codes)`` per training note."""
-        priors = cls(min_notes=min_notes)
-        for setting, labels in labelled:
-            for key in (setting, "all"):
-                priors.n_docs[key] = priors.n_docs.get(key, 0) + 1
-                codes = priors.codes.setdefault(key, {})
-                cats = priors.categories.setdefault(key, {})
-                for code in set(labels):
-                    codes[code] = codes.get(code, 0) + 1
-                for cat in {_category(c) for c in labels}:
-                    cats[cat] = cats.get(cat, 0) + 1
-        return priors
-
-    def features(self, code: str, setting: str, *, own: Iterable[str] | None = None) -> tuple[float, float]:
-        """(log share of the setting's documents with the code, log share with its category), smoothed.
-
-        ``own`` is the gold codes of a training note that is itself among the counts: they are left out
-        (leave one out), so a training row never sees its own label. Without that, every gold code of a
-        training note had a prior above zero and the model learned that an unseen code is never kept.
-        """
-        n = self.n_docs.get(setting, 0)
-        if n < self.min_notes:
-            return math.nan, math.nan
-        cat = _category(code)
-        code_count = self.codes.get(setting, {}).get(code, 0)
-        cat_count = self.categories.get(setting, {}).get(cat, 0)
-        if own is not None:
-            own_codes = set(own)
-            n -= 1
-            code_count -= code in own_codes
-            cat_count -= cat in {_category(c) for c in own_codes}
-        return math.log((code_count + 0.1) / (n + 1)), math.log((cat_count + 0.1) / (n + 1))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"n_docs": self.n_docs, "codes": self.codes, "categories": self.categories, "min_notes": self.min_notes}
-
-
-def _category(code: str) -> str:
-    return code.replace(".", "")[:3]
 
 
 def _chapter_number(chapter: str) -> float:

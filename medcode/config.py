@@ -160,6 +160,11 @@ class Settings(BaseSettings):
         "(MEDCODE_CANDIDATE_RANKER=1). Off by default: it lifts candidate recall, but the acceptance model trained on "
         "top of it was not better end to end (see the README); retrain the acceptance model with it on.",
     )
+    candidate_ranker_file: Path | None = Field(
+        default=None,
+        description="A candidate ranker file (tools/train_ranker.py writes them, e.g. a site's with its label "
+        "priors) used when candidate_ranker is on; default: the packaged one.",
+    )
 
     # Routing and audit
     setting: Literal["outpatient", "inpatient"] = "outpatient"
@@ -261,6 +266,7 @@ class Settings(BaseSettings):
         "hcpcs_source",
         "llm_gguf",
         "acceptance_model",
+        "candidate_ranker_file",
         "autonomy_policy_file",
         "monitoring_drift_thresholds_file",
         "monitoring_cdi_queries_file",

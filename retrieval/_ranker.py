@@ -14,6 +14,10 @@ hashes of the notes it was fitted without: a model trained on top of the ranker 
 must see, for a note the ranker learned from, the scores of a fold that never saw it
 (``search_note(held_out=True)``), or it learns to trust scores that are better than they will be on
 new notes (stacking leakage).
+
+A ranker trained for a site (``tools/train_ranker.py --with-priors``) also knows how often the site's
+coders assign each code (``CodePriors``, two more features); each fold model carries the priors of
+the notes it was fitted on, so a held-out note's priors never count its own labels.
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ import numpy as np
 
 from medcode._trees import TreeEnsemble
 from medcode.errors import ConfigError
+from medcode.retrieval._priors import CodePriors
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from numpy.typing import NDArray
 
     from medcode.retrieval._models import NoteCandidate
 
-__all__ = ["RANKER_FEATURES", "CandidateRanker", "default_ranker", "ranker_features"]
+__all__ = ["PRIOR_FEATURES", "RANKER_FEATURES", "CandidateRanker", "default_ranker", "load_ranker", "ranker_features"]
 
 RANKER_FORMAT = 1
 _KINDS = ("dictionary", "alphabetic_index", "description", "inclusion_term", "includes", "description_short")
@@ -64,13 +71,31 @@ RANKER_FEATURES: tuple[str, ...] = (
     *(f"any_{k}" for k in _KINDS),
     *(f"top_{k}" for k in _KINDS),
 )
+PRIOR_FEATURES: tuple[str, ...] = ("prior_code", "prior_category")
 
 
-def ranker_features(candidates: Sequence[NoteCandidate], cut: int) -> NDArray[np.float64]:
+def ranker_features(
+    candidates: Sequence[NoteCandidate],
+    cut: int,
+    *,
+    priors: CodePriors | None = None,
+    setting: str = "inpatient",
+    own: Sequence[str] | None = None,
+) -> NDArray[np.float64]:
     """One row per candidate (in ``RANKER_FEATURES`` order) from retrieval's own findings.
 
-    ``cut`` is the K the pool will be cut to (``gap_to_cut`` is a code's score above the K-th).
+    ``cut`` is the K the pool will be cut to (``gap_to_cut`` is a code's score above the K-th). With
+    ``priors``, the ``PRIOR_FEATURES`` of each code in ``setting`` follow (``own``: the note's labels,
+    for a training note that is among the priors' counts).
     """
+    x = _retrieval_features(candidates, cut)
+    if priors is None:
+        return x
+    extra = np.asarray([priors.features(c.code, setting, own=own) for c in candidates], dtype=np.float64)
+    return np.hstack([x, extra.reshape(len(candidates), len(PRIOR_FEATURES))])
+
+
+def _retrieval_features(candidates: Sequence[NoteCandidate], cut: int) -> NDArray[np.float64]:
     per_category = Counter(c.code[:3] for c in candidates)
     category_best: dict[str, float] = {}
     for c in candidates:
@@ -125,8 +150,13 @@ class CandidateRanker:
     def __init__(self, data: dict[str, Any], *, version: str) -> None:
         if data.get("kind") != "medcode-candidate-ranker" or data.get("format") != RANKER_FORMAT:
             raise ConfigError(f"not a medcode candidate ranker (format {data.get('format')!r})")
-        if tuple(data.get("features", ())) != RANKER_FEATURES:
+        features = tuple(data.get("features", ()))
+        if features not in (RANKER_FEATURES, RANKER_FEATURES + PRIOR_FEATURES):
             raise ConfigError("candidate ranker features differ from this medcode's; retrain it")
+        with_priors = features != RANKER_FEATURES
+        if with_priors and not isinstance(data.get("priors"), dict):
+            raise ConfigError("candidate ranker uses label priors but its file has none; retrain it")
+        self.priors = CodePriors(**data["priors"]) if with_priors else None
         self.version = version
         self.settings = frozenset(data["settings"])
         self.pool = int(data["pool"])
@@ -135,6 +165,8 @@ class CandidateRanker:
         self._folds: list[dict[str, Any]] = list(data.get("held_out", []))
         self._fold_of = {key: i for i, fold in enumerate(self._folds) for key in fold["notes"]}
         self._fold_ensembles: dict[int, TreeEnsemble] = {}
+        self._fold_priors = [CodePriors(**f["priors"]) if with_priors else None for f in self._folds]
+        self._prior_setting = min(self.settings, default="inpatient")  # the priors count one setting's notes
 
     @staticmethod
     def note_key(text: str) -> str:
@@ -156,14 +188,15 @@ class CandidateRanker:
         """
         if not candidates:
             return []
-        ensemble = self._ensemble
+        ensemble, priors = self._ensemble, self.priors
         fold = self._fold_of.get(held_out) if held_out is not None else None
         if fold is not None:
             if fold not in self._fold_ensembles:
                 spec = self._folds[fold]
                 self._fold_ensembles[fold] = TreeEnsemble(spec["baseline"], spec["trees"])
-            ensemble = self._fold_ensembles[fold]
-        return [float(m) for m in ensemble.margin(ranker_features(candidates, cut))]
+            ensemble, priors = self._fold_ensembles[fold], self._fold_priors[fold]
+        x = ranker_features(candidates, cut, priors=priors, setting=self._prior_setting)
+        return [float(m) for m in ensemble.margin(x)]
 
     def rerank(self, pool: Sequence[NoteCandidate], top_k: int, *, held_out: str | None = None) -> list[NoteCandidate]:
         """The pool's ``top_k`` by margin (ties keep the note score's order), re-numbered, margins attached."""
@@ -181,6 +214,29 @@ def default_ranker() -> CandidateRanker:
     """The packaged ranker. Raises ``ConfigError`` when the file is missing or malformed."""
     try:
         raw = resources.files("medcode.retrieval").joinpath("data/candidate_ranker.json").read_bytes()
-        return CandidateRanker(json.loads(raw), version=hashlib.sha256(raw).hexdigest()[:12])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read the packaged candidate ranker: {exc}") from None
+    return _parse(raw, "the packaged candidate ranker")
+
+
+def load_ranker(path: Path | None) -> CandidateRanker:
+    """The ranker file at ``path`` (a site's, written by ``tools/train_ranker.py``), else the packaged one.
+
+    Raises ``ConfigError`` naming the file when it is missing, unreadable or not a ranker.
+    """
+    if path is None:
+        return default_ranker()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read candidate ranker {path}: {exc.strerror or exc}") from None
+    return _parse(raw, f"candidate ranker {path}")
+
+
+def _parse(raw: bytes, what: str) -> CandidateRanker:
+    try:
+        return CandidateRanker(json.loads(raw), version=hashlib.sha256(raw).hexdigest()[:12])
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read {what}: {exc}") from None

@@ -24,7 +24,7 @@ from medcode.retrieval._embedder import Embedder
 from medcode.retrieval._expand import QueryExpander, default_expander, default_terms
 from medcode.retrieval._index import CodeIndex, IndexUnit
 from medcode.retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
-from medcode.retrieval._ranker import CandidateRanker, default_ranker
+from medcode.retrieval._ranker import CandidateRanker, load_ranker
 from medcode.retrieval._segment import segment_note, split_mentions
 
 if TYPE_CHECKING:
@@ -158,8 +158,9 @@ class HybridRetriever:
 
     ``mode`` picks the side(s): ``"hybrid"`` (reciprocal-rank fusion of both, the default),
     ``"dense"`` or ``"lexical"``. ``ranker`` re-orders a note's candidate pool for the settings
-    it was fitted for (``search_note(setting=...)``); by default the packaged one when
-    ``settings.candidate_ranker`` is on; ``None`` keeps the hybrid note score's order.
+    it was fitted for (``search_note(setting=...)``); by default, when ``settings.candidate_ranker`` is on,
+    the file ``settings.candidate_ranker_file`` names or the packaged one; ``None`` keeps the hybrid note
+    score's order. A ranker file that cannot be read raises ``ConfigError``.
     Opening raises ``IndexNotBuiltError``/``IndexMismatchError``
     like ``CodeIndex.open``; with ``auto_build`` a missing or half-built index is built first
     (minutes, with a progress bar).
@@ -194,7 +195,7 @@ class HybridRetriever:
         self.lexical_weight = lexical_weight
         self.use_priors = use_priors
         if ranker == "settings":
-            ranker = default_ranker() if settings.candidate_ranker else None
+            ranker = load_ranker(settings.candidate_ranker_file) if settings.candidate_ranker else None
         self.ranker = ranker
         self.terms = default_terms()
         self.terms.add_forms(self.index.dictionary())

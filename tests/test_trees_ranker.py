@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,15 @@ import pytest
 from medcode._trees import TreeEnsemble, export_trees, fit_boosting
 from medcode.errors import ConfigError
 from medcode.retrieval import NoteCandidate, SpanHit
-from medcode.retrieval._ranker import RANKER_FEATURES, CandidateRanker, default_ranker, ranker_features
+from medcode.retrieval._priors import CodePriors
+from medcode.retrieval._ranker import (
+    PRIOR_FEATURES,
+    RANKER_FEATURES,
+    CandidateRanker,
+    default_ranker,
+    load_ranker,
+    ranker_features,
+)
 
 
 def test_exported_trees_score_like_scikit_learn() -> None:
@@ -86,3 +95,61 @@ def test_held_out_scores_come_from_a_fold_that_never_saw_the_note() -> None:
     full = ranker.scores(pool, 2)
     assert ranker.scores(pool, 2, held_out=CandidateRanker.note_key("unseen")) == full
     assert ranker.scores(pool, 2, held_out=keys[0]) != full  # a fold model, not the one fitted on every note
+
+
+def _pool() -> list[NoteCandidate]:
+    return [
+        _cand("I10", 1, 1.2, [(0, 1, 1.1, "dictionary")]),
+        _cand("E11.9", 2, 0.9, [(1, 1, 0.9, "description")]),
+        _cand("R52", 3, 0.8, [(2, 1, 0.8, "alphabetic_index")]),
+    ]
+
+
+def test_ranker_features_add_label_priors_leaving_a_training_notes_own_labels_out() -> None:
+    priors = CodePriors.from_labels([("inpatient", ["R52"]), ("inpatient", ["R52", "I10"])], min_notes=1)
+    x = ranker_features(_pool(), cut=2, priors=priors)
+    assert x.shape == (3, len(RANKER_FEATURES) + len(PRIOR_FEATURES))
+    np.testing.assert_allclose(x[:, : len(RANKER_FEATURES)], ranker_features(_pool(), cut=2))
+    assert x[2, -2] > x[0, -2] > x[1, -2]  # R52 in both notes, I10 in one, E11.9 in none
+    own = ranker_features(_pool(), cut=2, priors=priors, own=["R52", "I10"])  # the second note, training on itself
+    assert own[0, -2] == pytest.approx(math.log(0.1 / 2))  # I10 is unseen in the other note
+    assert own[2, -2] == pytest.approx(math.log(1.1 / 2))
+
+
+def test_a_sites_ranker_uses_its_priors_and_each_fold_its_own(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, len(RANKER_FEATURES) + len(PRIOR_FEATURES)))
+    x[:, -2] = rng.uniform(-5, 0, 600)
+    baseline, trees = export_trees(fit_boosting(x, (x[:, -2] > -1).astype(np.int64), max_iter=30))
+    site = CodePriors.from_labels([("inpatient", ["R52"])] * 5 + [("inpatient", ["I10"])], min_notes=1)
+    fold = CodePriors.from_labels([("inpatient", ["I10"])] * 5, min_notes=1)  # the notes one fold learned from
+    data = {
+        "kind": "medcode-candidate-ranker",
+        "format": 1,
+        "features": [*RANKER_FEATURES, *PRIOR_FEATURES],
+        "settings": ["inpatient"],
+        "pool": 200,
+        "baseline": baseline,
+        "trees": trees,
+        "held_out": [{"notes": ["k1"], "baseline": baseline, "trees": trees, "priors": fold.as_dict()}],
+        "priors": site.as_dict(),
+    }
+    path = tmp_path / "ranker.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    ranker = load_ranker(path)
+    scores = ranker.scores(_pool(), 2)
+    assert max(range(3), key=scores.__getitem__) == 2  # R52: what the site's coders assign most
+    held = ranker.scores(_pool(), 2, held_out="k1")
+    assert max(range(3), key=held.__getitem__) == 0  # the fold's own notes only ever coded I10
+    assert [c.code for c in ranker.rerank(_pool(), 2)] == ["R52", "I10"]
+    with pytest.raises(ConfigError, match="has none"):
+        CandidateRanker({**data, "priors": None}, version="x")
+    with pytest.raises(ConfigError, match=r"nope\.json"):
+        load_ranker(tmp_path / "nope.json")
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cannot read candidate ranker .*ranker\.json"):
+        load_ranker(path)
+    path.write_text(json.dumps({**data, "kind": "other"}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"ranker\.json: not a medcode candidate ranker"):
+        load_ranker(path)
+    assert load_ranker(None) is default_ranker()

@@ -8,6 +8,9 @@ prints K-fold out-of-fold candidate recall at K (pool cut at K before and after 
 every fold's model saw none of its notes), then fits on all notes and writes the model file. The fold
 models go into the file too, each with the hashes of the notes it was fitted without, so that
 ``medcode train`` gives the acceptance model held-out ranker scores for those notes (no stacking leak).
+``--with-priors`` adds how often the training labels hold each code and category (a site's ranker: the
+labels are its coders'); a training note's own labels never reach its rows, and each fold model keeps the
+priors of its own training notes.
 
     MEDCODE_DATA_DIR=/work/data-after .venv/bin/python -m tools.train_ranker \\
         --dataset ../shared/benchmarks/codiesp/train.jsonl --dataset evals/data/gold.jsonl \\
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from medcode._trees import export_trees, fit_boosting
@@ -35,7 +39,14 @@ from medcode.codesets import CodeSetRegistry
 from medcode.config import load_settings
 from medcode.evals._dataset import read_dataset
 from medcode.retrieval import HybridRetriever, NoteCandidate
-from medcode.retrieval._ranker import RANKER_FEATURES, RANKER_FORMAT, CandidateRanker, ranker_features
+from medcode.retrieval._priors import CodePriors
+from medcode.retrieval._ranker import (
+    PRIOR_FEATURES,
+    RANKER_FEATURES,
+    RANKER_FORMAT,
+    CandidateRanker,
+    ranker_features,
+)
 
 
 def _label(path: Path) -> str:
@@ -72,29 +83,40 @@ def _pools(paths: list[Path], setting: str, pool: int, cache: Path | None) -> li
     return out
 
 
-def _design(rows: list[dict[str, Any]], cut: int) -> tuple[np.ndarray, np.ndarray]:
+def _design(
+    rows: list[dict[str, Any]], cut: int, priors: CodePriors | None = None, *, own: bool = True
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Features and labels; with ``priors`` (counted for one setting), ``own``: the rows' notes are among
+    the priors' counts, so each row's own labels are left out."""
     xs, ys = [], []
     for row in rows:
         cands = [NoteCandidate(description="", matched_text="", **c) for c in row["candidates"]]
         if not cands:
             continue
-        xs.append(ranker_features(cands, cut))
+        setting = min((k for k in priors.n_docs if k != "all"), default="inpatient") if priors else "inpatient"
+        xs.append(ranker_features(cands, cut, priors=priors, setting=setting, own=row["gold"] if own else None))
         gold = set(row["gold"])
         ys.append(np.asarray([c.code in gold for c in cands], dtype=np.int64))
     return np.vstack(xs), np.concatenate(ys)
 
 
-def _recall(rows: list[dict[str, Any]], cut: int, model: Any | None) -> tuple[int, int]:
+def _recall(
+    rows: list[dict[str, Any]], cut: int, model: Any | None, priors: CodePriors | None = None
+) -> tuple[int, int]:
     found = total = 0
     for row in rows:
         codes = [c["code"] for c in row["candidates"]]
         if model is not None and codes:
-            x, _ = _design([row], cut)
+            x, _ = _design([row], cut, priors, own=False)
             margins = model.decision_function(x)
             codes = [codes[i] for i in np.argsort(-margins, kind="stable")]
         total += len(row["gold"])
         found += len(set(row["gold"]) & set(codes[:cut]))
     return found, total
+
+
+def _priors(rows: list[dict[str, Any]], setting: str) -> CodePriors:
+    return CodePriors.from_labels((setting, row["gold"]) for row in rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", type=int, default=5, help="folds for the out-of-fold recall (default 5)")
     parser.add_argument("--out", type=Path, required=True, help="model file to write")
     parser.add_argument("--cache", type=Path, help="pool cache (JSONL); reused when it exists")
+    parser.add_argument("--with-priors", action="store_true", help="also learn from the labels' code frequencies")
     args = parser.parse_args(argv)
 
     rows = _pools(args.dataset, args.setting, args.pool, args.cache)
@@ -117,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     for f in range(args.cv):
         train = [r for i, r in enumerate(rows) if fold[i] != f]
         test = [r for i, r in enumerate(rows) if fold[i] == f]
-        model = fit_boosting(*_design(train, args.cut))
+        fold_priors = _priors(train, args.setting) if args.with_priors else None
+        model = fit_boosting(*_design(train, args.cut, fold_priors))
         fold_baseline, fold_trees = export_trees(model)
-        held_out.append({"notes": sorted(r["key"] for r in test), "baseline": fold_baseline, "trees": fold_trees})
-        found, n = _recall(test, args.cut, model)
+        fold_spec = {"notes": sorted(r["key"] for r in test), "baseline": fold_baseline, "trees": fold_trees}
+        held_out.append(fold_spec | ({"priors": fold_priors.as_dict()} if fold_priors else {}))
+        found, n = _recall(test, args.cut, model, fold_priors)
         base, _ = _recall(test, args.cut, None)
         after, before, total = after + found, before + base, total + n
         print(f"fold {f + 1}/{args.cv}: recall@{args.cut} {base / n:.3f} -> {found / n:.3f}", file=sys.stderr)
@@ -128,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         f"out of fold ({len(rows)} {args.setting} notes, {total} billable gold codes): "
         f"recall@{args.cut} {before / total:.3f} -> {after / total:.3f}"
     )
-    x, y = _design(rows, args.cut)
+    priors = _priors(rows, args.setting) if args.with_priors else None
+    x, y = _design(rows, args.cut, priors)
     baseline, trees = export_trees(fit_boosting(x, y))
     datasets: dict[str, int] = {}
     for row in rows:
@@ -136,12 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     data = {
         "kind": "medcode-candidate-ranker",
         "format": RANKER_FORMAT,
-        "features": list(RANKER_FEATURES),
+        "features": list(RANKER_FEATURES + (PRIOR_FEATURES if priors else ())),
         "settings": [args.setting],
         "pool": args.pool,
         "baseline": baseline,
         "trees": trees,
         "held_out": held_out,
+        **({"priors": priors.as_dict()} if priors else {}),
         "provenance": {
             "trained_on": datasets,
             "rows": len(y),
