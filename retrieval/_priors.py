@@ -41,14 +41,13 @@ class CodePriors:
         """From ``(setting, gold codes)`` per training note."""
         priors = cls(min_notes=min_notes)
         for setting, labels in labelled:
-            for key in (setting, "all"):
-                priors.n_docs[key] = priors.n_docs.get(key, 0) + 1
-                codes = priors.codes.setdefault(key, {})
-                cats = priors.categories.setdefault(key, {})
-                for code in set(labels):
-                    codes[code] = codes.get(code, 0) + 1
-                for cat in {_category(c) for c in labels}:
-                    cats[cat] = cats.get(cat, 0) + 1
+            priors.n_docs[setting] = priors.n_docs.get(setting, 0) + 1
+            codes = priors.codes.setdefault(setting, {})
+            cats = priors.categories.setdefault(setting, {})
+            for code in set(labels):
+                codes[code] = codes.get(code, 0) + 1
+            for cat in {_category(c) for c in labels}:
+                cats[cat] = cats.get(cat, 0) + 1
         return priors
 
     def features(self, code: str, setting: str, *, own: Iterable[str] | None = None) -> tuple[float, float]:

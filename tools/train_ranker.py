@@ -93,7 +93,7 @@ def _design(
         cands = [NoteCandidate(description="", matched_text="", **c) for c in row["candidates"]]
         if not cands:
             continue
-        setting = min((k for k in priors.n_docs if k != "all"), default="inpatient") if priors else "inpatient"
+        setting = min(priors.n_docs, default="inpatient") if priors else "inpatient"
         xs.append(ranker_features(cands, cut, priors=priors, setting=setting, own=row["gold"] if own else None))
         gold = set(row["gold"])
         ys.append(np.asarray([c.code in gold for c in cands], dtype=np.int64))
