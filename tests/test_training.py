@@ -266,3 +266,9 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     assert main(["--data-dir", data_dir, "train", "--out", str(tmp_path / "x")]) == 2
     assert "--dataset" in capsys.readouterr().err
     assert np.isfinite(report["thresholds"]["outpatient"])
+    # --with-priors on so few notes: no setting has the 200 a prior needs, and the command says so.
+    assert main([*args, "--with-priors"]) == 0  # the features are cached: only the fit runs again
+    err = capsys.readouterr().err
+    assert "no priors for inpatient" in err and "outpatient" in err and "200 labelled notes" in err
+    priored = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    assert "prior_code" in priored["features"] and priored["priors"]["min_notes"] == 200
