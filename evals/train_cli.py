@@ -203,15 +203,6 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         examples = collect_examples(coder, notes, cache=args.out / "features.jsonl", total=len(notes))
     version = args.version or f"acceptance-{dt.datetime.now(dt.UTC):%Y-%m-%d}"
     features = FEATURE_NAMES if args.with_priors else TRAINING_FEATURES
-    if args.with_priors:
-        counts = {s: sum(ex.setting == s for ex in examples) for s in sorted({ex.setting for ex in examples})}
-        thin = [f"{s} ({n})" for s, n in counts.items() if n < MIN_PRIOR_NOTES]
-        if thin:
-            print(
-                f"medcode train: --with-priors: no priors for {', '.join(thin)}: a setting needs {MIN_PRIOR_NOTES} "
-                "labelled notes (fewer give noisy shares)",
-                file=sys.stderr,
-            )
     model, oof = train_model(
         examples,
         k=args.cv,
@@ -221,6 +212,13 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         features=features,
         site="queue" if args.from_queue else None,
     )
+    thin = [f"{s} ({n})" for s, n in sorted(model["priors"]["n_docs"].items()) if n < MIN_PRIOR_NOTES]
+    if args.with_priors and thin:
+        print(
+            f"medcode train: --with-priors: no priors for {', '.join(thin)}: a setting needs {MIN_PRIOR_NOTES} "
+            "labelled notes (fewer give noisy shares)",
+            file=sys.stderr,
+        )
     model_path = args.out / "model.json"
     model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
     report = {"version": version, "thresholds": model["thresholds"], "strict_thresholds": model["strict_thresholds"]}

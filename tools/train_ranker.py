@@ -89,11 +89,11 @@ def _design(
     """Features and labels; with ``priors`` (counted for one setting), ``own``: the rows' notes are among
     the priors' counts, so each row's own labels are left out."""
     xs, ys = [], []
+    setting = min(priors.n_docs, default="inpatient") if priors else "inpatient"
     for row in rows:
         cands = [NoteCandidate(description="", matched_text="", **c) for c in row["candidates"]]
         if not cands:
             continue
-        setting = min(priors.n_docs, default="inpatient") if priors else "inpatient"
         xs.append(ranker_features(cands, cut, priors=priors, setting=setting, own=row["gold"] if own else None))
         gold = set(row["gold"])
         ys.append(np.asarray([c.code in gold for c in cands], dtype=np.int64))
