@@ -29,6 +29,7 @@ import numpy as np
 from medcode._trees import TreeEnsemble, export_trees, fit_boosting
 from medcode.errors import ConfigError
 from medcode.retrieval._priors import MIN_PRIOR_NOTES, CodePriors
+from medcode.retrieval._ranker import CandidateRanker, default_ranker, load_ranker
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -223,14 +224,27 @@ class AcceptanceModel:
     precision target out of fold (autonomy uses it). A model trained on a site's charts may carry
     ``confidence_offsets`` (per setting, on the logit scale): the probabilities and the thresholds
     are both moved by it, so the confidence matches the share of codes the site's coders kept and
-    no decision changes. Raises ``ConfigError`` for a file that is not a medcode acceptance model.
+    no decision changes. A model trained on top of a candidate ranker (``medcode train --ranker``, or
+    with the ranker on) names it (``candidate_ranker``: its version and a file beside the model, or the
+    packaged one): its features are that ranker's order and scores, so it runs with that ranker
+    (``candidate_ranker()``). ``path`` is the file it was read from. Raises ``ConfigError`` for a file
+    that is not a medcode acceptance model.
     """
 
-    def __init__(self, data: dict[str, Any], *, version: str) -> None:
+    def __init__(self, data: dict[str, Any], *, version: str, path: Path | None = None) -> None:
         if data.get("format") != MODEL_FORMAT or data.get("kind") != "medcode-acceptance":
             raise ConfigError(f"not a medcode acceptance model (format {data.get('format')!r})")
         self.data = data
         self.version = version
+        self.path = path
+        ranker = data.get("candidate_ranker")
+        if ranker is not None and not (
+            isinstance(ranker, dict)
+            and isinstance(ranker.get("version"), str)
+            and (ranker.get("file") is None or (isinstance(ranker["file"], str) and _bare_name(ranker["file"])))
+        ):
+            raise ConfigError("candidate_ranker must be {'version': str, 'file': a file name beside the model or null}")
+        self.ranker_spec: dict[str, Any] | None = ranker
         self.features: tuple[str, ...] = tuple(data["features"])
         self._ensemble = TreeEnsemble(data["baseline"], data["trees"])
         self._calibration = {
@@ -251,9 +265,36 @@ class AcceptanceModel:
         """Load a model file. Raises ``ConfigError`` naming the file when it is unreadable."""
         try:
             raw = path.read_bytes()
-            return cls(json.loads(raw), version=_version(raw))
+            return cls(json.loads(raw), version=_version(raw), path=path)
+        except ConfigError as exc:
+            raise ConfigError(f"acceptance model {path}: {exc}") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"cannot read acceptance model {path}: {exc}") from None
+
+    def candidate_ranker(self) -> CandidateRanker | None:
+        """The candidate ranker this model was trained on (None: trained on the note score's order).
+
+        Raises ``ConfigError`` when the ranker's file is missing or holds another ranker (a model must run
+        on the candidates it learned from).
+        """
+        spec = self.ranker_spec
+        if spec is None:
+            return None
+        if spec["file"] is None:
+            ranker, where = default_ranker(), "the packaged candidate ranker"
+        elif self.path is None:
+            raise ConfigError(
+                f"acceptance model {self.version} names candidate ranker file {spec['file']} but has no path"
+            )
+        else:
+            ranker_path = self.path.parent / spec["file"]
+            ranker, where = load_ranker(ranker_path), f"candidate ranker {ranker_path}"
+        if ranker.version != spec["version"]:
+            raise ConfigError(
+                f"acceptance model {self.version} was trained on candidate ranker {spec['version']}, but {where} is "
+                f"{ranker.version}: restore that ranker or retrain the model"
+            )
+        return ranker
 
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Raw boosted scores (log-odds before calibration) for a feature matrix in ``features`` order."""
@@ -283,6 +324,10 @@ class AcceptanceModel:
 
     def strict_threshold(self, setting: str) -> float | None:
         return self.strict_thresholds.get(setting)
+
+
+def _bare_name(name: str) -> bool:
+    return bool(name) and Path(name).name == name and name not in (".", "..")
 
 
 def _version(raw: bytes) -> str:

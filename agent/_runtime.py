@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from medcode.agent._acceptance import AcceptanceModel, load_acceptance_model
 from medcode.agent._procedure_proposer import ProcedureProposer, open_procedure_index
@@ -24,6 +24,7 @@ from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
 from medcode.errors import ConfigError
 from medcode.retrieval import Embedder, HybridRetriever
+from medcode.retrieval._ranker import CandidateRanker, load_ranker
 from medcode.validators import ValidatorPipeline
 
 if TYPE_CHECKING:
@@ -39,11 +40,16 @@ class Runtime:
     ``IndexMismatchError`` when the index cannot be opened and ``auto_build_index`` is off;
     ``llm`` raises ``ModelWeightsError`` when the embedded model is missing and ``ConfigError``
     for bad LLM settings. Using a closed runtime raises ``RuntimeError``.
+
+    The retrievers re-order candidates with the candidate ranker the acceptance model was trained on,
+    when it names one (``AcceptanceModel.candidate_ranker``), else as the settings say;
+    ``model_ranker=False`` (for training a new model) always follows the settings.
     """
 
-    def __init__(self, settings: Settings, *, auto_build_index: bool = True) -> None:
+    def __init__(self, settings: Settings, *, auto_build_index: bool = True, model_ranker: bool = True) -> None:
         self.settings = settings
         self.auto_build_index = auto_build_index
+        self.model_ranker = model_ranker
         self.registry = CodeSetRegistry(settings)
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
@@ -68,17 +74,37 @@ class Runtime:
             return self._embedder
 
     def retriever(self, date_of_service: dt.date | None = None) -> HybridRetriever:
-        """The retriever for the code-set release in force on ``date_of_service`` (opened once)."""
+        """The retriever for the code-set release in force on ``date_of_service`` (opened once).
+
+        Raises ``ConfigError`` when the acceptance model's candidate ranker is missing or conflicts with
+        the one the settings name.
+        """
         codeset = self.registry.get(date_of_service)
         with self._lock:
             self._check_open()
             retriever = self._retrievers.get(codeset.version)
             if retriever is None:
                 retriever = HybridRetriever(
-                    self.settings, codeset, auto_build=self.auto_build_index, embedder=self.embedder
+                    self.settings,
+                    codeset,
+                    auto_build=self.auto_build_index,
+                    embedder=self.embedder,
+                    ranker=self._candidate_ranker(),
                 )
                 self._retrievers[codeset.version] = retriever
             return retriever
+
+    def _candidate_ranker(self) -> CandidateRanker | Literal["settings"]:
+        trained_on = self.acceptance_model.candidate_ranker() if self.model_ranker else None
+        if trained_on is None:
+            return "settings"
+        named = self.settings.candidate_ranker_file
+        if self.settings.candidate_ranker and named is not None and load_ranker(named).version != trained_on.version:
+            raise ConfigError(
+                f"candidate_ranker_file {named} is not the candidate ranker acceptance model "
+                f"{self.acceptance_model.version} was trained on ({trained_on.version}): unset it or retrain the model"
+            )
+        return trained_on
 
     @property
     def validators(self) -> ValidatorPipeline:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["promote", "queue_notes", "register"]
 
 _DEFAULT_GATE = Path(__file__).resolve().parent / "data" / "gold.jsonl"
+_RANKER_POOL = 200  # candidates a site's ranker re-orders (the packaged ranker's pool)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,6 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="also fit on how often each code and category is gold in the training labels, per setting with at "
         "least 200 labelled notes (for a site with a large coded history of its own; left out by default: the "
         "packaged model's labels are mostly CodiEsp's case reports, whose coding habits are not every site's)",
+    )
+    tr.add_argument(
+        "--ranker",
+        action="store_true",
+        help="first fit a candidate ranker on the inpatient notes (case reports) and train the model on its "
+        "candidates: OUT/ranker-<version>.json, which the model names and brings along when promoted (with "
+        "--with-priors the ranker learns the labels' code shares too)",
     )
     tr.add_argument("--json", action="store_true", help="print the report as JSON")
     tr.set_defaults(handler=_train)
@@ -128,7 +136,8 @@ def promote(
 
     Returns (promoted, the comparison table, details). The switch is one audit-log record
     (``acceptance_model_promoted``) or, on failure, ``acceptance_model_rejected``. Before the switch, every
-    active autonomy grant is suspended (``suspend_autonomy``).
+    active autonomy grant is suspended (``suspend_autonomy``). A challenger that names a candidate ranker
+    file (``--ranker``) brings it along: the file is copied beside the active model first.
     """
     from medcode.agent._acceptance import active_model_path, load_acceptance_model
     from medcode.evals._harness import run_eval
@@ -157,6 +166,11 @@ def promote(
         if comparison.ok:
             target = active_model_path(settings)
             target.parent.mkdir(parents=True, exist_ok=True)
+            ranker_file = (json.loads(challenger.read_bytes()).get("candidate_ranker") or {}).get("file")
+            if ranker_file:  # the ranker the model learned on goes first: the active model never lacks it
+                shutil.copyfile(challenger.parent / ranker_file, target.parent / f"{ranker_file}.tmp")
+                os.replace(target.parent / f"{ranker_file}.tmp", target.parent / ranker_file)
+                details["candidate_ranker"] = ranker_file
             if target.exists():
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
                 shutil.copy2(target, target.with_name(f"retired-{stamp}.json"))
@@ -170,7 +184,7 @@ def promote(
 
 
 def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
-    from medcode.agent import MedicalCoder
+    from medcode.agent import MedicalCoder, Runtime
     from medcode.agent._acceptance import FEATURE_NAMES, MIN_PRIOR_NOTES, TRAINING_FEATURES
     from medcode.errors import InputError, MissingDependencyError
     from medcode.evals._training import collect_examples, train_model
@@ -198,9 +212,20 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         notes += list(queue_notes(settings))
     if not notes:
         raise InputError("no labelled notes found")
+    ranker_report: dict[str, Any] | None = None
+    if args.ranker:
+        ranker_file, ranker_report = _fit_ranker(settings, notes, args)
+        settings = settings.model_copy(update={"candidate_ranker": True, "candidate_ranker_file": ranker_file})
     coder: MedicalCoder
-    with MedicalCoder(settings, proposer="retrieval") as coder:
-        examples = collect_examples(coder, notes, cache=args.out / "features.jsonl", total=len(notes))
+    # The features come from the ranker the settings name (or none), never the active model's: the new
+    # model records the ranker it learned on.
+    with (
+        Runtime(settings, model_ranker=False) as runtime,
+        MedicalCoder(settings, runtime=runtime, proposer="retrieval") as coder,
+    ):
+        ranker = coder.retriever().ranker
+        cache = args.out / ("features.jsonl" if ranker is None else f"features-ranker-{ranker.version}.jsonl")
+        examples = collect_examples(coder, notes, cache=cache, total=len(notes))
     version = args.version or f"acceptance-{dt.datetime.now(dt.UTC):%Y-%m-%d}"
     features = FEATURE_NAMES if args.with_priors else TRAINING_FEATURES
     model, oof = train_model(
@@ -219,10 +244,14 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
             "labelled notes (fewer give noisy shares)",
             file=sys.stderr,
         )
+    if ranker is not None:
+        model["candidate_ranker"] = _ranker_spec(settings, ranker.version, args.out)
     model_path = args.out / "model.json"
     model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
     report = {"version": version, "thresholds": model["thresholds"], "strict_thresholds": model["strict_thresholds"]}
     report["confidence_offsets"] = model["confidence_offsets"]
+    if ranker is not None:
+        report["candidate_ranker"] = model["candidate_ranker"] | (ranker_report or {})
     report |= {"out_of_fold": oof, "trained_on": model["provenance"]["trained_on"]}
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -245,6 +274,89 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
             file=sys.stderr,
         )
     return 0 if ok else 1
+
+
+def _fit_ranker(
+    settings: Settings, notes: Sequence[tuple[str, Note, Sequence[str]]], args: argparse.Namespace
+) -> tuple[Path, dict[str, Any]]:
+    """Fit a candidate ranker on the inpatient notes' pools (cached in OUT/ranker-pools.jsonl); its file and figures.
+
+    Raises ``InputError`` when there are fewer inpatient notes than folds or nothing to learn from.
+    """
+    from tqdm import tqdm
+
+    from medcode.agent import Runtime
+    from medcode.errors import InputError, MedcodeError
+    from medcode.evals._training import DEFAULT_TOP_K
+    from medcode.retrieval._ranker import CandidateRanker
+    from medcode.retrieval._ranker_fit import fit_ranker, pool_row
+
+    inpatient = [(name, note, gold) for name, note, gold in notes if note.setting == "inpatient"]
+    if len(inpatient) < args.cv:
+        raise InputError(
+            f"--ranker: {len(inpatient)} inpatient notes (case reports, discharge summaries); the ranker covers "
+            f"inpatient notes and needs at least --cv ({args.cv}) of them"
+        )
+    cache = args.out / "ranker-pools.jsonl"
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if cache.exists():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[(row["dataset"], row["id"])] = row
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line
+    rows: list[dict[str, Any]] = []
+    with Runtime(settings, model_ranker=False) as runtime, cache.open("a", encoding="utf-8") as handle:
+        for name, note, gold in tqdm(inpatient, desc="ranker pools", unit="note", file=sys.stderr):
+            row = done.get((name, note.id))
+            if row is None:
+                try:
+                    row = pool_row(
+                        runtime.retriever(note.date_of_service),
+                        note.text,
+                        gold,
+                        dataset=name,
+                        doc_id=note.id,
+                        pool=_RANKER_POOL,
+                    )
+                except MedcodeError as exc:
+                    print(f"medcode train: {name}:{note.id}: skipped: {exc}", file=sys.stderr)
+                    continue
+                handle.write(json.dumps(row) + "\n")
+                handle.flush()
+            rows.append(row)
+    try:
+        fit = fit_ranker(
+            rows,
+            pool=_RANKER_POOL,
+            cut=DEFAULT_TOP_K["inpatient"],
+            cv=args.cv,
+            with_priors=args.with_priors,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise InputError(f"--ranker: {exc}") from None
+    raw = (json.dumps(fit.data, separators=(",", ":")) + "\n").encode("utf-8")
+    path = args.out / f"ranker-{CandidateRanker.file_version(raw)}.json"
+    path.write_bytes(raw)
+    print(
+        f"candidate ranker: out-of-fold recall@{fit.cut} on {len(rows)} inpatient notes "
+        f"{fit.recall_before:.3f} -> {fit.recall_after:.3f}; wrote {path}",
+        file=sys.stderr,
+    )
+    return path, {"notes": len(rows), "recall_before": fit.recall_before, "recall_after": fit.recall_after}
+
+
+def _ranker_spec(settings: Settings, version: str, out: Path) -> dict[str, Any]:
+    """How the model names the ranker it learned on: the packaged one, or a copy of its file in ``out``."""
+    named = settings.candidate_ranker_file
+    if named is None:
+        return {"version": version, "file": None}
+    target = out / f"ranker-{version}.json"
+    if named.resolve() != target.resolve():
+        shutil.copyfile(named, target)
+    return {"version": version, "file": target.name}
 
 
 def _print_report(report: dict[str, Any]) -> None:

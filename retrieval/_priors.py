@@ -71,7 +71,17 @@ class CodePriors:
         return math.log((code_count + 0.1) / (n + 1)), math.log((cat_count + 0.1) / (n + 1))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n_docs": self.n_docs, "codes": self.codes, "categories": self.categories, "min_notes": self.min_notes}
+        """The counts as plain dicts, keys sorted (the same labels always give the same bytes)."""
+
+        def ordered(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+            return {s: dict(sorted(counts[s].items())) for s in sorted(counts)}
+
+        return {
+            "n_docs": dict(sorted(self.n_docs.items())),
+            "codes": ordered(self.codes),
+            "categories": ordered(self.categories),
+            "min_notes": self.min_notes,
+        }
 
 
 def _category(code: str) -> str:

@@ -4,7 +4,8 @@ The hybrid note score ranks codes by their best span plus a bonus for the number
 found them; in long case reports a code the coders kept is often found by several sentences at
 ranks 2-10 and loses to codes one sentence matched well. The ranker is a small gradient-boosted
 tree ensemble over how retrieval found each code (scores, ranks, hit counts, which index texts,
-family competition), fitted by ``tools/train_ranker.py`` on labelled notes. It covers only the
+family competition), fitted on labelled notes (``_ranker_fit``: ``tools/train_ranker.py`` for the packaged
+one, ``medcode train --ranker`` for a site's). It covers only the
 settings named in its file (it was fitted on case reports: inpatient). Candidate generation only:
 it re-orders, it never adds a code or decides one.
 
@@ -15,7 +16,7 @@ must see, for a note the ranker learned from, the scores of a fold that never sa
 (``search_note(held_out=True)``), or it learns to trust scores that are better than they will be on
 new notes (stacking leakage).
 
-A ranker trained for a site (``tools/train_ranker.py --with-priors``) also knows how often the site's
+A ranker trained for a site with ``--with-priors`` also knows how often the site's
 coders assign each code (``CodePriors``, two more features); each fold model carries the priors of
 the notes it was fitted on, so a held-out note's priors never count its own labels.
 """
@@ -173,6 +174,11 @@ class CandidateRanker:
         """The hash a note is known by in the held-out folds (never the text itself)."""
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
+    @staticmethod
+    def file_version(raw: bytes) -> str:
+        """The version of a ranker file: the first 12 hex digits of its SHA-256."""
+        return hashlib.sha256(raw).hexdigest()[:12]
+
     def pool_for(self, top_k: int) -> int:
         return max(self.pool, 2 * top_k)
 
@@ -220,7 +226,7 @@ def default_ranker() -> CandidateRanker:
 
 
 def load_ranker(path: Path | None) -> CandidateRanker:
-    """The ranker file at ``path`` (a site's, written by ``tools/train_ranker.py``), else the packaged one.
+    """The ranker file at ``path`` (a site's, written by ``medcode train --ranker``), else the packaged one.
 
     Raises ``ConfigError`` naming the file when it is missing, unreadable or not a ranker.
     """
@@ -235,7 +241,7 @@ def load_ranker(path: Path | None) -> CandidateRanker:
 
 def _parse(raw: bytes, what: str) -> CandidateRanker:
     try:
-        return CandidateRanker(json.loads(raw), version=hashlib.sha256(raw).hexdigest()[:12])
+        return CandidateRanker(json.loads(raw), version=CandidateRanker.file_version(raw))
     except ConfigError as exc:
         raise ConfigError(f"{what}: {exc}") from None
     except (ValueError, KeyError, TypeError) as exc:

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from shared_data import own_data_dir
 
-from medcode.agent import AcceptanceModel, MedicalCoder, Note, load_acceptance_model
+from medcode.agent import AcceptanceModel, MedicalCoder, Note, Runtime, load_acceptance_model
 from medcode.agent._acceptance import FEATURE_NAMES, CodePriors, active_model_path
 from medcode.cli import main
 from medcode.config import Settings
+from medcode.errors import ConfigError
 from medcode.evals import read_dataset
 from medcode.evals._harness import note_for
 from medcode.evals._training import (
@@ -272,3 +273,25 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     assert "no priors for inpatient" in err and "outpatient" in err and "200 labelled notes" in err
     priored = json.loads((out / "model.json").read_text(encoding="utf-8"))
     assert "prior_code" in priored["features"] and priored["priors"]["min_notes"] == 200
+
+    # --ranker: a candidate ranker is fitted on the inpatient notes first; the model learns on its candidates,
+    # names it, and brings it along when promoted, so the runtime re-orders with it (the settings leave it off).
+    assert main([*args, "--ranker", "--cv", "9"]) == 2  # 4 inpatient notes cannot fill 9 folds
+    assert "--ranker: 4 inpatient notes" in capsys.readouterr().err
+    assert main([*args, "--ranker", "--promote", "--gate-dataset", str(gate), "--gate-tolerance", "1.0"]) == 0
+    printed = capsys.readouterr()
+    assert "candidate ranker: out-of-fold recall@100 on 4 inpatient notes" in printed.err
+    assert "PROMOTED" in printed.err
+    ranked = json.loads((out / "model.json").read_text(encoding="utf-8"))
+    spec = ranked["candidate_ranker"]
+    assert spec["file"] == f"ranker-{spec['version']}.json" and (out / spec["file"]).is_file()
+    assert active.read_bytes() == (out / "model.json").read_bytes()
+    assert (active.parent / spec["file"]).read_bytes() == (out / spec["file"]).read_bytes()
+    with Runtime(settings) as runtime:
+        assert runtime.retriever().ranker is not None and runtime.retriever().ranker.version == spec["version"]
+    with Runtime(settings, model_ranker=False) as runtime:  # how training reads the settings alone
+        assert runtime.retriever().ranker is None
+    packaged = Path(str(resources.files("medcode.retrieval").joinpath("data/candidate_ranker.json")))
+    other = settings.model_copy(update={"candidate_ranker": True, "candidate_ranker_file": packaged})
+    with Runtime(other) as runtime, pytest.raises(ConfigError, match="is not the candidate ranker"):
+        runtime.retriever()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from medcode._trees import TreeEnsemble, export_trees, fit_boosting
+from medcode.agent import AcceptanceModel, load_acceptance_model
 from medcode.errors import ConfigError
 from medcode.retrieval import NoteCandidate, SpanHit
 from medcode.retrieval._priors import CodePriors
@@ -22,6 +24,7 @@ from medcode.retrieval._ranker import (
     load_ranker,
     ranker_features,
 )
+from medcode.retrieval._ranker_fit import fit_ranker
 
 
 def test_exported_trees_score_like_scikit_learn() -> None:
@@ -153,3 +156,78 @@ def test_a_sites_ranker_uses_its_priors_and_each_fold_its_own(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=r"ranker\.json: not a medcode candidate ranker"):
         load_ranker(path)
     assert load_ranker(None) is default_ranker()
+
+
+def _pool_rows(n_notes: int, seed: int) -> list[dict[str, object]]:
+    """Generated pools where the kept codes are found by many sentences but score low: the note score's
+    order buries them below the cut, and how retrieval found them tells them apart."""
+    rng = random.Random(seed)
+    rows: list[dict[str, object]] = []
+    for n in range(n_notes):
+        cands = []
+        for i in range(30):
+            kept = i >= 20 and i % 3 == 0
+            hits = [(s, 2, 0.7, "description") for s in range(5)] if kept else [(0, 1, 0.9, "dictionary")]
+            cands.append(_cand(f"R{10 + i}.{n % 10}", i + 1, 1.0 - i * 0.01 + rng.uniform(-0.001, 0.001), hits))
+        gold = [c.code for c in cands if len(c.hits) > 1]
+        rows.append(
+            {
+                "dataset": "generated",
+                "id": f"n{n}",
+                "key": CandidateRanker.note_key(f"note {n}"),
+                "gold": gold,
+                "candidates": [c.model_dump(exclude={"description", "matched_text"}) for c in cands],
+            }
+        )
+    return rows
+
+
+def test_fit_ranker_learns_the_kept_codes_order_holds_out_folds_and_is_reproducible() -> None:
+    rows = _pool_rows(12, seed=0)
+    fit = fit_ranker(rows, pool=30, cut=10, cv=3, with_priors=True)
+    assert fit.recall_before == 0.0 and fit.recall_after == 1.0  # every kept code lay below the cut of 10
+    ranker = CandidateRanker(fit.data, version="fitted")
+    assert all(ranker.trained_on(str(r["key"])) for r in rows)
+    assert sorted(k for fold in fit.data["held_out"] for k in fold["notes"]) == sorted(str(r["key"]) for r in rows)
+    assert fit.data["features"] == [*RANKER_FEATURES, *PRIOR_FEATURES]
+    # The same labels give the same file, byte for byte, in any process (its hash is its version): the
+    # priors' counts are written in sorted order, not in the order of a set of strings (salted per process).
+    counts = fit.data["priors"]["codes"]["inpatient"]
+    assert len(counts) > 10 and list(counts) == sorted(counts)
+    assert all(
+        list(f["priors"]["categories"]["inpatient"]) == sorted(f["priors"]["categories"]["inpatient"])
+        for f in fit.data["held_out"]
+    )
+    shuffled = [{**r, "gold": list(reversed(r["gold"]))} for r in rows]  # type: ignore[call-overload]
+    again = fit_ranker(shuffled, pool=30, cut=10, cv=3, with_priors=True)
+    assert json.dumps(again.data) == json.dumps(fit.data)
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_ranker(rows[:2], cv=3)
+    with pytest.raises(ValueError, match="nothing to learn"):
+        fit_ranker([{**r, "gold": ["Z99.9"]} for r in rows], cv=3)
+
+
+def _model_naming(tmp_path: Path, spec: dict[str, object]) -> Path:
+    data = json.loads(resources.files("medcode.agent").joinpath("data/acceptance.json").read_bytes())
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({**data, "candidate_ranker": spec}), encoding="utf-8")
+    return path
+
+
+def test_an_acceptance_model_runs_on_the_ranker_it_was_trained_on(tmp_path: Path) -> None:
+    packaged = default_ranker()
+    assert AcceptanceModel.from_file(_model_naming(tmp_path, {"version": packaged.version, "file": None})) is not None
+    model = AcceptanceModel.from_file(_model_naming(tmp_path, {"version": packaged.version, "file": None}))
+    assert model.candidate_ranker() is packaged
+    raw = resources.files("medcode.retrieval").joinpath("data/candidate_ranker.json").read_bytes()
+    (tmp_path / f"ranker-{packaged.version}.json").write_bytes(raw)
+    spec = {"version": packaged.version, "file": f"ranker-{packaged.version}.json"}
+    beside = AcceptanceModel.from_file(_model_naming(tmp_path, spec)).candidate_ranker()
+    assert beside is not None and beside.version == packaged.version
+    with pytest.raises(ConfigError, match="trained on candidate ranker 000000000000"):
+        AcceptanceModel.from_file(_model_naming(tmp_path, {**spec, "version": "000000000000"})).candidate_ranker()
+    with pytest.raises(ConfigError, match=r"cannot read candidate ranker .*gone\.json"):
+        AcceptanceModel.from_file(_model_naming(tmp_path, {**spec, "file": "gone.json"})).candidate_ranker()
+    with pytest.raises(ConfigError, match=r"model\.json: candidate_ranker must be"):
+        AcceptanceModel.from_file(_model_naming(tmp_path, {**spec, "file": "../ranker.json"}))
+    assert load_acceptance_model().candidate_ranker() is None  # type: ignore[union-attr]  # the packaged model
