@@ -11,7 +11,6 @@ each training note's own labels out of its rows. Needs scikit-learn (the ``train
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,6 +108,9 @@ def fit_ranker(
 ) -> RankerFit:
     """Cross-validate and fit a ranker on ``pool_row`` rows of one setting (default trees, nothing tuned).
 
+    The file holds no date: the same rows and seed give the same bytes, so the same version (its hash), and
+    ``medcode train --ranker`` finds its cached features again on a rerun.
+
     Raises ``ValueError`` when there are fewer notes than folds, or no gold code among the candidates.
     """
     if cv < 2 or len(rows) < cv:
@@ -158,7 +160,6 @@ def fit_ranker(
             "trained_on": datasets,
             "rows": len(y),
             "positives": int(y.sum()),
-            "trained_at": dt.date.today().isoformat(),
             "out_of_fold": {"folds": cv, "cut": cut, "recall_before": recall_before, "recall_after": recall_after},
         },
     }

@@ -201,6 +201,7 @@ def test_fit_ranker_learns_the_kept_codes_order_holds_out_folds_and_is_reproduci
     shuffled = [{**r, "gold": list(reversed(r["gold"]))} for r in rows]  # type: ignore[call-overload]
     again = fit_ranker(shuffled, pool=30, cut=10, cv=3, with_priors=True)
     assert json.dumps(again.data) == json.dumps(fit.data)
+    assert "trained_at" not in fit.data["provenance"]  # nor a date: a rerun tomorrow finds the same version
     with pytest.raises(ValueError, match="at least 3"):
         fit_ranker(rows[:2], cv=3)
     with pytest.raises(ValueError, match="nothing to learn"):
