@@ -69,7 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--setting",
         choices=("outpatient", "inpatient"),
         help="the note's setting: with --note and MEDCODE_CANDIDATE_RANKER=1, inpatient notes are re-ordered "
-        "by the candidate ranker",
+        "by the candidate ranker (MEDCODE_CANDIDATE_RANKER_FILE for a site's own: search does not read the "
+        "acceptance model, so name the ranker-<version>.json a `medcode train --ranker` model uses)",
     )
     search.add_argument("--json", action="store_true", help='print {"results": [...]} as JSON')
     search.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (default newest release)")
