@@ -21,7 +21,7 @@ import json
 import math
 import random
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,8 +50,10 @@ __all__ = [
     "DEFAULT_TOP_K",
     "CVResult",
     "NoteExample",
+    "check_cache",
     "collect_examples",
     "cross_validate",
+    "pipeline_identity",
     "train_model",
 ]
 
@@ -137,6 +139,42 @@ def note_example(
         rows=[r for _, r in pairs],
         excludes=excludes,
     )
+
+
+def pipeline_identity(coder: MedicalCoder) -> dict[str, str | None]:
+    """What a note's cached features depend on: code set, index, retrieval data, embedder, ranker and rules."""
+    from medcode.retrieval import data_version
+
+    retriever = coder.retriever()
+    return {
+        "codeset": retriever.codeset.version,
+        "index": retriever.index.version,
+        "retrieval_data": data_version(),
+        "embedder": retriever.embedder.id,
+        "candidate_ranker": retriever.ranker.version if retriever.ranker is not None else None,
+        "rules": coder.validators.rules.version,
+    }
+
+
+def check_cache(cache: Path, identity: Mapping[str, str | None]) -> None:
+    """Refuse a cache made by another pipeline; record ``identity`` beside it (``CACHE.pipeline.json``).
+
+    Raises ``InputError`` naming what changed (a new index, rules or ranker makes other features). A cache
+    from before these records is taken as it is.
+    """
+    meta = cache.with_name(cache.name + ".pipeline.json")
+    if cache.exists() and meta.exists():
+        try:
+            old = json.loads(meta.read_text(encoding="utf-8"))
+        except ValueError:
+            old = {}
+        changed = [f"{k} {old.get(k)} -> {v}" for k, v in identity.items() if old.get(k) != v]
+        if changed:
+            raise InputError(
+                f"{cache} was made by another pipeline ({'; '.join(changed)}): delete it, or use another --out"
+            )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps(dict(identity), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def collect_examples(

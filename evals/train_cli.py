@@ -187,7 +187,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.agent import MedicalCoder, Runtime
     from medcode.agent._acceptance import FEATURE_NAMES, MIN_PRIOR_NOTES, TRAINING_FEATURES
     from medcode.errors import InputError, MissingDependencyError
-    from medcode.evals._training import collect_examples, train_model
+    from medcode.evals._training import check_cache, collect_examples, pipeline_identity, train_model
 
     try:
         import sklearn  # noqa: F401
@@ -225,6 +225,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     ):
         ranker = coder.retriever().ranker
         cache = args.out / ("features.jsonl" if ranker is None else f"features-ranker-{ranker.version}.jsonl")
+        check_cache(cache, pipeline_identity(coder))
         examples = collect_examples(coder, notes, cache=cache, total=len(notes))
     version = args.version or f"acceptance-{dt.datetime.now(dt.UTC):%Y-%m-%d}"
     features = FEATURE_NAMES if args.with_priors else TRAINING_FEATURES
@@ -287,7 +288,8 @@ def _fit_ranker(
 
     from medcode.agent import Runtime
     from medcode.errors import InputError, MedcodeError
-    from medcode.evals._training import DEFAULT_TOP_K
+    from medcode.evals._training import DEFAULT_TOP_K, check_cache
+    from medcode.retrieval import data_version
     from medcode.retrieval._ranker import CandidateRanker
     from medcode.retrieval._ranker_fit import fit_ranker, pool_row
 
@@ -298,34 +300,39 @@ def _fit_ranker(
             f"inpatient notes and needs at least --cv ({args.cv}) of them"
         )
     cache = args.out / "ranker-pools.jsonl"
-    done: dict[tuple[str, str], dict[str, Any]] = {}
-    if cache.exists():
-        for line in cache.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                done[(row["dataset"], row["id"])] = row
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line
     rows: list[dict[str, Any]] = []
-    with Runtime(settings, model_ranker=False) as runtime, cache.open("a", encoding="utf-8") as handle:
-        for name, note, gold in tqdm(inpatient, desc="ranker pools", unit="note", file=sys.stderr):
-            row = done.get((name, note.id))
-            if row is None:
+    with Runtime(settings, model_ranker=False) as runtime:
+        retriever = runtime.retriever()
+        identity = {"codeset": retriever.codeset.version, "index": retriever.index.version}
+        identity |= {"retrieval_data": data_version(), "embedder": retriever.embedder.id, "pool": str(_RANKER_POOL)}
+        check_cache(cache, identity)
+        done: dict[tuple[str, str], dict[str, Any]] = {}
+        if cache.exists():
+            for line in cache.read_text(encoding="utf-8").splitlines():
                 try:
-                    row = pool_row(
-                        runtime.retriever(note.date_of_service),
-                        note.text,
-                        gold,
-                        dataset=name,
-                        doc_id=note.id,
-                        pool=_RANKER_POOL,
-                    )
-                except MedcodeError as exc:
-                    print(f"medcode train: {name}:{note.id}: skipped: {exc}", file=sys.stderr)
-                    continue
-                handle.write(json.dumps(row) + "\n")
-                handle.flush()
-            rows.append(row)
+                    row = json.loads(line)
+                    done[(row["dataset"], row["id"])] = row
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line
+        with cache.open("a", encoding="utf-8") as handle:
+            for name, note, gold in tqdm(inpatient, desc="ranker pools", unit="note", file=sys.stderr):
+                row = done.get((name, note.id))
+                if row is None:
+                    try:
+                        row = pool_row(
+                            runtime.retriever(note.date_of_service),
+                            note.text,
+                            gold,
+                            dataset=name,
+                            doc_id=note.id,
+                            pool=_RANKER_POOL,
+                        )
+                    except MedcodeError as exc:
+                        print(f"medcode train: {name}:{note.id}: skipped: {exc}", file=sys.stderr)
+                        continue
+                    handle.write(json.dumps(row) + "\n")
+                    handle.flush()
+                rows.append(row)
     try:
         fit = fit_ranker(
             rows,

@@ -295,3 +295,11 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     other = settings.model_copy(update={"candidate_ranker": True, "candidate_ranker_file": packaged})
     with Runtime(other) as runtime, pytest.raises(ConfigError, match="is not the candidate ranker"):
         runtime.retriever()
+
+    # A cache the pipeline made before a change (here: other rules) is refused, naming what changed.
+    meta = out / "features.jsonl.pipeline.json"
+    recorded = json.loads(meta.read_text(encoding="utf-8"))
+    assert set(recorded) >= {"index", "rules", "candidate_ranker", "codeset"} and recorded["candidate_ranker"] is None
+    meta.write_text(json.dumps({**recorded, "rules": "rules-old"}), encoding="utf-8")
+    assert main(args) == 2
+    assert f"rules rules-old -> {recorded['rules']}" in capsys.readouterr().err
