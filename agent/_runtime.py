@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from medcode.agent._acceptance import AcceptanceModel, load_acceptance_model
 from medcode.agent._procedure_proposer import ProcedureProposer, open_procedure_index
@@ -24,7 +24,7 @@ from medcode.codesets import CodeSetRegistry
 from medcode.config import Settings
 from medcode.errors import ConfigError
 from medcode.retrieval import Embedder, HybridRetriever
-from medcode.retrieval._ranker import CandidateRanker, load_ranker
+from medcode.retrieval._ranker import CandidateRanker, load_ranker, settings_ranker
 from medcode.validators import ValidatorPipeline
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ class Runtime:
         self._validators: ValidatorPipeline | None = None
         self._llm: LLMClient | None = None
         self._acceptance: AcceptanceModel | None = None
+        self._ranker: CandidateRanker | None = None  # resolved once, shared by every release's retriever
+        self._ranker_resolved = False
         self._procedure_proposer: ProcedureProposer | None = None
         self._closed = False
 
@@ -94,17 +96,26 @@ class Runtime:
                 self._retrievers[codeset.version] = retriever
             return retriever
 
-    def _candidate_ranker(self) -> CandidateRanker | Literal["settings"]:
-        trained_on = self.acceptance_model.candidate_ranker() if self.model_ranker else None
-        if trained_on is None:
-            return "settings"
-        named = self.settings.candidate_ranker_file
-        if self.settings.candidate_ranker and named is not None and load_ranker(named).version != trained_on.version:
-            raise ConfigError(
-                f"candidate_ranker_file {named} is not the candidate ranker acceptance model "
-                f"{self.acceptance_model.version} was trained on ({trained_on.version}): unset it or retrain the model"
-            )
-        return trained_on
+    def _candidate_ranker(self) -> CandidateRanker | None:
+        """The acceptance model's ranker, else the settings' (loaded once: call with the lock held)."""
+        if not self._ranker_resolved:
+            trained_on = self.acceptance_model.candidate_ranker() if self.model_ranker else None
+            named = self.settings.candidate_ranker_file
+            if trained_on is None:
+                self._ranker = settings_ranker(self.settings)
+            elif (
+                self.settings.candidate_ranker
+                and named is not None
+                and load_ranker(named).version != trained_on.version
+            ):
+                raise ConfigError(
+                    f"candidate_ranker_file {named} is not the candidate ranker acceptance model "
+                    f"{self.acceptance_model.version} was trained on ({trained_on.version}): unset it or retrain the model"
+                )
+            else:
+                self._ranker = trained_on
+            self._ranker_resolved = True
+        return self._ranker
 
     @property
     def validators(self) -> ValidatorPipeline:

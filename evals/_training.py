@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from medcode.agent import MedicalCoder, Note
+    from medcode.retrieval import HybridRetriever
 
 __all__ = [
     "DEFAULT_TOP_K",
@@ -54,6 +55,7 @@ __all__ = [
     "collect_examples",
     "cross_validate",
     "pipeline_identity",
+    "retrieval_identity",
     "train_model",
 ]
 
@@ -141,16 +143,22 @@ def note_example(
     )
 
 
-def pipeline_identity(coder: MedicalCoder) -> dict[str, str | None]:
-    """What a note's cached features depend on: code set, index, retrieval data, embedder, ranker and rules."""
+def retrieval_identity(retriever: HybridRetriever) -> dict[str, str | None]:
+    """What a note's retrieval depends on: code set, index, retrieval data and embedder (ranker aside)."""
     from medcode.retrieval import data_version
 
-    retriever = coder.retriever()
     return {
         "codeset": retriever.codeset.version,
         "index": retriever.index.version,
         "retrieval_data": data_version(),
         "embedder": retriever.embedder.id,
+    }
+
+
+def pipeline_identity(coder: MedicalCoder) -> dict[str, str | None]:
+    """What a note's cached features depend on: retrieval (``retrieval_identity``), the ranker and the rules."""
+    retriever = coder.retriever()
+    return retrieval_identity(retriever) | {
         "candidate_ranker": retriever.ranker.version if retriever.ranker is not None else None,
         "rules": coder.validators.rules.version,
     }

@@ -288,8 +288,7 @@ def _fit_ranker(
 
     from medcode.agent import Runtime
     from medcode.errors import InputError, MedcodeError
-    from medcode.evals._training import DEFAULT_TOP_K, check_cache
-    from medcode.retrieval import data_version
+    from medcode.evals._training import DEFAULT_TOP_K, check_cache, retrieval_identity
     from medcode.retrieval._ranker import CandidateRanker
     from medcode.retrieval._ranker_fit import fit_ranker, pool_row
 
@@ -302,10 +301,7 @@ def _fit_ranker(
     cache = args.out / "ranker-pools.jsonl"
     rows: list[dict[str, Any]] = []
     with Runtime(settings, model_ranker=False) as runtime:
-        retriever = runtime.retriever()
-        identity = {"codeset": retriever.codeset.version, "index": retriever.index.version}
-        identity |= {"retrieval_data": data_version(), "embedder": retriever.embedder.id, "pool": str(_RANKER_POOL)}
-        check_cache(cache, identity)
+        check_cache(cache, retrieval_identity(runtime.retriever()) | {"pool": str(_RANKER_POOL)})
         done: dict[tuple[str, str], dict[str, Any]] = {}
         if cache.exists():
             for line in cache.read_text(encoding="utf-8").splitlines():

@@ -162,8 +162,9 @@ class Settings(BaseSettings):
     )
     candidate_ranker_file: Path | None = Field(
         default=None,
-        description="A candidate ranker file (tools/train_ranker.py writes them, e.g. a site's with its label "
-        "priors) used when candidate_ranker is on; default: the packaged one.",
+        description="A candidate ranker file (medcode train --ranker writes them, e.g. a site's with its label "
+        "priors) used when candidate_ranker is on; default: the packaged one. An acceptance model trained with a "
+        "ranker runs with its own, and naming another here is an error.",
     )
 
     # Routing and audit

@@ -43,9 +43,18 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
+    from medcode.config import Settings
     from medcode.retrieval._models import NoteCandidate
 
-__all__ = ["PRIOR_FEATURES", "RANKER_FEATURES", "CandidateRanker", "default_ranker", "load_ranker", "ranker_features"]
+__all__ = [
+    "PRIOR_FEATURES",
+    "RANKER_FEATURES",
+    "CandidateRanker",
+    "default_ranker",
+    "load_ranker",
+    "ranker_features",
+    "settings_ranker",
+]
 
 RANKER_FORMAT = 1
 _KINDS = ("dictionary", "alphabetic_index", "description", "inclusion_term", "includes", "description_short")
@@ -237,6 +246,14 @@ def load_ranker(path: Path | None) -> CandidateRanker:
     except OSError as exc:
         raise ConfigError(f"cannot read candidate ranker {path}: {exc.strerror or exc}") from None
     return _parse(raw, f"candidate ranker {path}")
+
+
+def settings_ranker(settings: Settings) -> CandidateRanker | None:
+    """The ranker the settings turn on (``candidate_ranker``; ``candidate_ranker_file`` or the packaged one), else None.
+
+    Raises ``ConfigError`` like ``load_ranker``.
+    """
+    return load_ranker(settings.candidate_ranker_file) if settings.candidate_ranker else None
 
 
 def _parse(raw: bytes, what: str) -> CandidateRanker:

@@ -24,7 +24,7 @@ from medcode.retrieval._embedder import Embedder
 from medcode.retrieval._expand import QueryExpander, default_expander, default_terms
 from medcode.retrieval._index import CodeIndex, IndexUnit
 from medcode.retrieval._models import Candidate, NoteCandidate, NoteCandidates, Segment, SpanHit
-from medcode.retrieval._ranker import CandidateRanker, load_ranker
+from medcode.retrieval._ranker import CandidateRanker, settings_ranker
 from medcode.retrieval._segment import segment_note, split_mentions
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class HybridRetriever:
         self.lexical_weight = lexical_weight
         self.use_priors = use_priors
         if ranker == "settings":
-            ranker = load_ranker(settings.candidate_ranker_file) if settings.candidate_ranker else None
+            ranker = settings_ranker(settings)
         self.ranker = ranker
         self.terms = default_terms()
         self.terms.add_forms(self.index.dictionary())
