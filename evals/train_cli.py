@@ -55,6 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     tr.add_argument("--gate-tolerance", type=float, default=0.02, help="allowed fall in micro-F1 at the gate")
     tr.add_argument(
+        "--gate-holdout",
+        type=int,
+        metavar="N",
+        help="with --from-queue and --promote: keep the N most recently finalised charts out of training and gate "
+        "on them too (the active model against the new one on the site's own charts, besides the gate dataset)",
+    )
+    tr.add_argument(
         "--with-priors",
         action="store_true",
         help="also fit on how often each code and category is gold in the training labels, per setting with at "
@@ -73,16 +80,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def queue_notes(settings: Settings) -> Iterator[tuple[str, Note, list[str]]]:
-    """``("queue", note, final codes)`` for every finalised chart a human reviewed (auto charts are left out)."""
+    """``("queue", note, final codes)`` for every finalised chart a human reviewed (auto charts are left out).
+
+    In the order the charts were finalised (oldest first).
+    """
+    for _at, note, final in _queue_charts(settings):
+        yield "queue", note, final
+
+
+def _queue_charts(settings: Settings) -> list[tuple[str, Note, list[str]]]:
+    """``(finalised_at, note, final codes)`` of the human-reviewed finalised charts, oldest finalisation first."""
     from medcode.agent import Note
     from medcode.review import ReviewQueue
 
+    found: list[tuple[str, int, Note, list[str]]] = []
     with ReviewQueue(settings, create=False) as queue:
         offset = 0
         while True:
             page = queue.list_charts("finalised", limit=200, offset=offset)
             if not page:
-                return
+                break
             offset += len(page)
             for summary in page:
                 chart = queue.get(summary.chart_id)
@@ -97,7 +114,21 @@ def queue_notes(settings: Settings) -> Iterator[tuple[str, Note, list[str]]]:
                     note_type=chart.note_type or "outpatient_visit",
                     date_of_service=chart.date_of_service,
                 )
-                yield "queue", note, final
+                found.append((chart.finalised_at or "", chart.chart_id, note, final))
+    found.sort(key=lambda row: (row[0], row[1]))
+    return [(at, note, final) for at, _id, note, final in found]
+
+
+def _write_gate(charts: Sequence[tuple[str, Note, list[str]]], path: Path) -> None:
+    """The held-out charts as a gold JSONL for the gate (readable by the owner only: it holds note text)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        for _at, note, final in charts:
+            row: dict[str, Any] = {"id": note.id, "text": note.text, "codes": final, "setting": note.setting}
+            row["note_type"] = note.note_type
+            if note.date_of_service is not None:
+                row["date_of_service"] = note.date_of_service.isoformat()
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _dataset_notes(path: Path, settings: Settings, limit: int | None) -> list[tuple[str, Note, list[str]]]:
@@ -130,14 +161,21 @@ def suspend_autonomy(settings: Settings, old: str | None, new: str | None) -> li
 
 
 def promote(
-    settings: Settings, challenger: Path, *, gate: Path, tolerance: float, out: Path
+    settings: Settings,
+    challenger: Path,
+    *,
+    gate: Path,
+    tolerance: float,
+    out: Path,
+    site_gate: Path | None = None,
 ) -> tuple[bool, str, dict[str, Any]]:
     """Evaluate the active model and ``challenger`` on ``gate``; install the challenger when it passes.
 
-    Returns (promoted, the comparison table, details). The switch is one audit-log record
-    (``acceptance_model_promoted``) or, on failure, ``acceptance_model_rejected``. Before the switch, every
-    active autonomy grant is suspended (``suspend_autonomy``). A challenger that names a candidate ranker
-    file (``--ranker``) brings it along: the file is copied beside the active model first.
+    With ``site_gate`` (the site's held-out charts, ``--gate-holdout``) both models are evaluated on it too and
+    the challenger must pass there as well. Returns (promoted, the comparison tables, details). The switch is one
+    audit-log record (``acceptance_model_promoted``) or, on failure, ``acceptance_model_rejected``. Before the
+    switch, every active autonomy grant is suspended (``suspend_autonomy``). A challenger that names a candidate
+    ranker file (``--ranker``) brings it along: the file is copied beside the active model first.
     """
     from medcode.agent._acceptance import active_model_path, load_acceptance_model
     from medcode.evals._harness import run_eval
@@ -146,24 +184,35 @@ def promote(
 
     champion = load_acceptance_model(settings)
     champion_version = champion.version if champion is not None else None
-    champ_metrics = run_eval(settings, gate, out / "gate-champion", proposer="retrieval", progress=False)
     chall_settings = settings.model_copy(update={"acceptance_model": challenger})
-    chall_metrics = run_eval(chall_settings, gate, out / "gate-challenger", proposer="retrieval", progress=False)
-    comparison = compare(
-        champ_metrics, chall_metrics, tolerance_f1=tolerance, tolerance_raw=tolerance, allow_version_change=True
-    )
-    details = {
-        "champion": champion_version,
-        "challenger": chall_metrics.get("versions", {}).get("acceptance_model"),
-        "gate": gate.name,
-        "champion_micro_f1": champ_metrics.get("micro_f1"),
-        "challenger_micro_f1": chall_metrics.get("micro_f1"),
-        "failures": comparison.failures,
-    }
-    if comparison.ok:
+    details: dict[str, Any] = {"champion": champion_version, "gate": gate.name}
+    tables: list[str] = []
+    failures: list[str] = []
+    for label, path in [("gate", gate), ("site_gate", site_gate)]:
+        if path is None:
+            continue
+        champ_metrics = run_eval(settings, path, out / f"{label}-champion", proposer="retrieval", progress=False)
+        chall_metrics = run_eval(
+            chall_settings, path, out / f"{label}-challenger", proposer="retrieval", progress=False
+        )
+        comparison = compare(
+            champ_metrics, chall_metrics, tolerance_f1=tolerance, tolerance_raw=tolerance, allow_version_change=True
+        )
+        details["challenger"] = chall_metrics.get("versions", {}).get("acceptance_model")
+        prefix = "" if label == "gate" else "site_gate_"
+        details[f"{prefix}champion_micro_f1"] = champ_metrics.get("micro_f1")
+        details[f"{prefix}challenger_micro_f1"] = chall_metrics.get("micro_f1")
+        if label == "site_gate":
+            details["site_gate_charts"] = chall_metrics.get("n_documents")
+        failures += [f if label == "gate" else f"site gate: {f}" for f in comparison.failures]
+        name = gate.name if label == "gate" else f"the site's {chall_metrics.get('n_documents')} held-out charts"
+        tables.append(f"gate on {name}:\n{comparison.table()}")
+    details["failures"] = failures
+    passed = not failures
+    if passed:
         details["autonomy_suspended"] = suspend_autonomy(settings, champion_version, details["challenger"])
     with AuditLog(settings) as audit:
-        if comparison.ok:
+        if passed:
             target = active_model_path(settings)
             target.parent.mkdir(parents=True, exist_ok=True)
             ranker_file = (json.loads(challenger.read_bytes()).get("candidate_ranker") or {}).get("file")
@@ -180,7 +229,7 @@ def promote(
             audit.append("acceptance_model_promoted", details)
         else:
             audit.append("acceptance_model_rejected", details)
-    return comparison.ok, comparison.table(), details
+    return passed, "\n".join(tables), details
 
 
 def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
@@ -203,13 +252,28 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     for path in args.dataset:
         if not path.is_file():
             raise InputError(f"dataset not found: {path}")
+    if args.gate_holdout is not None and not (args.from_queue and args.promote):
+        raise InputError("--gate-holdout needs --from-queue and --promote (it holds out the queue's newest charts)")
+    if args.gate_holdout is not None and args.gate_holdout < 1:
+        raise InputError("--gate-holdout must be at least 1")
     settings = ctx.settings
     args.out.mkdir(parents=True, exist_ok=True)
     notes: list[tuple[str, Note, list[str]]] = []
     for path in args.dataset:
         notes += _dataset_notes(path, settings, args.limit)
+    held_out: list[tuple[str, Note, list[str]]] = []
+    queue_through: str | None = None
     if args.from_queue:
-        notes += list(queue_notes(settings))
+        charts = _queue_charts(settings)
+        if args.gate_holdout is not None:
+            if args.gate_holdout >= len(charts):
+                raise InputError(
+                    f"--gate-holdout {args.gate_holdout}: the queue has {len(charts)} finalised, human-reviewed "
+                    "charts; hold out fewer, so the new model learns from some of them"
+                )
+            charts, held_out = charts[: -args.gate_holdout], charts[-args.gate_holdout :]
+        notes += [("queue", note, final) for _at, note, final in charts]
+        queue_through = charts[-1][0] if charts else None
     if not notes:
         raise InputError("no labelled notes found")
     ranker_report: dict[str, Any] | None = None
@@ -247,6 +311,8 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         )
     if ranker is not None:
         model["candidate_ranker"] = _ranker_spec(settings, ranker.version, args.out)
+    # The newest queue chart learned from: a later --gate-holdout can tell which held-out charts this model saw.
+    model["provenance"]["queue_through"] = queue_through
     model_path = args.out / "model.json"
     model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
     report = {"version": version, "thresholds": model["thresholds"], "strict_thresholds": model["strict_thresholds"]}
@@ -263,8 +329,27 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     if not args.promote:
         return 0
     with tempfile.TemporaryDirectory(prefix="medcode-gate-") as tmp:
+        site_gate = None
+        if held_out:
+            site_gate = Path(tmp) / "site-gate.jsonl"
+            _write_gate(held_out, site_gate)
+            seen = _seen_by_active(settings, held_out)
+            print(
+                f"site gate: the {len(held_out)} most recently finalised charts (from {held_out[0][0]}) are held out"
+                + (
+                    f"; the active model learned from {seen} of them, so its figures there are in-sample"
+                    if seen
+                    else ""
+                ),
+                file=sys.stderr,
+            )
         ok, table, details = promote(
-            settings, model_path, gate=args.gate_dataset, tolerance=args.gate_tolerance, out=Path(tmp)
+            settings,
+            model_path,
+            gate=args.gate_dataset,
+            tolerance=args.gate_tolerance,
+            out=Path(tmp),
+            site_gate=site_gate,
         )
     print(table)
     print("PROMOTED: the new model is active" if ok else "NOT PROMOTED: the gate failed", file=sys.stderr)
@@ -349,6 +434,20 @@ def _fit_ranker(
         file=sys.stderr,
     )
     return path, {"notes": len(rows), "recall_before": fit.recall_before, "recall_after": fit.recall_after}
+
+
+def _seen_by_active(settings: Settings, charts: Sequence[tuple[str, Note, list[str]]]) -> int:
+    """How many of ``charts`` the active model learned from (finalised no later than its ``queue_through``)."""
+    from medcode.agent._acceptance import active_model_path
+
+    path = active_model_path(settings)
+    if not path.is_file():
+        return 0
+    try:
+        through = json.loads(path.read_bytes()).get("provenance", {}).get("queue_through")
+    except (OSError, ValueError):
+        return 0
+    return sum(at <= through for at, _note, _final in charts) if isinstance(through, str) else 0
 
 
 def _ranker_spec(settings: Settings, version: str, out: Path) -> dict[str, Any]:

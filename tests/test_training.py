@@ -246,6 +246,25 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     active = active_model_path(settings)
     assert active.is_file() and active.read_bytes() == (out / "model.json").read_bytes()
     assert load_acceptance_model(settings) is not None
+    assert json.loads(active.read_bytes())["provenance"]["queue_through"] is not None
+
+    # --gate-holdout: the queue's newest charts are kept out of training and gate the promotion too.
+    assert main([*args, "--gate-holdout", "2"]) == 2  # it needs --promote
+    assert "--gate-holdout needs --from-queue and --promote" in capsys.readouterr().err
+    assert main([*args, "--promote", "--gate-holdout", str(len(found))]) == 2  # nothing left to learn from
+    assert f"the queue has {len(found)} finalised" in capsys.readouterr().err
+    gated = [*args, "--promote", "--gate-dataset", str(gate), "--gate-tolerance", "1.0", "--gate-holdout", "2"]
+    assert main(gated) == 0
+    printed = capsys.readouterr()
+    # The active model learned from every chart, so its figures on the held-out two are in-sample, and it says so.
+    assert "2 most recently finalised charts" in printed.err and "learned from 2 of them" in printed.err
+    assert "gate on the site's 2 held-out charts" in printed.out and "PROMOTED" in printed.err
+    held_report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert held_report["trained_on"]["queue"] == len(found) - 2
+    with AuditLog(settings) as audit:
+        last = audit.records(event_type="acceptance_model_promoted")[-1]
+        assert last.payload["site_gate_charts"] == 2 and last.payload["site_gate_challenger_micro_f1"] is not None
+    assert active.read_bytes() == (out / "model.json").read_bytes()
 
     # A challenger that proposes nothing fails the gate: the active model stays.
     broken = json.loads((out / "model.json").read_text(encoding="utf-8"))
@@ -260,8 +279,9 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     with AuditLog(settings) as audit:
         events = [r.event_type for r in audit.tail(5)]
         assert "acceptance_model_promoted" in events and events[-1] == "acceptance_model_rejected"
-        (promoted,) = audit.records(event_type="acceptance_model_promoted")
-        assert promoted.payload["autonomy_suspended"] == []  # no grant was active (see test_governance)
+        promoted = audit.records(event_type="acceptance_model_promoted")
+        assert len(promoted) == 2  # the first model, then the one gated on the held-out charts
+        assert all(r.payload["autonomy_suspended"] == [] for r in promoted)  # no grant was active (test_governance)
         assert audit.verify().ok
     # A bad invocation is a clear error, exit 2.
     assert main(["--data-dir", data_dir, "train", "--out", str(tmp_path / "x")]) == 2
