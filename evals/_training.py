@@ -97,7 +97,12 @@ class NoteExample:
 
     @classmethod
     def from_json(cls, line: str) -> NoteExample:
-        data = json.loads(line)
+        return cls.from_dict(json.loads(line))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NoteExample:
+        """Raises ``ValueError``, ``TypeError`` or ``KeyError`` for a row that is not an example."""
+        data = dict(data)
         data["rows"] = [{k: (math.nan if v is None else float(v)) for k, v in r.items()} for r in data["rows"]]
         return cls(**data)
 
@@ -200,16 +205,16 @@ def collect_examples(
     """
     from tqdm import tqdm
 
+    from medcode.agent._results import read_result_lines
     from medcode.errors import MedcodeError
 
     done: dict[tuple[str, str], NoteExample] = {}
-    if cache is not None and cache.exists():
-        for line in cache.read_text(encoding="utf-8").splitlines():
-            try:
-                ex = NoteExample.from_json(line)
-            except (ValueError, TypeError, KeyError):
-                continue  # a torn last line
-            done[(ex.dataset, ex.doc_id)] = ex
+    for row in read_result_lines(cache) if cache is not None else []:  # a torn last line is cut off the file
+        try:
+            ex = NoteExample.from_dict(row)
+        except (ValueError, TypeError, KeyError):
+            continue
+        done[(ex.dataset, ex.doc_id)] = ex
     out: list[NoteExample] = []
     handle = cache.open("a", encoding="utf-8") if cache is not None else None
     try:

@@ -372,6 +372,7 @@ def _fit_ranker(
     from tqdm import tqdm
 
     from medcode.agent import Runtime
+    from medcode.agent._results import read_result_lines
     from medcode.errors import InputError, MedcodeError
     from medcode.evals._training import DEFAULT_TOP_K, check_cache, retrieval_identity
     from medcode.retrieval._ranker import CandidateRanker
@@ -387,14 +388,8 @@ def _fit_ranker(
     rows: list[dict[str, Any]] = []
     with Runtime(settings, model_ranker=False) as runtime:
         check_cache(cache, retrieval_identity(runtime.retriever()) | {"pool": str(_RANKER_POOL)})
-        done: dict[tuple[str, str], dict[str, Any]] = {}
-        if cache.exists():
-            for line in cache.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                    done[(row["dataset"], row["id"])] = row
-                except (ValueError, KeyError, TypeError):
-                    continue  # a torn last line
+        # A torn last line (a crash mid-write) is cut off the file, so the next append starts clean.
+        done = {(r["dataset"], r["id"]): r for r in read_result_lines(cache) if {"dataset", "id"} <= r.keys()}
         with cache.open("a", encoding="utf-8") as handle:
             for name, note, gold in tqdm(inpatient, desc="ranker pools", unit="note", file=sys.stderr):
                 row = done.get((name, note.id))

@@ -60,6 +60,13 @@ def examples(
         cached_lines = cache.read_text(encoding="utf-8").count("\n")
         again = collect_examples(coder, notes, cache=cache, progress=False)
         assert cache.read_text(encoding="utf-8").count("\n") == cached_lines
+        # A crash mid-write leaves a torn last line: it is cut off, so the next append starts on a line of its own.
+        whole = cache.read_bytes()
+        cache.write_bytes(whole + b'{"doc_id":"torn","rows":[{"score":')
+        assert [e.codes for e in collect_examples(coder, notes, cache=cache, progress=False)] == [
+            e.codes for e in found
+        ]
+        assert cache.read_bytes() == whole
     assert [e.codes for e in again] == [e.codes for e in found]
     return found
 
