@@ -113,6 +113,24 @@ def test_alphabetic_index_units_map_onto_the_release(codeset: ICD10CMCodeSet) ->
     assert main_term("Abnormal, abnormality, abnormalities") == "Abnormal"
 
 
+def test_see_references_land_on_the_term_they_name() -> None:
+    """A "see" reference is followed to the main term it names, not to a main term whose later words match."""
+    import gzip
+    from importlib import resources
+
+    raw = resources.files("medcode.retrieval").joinpath("data/alphabetic_index.jsonl.gz").read_bytes()
+    via: dict[tuple[tuple[str, ...], str], str] = {}
+    for line in gzip.decompress(raw).decode("utf-8").splitlines():
+        entry = json.loads(line)
+        if "via" in entry:
+            via[(tuple(entry["p"]), entry["via"])] = entry["c"]
+    # 'Converter, tuberculosis' (R76.11) is not 'Tuberculosis' (A15.9); 'Blood-forming organs, disease' is not 'Disease'.
+    assert via[(("Consumption",), "see: Tuberculosis")] == "A15.9"
+    assert via[(("Infection, infected, infective", "Koch's"), "see: Tuberculosis")] == "A15.9"
+    assert not [k for k, code in via.items() if k[1] == "see: Disease"]  # 'Disease, diseased' has no code
+    assert via[(("Abnormity",), "see: Anomaly")] == "Q89.9"  # a main term whose own title matches still resolves
+
+
 def test_embedding_threads_default_to_the_cpus_the_process_may_use(small_index: Settings) -> None:
     import os
 

@@ -50,9 +50,16 @@ def _norm(term: str) -> str:
 
 
 def _main_variants(title: str) -> set[str]:
-    """'Abdomen, abdominal' -> {'abdomen , abdominal', 'abdomen', 'abdominal'}."""
-    parts = [p.strip() for p in title.split(",") if p.strip()]
-    return {_norm(title), *(_norm(p) for p in parts)}
+    """'Abdomen, abdominal' -> {'abdomen , abdominal', 'abdomen', 'abdominal'}.
+
+    A part after the first names the main term only when it is a form of the first word ('abdominal',
+    'diseased'): in 'Blood-forming organs, disease' or "Reiter's disease, syndrome, or urethritis" the later
+    parts qualify the first, so 'see Disease' must not land on D75.9, nor 'see Tuberculosis' on
+    'Converter, tuberculosis' (R76.11, a positive tuberculin test) before 'Tuberculosis' itself (A15.9).
+    """
+    parts = [_norm(p) for p in title.split(",") if p.strip()]
+    first = parts[0] if parts else ""
+    return {_norm(title), first, *(p for p in parts[1:] if p[:4] == first[:4])}
 
 
 class _Tree:
