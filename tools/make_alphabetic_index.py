@@ -84,8 +84,9 @@ class _Tree:
         parts = [p.strip() for p in target.split(",") if p.strip()]
         for cut in range(len(parts), 0, -1):
             for main in self.mains.get(_norm(", ".join(parts[:cut])), []):
-                node = self.nodes[main]
+                node: dict[str, Any] | None = self.nodes[main]
                 for part in parts[cut:]:
+                    assert node is not None
                     key = _norm(part)
                     match = next((c for c in node["children"] if _norm(self.nodes[c]["path"][-1]) == key), None)
                     if match is None:
@@ -111,25 +112,25 @@ def _index_csv(path: Path, stats: Counter[str]) -> list[dict[str, Any]]:
         level = int(row["Level"])
         stack = stack[:level]
         parent = stack[-1] if stack else None
-        path = [*(tree.nodes[parent]["path"] if parent is not None else []), row["Term"].strip()]
+        term_path = [*(tree.nodes[parent]["path"] if parent is not None else []), row["Term"].strip()]
         code = row["Code"].strip() or None
-        node = tree.add(path, code, parent)
+        node = tree.add(term_path, code, parent)
         stack.append(node)
         modifiers = _PARENS.findall(row["NonEssModif"] or "")
         stats["index_rows"] += 1
         if code:
-            out.append({"s": "index", "p": path, "n": modifiers, "c": code})
+            out.append({"s": "index", "p": term_path, "n": modifiers, "c": code})
             stats["index_coded"] += 1
         elif row["See"].strip():
-            pending_see.append((path, modifiers, row["See"].strip()))
-    for path, modifiers, target in pending_see:
+            pending_see.append((term_path, modifiers, row["See"].strip()))
+    for term_path, modifiers, target in pending_see:
         code = tree.resolve(target)
         stats["see_rows"] += 1
         if code is None:
             stats["see_unresolved"] += 1
             continue
         stats["see_followed"] += 1
-        out.append({"s": "index", "p": path, "n": modifiers, "c": code, "via": f"see: {target}"})
+        out.append({"s": "index", "p": term_path, "n": modifiers, "c": code, "via": f"see: {target}"})
     return out
 
 
