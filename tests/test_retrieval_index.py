@@ -129,6 +129,8 @@ def test_see_references_land_on_the_term_they_name() -> None:
     assert via[(("Infection, infected, infective", "Koch's"), "see: Tuberculosis")] == "A15.9"
     assert not [k for k, code in via.items() if k[1] == "see: Disease"]  # 'Disease, diseased' has no code
     assert via[(("Abnormity",), "see: Anomaly")] == "Q89.9"  # a main term whose own title matches still resolves
+    # 'see Neoplasm, malignant' is the Table of Neoplasms by site, not 'Neoplasm > malignant mast cell' (C96.20).
+    assert not [k for k in via if k[1].startswith("see: Neoplasm")]
 
 
 def test_embedding_threads_default_to_the_cpus_the_process_may_use(small_index: Settings) -> None:

@@ -80,8 +80,14 @@ class _Tree:
         return node_id
 
     def resolve(self, target: str) -> str | None:
-        """The code of the entry a 'see' reference names, or None (by site, unknown term, no code)."""
+        """The code of the entry a 'see' reference names, or None (by site, unknown term, no code).
+
+        'see Neoplasm, malignant' means the Table of Neoplasms by site, never an entry under the disease index's
+        'Neoplasm' (whose 'malignant mast cell' would otherwise match 'malignant' as a prefix).
+        """
         parts = [p.strip() for p in target.split(",") if p.strip()]
+        if parts and _norm(parts[0]) == "neoplasm":
+            return None
         for cut in range(len(parts), 0, -1):
             for main in self.mains.get(_norm(", ".join(parts[:cut])), []):
                 node: dict[str, Any] | None = self.nodes[main]
