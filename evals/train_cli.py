@@ -435,7 +435,7 @@ def _seen_by_active(settings: Settings, charts: Sequence[tuple[str, Note, list[s
     """How many of ``charts`` the active model learned from (finalised no later than its ``queue_through``)."""
     from medcode.agent._acceptance import active_model_path
 
-    path = active_model_path(settings)
+    path = settings.acceptance_model or active_model_path(settings)  # as load_acceptance_model picks it
     if not path.is_file():
         return 0
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medcode.codesets.cli import parse_date
@@ -68,9 +69,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     search.add_argument(
         "--setting",
         choices=("outpatient", "inpatient"),
-        help="the note's setting: with --note and MEDCODE_CANDIDATE_RANKER=1, inpatient notes are re-ordered "
-        "by the candidate ranker (MEDCODE_CANDIDATE_RANKER_FILE for a site's own: search does not read the "
-        "acceptance model, so name the ranker-<version>.json a `medcode train --ranker` model uses)",
+        help="the note's setting: with --note and a candidate ranker (--ranker, or MEDCODE_CANDIDATE_RANKER=1), "
+        "inpatient notes are re-ordered by it",
+    )
+    search.add_argument(
+        "--ranker",
+        type=Path,
+        metavar="FILE",
+        help="with --note: re-order inpatient notes with this candidate ranker file, e.g. the ranker-<version>.json "
+        "beside a `medcode train --ranker` model (search does not read the acceptance model, so it does not "
+        "follow the model's ranker by itself)",
     )
     search.add_argument("--json", action="store_true", help='print {"results": [...]} as JSON')
     search.add_argument("--date", type=parse_date, help="date of service YYYY-MM-DD (default newest release)")
@@ -130,8 +138,13 @@ def _search(args: argparse.Namespace, ctx: CommandContext) -> int:
         raise InputError("give either a QUERY or --note FILE")
     if args.query is not None and not args.query.strip():
         raise InputError("search query is empty")
-    codeset = CodeSetRegistry(ctx.settings).get(args.date)
-    with HybridRetriever(ctx.settings, codeset, mode=args.mode) as retriever:
+    settings = ctx.settings
+    if args.ranker is not None:
+        if args.note is None:
+            raise InputError("--ranker re-orders a note's candidates: give --note FILE")
+        settings = settings.model_copy(update={"candidate_ranker": True, "candidate_ranker_file": args.ranker})
+    codeset = CodeSetRegistry(settings).get(args.date)
+    with HybridRetriever(settings, codeset, mode=args.mode) as retriever:
         if args.note is not None:
             found = retriever.search_note(read_note_text(args.note), top_k=args.top, setting=args.setting)
             rows = [c.model_dump(mode="json", exclude={"hits"}) | {"segments": len(c.hits)} for c in found.candidates]

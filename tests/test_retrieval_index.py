@@ -309,6 +309,34 @@ def test_cli_search_json_and_table(small_index: Settings, capsys: pytest.Capture
     assert "empty" in capsys.readouterr().err
 
 
+def test_cli_search_note_with_a_ranker_file(
+    small_index: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--ranker FILE`` re-orders an inpatient note's candidates with that ranker; bad use is exit 2."""
+    from importlib import resources
+
+    data_dir = str(small_index.data_dir)
+    note = tmp_path / "note.txt"
+    note.write_text(
+        "A 70-year-old man was admitted with chest pain. He had type 2 diabetes with chronic kidney disease, "
+        "hyperlipidemia and atrial fibrillation. An inferior myocardial infarction was diagnosed.",
+        encoding="utf-8",
+    )
+    args = ["--data-dir", data_dir, "search", "--note", str(note), "--setting", "inpatient", "--json", "--top", "5"]
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)["results"]
+    assert all(r["ranker_score"] is None for r in plain)
+    ranker = Path(str(resources.files("medcode.retrieval").joinpath("data/candidate_ranker.json")))
+    assert main([*args, "--ranker", str(ranker)]) == 0
+    ranked = json.loads(capsys.readouterr().out)["results"]
+    margins = [r["ranker_score"] for r in ranked]
+    assert all(m is not None for m in margins) and margins == sorted(margins, reverse=True)
+    assert main([*args, "--ranker", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read candidate ranker" in capsys.readouterr().err
+    assert main(["--data-dir", data_dir, "search", "chest pain", "--ranker", str(ranker)]) == 2
+    assert "give --note FILE" in capsys.readouterr().err
+
+
 # -- index lifecycle on copies of the small index -------------------------------------------
 
 
