@@ -121,14 +121,20 @@ def _queue_charts(settings: Settings) -> list[tuple[str, Note, list[str]]]:
 
 def _write_gate(charts: Sequence[tuple[str, Note, list[str]]], path: Path) -> None:
     """The held-out charts as a gold JSONL for the gate (readable by the owner only: it holds note text)."""
+    from medcode.evals._dataset import GoldDocument
+
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         for _at, note, final in charts:
-            row: dict[str, Any] = {"id": note.id, "text": note.text, "codes": final, "setting": note.setting}
-            row["note_type"] = note.note_type
-            if note.date_of_service is not None:
-                row["date_of_service"] = note.date_of_service.isoformat()
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            doc = GoldDocument(
+                id=note.id,
+                text=note.text,
+                codes=final,
+                setting=note.setting,
+                note_type=note.note_type,
+                date_of_service=note.date_of_service,
+            )
+            out.write(doc.model_dump_json(exclude_defaults=True) + "\n")
 
 
 def _dataset_notes(path: Path, settings: Settings, limit: int | None) -> list[tuple[str, Note, list[str]]]:
@@ -433,15 +439,10 @@ def _fit_ranker(
 
 def _seen_by_active(settings: Settings, charts: Sequence[tuple[str, Note, list[str]]]) -> int:
     """How many of ``charts`` the active model learned from (finalised no later than its ``queue_through``)."""
-    from medcode.agent._acceptance import active_model_path
+    from medcode.agent._acceptance import load_acceptance_model
 
-    path = settings.acceptance_model or active_model_path(settings)  # as load_acceptance_model picks it
-    if not path.is_file():
-        return 0
-    try:
-        through = json.loads(path.read_bytes()).get("provenance", {}).get("queue_through")
-    except (OSError, ValueError):
-        return 0
+    champion = load_acceptance_model(settings)
+    through = champion.data.get("provenance", {}).get("queue_through") if champion is not None else None
     return sum(at <= through for at, _note, _final in charts) if isinstance(through, str) else 0
 
 
