@@ -17,6 +17,7 @@ Every figure this module reports is out of fold.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -54,6 +55,7 @@ __all__ = [
     "check_cache",
     "collect_examples",
     "cross_validate",
+    "features_identity",
     "pipeline_identity",
     "retrieval_identity",
     "train_model",
@@ -160,12 +162,20 @@ def retrieval_identity(retriever: HybridRetriever) -> dict[str, str | None]:
     }
 
 
+def features_identity() -> str:
+    """A short hash of the feature names a cached row holds (a row cached before a feature was added would
+    give the new model that feature as missing on every training note)."""
+    return "features+" + hashlib.sha256(",".join(FEATURE_NAMES).encode()).hexdigest()[:12]
+
+
 def pipeline_identity(coder: MedicalCoder) -> dict[str, str | None]:
-    """What a note's cached features depend on: retrieval (``retrieval_identity``), the ranker and the rules."""
+    """What a note's cached features depend on: retrieval (``retrieval_identity``), the ranker, the rules and
+    the feature set."""
     retriever = coder.retriever()
     return retrieval_identity(retriever) | {
         "candidate_ranker": retriever.ranker.version if retriever.ranker is not None else None,
         "rules": coder.validators.rules.version,
+        "features": features_identity(),
     }
 
 

@@ -22,6 +22,7 @@ from medcode.evals._harness import note_for
 from medcode.evals._training import (
     NoteExample,
     collect_examples,
+    features_identity,
     folds_for,
     select,
     site_offset,
@@ -327,6 +328,11 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     meta = out / "features.jsonl.pipeline.json"
     recorded = json.loads(meta.read_text(encoding="utf-8"))
     assert set(recorded) >= {"index", "rules", "candidate_ranker", "codeset"} and recorded["candidate_ranker"] is None
+    assert recorded["features"] == features_identity()
     meta.write_text(json.dumps({**recorded, "rules": "rules-old"}), encoding="utf-8")
     assert main(args) == 2
     assert f"rules rules-old -> {recorded['rules']}" in capsys.readouterr().err
+    # So is one whose rows lack a feature added since (the new model would see it missing on every note).
+    meta.write_text(json.dumps({**recorded, "features": "features+old"}), encoding="utf-8")
+    assert main(args) == 2
+    assert f"features features+old -> {features_identity()}" in capsys.readouterr().err
