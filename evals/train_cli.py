@@ -138,11 +138,16 @@ def _write_gate(charts: Sequence[tuple[str, Note, list[str]]], path: Path) -> No
 
 
 def _dataset_notes(path: Path, settings: Settings, limit: int | None) -> list[tuple[str, Note, list[str]]]:
-    from medcode.evals._dataset import read_dataset
+    """A dataset's notes; each malformed line is reported on stderr (with its number) and skipped."""
+    from medcode.evals._dataset import DatasetProblem, read_dataset
     from medcode.evals._harness import note_for
 
     name = path.parent.name + "/" + path.stem if path.parent.name else path.stem
-    return [(name, note_for(doc, settings.max_note_chars), doc.codes) for doc in read_dataset(path, limit=limit)]
+    problems: list[DatasetProblem] = []
+    docs = list(read_dataset(path, limit=limit, problems=problems))
+    for problem in problems:
+        print(f"medcode train: {path}:{problem.line}: skipped: {problem.message}", file=sys.stderr)
+    return [(name, note_for(doc, settings.max_note_chars), doc.codes) for doc in docs]
 
 
 def suspend_autonomy(settings: Settings, old: str | None, new: str | None) -> list[str]:

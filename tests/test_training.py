@@ -336,3 +336,16 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     meta.write_text(json.dumps({**recorded, "features": "features+old"}), encoding="utf-8")
     assert main(args) == 2
     assert f"features features+old -> {features_identity()}" in capsys.readouterr().err
+
+
+def test_train_reports_each_malformed_dataset_line_it_skips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from medcode.evals.train_cli import _dataset_notes
+
+    path = tmp_path / "labels.jsonl"
+    good = {"id": "a", "text": "ASSESSMENT: Type 2 diabetes mellitus.", "codes": ["E11.9"]}
+    path.write_text(json.dumps(good) + '\n{"id": "b", "text": "no codes"}\nnot json\n', encoding="utf-8")
+    notes = _dataset_notes(path, Settings(), None)
+    assert [(name, note.id, codes) for name, note, codes in notes] == [(f"{tmp_path.name}/labels", "a", ["E11.9"])]
+    err = capsys.readouterr().err
+    assert f"{path}:2: skipped: missing required field 'codes'" in err
+    assert f"{path}:3: skipped: invalid JSON" in err
