@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,7 @@ __all__ = [
     "Trap",
     "describe_record_errors",
     "read_dataset",
+    "read_dataset_reporting",
 ]
 
 TrapKind = Literal[
@@ -221,3 +223,17 @@ def read_dataset(
             count += 1
             if limit is not None and count >= limit:
                 return
+
+
+def read_dataset_reporting(
+    path: Path, *, command: str, strict: bool = False, limit: int | None = None
+) -> tuple[list[GoldDocument], list[DatasetProblem]]:
+    """``read_dataset`` into a list, each skipped line reported on stderr as ``COMMAND: PATH:LINE: skipped: ...``.
+
+    Raises ``InputError`` as ``read_dataset`` does.
+    """
+    problems: list[DatasetProblem] = []
+    docs = list(read_dataset(path, strict=strict, limit=limit, problems=problems))
+    for problem in problems:
+        print(f"{command}: {path}:{problem.line}: skipped: {problem.message}", file=sys.stderr)
+    return docs, problems

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from medcode.config import Settings
 from medcode.errors import InputError, MedcodeError
-from medcode.evals._dataset import DatasetProblem, GoldDocument, read_dataset
+from medcode.evals._dataset import GoldDocument, read_dataset_reporting
 from medcode.evals._metrics import (
     category_f1,
     exact_match,
@@ -114,10 +114,7 @@ def run_eval(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pred_path = out_dir / "predictions.jsonl"
-    problems: list[DatasetProblem] = []
-    docs = list(read_dataset(dataset, strict=strict, limit=limit, problems=problems))
-    for problem in problems:
-        print(f"medcode eval: {dataset}:{problem.line}: skipped: {problem.message}", file=sys.stderr)
+    docs, problems = read_dataset_reporting(dataset, command="medcode eval", strict=strict, limit=limit)
     existing = load_predictions(pred_path)
     if existing and any(r.get("proposer") not in (None, proposer) for r in existing):
         raise InputError(f"{pred_path} holds predictions of another proposer; use another --out")

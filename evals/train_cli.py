@@ -139,14 +139,11 @@ def _write_gate(charts: Sequence[tuple[str, Note, list[str]]], path: Path) -> No
 
 def _dataset_notes(path: Path, settings: Settings, limit: int | None) -> list[tuple[str, Note, list[str]]]:
     """A dataset's notes; each malformed line is reported on stderr (with its number) and skipped."""
-    from medcode.evals._dataset import DatasetProblem, read_dataset
+    from medcode.evals._dataset import read_dataset_reporting
     from medcode.evals._harness import note_for
 
     name = path.parent.name + "/" + path.stem if path.parent.name else path.stem
-    problems: list[DatasetProblem] = []
-    docs = list(read_dataset(path, limit=limit, problems=problems))
-    for problem in problems:
-        print(f"medcode train: {path}:{problem.line}: skipped: {problem.message}", file=sys.stderr)
+    docs, _problems = read_dataset_reporting(path, command="medcode train", limit=limit)
     return [(name, note_for(doc, settings.max_note_chars), doc.codes) for doc in docs]
 
 
