@@ -45,7 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     tr.add_argument("--out", type=Path, required=True, help="output directory (model.json, report.json, cache)")
     tr.add_argument("--cv", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=0, help="fold seed of the model's own cross-validation (0)")
+    tr.add_argument(
+        "--fold-seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also report out-of-fold F1 and ECE at N fold seeds (SEED, SEED+1, ...): median and range per dataset, "
+        "as small datasets' figures move with the fold assignment; the model is fitted once (default 1)",
+    )
     tr.add_argument("--precision-target", type=float, default=0.95, help="for the strict threshold (0.95)")
     tr.add_argument("--limit", type=int, help="first N notes of each dataset only")
     tr.add_argument("--version", help="model version label (default: acceptance-<UTC date>)")
@@ -244,7 +252,13 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode.agent import MedicalCoder, Runtime
     from medcode.agent._acceptance import FEATURE_NAMES, MIN_PRIOR_NOTES, TRAINING_FEATURES
     from medcode.errors import InputError, MissingDependencyError
-    from medcode.evals._training import check_cache, collect_examples, pipeline_identity, train_model
+    from medcode.evals._training import (
+        check_cache,
+        collect_examples,
+        fold_seed_spread,
+        pipeline_identity,
+        train_model,
+    )
 
     try:
         import sklearn  # noqa: F401
@@ -255,6 +269,8 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         raise InputError("give at least one --dataset FILE or --from-queue")
     if args.cv < 2:
         raise InputError("--cv must be at least 2")
+    if args.fold_seeds < 1:
+        raise InputError("--fold-seeds must be at least 1")
     if not 0.5 <= args.precision_target < 1.0:
         raise InputError("--precision-target must be in [0.5, 1)")
     for path in args.dataset:
@@ -328,6 +344,15 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     if ranker is not None:
         report["candidate_ranker"] = model["candidate_ranker"] | (ranker_report or {})
     report |= {"out_of_fold": oof, "trained_on": model["provenance"]["trained_on"]}
+    if args.fold_seeds > 1:
+        report["out_of_fold_seeds"] = fold_seed_spread(
+            examples,
+            [args.seed + i for i in range(args.fold_seeds)],
+            k=args.cv,
+            precision_target=args.precision_target,
+            features=features,
+            known={args.seed: oof},
+        )
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(report, indent=2))
@@ -475,3 +500,13 @@ def _print_report(report: dict[str, Any]) -> None:
             f"  {name:<22} {row['notes']:>5} {row['precision']:>6.3f} {row['recall']:>6.3f} {row['f1']:>6.3f} "
             f"{row['ece_proposed']:>6.3f} {row['candidate_recall']:>7.3f}\n"
         )
+    spread: dict[str, dict[str, dict[str, Any]]] = report.get("out_of_fold_seeds") or {}
+    if spread:
+        seeds = next(iter(next(iter(spread.values())).values()))["seeds"]
+        out.write(f"out-of-fold over fold seeds {seeds[0]}-{seeds[-1]}, median [min-max]:\n")
+        for name, figures in sorted(spread.items()):
+            f1, ece = figures["f1"], figures["ece_proposed"]
+            out.write(
+                f"  {name:<22} F1 {f1['median']:.3f} [{f1['min']:.3f}-{f1['max']:.3f}]  "
+                f"ECE {ece['median']:.3f} [{ece['min']:.3f}-{ece['max']:.3f}]\n"
+            )

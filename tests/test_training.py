@@ -23,6 +23,7 @@ from medcode.evals._training import (
     NoteExample,
     collect_examples,
     features_identity,
+    fold_seed_spread,
     folds_for,
     select,
     site_offset,
@@ -109,7 +110,12 @@ def test_train_writes_a_calibrated_model_that_loads_and_predicts(examples: list[
     assert len(probs) == len(examples[0].rows) and all(0.0 <= p <= 1.0 for p in probs)
     assert oof["small"]["notes"] == 14 and 0.0 <= oof["small"]["f1"] <= 1.0
     # Another seed changes the file and therefore the version.
-    other, _ = train_model(examples, k=3, seed=7, version="acceptance-test", progress=False)
+    other, other_oof = train_model(examples, k=3, seed=7, version="acceptance-test", progress=False)
+    # The spread over fold seeds: seed 0's report is reused, seed 7's computed again, the same as train_model's.
+    spread = fold_seed_spread(examples, [0, 7], k=3, known={0: oof}, progress=False)["small"]
+    assert spread["f1"]["values"] == [oof["small"]["f1"], other_oof["small"]["f1"]]
+    assert spread["ece_proposed"]["values"][1] == other_oof["small"]["ece_proposed"]
+    assert spread["f1"]["min"] <= spread["f1"]["median"] <= spread["f1"]["max"] and spread["f1"]["seeds"] == [0, 7]
     path2 = tmp_path / "model2.json"
     path2.write_text(json.dumps(other), encoding="utf-8")
     assert AcceptanceModel.from_file(path2).version != model.version
@@ -294,10 +300,16 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     # A bad invocation is a clear error, exit 2.
     assert main(["--data-dir", data_dir, "train", "--out", str(tmp_path / "x")]) == 2
     assert "--dataset" in capsys.readouterr().err
+    assert main([*args, "--fold-seeds", "0"]) == 2
+    assert "--fold-seeds must be at least 1" in capsys.readouterr().err
     assert np.isfinite(report["thresholds"]["outpatient"])
     # --with-priors on so few notes: no setting has the 200 a prior needs, and the command says so.
-    assert main([*args, "--with-priors"]) == 0  # the features are cached: only the fit runs again
-    err = capsys.readouterr().err
+    assert main([*args, "--with-priors", "--fold-seeds", "2"]) == 0  # the features are cached: only the fit runs
+    printed = capsys.readouterr()
+    err = printed.err
+    assert "out-of-fold over fold seeds 0-1, median [min-max]" in printed.out
+    spread = json.loads((out / "report.json").read_text(encoding="utf-8"))["out_of_fold_seeds"]
+    assert set(spread) == set(report["trained_on"]) and all(len(v["f1"]["values"]) == 2 for v in spread.values())
     assert "no priors for inpatient" in err and "outpatient" in err and "200 labelled notes" in err
     priored = json.loads((out / "model.json").read_text(encoding="utf-8"))
     assert "prior_code" in priored["features"] and priored["priors"]["min_notes"] == 200
