@@ -502,7 +502,7 @@ def _print_report(report: dict[str, Any]) -> None:
         )
     spread: dict[str, dict[str, dict[str, Any]]] = report.get("out_of_fold_seeds") or {}
     if spread:
-        seeds = next(iter(next(iter(spread.values())).values()))["seeds"]
+        seeds = next(iter(spread.values()))["f1"]["seeds"]
         out.write(f"out-of-fold over fold seeds {seeds[0]}-{seeds[-1]}, median [min-max]:\n")
         for name, figures in sorted(spread.items()):
             f1, ece = figures["f1"], figures["ece_proposed"]
