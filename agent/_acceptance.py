@@ -247,6 +247,10 @@ class AcceptanceModel:
         self.ranker_spec: dict[str, Any] | None = ranker
         self.features: tuple[str, ...] = tuple(data["features"])
         self._ensemble = TreeEnsemble(data["baseline"], data["trees"])
+        self._setting_ensembles = {
+            setting: TreeEnsemble(own["baseline"], own["trees"])
+            for setting, own in data.get("setting_trees", {}).items()
+        }
         self._calibration = {
             setting: (np.asarray(cal["x"], dtype=np.float64), np.asarray(cal["y"], dtype=np.float64))
             for setting, cal in data["calibration"].items()
@@ -296,9 +300,12 @@ class AcceptanceModel:
             )
         return ranker
 
-    def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Raw boosted scores (log-odds before calibration) for a feature matrix in ``features`` order."""
-        return self._ensemble.margin(x)
+    def margin(self, x: NDArray[np.float64], setting: str | None = None) -> NDArray[np.float64]:
+        """Raw boosted scores (log-odds before calibration) for a feature matrix in ``features`` order: the pooled
+        trees', averaged with the setting's own trees' when the model has them (``setting_trees``)."""
+        pooled = self._ensemble.margin(x)
+        own = self._setting_ensembles.get(setting or "")
+        return pooled if own is None else (pooled + own.margin(x)) / 2
 
     def _shift(self, p: float, setting: str) -> float:
         """``p`` moved by the setting's confidence offset, to six decimals (unchanged without an offset)."""
@@ -316,7 +323,7 @@ class AcceptanceModel:
         the thresholds move with it, so every comparison with a threshold comes out as without it."""
         if not rows:
             return []
-        calibrated = self.calibrate(self.margin(matrix(rows, self.features)), setting)
+        calibrated = self.calibrate(self.margin(matrix(rows, self.features), setting), setting)
         return [self._shift(round(float(p), 4), setting) for p in calibrated]
 
     def threshold(self, setting: str) -> float:
@@ -391,12 +398,19 @@ def fit_acceptance(
     params: dict[str, Any] | None = None,
     features: Sequence[str] = FEATURE_NAMES,
     confidence_offsets: dict[str, float] | None = None,
+    setting_rows: Mapping[str, NDArray[np.bool_]] | None = None,
 ) -> dict[str, Any]:
-    """The model file's content: trees fitted on all rows (columns ``features``); ``calibration`` (per
-    setting, and ``all``) fitted on out-of-fold margins by the caller; ``confidence_offsets`` (per setting)
-    move probabilities and thresholds alike (see ``AcceptanceModel``)."""
+    """The model file's content: trees fitted on all rows (columns ``features``), and per setting of
+    ``setting_rows`` (a row mask) trees fitted on its rows alone, averaged with the pooled ones; ``calibration`` (per setting, and ``all``)
+    fitted on out-of-fold margins by the caller; ``confidence_offsets`` (per setting) move probabilities and
+    thresholds alike (see ``AcceptanceModel``)."""
     estimator = fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
     baseline, trees = export_trees(estimator)
+    setting_trees: dict[str, dict[str, Any]] = {}
+    for setting, mask in (setting_rows or {}).items():
+        own = fit_boosting(x[mask], y[mask], seed=seed, **(params or {}))  # one setting: nothing to balance
+        own_baseline, own_trees = export_trees(own)
+        setting_trees[setting] = {"baseline": own_baseline, "trees": own_trees}
     return {
         "kind": "medcode-acceptance",
         "format": MODEL_FORMAT,
@@ -404,6 +418,7 @@ def fit_acceptance(
         "features": list(features),
         "baseline": baseline,
         "trees": trees,
+        **({"setting_trees": setting_trees} if setting_trees else {}),
         "calibration": {s: {"x": xs, "y": ys} for s, (xs, ys) in calibration.items()},
         "thresholds": thresholds,
         "strict_thresholds": strict_thresholds,

@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 DEFAULT_TOP_K = {"outpatient": 40, "inpatient": 100}
+OWN_TREES = ("inpatient", "outpatient")  # settings that get trees of their own, given MIN_OWN_TREES_NOTES notes
+MIN_OWN_TREES_NOTES = 100
 _GRID = [round(0.02 * i, 2) for i in range(1, 50)]
 
 
@@ -269,6 +271,13 @@ def _design(
     return matrix(rows, features), np.asarray(labels, dtype=np.int64)
 
 
+def own_tree_settings(examples: Sequence[NoteExample]) -> list[str]:
+    """The settings of ``OWN_TREES`` with at least ``MIN_OWN_TREES_NOTES`` labelled notes: their notes' margin is
+    the mean of the pooled trees' and that of trees fitted on the setting alone (the pooled fit of a setting moves
+    with the other settings' rows; the setting's own trees see fewer notes), the others' the pooled trees'."""
+    return [s for s in OWN_TREES if sum(ex.setting == s for ex in examples) >= MIN_OWN_TREES_NOTES]
+
+
 def folds_for(examples: Sequence[NoteExample], k: int, seed: int = 0) -> list[int]:
     """A fold number per example: shuffled within each dataset, then dealt round-robin (balanced per dataset)."""
     rng = random.Random(seed)
@@ -325,8 +334,11 @@ def cross_validate(
     params: dict[str, Any] | None = None,
     balance: bool = False,
     progress: bool = True,
+    own_trees: Sequence[str] = (),
 ) -> CVResult:
-    """K-fold out-of-fold margins, grouped by note; priors from the training folds only.
+    """K-fold out-of-fold margins, grouped by note; priors from the training folds only. A note of a setting in
+    ``own_trees`` gets the mean of the pooled trees' margin and that of trees fitted on its setting's training
+    notes alone.
 
     Raises ``InputError`` with fewer notes than folds or a fold without positives to learn from.
     """
@@ -341,10 +353,18 @@ def cross_validate(
         x, y = _design(train, priors, features)
         if y.sum() == 0 or y.sum() == len(y):
             raise InputError(f"fold {f + 1} has only one class among its training rows; add labelled notes")
-        model = fit_boosting(x, y, seed=seed, weights=row_weights(train, balance), **(params or {}))
+        models = {"": fit_boosting(x, y, seed=seed, weights=row_weights(train, balance), **(params or {}))}
+        for setting in own_trees:
+            own_x, own_y = _design([ex for ex in train if ex.setting == setting], priors, features)
+            if own_y.sum() == 0 or own_y.sum() == len(own_y):
+                raise InputError(f"fold {f + 1} has only one class among its {setting} rows; add labelled notes")
+            models[setting] = fit_boosting(own_x, own_y, seed=seed, **(params or {}))
         for i in test:
             if examples[i].rows:
-                margins[i] = model.decision_function(matrix(_with_priors(examples[i], priors), features))
+                x_test = matrix(_with_priors(examples[i], priors), features)
+                margins[i] = models[""].decision_function(x_test)
+                if (own := models.get(examples[i].setting)) is not None:
+                    margins[i] = (margins[i] + own.decision_function(x_test)) / 2
         if progress:
             print(f"medcode train: fold {f + 1}/{k} done", file=sys.stderr)
     return CVResult(margins=margins, folds=folds)
@@ -513,11 +533,21 @@ def _out_of_fold(
     balance: bool,
     features: Sequence[str],
     progress: bool,
+    own_trees: Sequence[str],
 ) -> tuple[
     dict[str, tuple[list[float], list[float]]], list[list[float]], dict[str, float], dict[str, float], dict[str, Any]
 ]:
     """Calibration, probabilities, thresholds, strict thresholds and the report of one fold assignment."""
-    cv = cross_validate(examples, k=k, seed=seed, features=features, params=params, balance=balance, progress=progress)
+    cv = cross_validate(
+        examples,
+        k=k,
+        seed=seed,
+        features=features,
+        params=params,
+        balance=balance,
+        progress=progress,
+        own_trees=own_trees,
+    )
     calibration = calibrate_by_setting(examples, cv.margins)
     probabilities = [
         np.interp(m, *calibration[ex.setting]).tolist() for ex, m in zip(examples, cv.margins, strict=True)
@@ -559,6 +589,7 @@ def fold_seed_spread(
             balance=balance,
             features=features,
             progress=progress,
+            own_trees=own_tree_settings(examples),
         )[4]
         for seed in seeds
     ]
@@ -598,6 +629,7 @@ def train_model(
     makes their mean confidence the share the site's coders kept (``site_offsets``); the report's figures
     are before it.
     """
+    own_trees = own_tree_settings(examples)
     calibration, probabilities, thresholds, strict, oof = _out_of_fold(
         examples,
         k=k,
@@ -607,6 +639,7 @@ def train_model(
         balance=balance,
         features=features,
         progress=progress,
+        own_trees=own_trees,
     )
     offsets = site_offsets(examples, probabilities, thresholds, site) if site else {}
     priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)
@@ -630,6 +663,7 @@ def train_model(
             "precision_target": precision_target,
             "confidence_offsets_from": site if offsets else None,
             "balanced_settings": balance,
+            "setting_trees": own_trees,
             "params": params or {},
             "out_of_fold": oof,
         },
@@ -638,5 +672,6 @@ def train_model(
         params=params,
         features=features,
         confidence_offsets=offsets,
+        setting_rows={s: np.asarray([ex.setting == s for ex in examples for _ in ex.rows]) for s in own_trees},
     )
     return model, oof

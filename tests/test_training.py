@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from shared_data import own_data_dir
 
+import medcode.evals._training as training
 from medcode.agent import AcceptanceModel, MedicalCoder, Note, Runtime, load_acceptance_model
-from medcode.agent._acceptance import FEATURE_NAMES, CodePriors, active_model_path
+from medcode.agent._acceptance import FEATURE_NAMES, CodePriors, active_model_path, matrix
 from medcode.cli import main
 from medcode.config import Settings
 from medcode.errors import ConfigError
@@ -22,9 +23,11 @@ from medcode.evals._harness import note_for
 from medcode.evals._training import (
     NoteExample,
     collect_examples,
+    cross_validate,
     features_identity,
     fold_seed_spread,
     folds_for,
+    own_tree_settings,
     select,
     site_offset,
     train_model,
@@ -119,6 +122,46 @@ def test_train_writes_a_calibrated_model_that_loads_and_predicts(examples: list[
     path2 = tmp_path / "model2.json"
     path2.write_text(json.dumps(other), encoding="utf-8")
     assert AcceptanceModel.from_file(path2).version != model.version
+
+
+def test_a_setting_with_enough_notes_gets_trees_of_its_own(
+    examples: list[NoteExample], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert own_tree_settings(examples) == []  # 10 outpatient and 4 inpatient notes, under the minimum
+    pooled_data, _ = train_model(examples, k=3, version="pooled", progress=False)
+    assert "setting_trees" not in pooled_data and pooled_data["provenance"]["setting_trees"] == []
+    monkeypatch.setattr(training, "MIN_OWN_TREES_NOTES", 10)
+    assert own_tree_settings(examples) == ["outpatient"]
+    # Out of fold: an outpatient note's margin is the mean of the pooled trees' and the outpatient trees'; the
+    # case reports keep the pooled margin.
+    pooled = cross_validate(examples, k=3, progress=False)
+    own = cross_validate(examples, k=3, progress=False, own_trees=["outpatient"])
+    for ex, a, b in zip(examples, pooled.margins, own.margins, strict=True):
+        if ex.setting == "inpatient":
+            assert np.array_equal(a, b)
+    assert any(
+        not np.allclose(a, b)
+        for ex, a, b in zip(examples, pooled.margins, own.margins, strict=True)
+        if ex.setting == "outpatient"
+    )
+    data, _ = train_model(examples, k=3, version="own-trees", progress=False)
+    assert set(data["setting_trees"]) == {"outpatient"} and data["provenance"]["setting_trees"] == ["outpatient"]
+    assert data["trees"] == pooled_data["trees"]  # the pooled trees are the same fit
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    model = AcceptanceModel.from_file(path)
+    rows = next(ex for ex in examples if ex.setting == "outpatient").rows
+    x = matrix(rows, model.features)
+    pooled_margin = model.margin(x)
+    assert np.array_equal(model.margin(x, "inpatient"), pooled_margin)  # no trees of its own: the pooled ones
+    own_data = {**data, "trees": data["setting_trees"]["outpatient"]["trees"]}
+    own_data["baseline"] = data["setting_trees"]["outpatient"]["baseline"]
+    del own_data["setting_trees"]
+    own_margin = AcceptanceModel(own_data, version="own").margin(x)
+    assert not np.allclose(own_margin, pooled_margin)
+    assert np.allclose(model.margin(x, "outpatient"), (pooled_margin + own_margin) / 2)
+    expected = [round(float(p), 4) for p in model.calibrate(model.margin(x, "outpatient"), "outpatient")]
+    assert model.probability(rows, "outpatient") == expected
 
 
 def test_selection_resolves_excludes1_and_threshold() -> None:
