@@ -5,7 +5,8 @@ For every (note, candidate code) pair the pipeline already measures how retrieva
 validators say about its best sentence (negated, family history, unrelated...), how it competes
 with its siblings, and what kind of code it is. ``candidate_features`` turns that into one row of
 numbers (missing values are NaN). ``AcceptanceModel`` is a gradient-boosted tree ensemble fitted
-on labelled notes (``medcode train``) with isotonic calibration fitted on out-of-fold
+on labelled notes (``medcode train``; a setting with enough notes also gets trees of its own, and its
+notes get the mean of both margins) with isotonic calibration fitted on out-of-fold
 predictions, so its output is a probability: it is each code's confidence, and a per-setting
 threshold chosen on out-of-fold micro-F1 decides which codes are proposed.
 
