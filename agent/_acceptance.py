@@ -401,10 +401,10 @@ def fit_acceptance(
     confidence_offsets: dict[str, float] | None = None,
     setting_rows: Mapping[str, NDArray[np.bool_]] | None = None,
 ) -> dict[str, Any]:
-    """The model file's content: trees fitted on all rows (columns ``features``), and per setting of
-    ``setting_rows`` (a row mask) trees fitted on its rows alone, averaged with the pooled ones; ``calibration`` (per setting, and ``all``)
-    fitted on out-of-fold margins by the caller; ``confidence_offsets`` (per setting) move probabilities and
-    thresholds alike (see ``AcceptanceModel``)."""
+    """The model file's content: trees fitted on all rows (columns ``features``) and, per setting of
+    ``setting_rows`` (a row mask), trees fitted on its rows alone, averaged with the pooled ones at run time;
+    ``calibration`` (per setting, and ``all``) fitted on out-of-fold margins by the caller;
+    ``confidence_offsets`` (per setting) move probabilities and thresholds alike (see ``AcceptanceModel``)."""
     estimator = fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
     baseline, trees = export_trees(estimator)
     setting_trees: dict[str, dict[str, Any]] = {}

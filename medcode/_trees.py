@@ -25,34 +25,49 @@ class TreeEnsemble:
 
     def __init__(self, baseline: float, trees: Sequence[dict[str, list[Any]]]) -> None:
         self.baseline = float(baseline)
-        self._trees = [
-            (
-                np.asarray(tree["feature"], dtype=np.int64),
-                np.asarray(tree["threshold"], dtype=np.float64),
-                np.asarray(tree["left"], dtype=np.int64),
-                np.asarray(tree["right"], dtype=np.int64),
-                np.asarray(tree["missing_left"], dtype=bool),
-                np.asarray(tree["value"], dtype=np.float64),
-                np.asarray(tree["leaf"], dtype=bool),
+        # All trees' nodes in one set of arrays (a tree's children offset by where its nodes start), so that
+        # ``margin`` walks every (row, tree) pair at once, one tree level per step.
+        sizes = [len(tree["feature"]) for tree in trees]
+        self._roots = np.cumsum([0, *sizes[:-1]], dtype=np.int64)[: len(sizes)]
+        offsets = np.repeat(self._roots, sizes)
+
+        def column(name: str, dtype: type) -> NDArray[Any]:
+            return (
+                np.concatenate([np.asarray(tree[name], dtype=dtype) for tree in trees]) if trees else np.zeros(0, dtype)
             )
-            for tree in trees
-        ]
+
+        self._feature = column("feature", np.int64)
+        self._threshold = column("threshold", np.float64)
+        self._left = column("left", np.int64) + offsets
+        self._right = column("right", np.int64) + offsets
+        self._missing_left = column("missing_left", bool)
+        self._value = column("value", np.float64)
+        self._leaf = column("leaf", bool)
+        if any(len(tree[name]) != size for tree, size in zip(trees, sizes, strict=True) for name in _NODE_FIELDS):
+            raise ValueError("a tree's node lists differ in length")
 
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Raw boosted scores for a feature matrix (NaN goes the way training sent missing values)."""
         total = np.full(x.shape[0], self.baseline, dtype=np.float64)
-        for feature, threshold, left, right, missing_left, value, leaf in self._trees:
-            node = np.zeros(x.shape[0], dtype=np.int64)
-            active = ~leaf[node]
-            while active.any():
-                idx = np.nonzero(active)[0]
-                cur = node[idx]
-                vals = x[idx, feature[cur]]
-                go_left = np.where(np.isnan(vals), missing_left[cur], vals <= threshold[cur])
-                node[idx] = np.where(go_left, left[cur], right[cur])
-                active = ~leaf[node]
-            total += value[node]
+        if not len(self._roots) or not x.shape[0]:
+            return total
+        node = np.tile(self._roots, (x.shape[0], 1))
+        rows, cols = np.nonzero(~self._leaf[node])
+        while rows.size:
+            cur = node[rows, cols]
+            vals = x[rows, self._feature[cur]]
+            go_left = np.where(np.isnan(vals), self._missing_left[cur], vals <= self._threshold[cur])
+            nxt = np.where(go_left, self._left[cur], self._right[cur])
+            node[rows, cols] = nxt
+            inner = ~self._leaf[nxt]
+            rows, cols = rows[inner], cols[inner]
+        values = self._value[node]
+        for t in range(values.shape[1]):  # tree by tree, as the trees were added: the same sums to the last bit
+            total += values[:, t]
         return total
+
+
+_NODE_FIELDS = ("feature", "threshold", "left", "right", "missing_left", "value", "leaf")
 
 
 def export_trees(estimator: Any) -> tuple[float, list[dict[str, list[Any]]]]:

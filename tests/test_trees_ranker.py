@@ -7,6 +7,7 @@ import math
 import random
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,6 +37,34 @@ def test_exported_trees_score_like_scikit_learn() -> None:
     baseline, trees = export_trees(model)
     ours = TreeEnsemble(baseline, json.loads(json.dumps(trees))).margin(x)
     np.testing.assert_allclose(ours, model.decision_function(x), atol=1e-6)
+
+
+def test_all_trees_walked_at_once_give_the_sums_of_one_tree_at_a_time() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 5))
+    x[rng.random((300, 5)) < 0.15] = np.nan
+    y = ((np.nan_to_num(x[:, 0]) * np.nan_to_num(x[:, 1], nan=-1.0) + np.nan_to_num(x[:, 3])) > 0).astype(np.int64)
+    baseline, trees = export_trees(fit_boosting(x, y, max_iter=30, max_depth=5))
+
+    def one_tree(tree: dict[str, list[Any]], row: np.ndarray) -> float:
+        node = 0
+        while not tree["leaf"][node]:
+            v = row[tree["feature"][node]]
+            left = tree["missing_left"][node] if np.isnan(v) else v <= tree["threshold"][node]
+            node = tree["left"][node] if left else tree["right"][node]
+        return float(tree["value"][node])
+
+    expected = []
+    for row in x:
+        total = baseline
+        for tree in trees:  # the order the trees were added, as the ensemble sums them
+            total += one_tree(tree, row)
+        expected.append(total)
+    ensemble = TreeEnsemble(baseline, trees)
+    assert ensemble.margin(x).tolist() == expected  # to the last bit
+    assert ensemble.margin(x[:0]).shape == (0,) and TreeEnsemble(0.5, []).margin(x).tolist() == [0.5] * 300
+    with pytest.raises(ValueError, match="differ in length"):
+        TreeEnsemble(baseline, [{**trees[0], "value": trees[0]["value"][:-1]}])
 
 
 def _cand(code: str, rank: int, score: float, hits: list[tuple[int, int, float, str]]) -> NoteCandidate:
