@@ -24,6 +24,7 @@ import random
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -350,15 +351,10 @@ def cross_validate(
         train = [ex for ex, g in zip(examples, folds, strict=True) if g != f]
         test = [i for i, g in enumerate(folds) if g == f]
         priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in train)
-        x, y = _design(train, priors, features)
-        if y.sum() == 0 or y.sum() == len(y):
-            raise InputError(f"fold {f + 1} has only one class among its training rows; add labelled notes")
-        models = {"": fit_boosting(x, y, seed=seed, weights=row_weights(train, balance), **(params or {}))}
+        fit = partial(_fit_fold, priors=priors, features=features, seed=seed, params=params, label=f"fold {f + 1}")
+        models = {"": fit(train, "training rows", weights=row_weights(train, balance))}
         for setting in own_trees:
-            own_x, own_y = _design([ex for ex in train if ex.setting == setting], priors, features)
-            if own_y.sum() == 0 or own_y.sum() == len(own_y):
-                raise InputError(f"fold {f + 1} has only one class among its {setting} rows; add labelled notes")
-            models[setting] = fit_boosting(own_x, own_y, seed=seed, **(params or {}))
+            models[setting] = fit([ex for ex in train if ex.setting == setting], f"{setting} rows")
         for i in test:
             if examples[i].rows:
                 x_test = matrix(_with_priors(examples[i], priors), features)
@@ -368,6 +364,24 @@ def cross_validate(
         if progress:
             print(f"medcode train: fold {f + 1}/{k} done", file=sys.stderr)
     return CVResult(margins=margins, folds=folds)
+
+
+def _fit_fold(
+    notes: Sequence[NoteExample],
+    rows: str,
+    *,
+    priors: CodePriors,
+    features: Sequence[str],
+    seed: int,
+    params: dict[str, Any] | None,
+    label: str,
+    weights: NDArray[np.float64] | None = None,
+) -> Any:
+    """Trees fitted on ``notes``. Raises ``InputError`` when their rows hold one class only."""
+    x, y = _design(notes, priors, features)
+    if y.sum() == 0 or y.sum() == len(y):
+        raise InputError(f"{label} has only one class among its {rows}; add labelled notes")
+    return fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
 
 
 def select(example: NoteExample, probabilities: Sequence[float], threshold: float, max_codes: int = 25) -> list[str]:
@@ -578,6 +592,7 @@ def fold_seed_spread(
     ``known`` holds reports already computed (seed -> ``train_model``'s out-of-fold report). Raises
     ``InputError`` as ``train_model`` does.
     """
+    own_trees = own_tree_settings(examples)
     reports = [
         (known or {}).get(seed)
         or _out_of_fold(
@@ -589,7 +604,7 @@ def fold_seed_spread(
             balance=balance,
             features=features,
             progress=progress,
-            own_trees=own_tree_settings(examples),
+            own_trees=own_trees,
         )[4]
         for seed in seeds
     ]
