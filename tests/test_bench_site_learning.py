@@ -70,3 +70,38 @@ def test_the_site_offset_variant_moves_only_the_confidence() -> None:
             k: v for k, v in figures[(n, "site-offset")].items() if k not in ("ece", "confidence")
         }
     assert figures[(0, "site-offset")]["confidence"] == figures[(0, "default")]["confidence"]  # no history
+
+
+def test_the_table_gives_each_row_its_seeds_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.bench_site_learning import main
+
+    rng = random.Random(2)
+    notes = [*_notes("generic", 24, rng, telling="score"), *_notes("site", 12, rng, telling="log_hits")]
+    cache = tmp_path / "features.jsonl"
+    cache.write_text("".join(ex.to_json() + "\n" for ex in notes))
+    assert (
+        main(
+            [
+                "--features",
+                str(cache),
+                "--site",
+                "site",
+                "--steps",
+                "all",
+                "--folds",
+                "3",
+                "--inner",
+                "3",
+                "--seeds",
+                "0,1,2",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "ECE min-max" in out
+    row = next(line for line in out.splitlines() if "(all)" in line).split()
+    f1, ece = float(row[5]), float(row[8])
+    f1_lo, f1_hi = (float(v) for v in row[6].split("-"))
+    ece_lo, ece_hi = (float(v) for v in row[9].split("-"))
+    assert f1_lo <= f1 <= f1_hi and ece_lo <= ece <= ece_hi
