@@ -127,6 +127,11 @@ def run(
     return out
 
 
+def _spread(values: Sequence[float]) -> str:
+    """A figure's range over the seeds, as the table prints it."""
+    return f"{min(values):6.3f}-{max(values):.3f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--features", type=Path, required=True, help="OUT/features.jsonl from `medcode train`")
@@ -185,8 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{label:>14} {key[1]:>16} {statistics.median(r['precision'] for r in rows):6.3f} "
             f"{statistics.median(r['recall'] for r in rows):6.3f} {statistics.median(f1s):6.3f} "
-            f"{min(f1s):6.3f}-{max(f1s):.3f} {statistics.median(r['confidence'] for r in rows):6.3f} "
-            f"{statistics.median(eces):6.3f} {min(eces):6.3f}-{max(eces):.3f}"
+            f"{_spread(f1s)} {statistics.median(r['confidence'] for r in rows):6.3f} "
+            f"{statistics.median(eces):6.3f} {_spread(eces)}"
         )
     return 0
 
