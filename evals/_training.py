@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import random
+import statistics
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -437,17 +438,34 @@ def choose_thresholds(
     examples: Sequence[NoteExample], probabilities: Sequence[Sequence[float]], *, precision_target: float
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Per setting: the threshold of best micro-F1, and the lowest one whose micro precision meets the target."""
+    return choose_thresholds_over(examples, [probabilities], precision_target=precision_target)
+
+
+def choose_thresholds_over(
+    examples: Sequence[NoteExample], runs: Sequence[Sequence[Sequence[float]]], *, precision_target: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``choose_thresholds`` on the F1 and precision curves averaged over ``runs`` (one set of out-of-fold
+    probabilities per fold assignment): the threshold then moves less with the fold assignment. The strict
+    threshold needs 20 true positives in every run.
+    """
     best: dict[str, float] = {}
     strict: dict[str, float] = {}
     for setting in sorted({ex.setting for ex in examples}):
         idx = [i for i, ex in enumerate(examples) if ex.setting == setting]
         subset = [examples[i] for i in idx]
-        scored = []
+        curve: list[tuple[float, float, float, int]] = []
         for t in _GRID:
-            picks = [select(examples[i], probabilities[i], t) for i in idx]
-            scored.append((t, score_selection(subset, picks)))
-        best[setting] = max(scored, key=lambda ts: (ts[1]["f1"], -ts[0]))[0]
-        meeting = [t for t, s in scored if s["precision"] >= precision_target and s["tp"] >= 20]
+            scores = [score_selection(subset, [select(examples[i], probs[i], t) for i in idx]) for probs in runs]
+            curve.append(
+                (
+                    t,
+                    round(statistics.fmean(s["f1"] for s in scores), 4),
+                    statistics.fmean(s["precision"] for s in scores),
+                    int(min(s["tp"] for s in scores)),
+                )
+            )
+        best[setting] = max(curve, key=lambda c: (c[1], -c[0]))[0]
+        meeting = [t for t, _f1, precision, tp in curve if precision >= precision_target and tp >= 20]
         if meeting:
             strict[setting] = min(meeting)
     return best, strict
@@ -541,33 +559,43 @@ def _out_of_fold(
     examples: Sequence[NoteExample],
     *,
     k: int,
-    seed: int,
+    seeds: Sequence[int],
     precision_target: float,
     params: dict[str, Any] | None,
     balance: bool,
     features: Sequence[str],
     progress: bool,
     own_trees: Sequence[str],
+    margins: dict[int, list[NDArray[np.float64]]] | None = None,
 ) -> tuple[
     dict[str, tuple[list[float], list[float]]], list[list[float]], dict[str, float], dict[str, float], dict[str, Any]
 ]:
-    """Calibration, probabilities, thresholds, strict thresholds and the report of one fold assignment."""
-    cv = cross_validate(
-        examples,
-        k=k,
-        seed=seed,
-        features=features,
-        params=params,
-        balance=balance,
-        progress=progress,
-        own_trees=own_trees,
-    )
-    calibration = calibrate_by_setting(examples, cv.margins)
-    probabilities = [
-        np.interp(m, *calibration[ex.setting]).tolist() for ex, m in zip(examples, cv.margins, strict=True)
+    """Calibration, probabilities, thresholds, strict thresholds and the report of ``seeds[0]``'s fold assignment.
+
+    With several ``seeds`` (fold assignments), the calibration is fitted on their out-of-fold margins stacked
+    and the thresholds are chosen on their F1 curves averaged; the probabilities and the report are the first
+    seed's. ``margins`` caches out-of-fold margins per seed across calls.
+    """
+    cache = margins if margins is not None else {}
+    for seed in seeds:
+        if seed not in cache:
+            cache[seed] = cross_validate(
+                examples,
+                k=k,
+                seed=seed,
+                features=features,
+                params=params,
+                balance=balance,
+                progress=progress,
+                own_trees=own_trees,
+            ).margins
+    calibration = calibrate_by_setting([ex for _ in seeds for ex in examples], [m for s in seeds for m in cache[s]])
+    runs = [
+        [np.interp(m, *calibration[ex.setting]).tolist() for ex, m in zip(examples, cache[s], strict=True)]
+        for s in seeds
     ]
-    thresholds, strict = choose_thresholds(examples, probabilities, precision_target=precision_target)
-    return calibration, probabilities, thresholds, strict, report(examples, probabilities, thresholds, strict)
+    thresholds, strict = choose_thresholds_over(examples, runs, precision_target=precision_target)
+    return calibration, runs[0], thresholds, strict, report(examples, runs[0], thresholds, strict)
 
 
 SPREAD_METRICS = ("f1", "ece_proposed")
@@ -584,27 +612,31 @@ def fold_seed_spread(
     features: Sequence[str] = TRAINING_FEATURES,
     progress: bool = True,
     known: Mapping[int, dict[str, Any]] | None = None,
+    threshold_seeds: int = 1,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Out-of-fold F1 and ECE per dataset at each fold seed, with their median, min and max.
 
     A small dataset's figures move with the fold assignment (ACI dev's 67 notes: 0.44-0.47 F1, 0.05-0.08 ECE
     across five seeds of one model), so two models are compared on medians, not on one seed's figures.
-    ``known`` holds reports already computed (seed -> ``train_model``'s out-of-fold report). Raises
-    ``InputError`` as ``train_model`` does.
+    ``known`` holds reports already computed (seed -> ``train_model``'s out-of-fold report); each seed's
+    thresholds are chosen as ``train_model`` chooses them with ``threshold_seeds`` (over that seed and the
+    next ones). Raises ``InputError`` as ``train_model`` does.
     """
     own_trees = own_tree_settings(examples)
+    margins: dict[int, list[NDArray[np.float64]]] = {}
     reports = [
         (known or {}).get(seed)
         or _out_of_fold(
             examples,
             k=k,
-            seed=seed,
+            seeds=range(seed, seed + threshold_seeds),
             precision_target=precision_target,
             params=params,
             balance=balance,
             features=features,
             progress=progress,
             own_trees=own_trees,
+            margins=margins,
         )[4]
         for seed in seeds
     ]
@@ -636,19 +668,23 @@ def train_model(
     features: Sequence[str] = TRAINING_FEATURES,
     progress: bool = True,
     site: str | None = None,
+    threshold_seeds: int = 1,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples.
 
     ``site`` names the dataset of the site's own charts (``queue``): per setting with at
     least ``MIN_SITE_CODES`` codes picked out of fold among them, the model gets the confidence offset that
     makes their mean confidence the share the site's coders kept (``site_offsets``); the report's figures
-    are before it.
+    are before it. With ``threshold_seeds`` N > 1 the calibration and thresholds come from N fold assignments
+    (seeds ``seed`` to ``seed + N - 1``: margins stacked, F1 curves averaged); the report is ``seed``'s.
     """
+    if threshold_seeds < 1:
+        raise InputError("threshold seeds must be at least 1")
     own_trees = own_tree_settings(examples)
     calibration, probabilities, thresholds, strict, oof = _out_of_fold(
         examples,
         k=k,
-        seed=seed,
+        seeds=range(seed, seed + threshold_seeds),
         precision_target=precision_target,
         params=params,
         balance=balance,
@@ -675,6 +711,7 @@ def train_model(
             "positives": int(y.sum()),
             "cv_folds": k,
             "seed": seed,
+            "threshold_seeds": threshold_seeds,
             "precision_target": precision_target,
             "confidence_offsets_from": site if offsets else None,
             "balanced_settings": balance,

@@ -17,11 +17,14 @@ from medcode.agent import AcceptanceModel, MedicalCoder, Note, Runtime, load_acc
 from medcode.agent._acceptance import FEATURE_NAMES, CodePriors, active_model_path, matrix
 from medcode.cli import main
 from medcode.config import Settings
-from medcode.errors import ConfigError
+from medcode.errors import ConfigError, InputError
 from medcode.evals import read_dataset
 from medcode.evals._harness import note_for
 from medcode.evals._training import (
     NoteExample,
+    calibrate_by_setting,
+    choose_thresholds,
+    choose_thresholds_over,
     collect_examples,
     cross_validate,
     features_identity,
@@ -162,6 +165,38 @@ def test_a_setting_with_enough_notes_gets_trees_of_its_own(
     assert np.allclose(model.margin(x, "outpatient"), (pooled_margin + own_margin) / 2)
     expected = [round(float(p), 4) for p in model.calibrate(model.margin(x, "outpatient"), "outpatient")]
     assert model.probability(rows, "outpatient") == expected
+
+
+def test_thresholds_over_several_fold_assignments_follow_the_averaged_f1_curve() -> None:
+    ex = NoteExample("d", "x", "outpatient", ["a", "b"], ["a", "b", "c", "d"], [{}, {}, {}, {}])
+    first = [[0.9, 0.5, 0.6, 0.1]]  # best F1 0.8 (a, b, c) from 0.12 to 0.50
+    second = [[0.9, 0.3, 0.2, 0.1]]  # best F1 1.0 (a, b) from 0.22 to 0.30
+    assert choose_thresholds([ex], first, precision_target=0.95)[0] == {"outpatient": 0.12}
+    assert choose_thresholds([ex], second, precision_target=0.95)[0] == {"outpatient": 0.22}
+    assert choose_thresholds_over([ex], [first], precision_target=0.95) == choose_thresholds(
+        [ex], first, precision_target=0.95
+    )
+    # Averaged: 0.8 below 0.22, 0.9 from 0.22 to 0.30 (0.8 and 1.0), 0.73 above; the lowest of the best wins.
+    best, strict = choose_thresholds_over([ex], [first, second], precision_target=0.95)
+    assert best == {"outpatient": 0.22} and strict == {}  # a strict threshold needs 20 true positives
+
+
+def test_calibration_and_thresholds_can_come_from_several_fold_assignments(examples: list[NoteExample]) -> None:
+    data, oof = train_model(examples, k=3, version="t", progress=False, threshold_seeds=2)
+    assert data["provenance"]["threshold_seeds"] == 2
+    runs = [cross_validate(examples, k=3, seed=s, progress=False).margins for s in (0, 1)]
+    calibration = calibrate_by_setting([*examples, *examples], [*runs[0], *runs[1]])
+    assert data["calibration"] == {s: {"x": xs, "y": ys} for s, (xs, ys) in calibration.items()}
+    probabilities = [
+        [np.interp(m, *calibration[ex.setting]).tolist() for ex, m in zip(examples, run, strict=True)] for run in runs
+    ]
+    assert data["thresholds"] == choose_thresholds_over(examples, probabilities, precision_target=0.95)[0]
+    # The report is the first fold assignment's, at those thresholds; the spread chooses each seed's the same way.
+    assert oof == training.report(examples, probabilities[0], data["thresholds"], data["strict_thresholds"])
+    spread = fold_seed_spread(examples, [0, 1], k=3, progress=False, threshold_seeds=2)["small"]
+    assert spread["f1"]["values"][0] == oof["small"]["f1"]
+    with pytest.raises(InputError, match="threshold seeds"):
+        train_model(examples, k=3, version="t", progress=False, threshold_seeds=0)
 
 
 def test_selection_resolves_excludes1_and_threshold() -> None:

@@ -79,6 +79,7 @@ def run(
     folds: int,
     inner: int,
     seed: int,
+    threshold_seeds: int = 1,
 ) -> dict[tuple[int, str], dict[str, float]]:
     """Held-out figures per (history size N, variant) for one seed."""
     site_notes = [ex for ex in examples if ex.dataset == site]
@@ -101,7 +102,14 @@ def run(
         features = tuple(VARIANTS[variant])
         if last is None or last[0] != (f, n, features):  # variants that differ only after training share the model
             content, _ = train_model(
-                train, k=inner, seed=seed, version="bench", features=features, site=site, progress=False
+                train,
+                k=inner,
+                seed=seed,
+                version="bench",
+                features=features,
+                site=site,
+                progress=False,
+                threshold_seeds=threshold_seeds,
             )
             last = ((f, n, features), content)
         content = last[1]
@@ -147,6 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="default",
         help=f"comma-separated, of {', '.join(VARIANTS)} (default: default)",
     )
+    parser.add_argument(
+        "--threshold-seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="each model's calibration and thresholds over N inner fold assignments, as `medcode train "
+        "--threshold-seeds N` (default 1)",
+    )
     args = parser.parse_args(argv)
 
     if not args.features.is_file():
@@ -166,17 +182,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--steps must be 0 or more (or 'all')")
     if args.folds < 2 or args.inner < 2:
         parser.error("--folds and --inner must be at least 2")
+    if args.threshold_seeds < 1:
+        parser.error("--threshold-seeds must be at least 1")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if unknown := [v for v in variants if v not in VARIANTS]:
         parser.error(f"unknown --variants {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
 
     started = time.perf_counter()
-    runs = [run(examples, args.site, steps, variants, folds=args.folds, inner=args.inner, seed=seed) for seed in seeds]
+    runs = [
+        run(
+            examples,
+            args.site,
+            steps,
+            variants,
+            folds=args.folds,
+            inner=args.inner,
+            seed=seed,
+            threshold_seeds=args.threshold_seeds,
+        )
+        for seed in seeds
+    ]
     n_site = sum(ex.dataset == args.site for ex in examples)
     generic = {ex.dataset for ex in examples} - {args.site}
     print(
         f"site {args.site} ({n_site} notes, {args.folds} outer folds), generic data: {', '.join(sorted(generic))}; "
-        f"median over seeds {','.join(map(str, seeds))}; {time.perf_counter() - started:.0f} s"
+        f"median over seeds {','.join(map(str, seeds))}; thresholds over {args.threshold_seeds} inner fold "
+        f"assignment(s); {time.perf_counter() - started:.0f} s"
     )
     print(
         f"{'site charts N':>14} {'variant':>16} {'P':>6} {'R':>6} {'F1':>6} {'F1 min-max':>12} {'conf.':>6} {'ECE':>6} "
