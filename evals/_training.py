@@ -613,6 +613,7 @@ def fold_seed_spread(
     progress: bool = True,
     known: Mapping[int, dict[str, Any]] | None = None,
     threshold_seeds: int = 1,
+    margins: dict[int, list[NDArray[np.float64]]] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Out-of-fold F1 and ECE per dataset at each fold seed, with their median, min and max.
 
@@ -620,10 +621,11 @@ def fold_seed_spread(
     across five seeds of one model), so two models are compared on medians, not on one seed's figures.
     ``known`` holds reports already computed (seed -> ``train_model``'s out-of-fold report); each seed's
     thresholds are chosen as ``train_model`` chooses them with ``threshold_seeds`` (over that seed and the
-    next ones). Raises ``InputError`` as ``train_model`` does.
+    next ones); ``margins`` caches out-of-fold margins per fold seed (shared with ``train_model``). Raises
+    ``InputError`` as ``train_model`` does.
     """
     own_trees = own_tree_settings(examples)
-    margins: dict[int, list[NDArray[np.float64]]] = {}
+    margins = {} if margins is None else margins
     reports = [
         (known or {}).get(seed)
         or _out_of_fold(
@@ -669,6 +671,7 @@ def train_model(
     progress: bool = True,
     site: str | None = None,
     threshold_seeds: int = 1,
+    margins: dict[int, list[NDArray[np.float64]]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples.
 
@@ -677,6 +680,7 @@ def train_model(
     makes their mean confidence the share the site's coders kept (``site_offsets``); the report's figures
     are before it. With ``threshold_seeds`` N > 1 the calibration and thresholds come from N fold assignments
     (seeds ``seed`` to ``seed + N - 1``: margins stacked, F1 curves averaged); the report is ``seed``'s.
+    ``margins`` caches the out-of-fold margins per fold seed, for a later ``fold_seed_spread``.
     """
     if threshold_seeds < 1:
         raise InputError("threshold seeds must be at least 1")
@@ -691,6 +695,7 @@ def train_model(
         features=features,
         progress=progress,
         own_trees=own_trees,
+        margins=margins,
     )
     offsets = site_offsets(examples, probabilities, thresholds, site) if site else {}
     priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)

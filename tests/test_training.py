@@ -182,9 +182,11 @@ def test_thresholds_over_several_fold_assignments_follow_the_averaged_f1_curve()
 
 
 def test_calibration_and_thresholds_can_come_from_several_fold_assignments(examples: list[NoteExample]) -> None:
-    data, oof = train_model(examples, k=3, version="t", progress=False, threshold_seeds=2)
-    assert data["provenance"]["threshold_seeds"] == 2
+    cache: dict[int, list[np.ndarray]] = {}
+    data, oof = train_model(examples, k=3, version="t", progress=False, threshold_seeds=2, margins=cache)
+    assert data["provenance"]["threshold_seeds"] == 2 and sorted(cache) == [0, 1]
     runs = [cross_validate(examples, k=3, seed=s, progress=False).margins for s in (0, 1)]
+    assert all(np.array_equal(a, b) for s in (0, 1) for a, b in zip(cache[s], runs[s], strict=True))
     calibration = calibrate_by_setting([*examples, *examples], [*runs[0], *runs[1]])
     assert data["calibration"] == {s: {"x": xs, "y": ys} for s, (xs, ys) in calibration.items()}
     probabilities = [
@@ -193,8 +195,8 @@ def test_calibration_and_thresholds_can_come_from_several_fold_assignments(examp
     assert data["thresholds"] == choose_thresholds_over(examples, probabilities, precision_target=0.95)[0]
     # The report is the first fold assignment's, at those thresholds; the spread chooses each seed's the same way.
     assert oof == training.report(examples, probabilities[0], data["thresholds"], data["strict_thresholds"])
-    spread = fold_seed_spread(examples, [0, 1], k=3, progress=False, threshold_seeds=2)["small"]
-    assert spread["f1"]["values"][0] == oof["small"]["f1"]
+    spread = fold_seed_spread(examples, [0, 1], k=3, progress=False, threshold_seeds=2, margins=cache)["small"]
+    assert spread["f1"]["values"][0] == oof["small"]["f1"] and sorted(cache) == [0, 1, 2]
     with pytest.raises(InputError, match="threshold seeds"):
         train_model(examples, k=3, version="t", progress=False, threshold_seeds=0)
 

@@ -9,8 +9,8 @@ The site's notes are split into ``--folds`` outer folds. For each outer fold, it
 site's *future* charts (never trained on, never used to choose a threshold or a calibration); the
 site's other notes are its coded history, shuffled, of which the first N are added to the generic
 training data. Each training set goes through exactly what ``medcode train`` does (inner K-fold
-cross-validation, isotonic calibration and thresholds chosen on the inner out-of-fold predictions,
-then the final fit), and the model codes the held-out fold. Held-out predictions are pooled over
+cross-validation, isotonic calibration and thresholds chosen on the inner out-of-fold predictions of
+``--threshold-seeds`` fold assignments, then the final fit), and the model codes the held-out fold. Held-out predictions are pooled over
 the outer folds, so every site note is scored once per N, by a model that never saw it.
 
 Ways to learn from the site, compared at every N (``--variants``): ``default`` (what ``medcode
@@ -51,6 +51,7 @@ from medcode.evals._training import (
     score_selection,
     train_model,
 )
+from medcode.evals.train_cli import THRESHOLD_SEEDS
 
 VARIANTS = {"default": TRAINING_FEATURES, "with-priors": FEATURE_NAMES, "site-offset": TRAINING_FEATURES}
 
@@ -158,10 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--threshold-seeds",
         type=int,
-        default=1,
+        default=THRESHOLD_SEEDS,
         metavar="N",
         help="each model's calibration and thresholds over N inner fold assignments, as `medcode train "
-        "--threshold-seeds N` (default 1)",
+        f"--threshold-seeds N` (default {THRESHOLD_SEEDS}, medcode train's)",
     )
     args = parser.parse_args(argv)
 
