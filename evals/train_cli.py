@@ -357,6 +357,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     model_path = args.out / "model.json"
     model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
     report = {"version": version, "thresholds": model["thresholds"], "strict_thresholds": model["strict_thresholds"]}
+    report["threshold_fold_seeds"] = list(range(args.seed, args.seed + args.threshold_seeds))
     report["confidence_offsets"] = model["confidence_offsets"]
     if ranker is not None:
         report["candidate_ranker"] = model["candidate_ranker"] | (ranker_report or {})
@@ -505,13 +506,18 @@ def _ranker_spec(settings: Settings, version: str, out: Path) -> dict[str, Any]:
 
 def _print_report(report: dict[str, Any]) -> None:
     out = sys.stdout
-    out.write(f"model {report['version']}; thresholds {report['thresholds']}; strict {report['strict_thresholds']}\n")
+    chosen_on = report["threshold_fold_seeds"]
+    over = f"fold seed {chosen_on[0]}" if len(chosen_on) == 1 else f"fold seeds {chosen_on[0]}-{chosen_on[-1]}"
+    out.write(
+        f"model {report['version']}; thresholds {report['thresholds']} (calibration and thresholds over {over}); "
+        f"strict {report['strict_thresholds']}\n"
+    )
     if report.get("confidence_offsets"):
         out.write(
             f"confidence offsets from the queue's charts (logit; thresholds move with them): "
             f"{report['confidence_offsets']}; the figures below are before them\n"
         )
-    out.write("out-of-fold, per dataset:\n")
+    out.write(f"out-of-fold, per dataset (fold seed {chosen_on[0]}):\n")
     out.write(f"  {'dataset':<22} {'notes':>5} {'P':>6} {'R':>6} {'F1':>6} {'ECE':>6} {'cand.R':>7}\n")
     rows: Sequence[tuple[str, dict[str, Any]]] = sorted(report["out_of_fold"].items())
     for name, row in rows:

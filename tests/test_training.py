@@ -382,12 +382,15 @@ def test_train_cli_learns_from_datasets_and_the_queue_and_gates_promotion(
     assert "--dataset" in capsys.readouterr().err
     assert main([*args, "--fold-seeds", "0"]) == 2
     assert "--fold-seeds must be at least 1" in capsys.readouterr().err
+    assert main([*args, "--threshold-seeds", "0"]) == 2
+    assert "--threshold-seeds must be at least 1" in capsys.readouterr().err
     assert np.isfinite(report["thresholds"]["outpatient"])
     # --with-priors on so few notes: no setting has the 200 a prior needs, and the command says so.
     assert main([*args, "--with-priors", "--fold-seeds", "2"]) == 0  # the features are cached: only the fit runs
     printed = capsys.readouterr()
     err = printed.err
     assert "out-of-fold over fold seeds 0-1, median [min-max]" in printed.out
+    assert "(calibration and thresholds over fold seeds 0-2)" in printed.out  # the default: three assignments
     spread = json.loads((out / "report.json").read_text(encoding="utf-8"))["out_of_fold_seeds"]
     assert set(spread) == set(report["trained_on"]) and all(len(v["f1"]["values"]) == 2 for v in spread.values())
     assert "no priors for inpatient" in err and "outpatient" in err and "200 labelled notes" in err
