@@ -10,8 +10,9 @@ site's *future* charts (never trained on, never used to choose a threshold or a 
 site's other notes are its coded history, shuffled, of which the first N are added to the generic
 training data. Each training set goes through exactly what ``medcode train`` does (inner K-fold
 cross-validation, isotonic calibration and thresholds chosen on the inner out-of-fold predictions of
-``--threshold-seeds`` fold assignments, then the final fit), and the model codes the held-out fold. Held-out predictions are pooled over
-the outer folds, so every site note is scored once per N, by a model that never saw it.
+``--threshold-seeds`` fold assignments, then the final fit), and the model codes the held-out fold.
+Held-out predictions are pooled over the outer folds, so every site note is scored once per N, by a
+model that never saw it.
 
 Ways to learn from the site, compared at every N (``--variants``): ``default`` (what ``medcode
 train`` fits: the site's charts join the training notes, and calibration and thresholds come from
