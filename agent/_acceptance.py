@@ -222,9 +222,11 @@ class AcceptanceModel:
 
     ``probability`` returns calibrated probabilities; ``threshold(setting)`` the decision
     threshold chosen on out-of-fold micro-F1, ``strict_threshold(setting)`` the one that met the
-    precision target out of fold (autonomy uses it). A model trained on a site's charts may carry
+    precision target out of fold (autonomy uses it), ``floor(setting)`` (None: none) the probability at which a
+    note with no code at the threshold still gets its likeliest candidate (chosen on out-of-fold micro-F1 too;
+    models before 2026-12-02 have none). A model trained on a site's charts may carry
     ``confidence_offsets`` (per setting, on the logit scale): the probabilities and the thresholds
-    are both moved by it, so the confidence matches the share of codes the site's coders kept and
+    (and floors) are all moved by it, so the confidence matches the share of codes the site's coders kept and
     no decision changes. A model trained on top of a candidate ranker (``medcode train --ranker``, or
     with the ranker on) names it (``candidate_ranker``: its version and a file beside the model, or the
     packaged one): its features are that ranker's order and scores, so it runs with that ranker
@@ -263,6 +265,7 @@ class AcceptanceModel:
         self.strict_thresholds: dict[str, float] = {
             k: self._shift(float(v), k) for k, v in data.get("strict_thresholds", {}).items()
         }
+        self.floors: dict[str, float] = {k: self._shift(float(v), k) for k, v in data.get("floors", {}).items()}
         self.top_k: dict[str, int] = {k: int(v) for k, v in data.get("top_k", {}).items()}
 
     @classmethod
@@ -333,6 +336,9 @@ class AcceptanceModel:
     def strict_threshold(self, setting: str) -> float | None:
         return self.strict_thresholds.get(setting)
 
+    def floor(self, setting: str) -> float | None:
+        return self.floors.get(setting)
+
 
 def _bare_name(name: str) -> bool:
     return bool(name) and Path(name).name == name and name not in (".", "..")
@@ -394,6 +400,7 @@ def fit_acceptance(
     strict_thresholds: dict[str, float],
     top_k: dict[str, int],
     provenance: dict[str, Any],
+    floors: Mapping[str, float] | None = None,
     seed: int = 0,
     weights: NDArray[np.float64] | None = None,
     params: dict[str, Any] | None = None,
@@ -404,7 +411,8 @@ def fit_acceptance(
     """The model file's content: trees fitted on all rows (columns ``features``) and, per setting of
     ``setting_rows`` (a row mask), trees fitted on its rows alone, averaged with the pooled ones at run time;
     ``calibration`` (per setting, and ``all``) fitted on out-of-fold margins by the caller;
-    ``confidence_offsets`` (per setting) move probabilities and thresholds alike (see ``AcceptanceModel``)."""
+    ``confidence_offsets`` (per setting) move probabilities, thresholds and ``floors`` alike (see
+    ``AcceptanceModel``)."""
     estimator = fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
     baseline, trees = export_trees(estimator)
     setting_trees: dict[str, dict[str, Any]] = {}
@@ -423,6 +431,7 @@ def fit_acceptance(
         "calibration": {s: {"x": xs, "y": ys} for s, (xs, ys) in calibration.items()},
         "thresholds": thresholds,
         "strict_thresholds": strict_thresholds,
+        "floors": dict(floors or {}),
         "confidence_offsets": confidence_offsets or {},
         "top_k": top_k,
         "priors": priors.as_dict(),

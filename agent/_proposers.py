@@ -303,7 +303,8 @@ class RetrievalProposer(Proposer):
 
     The threshold (chosen on out-of-fold micro-F1 when the model was trained) comes from the model
     unless given; ``max_codes`` caps a note's codes; of two codes in an Excludes1 conflict only the
-    likelier is kept. Top candidates that an assertion rule rejected are passed on too (see
+    likelier is kept. When no code reaches the threshold, the likeliest candidate is proposed if it reaches the
+    model's floor for the setting (a note has a diagnosis; no floor with an explicit ``threshold``). Top candidates that an assertion rule rejected are passed on too (see
     ``_rule_blocked``) so the validators reject them visibly. Never fails on an empty candidate list.
     """
 
@@ -339,13 +340,17 @@ class RetrievalProposer(Proposer):
                 continue
             kept.append(record)
             items.append(self._item(note, cand, features, probability))
+        floor = self.model.floor(note.setting) if self.threshold is None else None
+        if not items and ranked and floor is not None and ranked[0][1] >= floor:
+            (cand, features), probability = ranked[0]
+            items.append(self._item(note, cand, features, probability))
         blocked = self._rule_blocked(note, rows, probabilities, {i.code for i in items})
         items.extend(blocked)
         items.sort(key=lambda i: next(c.rank for c, _ in rows if c.code == i.code))
         return Proposed(
             items=items,
             candidates_offered=[c.code for c, _ in rows],
-            extra={"acceptance_threshold": cut},
+            extra={"acceptance_threshold": cut, **({"acceptance_floor": floor} if floor is not None else {})},
             blocked=frozenset(i.code for i in blocked),
         )
 

@@ -385,8 +385,15 @@ def _fit_fold(
     return fit_boosting(x, y, seed=seed, weights=weights, **(params or {}))
 
 
-def select(example: NoteExample, probabilities: Sequence[float], threshold: float, max_codes: int = 25) -> list[str]:
-    """The codes the proposer would keep: likeliest first above the threshold, Excludes1 pairs resolved."""
+def select(
+    example: NoteExample,
+    probabilities: Sequence[float],
+    threshold: float,
+    max_codes: int = 25,
+    floor: float | None = None,
+) -> list[str]:
+    """The codes the proposer would keep: likeliest first above the threshold, Excludes1 pairs resolved; when
+    none reaches the threshold, the likeliest candidate if it reaches ``floor`` (a note has a diagnosis)."""
     conflict: dict[int, set[int]] = {}
     for i, j in example.excludes:
         conflict.setdefault(i, set()).add(j)
@@ -398,14 +405,16 @@ def select(example: NoteExample, probabilities: Sequence[float], threshold: floa
         if conflict.get(i, set()) & set(kept):
             continue
         kept.append(i)
+    if not kept and floor is not None and len(probabilities) and max(probabilities) >= floor:
+        kept.append(max(range(len(probabilities)), key=lambda i: probabilities[i]))
     return [example.codes[i] for i in kept]
 
 
 def picked(
-    example: NoteExample, probabilities: Sequence[float], threshold: float
+    example: NoteExample, probabilities: Sequence[float], threshold: float, floor: float | None = None
 ) -> tuple[list[str], list[float], list[int]]:
     """The codes ``select`` keeps, and the probability and label of each (in candidate order)."""
-    pick = select(example, probabilities, threshold)
+    pick = select(example, probabilities, threshold, floor=floor)
     chosen = set(pick)
     rows = [
         (float(p), y) for code, p, y in zip(example.codes, probabilities, example.labels, strict=True) if code in chosen
@@ -471,13 +480,50 @@ def choose_thresholds_over(
     return best, strict
 
 
+def choose_floors_over(
+    examples: Sequence[NoteExample], runs: Sequence[Sequence[Sequence[float]]], thresholds: Mapping[str, float]
+) -> dict[str, float]:
+    """Per setting, the floor (below its threshold) that maximises the averaged micro-F1 over ``runs`` when a note
+    with no code at the threshold is given its likeliest candidate if that reaches the floor. A setting where no
+    floor does strictly better than none gets none. (Every encounter has a diagnosis: a note left with no code
+    has missed at least one.)
+    """
+    floors: dict[str, float] = {}
+    for setting, threshold in sorted(thresholds.items()):
+        idx = [i for i, ex in enumerate(examples) if ex.setting == setting]
+        best, best_f1 = None, _mean_f1(examples, runs, idx, threshold, None)
+        for t in [0.0, *(t for t in _GRID if t < threshold)]:
+            if (score := _mean_f1(examples, runs, idx, threshold, t)) > best_f1:
+                best, best_f1 = t, score
+        if best is not None:
+            floors[setting] = best
+    return floors
+
+
+def _mean_f1(
+    examples: Sequence[NoteExample],
+    runs: Sequence[Sequence[Sequence[float]]],
+    idx: Sequence[int],
+    threshold: float,
+    floor: float | None,
+) -> float:
+    """Micro-F1 of the notes ``idx`` at ``threshold`` and ``floor``, averaged over ``runs``."""
+    subset = [examples[i] for i in idx]
+    scores = (
+        score_selection(subset, [select(examples[i], probs[i], threshold, floor=floor) for i in idx])["f1"]
+        for probs in runs
+    )
+    return round(statistics.fmean(scores), 4)
+
+
 def report(
     examples: Sequence[NoteExample],
     probabilities: Sequence[Sequence[float]],
     thresholds: dict[str, float],
     strict: dict[str, float],
+    floors: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Out-of-fold figures per dataset: micro P/R/F1 at the thresholds, ECE, candidate recall."""
+    """Out-of-fold figures per dataset: micro P/R/F1 at the thresholds (and floors), ECE, candidate recall."""
     out: dict[str, Any] = {}
     for dataset in sorted({ex.dataset for ex in examples}):
         idx = [i for i, ex in enumerate(examples) if ex.dataset == dataset]
@@ -486,7 +532,8 @@ def report(
         chosen_p: list[float] = []
         chosen_y: list[int] = []
         for i in idx:
-            pick, conf, labels = picked(examples[i], probabilities[i], thresholds[examples[i].setting])
+            setting = examples[i].setting
+            pick, conf, labels = picked(examples[i], probabilities[i], thresholds[setting], (floors or {}).get(setting))
             picks.append(pick)
             chosen_p += conf
             chosen_y += labels
@@ -537,6 +584,7 @@ def site_offsets(
     probabilities: Sequence[Sequence[float]],
     thresholds: dict[str, float],
     site: str,
+    floors: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """Per setting, the ``site_offset`` of the codes picked out of fold from the ``site``'s notes (settings with
     fewer than ``MIN_SITE_CODES`` such codes get none)."""
@@ -544,7 +592,7 @@ def site_offsets(
     for ex, probs in zip(examples, probabilities, strict=True):
         if ex.dataset != site or ex.setting not in thresholds:
             continue
-        _, conf, kept = picked(ex, probs, thresholds[ex.setting])
+        _, conf, kept = picked(ex, probs, thresholds[ex.setting], (floors or {}).get(ex.setting))
         confidences, labels = by_setting.setdefault(ex.setting, ([], []))
         confidences += conf
         labels += kept
@@ -568,13 +616,19 @@ def _out_of_fold(
     own_trees: Sequence[str],
     margins: dict[int, list[NDArray[np.float64]]] | None = None,
 ) -> tuple[
-    dict[str, tuple[list[float], list[float]]], list[list[float]], dict[str, float], dict[str, float], dict[str, Any]
+    dict[str, tuple[list[float], list[float]]],
+    list[list[float]],
+    dict[str, float],
+    dict[str, float],
+    dict[str, float],
+    dict[str, Any],
 ]:
-    """Calibration, probabilities, thresholds, strict thresholds and the report of ``seeds[0]``'s fold assignment.
+    """Calibration, probabilities, thresholds, strict thresholds, floors and the report of ``seeds[0]``'s fold
+    assignment.
 
     With several ``seeds`` (fold assignments), the calibration is fitted on their out-of-fold margins stacked
-    and the thresholds are chosen on their F1 curves averaged; the probabilities and the report are the first
-    seed's. ``margins`` caches out-of-fold margins per seed across calls.
+    and the thresholds and floors are chosen on their F1 curves averaged; the probabilities and the report are
+    the first seed's. ``margins`` caches out-of-fold margins per seed across calls.
     """
     cache = margins if margins is not None else {}
     for seed in seeds:
@@ -595,7 +649,8 @@ def _out_of_fold(
         for s in seeds
     ]
     thresholds, strict = choose_thresholds_over(examples, runs, precision_target=precision_target)
-    return calibration, runs[0], thresholds, strict, report(examples, runs[0], thresholds, strict)
+    floors = choose_floors_over(examples, runs, thresholds)
+    return calibration, runs[0], thresholds, strict, floors, report(examples, runs[0], thresholds, strict, floors)
 
 
 SPREAD_METRICS = ("f1", "ece_proposed")
@@ -639,7 +694,7 @@ def fold_seed_spread(
             progress=progress,
             own_trees=own_trees,
             margins=margins,
-        )[4]
+        )[-1]
         for seed in seeds
     ]
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -685,7 +740,7 @@ def train_model(
     if threshold_seeds < 1:
         raise InputError("threshold seeds must be at least 1")
     own_trees = own_tree_settings(examples)
-    calibration, probabilities, thresholds, strict, oof = _out_of_fold(
+    calibration, probabilities, thresholds, strict, floors, oof = _out_of_fold(
         examples,
         k=k,
         seeds=range(seed, seed + threshold_seeds),
@@ -697,7 +752,7 @@ def train_model(
         own_trees=own_trees,
         margins=margins,
     )
-    offsets = site_offsets(examples, probabilities, thresholds, site) if site else {}
+    offsets = site_offsets(examples, probabilities, thresholds, site, floors) if site else {}
     priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)
     x, y = _design(examples, priors, features)
     datasets = sorted({ex.dataset for ex in examples})
@@ -708,6 +763,7 @@ def train_model(
         priors=priors,
         thresholds=thresholds,
         strict_thresholds=strict,
+        floors=floors,
         top_k=top_k or DEFAULT_TOP_K,
         provenance={
             "version": version,

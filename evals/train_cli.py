@@ -357,6 +357,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
     model_path = args.out / "model.json"
     model_path.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
     report = {"version": version, "thresholds": model["thresholds"], "strict_thresholds": model["strict_thresholds"]}
+    report["floors"] = model["floors"]
     report["threshold_fold_seeds"] = list(range(args.seed, args.seed + args.threshold_seeds))
     report["confidence_offsets"] = model["confidence_offsets"]
     if ranker is not None:
@@ -510,7 +511,8 @@ def _print_report(report: dict[str, Any]) -> None:
     over = f"fold seed {chosen_on[0]}" if len(chosen_on) == 1 else f"fold seeds {chosen_on[0]}-{chosen_on[-1]}"
     out.write(
         f"model {report['version']}; thresholds {report['thresholds']} (calibration and thresholds over {over}); "
-        f"strict {report['strict_thresholds']}\n"
+        f"strict {report['strict_thresholds']}; floors for notes with no code at the threshold "
+        f"{report.get('floors') or 'none'}\n"
     )
     if report.get("confidence_offsets"):
         out.write(

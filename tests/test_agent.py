@@ -82,6 +82,45 @@ def test_codes_passed_on_to_be_shown_rejected_are_never_accepted(agent_settings:
     assert result.accepted_codes == []
 
 
+def test_a_note_with_no_code_at_the_threshold_gets_its_likeliest_candidate_at_the_floor(
+    agent_settings: Settings,
+) -> None:
+    """The model's floor: nothing reaches a threshold of 0.999, so the likeliest candidate alone is proposed when
+    the setting has a floor it reaches, and nothing without one (or with an explicit threshold)."""
+    from importlib import resources
+
+    from medcode.agent import AcceptanceModel
+    from medcode.agent._proposers import Proposed, RetrievalProposer
+
+    seen: list[tuple[Proposed, list[float]]] = []
+
+    class Recording(RetrievalProposer):
+        def propose(self, note, candidates, codeset) -> Proposed:  # type: ignore[no-untyped-def]
+            proposed = super().propose(note, candidates, codeset)
+            rows = self.feature_rows(note, candidates, codeset)
+            seen.append((proposed, self.model.probability([r for _, r in rows], note.setting)))
+            return proposed
+
+    packaged = json.loads(resources.files("medcode.agent").joinpath("data/acceptance.json").read_text("utf-8"))
+    unreachable = {s: 0.999 for s in packaged["thresholds"]}
+    note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-floor")
+    with MedicalCoder(agent_settings, proposer="retrieval") as coder:
+        for floors, threshold in (
+            ({}, None),
+            ({s: 0.0 for s in unreachable}, None),
+            ({s: 0.0 for s in unreachable}, 0.999),
+        ):
+            model = AcceptanceModel({**packaged, "thresholds": unreachable, "floors": floors}, version="floor-test")
+            coder._proposer = Recording(model, vetter=coder.vet, threshold=threshold)
+            coder.code(note)
+    (none, _), (floored, probabilities), (explicit, _) = seen
+    assert [i.code for i in none.items if i.code not in none.blocked] == []
+    assert [i.code for i in explicit.items if i.code not in explicit.blocked] == []
+    chosen = [i for i in floored.items if i.code not in floored.blocked]
+    assert len(chosen) == 1 and chosen[0].confidence == max(probabilities) < 0.999
+    assert floored.extra["acceptance_floor"] == 0.0 and "acceptance_floor" not in none.extra
+
+
 def test_retrieval_proposer_codes_the_note_and_records_it(agent_settings: Settings, codeset: ICD10CMCodeSet) -> None:
     note = Note.checked(NOTE, agent_settings.max_note_chars, id="t-1", age=58, sex="M")
     with (

@@ -194,7 +194,10 @@ def test_calibration_and_thresholds_can_come_from_several_fold_assignments(examp
     ]
     assert data["thresholds"] == choose_thresholds_over(examples, probabilities, precision_target=0.95)[0]
     # The report is the first fold assignment's, at those thresholds; the spread chooses each seed's the same way.
-    assert oof == training.report(examples, probabilities[0], data["thresholds"], data["strict_thresholds"])
+    assert data["floors"] == training.choose_floors_over(examples, probabilities, data["thresholds"])
+    assert oof == training.report(
+        examples, probabilities[0], data["thresholds"], data["strict_thresholds"], data["floors"]
+    )
     spread = fold_seed_spread(examples, [0, 1], k=3, progress=False, threshold_seeds=2, margins=cache)["small"]
     assert spread["f1"]["values"][0] == oof["small"]["f1"] and sorted(cache) == [0, 1, 2]
     with pytest.raises(InputError, match="threshold seeds"):
@@ -206,6 +209,30 @@ def test_selection_resolves_excludes1_and_threshold() -> None:
     assert select(ex, [0.9, 0.8, 0.3], 0.5) == ["E11.9"]  # E10.9 excluded by E11.9
     assert select(ex, [0.9, 0.8, 0.6], 0.5) == ["E11.9", "I10"]
     assert select(ex, [0.4, 0.3, 0.2], 0.5) == []
+
+
+def test_a_floor_gives_a_note_with_no_code_its_likeliest_candidate() -> None:
+    hit = NoteExample("h", "x", "outpatient", ["a"], ["a", "b"], [{}, {}])
+    miss = NoteExample("m", "x", "outpatient", ["x"], ["y", "x"], [{}, {}])
+    assert select(hit, [0.15, 0.05], 0.3) == [] and select(hit, [0.15, 0.05], 0.3, floor=0.14) == ["a"]
+    assert select(hit, [0.15, 0.05], 0.3, floor=0.16) == []
+    assert select(hit, [0.45, 0.35], 0.3, floor=0.0) == ["a", "b"]  # codes at the threshold: the floor adds none
+    # F1 with no floor 0; a floor in (0.10, 0.15] takes a (right), not y (wrong): 0.67; at 0.10 or below also y: 0.5.
+    runs = [[[0.15, 0.05], [0.10, 0.02]]]
+    assert training.choose_floors_over([hit, miss], runs, {"outpatient": 0.3}) == {"outpatient": 0.12}
+    # A setting where any floor adds only wrong codes gets none; a floor is never at or above the threshold.
+    assert training.choose_floors_over([miss], [[[0.10, 0.02]]], {"outpatient": 0.3}) == {}
+    assert training.choose_floors_over([hit, miss], runs, {"outpatient": 0.12}) == {}
+    picks, confidences, labels = training.picked(hit, [0.15, 0.05], 0.3, 0.12)
+    assert (picks, confidences, labels) == (["a"], [0.15], [1])
+    model = AcceptanceModel(
+        {**_packaged(), "floors": {"outpatient": 0.1}, "confidence_offsets": {"outpatient": -1.0}}, version="f"
+    )
+    assert model.floor("inpatient") is None and 0.0 < model.floor("outpatient") < 0.1  # moved with the confidence
+
+
+def _packaged() -> dict[str, object]:
+    return json.loads(resources.files("medcode.agent").joinpath("data/acceptance.json").read_text("utf-8"))
 
 
 def test_priors_are_log_document_shares_per_setting() -> None:

@@ -64,7 +64,10 @@ def _held_out(model: AcceptanceModel, test: Sequence[NoteExample]) -> tuple[list
     labels: list[int] = []
     for ex in test:
         pick, c, y = picked(
-            ex, model.probability(_with_priors(ex, model.priors), ex.setting), model.threshold(ex.setting)
+            ex,
+            model.probability(_with_priors(ex, model.priors), ex.setting),
+            model.threshold(ex.setting),
+            model.floor(ex.setting),
         )
         picks.append(pick)
         conf += c
