@@ -304,8 +304,9 @@ class RetrievalProposer(Proposer):
     The threshold (chosen on out-of-fold micro-F1 when the model was trained) comes from the model
     unless given; ``max_codes`` caps a note's codes; of two codes in an Excludes1 conflict only the
     likelier is kept. When no code reaches the threshold, the likeliest candidate is proposed if it reaches the
-    model's floor for the setting (a note has a diagnosis; no floor with an explicit ``threshold``). Top candidates that an assertion rule rejected are passed on too (see
-    ``_rule_blocked``) so the validators reject them visibly. Never fails on an empty candidate list.
+    model's floor for the setting (a note has a diagnosis; no floor with an explicit ``threshold``). Top
+    candidates that an assertion rule rejected are passed on too (see ``_rule_blocked``) so the validators
+    reject them visibly. Never fails on an empty candidate list.
     """
 
     name: ProposerName = "retrieval"
