@@ -320,7 +320,7 @@ def test_bad_model_files_are_config_errors(tmp_path: Path, small_index_settings:
     bad.write_text('{"kind": "something else"}', encoding="utf-8")
     with pytest.raises(ConfigError, match="not a medcode acceptance model"):
         AcceptanceModel.from_file(bad)
-    packaged = json.loads(resources.files("medcode.agent").joinpath("data/acceptance.json").read_text("utf-8"))
+    packaged = _packaged()
     for field in ("thresholds", "confidence_offsets", "setting_trees"):  # a list where an object belongs
         bad.write_text(json.dumps({**packaged, field: [0.3]}), encoding="utf-8")
         with pytest.raises(ConfigError, match="cannot read acceptance model"):
