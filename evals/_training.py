@@ -615,6 +615,7 @@ def _out_of_fold(
     progress: bool,
     own_trees: Sequence[str],
     margins: dict[int, list[NDArray[np.float64]]] | None = None,
+    floors: bool = True,
 ) -> tuple[
     dict[str, tuple[list[float], list[float]]],
     list[list[float]],
@@ -628,7 +629,8 @@ def _out_of_fold(
 
     With several ``seeds`` (fold assignments), the calibration is fitted on their out-of-fold margins stacked
     and the thresholds and floors are chosen on their F1 curves averaged; the probabilities and the report are
-    the first seed's. ``margins`` caches out-of-fold margins per seed across calls.
+    the first seed's. ``margins`` caches out-of-fold margins per seed across calls. ``floors=False`` chooses
+    none (a note with no code at the threshold gets none).
     """
     cache = margins if margins is not None else {}
     for seed in seeds:
@@ -649,8 +651,8 @@ def _out_of_fold(
         for s in seeds
     ]
     thresholds, strict = choose_thresholds_over(examples, runs, precision_target=precision_target)
-    floors = choose_floors_over(examples, runs, thresholds)
-    return calibration, runs[0], thresholds, strict, floors, report(examples, runs[0], thresholds, strict, floors)
+    chosen = choose_floors_over(examples, runs, thresholds) if floors else {}
+    return calibration, runs[0], thresholds, strict, chosen, report(examples, runs[0], thresholds, strict, chosen)
 
 
 SPREAD_METRICS = ("f1", "ece_proposed")
@@ -669,6 +671,7 @@ def fold_seed_spread(
     known: Mapping[int, dict[str, Any]] | None = None,
     threshold_seeds: int = 1,
     margins: dict[int, list[NDArray[np.float64]]] | None = None,
+    floors: bool = True,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Out-of-fold F1 and ECE per dataset at each fold seed, with their median, min and max.
 
@@ -676,8 +679,8 @@ def fold_seed_spread(
     across five seeds of one model), so two models are compared on medians, not on one seed's figures.
     ``known`` holds reports already computed (seed -> ``train_model``'s out-of-fold report); each seed's
     thresholds are chosen as ``train_model`` chooses them with ``threshold_seeds`` (over that seed and the
-    next ones); ``margins`` caches out-of-fold margins per fold seed (shared with ``train_model``). Raises
-    ``InputError`` as ``train_model`` does.
+    next ones), with floors unless ``floors`` is False; ``margins`` caches out-of-fold margins per fold seed
+    (shared with ``train_model``). Raises ``InputError`` as ``train_model`` does.
     """
     own_trees = own_tree_settings(examples)
     margins = {} if margins is None else margins
@@ -694,6 +697,7 @@ def fold_seed_spread(
             progress=progress,
             own_trees=own_trees,
             margins=margins,
+            floors=floors,
         )[-1]
         for seed in seeds
     ]
@@ -727,6 +731,7 @@ def train_model(
     site: str | None = None,
     threshold_seeds: int = 1,
     margins: dict[int, list[NDArray[np.float64]]] | None = None,
+    floors: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples.
 
@@ -735,12 +740,13 @@ def train_model(
     makes their mean confidence the share the site's coders kept (``site_offsets``); the report's figures
     are before it. With ``threshold_seeds`` N > 1 the calibration and thresholds come from N fold assignments
     (seeds ``seed`` to ``seed + N - 1``: margins stacked, F1 curves averaged); the report is ``seed``'s.
-    ``margins`` caches the out-of-fold margins per fold seed, for a later ``fold_seed_spread``.
+    ``margins`` caches the out-of-fold margins per fold seed, for a later ``fold_seed_spread``. ``floors=False``
+    fits a model without floors (``choose_floors_over``), for comparison.
     """
     if threshold_seeds < 1:
         raise InputError("threshold seeds must be at least 1")
     own_trees = own_tree_settings(examples)
-    calibration, probabilities, thresholds, strict, floors, oof = _out_of_fold(
+    calibration, probabilities, thresholds, strict, chosen, oof = _out_of_fold(
         examples,
         k=k,
         seeds=range(seed, seed + threshold_seeds),
@@ -751,8 +757,9 @@ def train_model(
         progress=progress,
         own_trees=own_trees,
         margins=margins,
+        floors=floors,
     )
-    offsets = site_offsets(examples, probabilities, thresholds, site, floors) if site else {}
+    offsets = site_offsets(examples, probabilities, thresholds, site, chosen) if site else {}
     priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)
     x, y = _design(examples, priors, features)
     datasets = sorted({ex.dataset for ex in examples})
@@ -763,7 +770,7 @@ def train_model(
         priors=priors,
         thresholds=thresholds,
         strict_thresholds=strict,
-        floors=floors,
+        floors=chosen,
         top_k=top_k or DEFAULT_TOP_K,
         provenance={
             "version": version,

@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "out-of-fold margins stacked, F1 curves averaged), so the operating point moves less with the fold "
         f"assignment; costs N cross-validations (default {THRESHOLD_SEEDS})",
     )
+    tr.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="choose no floors: a note where no code reaches the threshold gets none (to compare with the default, "
+        "which gives it its likeliest candidate when that reaches a floor chosen out of fold)",
+    )
     tr.add_argument("--precision-target", type=float, default=0.95, help="for the strict threshold (0.95)")
     tr.add_argument("--limit", type=int, help="first N notes of each dataset only")
     tr.add_argument("--version", help="model version label (default: acceptance-<UTC date>)")
@@ -342,6 +348,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         site="queue" if args.from_queue else None,
         threshold_seeds=args.threshold_seeds,
         margins=margins,
+        floors=not args.no_floor,
     )
     thin = [f"{s} ({n})" for s, n in sorted(model["priors"]["n_docs"].items()) if n < MIN_PRIOR_NOTES]
     if args.with_priors and thin:
@@ -373,6 +380,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
             known={args.seed: oof},
             threshold_seeds=args.threshold_seeds,
             margins=margins,
+            floors=not args.no_floor,
         )
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:

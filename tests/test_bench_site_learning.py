@@ -72,6 +72,19 @@ def test_the_site_offset_variant_moves_only_the_confidence() -> None:
     assert figures[(0, "site-offset")]["confidence"] == figures[(0, "default")]["confidence"]  # no history
 
 
+def test_the_no_floor_variant_only_drops_the_floor_picks() -> None:
+    rng = random.Random(3)
+    generic = _notes("generic", 30, rng, telling="score")
+    site = _notes("site", 15, rng, telling="log_hits")
+    figures = run([*generic, *site], "site", [0, None], ["default", "no-floor"], folds=3, inner=3, seed=0)
+    for n in (0, -1):
+        default, no_floor = figures[(n, "default")], figures[(n, "no-floor")]
+        assert default["tp"] + default["fn"] == no_floor["tp"] + no_floor["fn"] == 15 * 3
+        # The same model: without the floor a note loses at most its one floor pick.
+        dropped = default["tp"] + default["fp"] - (no_floor["tp"] + no_floor["fp"])
+        assert 0 <= dropped <= 15 and no_floor["tp"] <= default["tp"]
+
+
 def test_the_table_gives_each_row_its_seeds_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tools.bench_site_learning import main
 

@@ -20,7 +20,9 @@ every note of the setting), ``with-priors`` (``--with-priors``: also how often t
 labels, the site's included, carry a code or its category) and ``site-offset`` (what ``medcode
 train --from-queue`` fits: the default model, its confidence and thresholds moved on the logit scale
 so that over the codes the inner folds picked in the site's history (20 at least) the mean
-confidence is the share its coders kept; no pick changes). Figures are micro P/R/F1, the mean
+confidence is the share its coders kept; no pick changes) and ``no-floor`` (the default model
+without its floors: a note where no code reaches the threshold gets none, as before floors
+existed). Figures are micro P/R/F1, the mean
 confidence of the proposed codes (beside the precision it should match) and their ECE, each the
 median over ``--seeds`` (a seed shuffles the outer folds, the history order and the inner folds), F1
 and ECE with their range over the seeds: on 67 notes ECE moves by 0.02-0.04 between seed sets.
@@ -54,7 +56,12 @@ from medcode.evals._training import (
 )
 from medcode.evals.train_cli import THRESHOLD_SEEDS
 
-VARIANTS = {"default": TRAINING_FEATURES, "with-priors": FEATURE_NAMES, "site-offset": TRAINING_FEATURES}
+VARIANTS = {
+    "default": TRAINING_FEATURES,
+    "with-priors": FEATURE_NAMES,
+    "site-offset": TRAINING_FEATURES,
+    "no-floor": TRAINING_FEATURES,
+}
 
 
 def _held_out(model: AcceptanceModel, test: Sequence[NoteExample]) -> tuple[list[list[str]], list[float], list[int]]:
@@ -120,6 +127,8 @@ def run(
         content = last[1]
         if variant != "site-offset":
             content = {**content, "confidence_offsets": {}}
+        if variant == "no-floor":
+            content = {**content, "floors": {}}
         picks, conf, labels = _held_out(AcceptanceModel(content, version="bench"), test)
         key = (-1 if n is None else n, variant)
         slot = pooled.setdefault(key, {"picks": [], "conf": [], "labels": [], "test": [], "sizes": []})
