@@ -615,7 +615,7 @@ def _out_of_fold(
     progress: bool,
     own_trees: Sequence[str],
     margins: dict[int, list[NDArray[np.float64]]] | None = None,
-    floors: bool = True,
+    with_floors: bool = True,
 ) -> tuple[
     dict[str, tuple[list[float], list[float]]],
     list[list[float]],
@@ -629,7 +629,7 @@ def _out_of_fold(
 
     With several ``seeds`` (fold assignments), the calibration is fitted on their out-of-fold margins stacked
     and the thresholds and floors are chosen on their F1 curves averaged; the probabilities and the report are
-    the first seed's. ``margins`` caches out-of-fold margins per seed across calls. ``floors=False`` chooses
+    the first seed's. ``margins`` caches out-of-fold margins per seed across calls. ``with_floors=False`` chooses
     none (a note with no code at the threshold gets none).
     """
     cache = margins if margins is not None else {}
@@ -651,7 +651,7 @@ def _out_of_fold(
         for s in seeds
     ]
     thresholds, strict = choose_thresholds_over(examples, runs, precision_target=precision_target)
-    chosen = choose_floors_over(examples, runs, thresholds) if floors else {}
+    chosen = choose_floors_over(examples, runs, thresholds) if with_floors else {}
     return calibration, runs[0], thresholds, strict, chosen, report(examples, runs[0], thresholds, strict, chosen)
 
 
@@ -671,7 +671,7 @@ def fold_seed_spread(
     known: Mapping[int, dict[str, Any]] | None = None,
     threshold_seeds: int = 1,
     margins: dict[int, list[NDArray[np.float64]]] | None = None,
-    floors: bool = True,
+    with_floors: bool = True,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Out-of-fold F1 and ECE per dataset at each fold seed, with their median, min and max.
 
@@ -679,7 +679,7 @@ def fold_seed_spread(
     across five seeds of one model), so two models are compared on medians, not on one seed's figures.
     ``known`` holds reports already computed (seed -> ``train_model``'s out-of-fold report); each seed's
     thresholds are chosen as ``train_model`` chooses them with ``threshold_seeds`` (over that seed and the
-    next ones), with floors unless ``floors`` is False; ``margins`` caches out-of-fold margins per fold seed
+    next ones), with floors unless ``with_floors`` is False; ``margins`` caches out-of-fold margins per fold seed
     (shared with ``train_model``). Raises ``InputError`` as ``train_model`` does.
     """
     own_trees = own_tree_settings(examples)
@@ -697,7 +697,7 @@ def fold_seed_spread(
             progress=progress,
             own_trees=own_trees,
             margins=margins,
-            floors=floors,
+            with_floors=with_floors,
         )[-1]
         for seed in seeds
     ]
@@ -731,7 +731,7 @@ def train_model(
     site: str | None = None,
     threshold_seeds: int = 1,
     margins: dict[int, list[NDArray[np.float64]]] | None = None,
-    floors: bool = True,
+    with_floors: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model file content, out-of-fold report). Raises ``InputError`` for too few or one-class examples.
 
@@ -740,7 +740,7 @@ def train_model(
     makes their mean confidence the share the site's coders kept (``site_offsets``); the report's figures
     are before it. With ``threshold_seeds`` N > 1 the calibration and thresholds come from N fold assignments
     (seeds ``seed`` to ``seed + N - 1``: margins stacked, F1 curves averaged); the report is ``seed``'s.
-    ``margins`` caches the out-of-fold margins per fold seed, for a later ``fold_seed_spread``. ``floors=False``
+    ``margins`` caches the out-of-fold margins per fold seed, for a later ``fold_seed_spread``. ``with_floors=False``
     fits a model without floors (``choose_floors_over``), for comparison.
     """
     if threshold_seeds < 1:
@@ -757,7 +757,7 @@ def train_model(
         progress=progress,
         own_trees=own_trees,
         margins=margins,
-        floors=floors,
+        with_floors=with_floors,
     )
     offsets = site_offsets(examples, probabilities, thresholds, site, chosen) if site else {}
     priors = CodePriors.from_labels((ex.setting, ex.gold) for ex in examples)

@@ -348,7 +348,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
         site="queue" if args.from_queue else None,
         threshold_seeds=args.threshold_seeds,
         margins=margins,
-        floors=not args.no_floor,
+        with_floors=not args.no_floor,
     )
     thin = [f"{s} ({n})" for s, n in sorted(model["priors"]["n_docs"].items()) if n < MIN_PRIOR_NOTES]
     if args.with_priors and thin:
@@ -380,7 +380,7 @@ def _train(args: argparse.Namespace, ctx: CommandContext) -> int:
             known={args.seed: oof},
             threshold_seeds=args.threshold_seeds,
             margins=margins,
-            floors=not args.no_floor,
+            with_floors=not args.no_floor,
         )
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:

@@ -202,11 +202,13 @@ def test_calibration_and_thresholds_can_come_from_several_fold_assignments(examp
     assert spread["f1"]["values"][0] == oof["small"]["f1"] and sorted(cache) == [0, 1, 2]
     # Without floors (for comparison): the same margins, thresholds and calibration, and no floor anywhere.
     bare, bare_oof = train_model(
-        examples, k=3, version="t", progress=False, threshold_seeds=2, margins=cache, floors=False
+        examples, k=3, version="t", progress=False, threshold_seeds=2, margins=cache, with_floors=False
     )
     assert bare["floors"] == {} and bare["thresholds"] == data["thresholds"]
     assert bare_oof == training.report(examples, probabilities[0], data["thresholds"], data["strict_thresholds"], {})
-    bare_spread = fold_seed_spread(examples, [0], k=3, progress=False, threshold_seeds=2, margins=cache, floors=False)
+    bare_spread = fold_seed_spread(
+        examples, [0], k=3, progress=False, threshold_seeds=2, margins=cache, with_floors=False
+    )
     assert bare_spread["small"]["f1"]["values"] == [bare_oof["small"]["f1"]]
     with pytest.raises(InputError, match="threshold seeds"):
         train_model(examples, k=3, version="t", progress=False, threshold_seeds=0)
