@@ -11,27 +11,29 @@ from medcode.evals._training import NoteExample
 from tools.bench_site_learning import run
 
 
+def _note(dataset: str, i: int, rows: list[dict[str, float]], n_gold: int, rng: random.Random) -> NoteExample:
+    """An outpatient note whose first ``n_gold`` candidates (of ``rows``) are gold, candidates in no particular order."""
+    codes = [f"X{i:02d}.{j}" for j in range(len(rows))]
+    order = rng.sample(range(len(rows)), len(rows))
+    return NoteExample(
+        doc_id=f"{dataset}-{i}",
+        dataset=dataset,
+        setting="outpatient",
+        gold=codes[:n_gold],
+        codes=[codes[j] for j in order],
+        rows=[rows[j] for j in order],
+    )
+
+
 def _notes(dataset: str, n: int, rng: random.Random, *, telling: str) -> list[NoteExample]:
     """Outpatient notes of ten candidates, three of them gold; only the feature ``telling`` tells gold apart."""
     out = []
     for i in range(n):
-        codes = [f"X{i:02d}.{j}" for j in range(10)]
-        gold = codes[:3]
         rows = [
             {name: (2.0 if j < 3 and name == telling else 0.0) + rng.gauss(0, 0.3) for name in ("score", "log_hits")}
             for j in range(10)
         ]
-        order = rng.sample(range(10), 10)  # candidates in no particular order
-        out.append(
-            NoteExample(
-                doc_id=f"{dataset}-{i}",
-                dataset=dataset,
-                setting="outpatient",
-                gold=gold,
-                codes=[codes[j] for j in order],
-                rows=[rows[j] for j in order],
-            )
-        )
+        out.append(_note(dataset, i, rows, 3, rng))
     return out
 
 
@@ -77,22 +79,11 @@ def _floor_notes(dataset: str, n: int, rng: random.Random) -> list[NoteExample]:
     scores 1 alone: codes at 1 are mostly wrong, so the threshold leaves those notes empty and a floor helps."""
     out = []
     for i in range(n):
-        codes = [f"F{i:02d}.{j}" for j in range(10)]
         levels = [2.0, 1.0, 1.0, 1.0] if i % 2 == 0 else [1.0]
         rows = [
             {"score": (levels[j] if j < len(levels) else 0.0) + rng.gauss(0, 0.1), "log_hits": 0.0} for j in range(10)
         ]
-        order = rng.sample(range(10), 10)
-        out.append(
-            NoteExample(
-                doc_id=f"{dataset}-{i}",
-                dataset=dataset,
-                setting="outpatient",
-                gold=[codes[0]],
-                codes=[codes[j] for j in order],
-                rows=[rows[j] for j in order],
-            )
-        )
+        out.append(_note(dataset, i, rows, 1, rng))
     return out
 
 

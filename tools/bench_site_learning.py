@@ -23,8 +23,9 @@ so that over the codes the inner folds picked in the site's history (20 at least
 confidence is the share its coders kept; no pick changes) and ``no-floor`` (the default model
 without its floors: a note where no code reaches the threshold gets none, as before floors
 existed). Figures are micro P/R/F1, the mean confidence of the proposed codes (beside the
-precision it should match) and their ECE, each the median over ``--seeds`` (a seed shuffles the outer folds, the history order and the inner folds), F1
-and ECE with their range over the seeds: on 67 notes ECE moves by 0.02-0.04 between seed sets.
+precision it should match) and their ECE, each the median over ``--seeds`` (a seed shuffles the
+outer folds, the history order and the inner folds), F1 and ECE with their range over the seeds:
+on 67 notes ECE moves by 0.02-0.04 between seed sets.
 Nothing is tuned here: every threshold and calibration comes from inner folds.
 
     python -m tools.bench_site_learning --features runs/train/features.jsonl --site aci/dev
