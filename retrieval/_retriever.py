@@ -37,6 +37,7 @@ Mode = Literal["hybrid", "dense", "lexical"]
 _RRF_K = 60.0
 _LEXICAL_WEIGHT = 0.1
 _CODE_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{0,6}$")
+_MEMO_SIZE = 50_000  # entries of each regex-match memo
 
 
 @dataclass(frozen=True)
@@ -92,27 +93,43 @@ class _Priors:
         self.conflict = float(lat["conflict"])
         self.unspecified_side = float(lat["unspecified_side_when_asked"])
         self.sided_not_asked = float(lat["sided_when_not_asked"])
+        # Per (description, chapter): the description's regex matches, otherwise redone for every query that
+        # finds the code (a note's queries find the same codes many times). Pure functions of their key.
+        self._by_code: dict[tuple[str, str], tuple[tuple[_Rule, ...], frozenset[str], bool]] = {}
 
     def query_sides(self, query: str) -> frozenset[str]:
         return frozenset(side for side, rx in self.sides.items() if rx.search(query))
 
+    def _described(self, description: str, chapter: str) -> tuple[tuple[_Rule, ...], frozenset[str], bool]:
+        """The rules whose candidate pattern and chapters fit a code, its sides, whether it says unspecified."""
+        key = (description, chapter)
+        got = self._by_code.get(key)
+        if got is None:
+            rules = tuple(
+                rule
+                for rule in self.rules
+                if (rule.candidate is None or rule.candidate.search(description))
+                and (not rule.chapters or chapter in rule.chapters)
+            )
+            got = (rules, self.query_sides(description), "unspecified" in description.lower())
+            if len(self._by_code) >= _MEMO_SIZE:
+                self._by_code.clear()  # bound memory in long-running processes
+            self._by_code[key] = got
+        return got
+
     def adjust(self, description: str, chapter: str, query: str, query_sides: frozenset[str]) -> float:
+        rules, sides, unspecified = self._described(description, chapter)
         total = 0.0
-        for rule in self.rules:
-            if rule.candidate is not None and not rule.candidate.search(description):
-                continue
-            if rule.chapters and chapter not in rule.chapters:
-                continue
+        for rule in rules:
             if rule.unless_query is not None and rule.unless_query.search(query):
                 continue
             total += rule.adjust
-        sides = self.query_sides(description)
         if query_sides:
             if sides & query_sides:
                 total += self.agree
             elif sides:
                 total += self.conflict
-            elif "unspecified" in description.lower():
+            elif unspecified:
                 total += self.unspecified_side
         elif sides:
             total += self.sided_not_asked
@@ -127,14 +144,33 @@ def _priors() -> _Priors:
 
 def _variant_score(description: str, query: str) -> float:
     """How well a 7th-character variant's description suffix fits the query's cues."""
+    features = _seventh_features()
+    suffixes = _SUFFIX_HITS.get(description)
+    if suffixes is None:
+        suffixes = tuple(f for f in features if f.suffix.search(description))
+        _remember(_SUFFIX_HITS, description, suffixes)
+    asked = _QUERY_CUES.get(query)
+    if asked is None:
+        asked = frozenset(f.name for f in features if f.query.search(query))
+        _remember(_QUERY_CUES, query, asked)
     score = 0.0
-    for feature in _seventh_features():
-        if feature.suffix.search(description):
-            if feature.query.search(query):
-                score += 1.0
-            elif not feature.default:
-                score -= 0.1
+    for feature in suffixes:
+        if feature.name in asked:
+            score += 1.0
+        elif not feature.default:
+            score -= 0.1
     return score
+
+
+# Regex matches of the 7th-character cues by description and by query (pure functions of their key).
+_SUFFIX_HITS: dict[str, tuple[_Feature, ...]] = {}
+_QUERY_CUES: dict[str, frozenset[str]] = {}
+
+
+def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()  # bound memory in long-running processes
+    memo[key] = value
 
 
 @dataclass

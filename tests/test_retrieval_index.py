@@ -189,6 +189,24 @@ def test_seventh_character_follows_the_query(retriever: HybridRetriever) -> None
     assert retriever.search("open " + base + " type IIIB, initial encounter", top_k=3)[0].code == "S72.031C"
 
 
+def test_remembered_regex_matches_keep_chapter_and_query_apart() -> None:
+    """The priors and the 7th-character cues remember a description's matches; the chapter and the query
+    still decide (a memo keyed on the description alone would give the first call's answer twice)."""
+    from medcode.retrieval._retriever import _priors, _variant_score
+
+    priors = _priors()
+    desc = "Other specified disorder, unspecified"
+    newborn = priors.adjust(desc, "16", "jaundice", frozenset())
+    adult = priors.adjust(desc, "11", "jaundice", frozenset())
+    assert newborn == pytest.approx(adult - 0.05)  # newborn_not_asked is for chapter 16 only
+    assert priors.adjust(desc, "16", "jaundice in a newborn", frozenset()) == pytest.approx(adult)
+    assert priors.adjust(desc, "16", "other jaundice in a newborn", frozenset()) == pytest.approx(adult + 0.03)
+    fracture = "Fracture of left wrist, subsequent encounter"
+    assert _variant_score(fracture, "follow-up of the wrist fracture") == 1.0
+    assert _variant_score(fracture, "wrist fracture") == pytest.approx(-0.1)
+    assert _variant_score("Fracture of left wrist, initial encounter", "wrist fracture") == 0.0
+
+
 def test_modes_and_sources(retriever: HybridRetriever) -> None:
     dense = retriever.search("acute appendicitis with perforation", top_k=5, mode="dense")
     lexical = retriever.search("acute appendicitis with perforation", top_k=5, mode="lexical")

@@ -48,6 +48,7 @@ _CODE_LITERAL = re.compile(rf"\b{CATEGORY_SHAPE}(?:\.[0-9A-Z]{{1,4}})?\b")
 _NEGATIVE_CLAUSE = re.compile(r"\b(?:without|with no|not|no)\b.*$", re.IGNORECASE | re.DOTALL)
 # "(o)" of "Cancer(o)phobia": the flattened Index split a word, so the entry's phrase is not its term.
 _SPLIT_WORD = re.compile(r"\([a-z]\)")
+_STEM_CACHE = 100_000  # distinct words whose stems are kept
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,9 @@ class RelatednessScorer:
         from nltk.stem.porter import PorterStemmer
 
         self._stemmer = PorterStemmer()
+        # Porter stems by lower-cased word: stemming is a third of the scorer's own time otherwise. The
+        # stemmer is a pure function, so concurrent fills write the same value.
+        self._stem_cache: dict[str, str] = {}
         self.embed_threshold = float(config["embed_threshold"])
         self.lexical_floor = float(config["lexical_cosine_floor"])
         self._stop = {w.lower() for w in config["stopwords"]}
@@ -150,7 +154,14 @@ class RelatednessScorer:
 
     # -- text -> stems --------------------------------------------------------------
     def _stem(self, word: str) -> str:
-        return str(self._stemmer.stem(word.lower()))
+        word = word.lower()
+        stem = self._stem_cache.get(word)
+        if stem is None:
+            stem = str(self._stemmer.stem(word))
+            if len(self._stem_cache) >= _STEM_CACHE:
+                self._stem_cache.clear()  # bound memory in long-running processes
+            self._stem_cache[word] = stem
+        return stem
 
     def _canon(self, word: str) -> str:
         stem = self._stem(word)
