@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from medcode._memo import remember
 from medcode.codesets import ICD10CMCodeSet, strip_dot
 from medcode.config import Settings
 from medcode.errors import InputError, NoteError
@@ -111,10 +112,12 @@ class _Priors:
                 if (rule.candidate is None or rule.candidate.search(description))
                 and (not rule.chapters or chapter in rule.chapters)
             )
-            got = (rules, self.query_sides(description), "unspecified" in description.lower())
-            if len(self._by_code) >= _MEMO_SIZE:
-                self._by_code.clear()  # bound memory in long-running processes
-            self._by_code[key] = got
+            got = remember(
+                self._by_code,
+                key,
+                (rules, self.query_sides(description), "unspecified" in description.lower()),
+                _MEMO_SIZE,
+            )
         return got
 
     def adjust(self, description: str, chapter: str, query: str, query_sides: frozenset[str]) -> float:
@@ -147,12 +150,12 @@ def _variant_score(description: str, query: str) -> float:
     features = _seventh_features()
     suffixes = _SUFFIX_HITS.get(description)
     if suffixes is None:
-        suffixes = tuple(f for f in features if f.suffix.search(description))
-        _remember(_SUFFIX_HITS, description, suffixes)
+        suffixes = remember(
+            _SUFFIX_HITS, description, tuple(f for f in features if f.suffix.search(description)), _MEMO_SIZE
+        )
     asked = _QUERY_CUES.get(query)
     if asked is None:
-        asked = frozenset(f.name for f in features if f.query.search(query))
-        _remember(_QUERY_CUES, query, asked)
+        asked = remember(_QUERY_CUES, query, frozenset(f.name for f in features if f.query.search(query)), _MEMO_SIZE)
     score = 0.0
     for feature in suffixes:
         if feature.name in asked:
@@ -165,12 +168,6 @@ def _variant_score(description: str, query: str) -> float:
 # Regex matches of the 7th-character cues by description and by query (pure functions of their key).
 _SUFFIX_HITS: dict[str, tuple[_Feature, ...]] = {}
 _QUERY_CUES: dict[str, frozenset[str]] = {}
-
-
-def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
-    if len(memo) >= _MEMO_SIZE:
-        memo.clear()  # bound memory in long-running processes
-    memo[key] = value
 
 
 @dataclass

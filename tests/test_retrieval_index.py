@@ -207,6 +207,19 @@ def test_remembered_regex_matches_keep_chapter_and_query_apart() -> None:
     assert _variant_score("Fracture of left wrist, initial encounter", "wrist fracture") == 0.0
 
 
+def test_bounded_memo_starts_over_at_its_limit() -> None:
+    """The shared memo keeps at most ``limit`` entries (emptied, not grown, when full) and refuses no limit."""
+    from medcode._memo import remember
+
+    memo: dict[str, int] = {}
+    for i in range(5):
+        assert remember(memo, f"k{i}", i, limit=3) == i
+        assert len(memo) <= 3
+    assert memo == {"k3": 3, "k4": 4}  # full at k3's turn: emptied, then k3 and k4 stored
+    with pytest.raises(ValueError, match="positive"):
+        remember(memo, "k", 0, limit=0)
+
+
 def test_modes_and_sources(retriever: HybridRetriever) -> None:
     dense = retriever.search("acute appendicitis with perforation", top_k=5, mode="dense")
     lexical = retriever.search("acute appendicitis with perforation", top_k=5, mode="lexical")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medcode._memo import remember
 from medcode.codesets import CATEGORY_SHAPE, CodeRecord, ICD10CMCodeSet
 from medcode.validators._refs import CodeRefMatcher
 
@@ -157,10 +158,7 @@ class RelatednessScorer:
         word = word.lower()
         stem = self._stem_cache.get(word)
         if stem is None:
-            stem = str(self._stemmer.stem(word))
-            if len(self._stem_cache) >= _STEM_CACHE:
-                self._stem_cache.clear()  # bound memory in long-running processes
-            self._stem_cache[word] = stem
+            stem = remember(self._stem_cache, word, str(self._stemmer.stem(word)), _STEM_CACHE)
         return stem
 
     def _canon(self, word: str) -> str:
