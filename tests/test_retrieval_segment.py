@@ -119,6 +119,18 @@ def test_expander_replaces_whole_words_and_respects_case() -> None:
     assert expander.expand("no known terms here") is None
 
 
+def test_expander_words_the_code_set_words_otherwise() -> None:
+    """Plurals and spellings the code set's titles and the Index do not use are searched in its wording too
+    ("liver metastases" found no C78.7 in the top 6 before)."""
+    expander = default_expander()
+    assert expander.expand("Liver metastases") == "Liver secondary malignant neoplasm metastasis"
+    assert expander.expand("cervical adenopathies, pale") == (
+        "cervical adenopathy lymphadenopathy enlarged lymph nodes, pallor"
+    )
+    assert expander.expand("renal tumour") == "renal tumor"
+    assert expander.expand("metastasectomy") is None  # whole words only
+
+
 def test_expander_from_json() -> None:
     expander = QueryExpander.from_json(
         '{"abbreviations": {"ABC": "alpha beta"}, "lay_terms": {"tummy bug": "gastroenteritis"}}'
