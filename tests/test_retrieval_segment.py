@@ -131,6 +131,14 @@ def test_expander_words_the_code_set_words_otherwise() -> None:
     assert expander.expand("metastasectomy") is None  # whole words only
 
 
+def test_expander_reads_a_former_smoker_as_history_not_current_use() -> None:
+    """'ex-smoker' held 'smoker', which searched current nicotine dependence (F17.2-); the longer term wins."""
+    expander = default_expander()
+    assert expander.expand("ex-smoker, hypertension") == "personal history of nicotine dependence, hypertension"
+    assert expander.expand("Former smoker.") == "personal history of nicotine dependence."
+    assert expander.expand("current smoker") == "current nicotine dependence cigarettes"
+
+
 def test_expander_from_json() -> None:
     expander = QueryExpander.from_json(
         '{"abbreviations": {"ABC": "alpha beta"}, "lay_terms": {"tummy bug": "gastroenteritis"}}'
