@@ -25,6 +25,7 @@ from medcode.agent._note import FHIRSource, Note
 from medcode.agent._proposers import (
     LLMProposer,
     Proposed,
+    ProposedItem,
     Proposer,
     ProposerName,
     RetrievalProposer,
@@ -116,6 +117,43 @@ class CodedProcedure(CodedCode):
     modifiers: list[str] = Field(default_factory=list)
 
 
+COMBINATION_REQUIRED = "COMBINATION_REQUIRED"
+
+
+def _combination_items(verdicts: list[CodeVerdict], proposed: Proposed) -> list[ProposedItem]:
+    """The combination codes to add: one per code rejected by COMBINATION_REQUIRED alone whose partners were accepted.
+
+    I10 beside N18.31 is coded I12.9 (guideline I.C.9.a.2), E11.9 beside a CKD code E11.22: the rule names the
+    code that fits the partners first (``conventions.json``, ``pick``). The new code cites the spans of the
+    rejected code and of its partners, and its confidence is the lowest of theirs: it holds only when both
+    conditions do. It is validated like any proposal (the caller runs every rule again); a code already
+    proposed, or one an assertion rule blocked, is not added twice.
+    """
+    by_code = {v.code: v for v in verdicts} | {v.canonical: v for v in verdicts if v.canonical}
+    have = {i.code for i in proposed.items} | set(proposed.blocked)
+    out: list[ProposedItem] = []
+    for verdict in verdicts:
+        if verdict.status != "rejected" or verdict.rules != [COMBINATION_REQUIRED] or verdict.code in proposed.blocked:
+            continue
+        result = next(r for r in verdict.results if r.rule == COMBINATION_REQUIRED)
+        partners = [by_code.get(code) for code in result.related_codes]
+        if not result.replace_with or not partners or any(p is None or p.status != "accepted" for p in partners):
+            continue
+        code = result.replace_with[0]
+        if code in have:
+            continue
+        have.add(code)
+        sources = [verdict, *(p for p in partners if p is not None)]
+        evidence: list[Evidence] = []
+        for source in sources:
+            evidence += [e for e in source.evidence if e not in evidence]
+        confidences = [s.confidence for s in sources if s.confidence is not None]
+        out.append(
+            ProposedItem(code=code, evidence=evidence, features={}, confidence=min(confidences) if confidences else 0.0)
+        )
+    return out
+
+
 def _coded(verdict: CodeVerdict, chapter: str | None = None) -> dict[str, Any]:
     """The fields a result shows for one verdict (diagnosis or procedure)."""
     return {
@@ -160,7 +198,11 @@ class CodingResult(BaseModel):
     versions: dict[str, str | None]
     usage: Usage
     proposer: ProposerName
-    candidates: list[str] = Field(default_factory=list, description="Codes offered to the proposer, best first.")
+    candidates: list[str] = Field(
+        default_factory=list,
+        description="Codes offered to the proposer, best first, then any combination code a rule named that was "
+        "not among them (COMBINATION_REQUIRED: I12.9 for I10 beside N18.31).",
+    )
     procedures: list[CodedProcedure] | None = Field(
         default=None, description="Procedure codes, when procedure coding is on (None: not asked for)."
     )
@@ -348,6 +390,12 @@ class MedicalCoder:
             candidates=frozenset(proposed.candidates_offered),
         )
         report = self.validators.validate(Proposal(codes=proposed.as_proposal_codes()), ctx)
+        combined = _combination_items(report.verdicts, proposed) if self.settings.combination_codes else []
+        if combined:  # the combination codes the rule names, judged by every rule like any proposal
+            proposed.items += combined
+            proposed.candidates_offered += [i.code for i in combined if i.code not in proposed.candidates_offered]
+            ctx = ctx.model_copy(update={"candidates": frozenset(proposed.candidates_offered)})
+            report = self.validators.validate(Proposal(codes=proposed.as_proposal_codes()), ctx)
         procedure_verdicts: list[ProcedureVerdict] = []
         procedure_version: str | None = None
         if self.procedures:

@@ -180,6 +180,12 @@ class Settings(BaseSettings):
         "`medcode code` and the copilot (MEDCODE_PROCEDURES=1, or `medcode code --procedures`); a rejected "
         "procedure routes the chart to review.",
     )
+    combination_codes: bool = Field(
+        default=True,
+        description="Propose the combination code that COMBINATION_REQUIRED names beside the code it rejects (I12.9 "
+        "for I10 beside N18.31, guideline I.C.9.a.2), citing both codes' spans and judged by every rule; off "
+        "(MEDCODE_COMBINATION_CODES=0), the coder picks it from the rejected code's 'replace with'.",
+    )
     routing_auto_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     routing_autonomy_note_types: list[str] = Field(
         default_factory=list,

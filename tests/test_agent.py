@@ -82,6 +82,58 @@ def test_codes_passed_on_to_be_shown_rejected_are_never_accepted(agent_settings:
     assert result.accepted_codes == []
 
 
+CKD_NOTE = """ASSESSMENT AND PLAN:
+1. Essential hypertension, well controlled. Continue lisinopril.
+2. Chronic kidney disease stage 3a, creatinine stable.
+"""
+
+
+@pytest.mark.parametrize(
+    ("partner_quote", "also_proposed", "step", "expected"),
+    [
+        ("Chronic kidney disease stage 3a", [], True, "I12.9"),  # hypertension with CKD is I12.- (I.C.9.a.2)
+        ("Chronic kidney disease stage 5", [], True, None),  # the partner's quote is not in the note: no partner
+        ("Chronic kidney disease stage 3a", ["I12.9"], True, None),  # already proposed: not added twice
+        ("Chronic kidney disease stage 3a", [], False, None),  # MEDCODE_COMBINATION_CODES=0: left to the coder
+    ],
+)
+def test_the_combination_code_the_rule_names_is_proposed_and_judged(
+    agent_settings: Settings, partner_quote: str, also_proposed: list[str], step: bool, expected: str | None
+) -> None:
+    """I10 rejected by COMBINATION_REQUIRED beside an accepted CKD code brings in the code the rule names, citing
+    both codes' spans at the lower confidence; it is validated like any proposal and stays a candidate."""
+    from medcode.agent._proposers import Proposed, ProposedItem, RetrievalProposer
+    from medcode.validators import Evidence
+
+    def item(code: str, quote: str, confidence: float) -> ProposedItem:
+        start = CKD_NOTE.find(quote)
+        span = Evidence(text=quote, start=start, end=start + len(quote)) if start >= 0 else Evidence(text=quote)
+        return ProposedItem(code=code, evidence=[span], features={}, confidence=confidence)
+
+    class Fixed(RetrievalProposer):
+        def propose(self, *args, **kwargs) -> Proposed:  # type: ignore[no-untyped-def]
+            items = [item("I10", "Essential hypertension", 0.7), item("N18.31", partner_quote, 0.9)]
+            items += [item(code, "Essential hypertension", 0.5) for code in also_proposed]
+            return Proposed(items=items, candidates_offered=[i.code for i in items])
+
+    note = Note.checked(CKD_NOTE, agent_settings.max_note_chars, id="t-combination")
+    settings = agent_settings.model_copy(update={"combination_codes": step})
+    with MedicalCoder(settings, proposer="retrieval") as coder:
+        coder._proposer = Fixed(coder.runtime.acceptance_model, vetter=coder.vet)
+        result = coder.code(note)
+    by_code = {c.code: c for c in result.codes}
+    partnered = partner_quote in CKD_NOTE  # a partner whose quote is not in the note is rejected and links nothing
+    assert ("COMBINATION_REQUIRED" in by_code["I10"].rules) is partnered
+    assert (by_code["N18.31"].status == "accepted") is partnered
+    if expected is None:
+        assert [c.code for c in result.codes].count("I12.9") == len(also_proposed)
+        return
+    combined = by_code[expected]
+    assert combined.status == "accepted" and combined.confidence == 0.7
+    assert [e.text for e in combined.evidence] == ["Essential hypertension", "Chronic kidney disease stage 3a"]
+    assert expected in result.candidates
+
+
 def test_a_note_with_no_code_at_the_threshold_gets_its_likeliest_candidate_at_the_floor(
     agent_settings: Settings,
 ) -> None:

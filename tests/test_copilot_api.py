@@ -543,10 +543,28 @@ ASSESSMENT AND PLAN:
 """
 
 
-def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(
-    client: TestClient, settings: Settings
-) -> None:
-    # Hypertension with CKD is I12.- (presumed link): I10 is rejected and the rule names I12.9 for stage 3a.
+def test_the_pipeline_proposes_the_combination_code_the_rule_names(client: TestClient) -> None:
+    # Hypertension with CKD is I12.- (presumed link): I10 is rejected, the rule names I12.9 for stage 3a, and the
+    # pipeline proposes it beside I10, citing I10's and N18.31's spans; its 'replace with' no longer offers it.
+    job = _code(client, CKD_NOTE)
+    chart = client.get(f"/v1/charts/{job['chart_id']}", headers=AUTH).json()
+    codes = {c["code"]: c for c in chart["codes"]}
+    assert codes["I10"]["proposed_status"] == "rejected" and codes["N18.31"]["proposed_status"] == "accepted"
+    assert codes["I10"]["reasons"][0]["replace_with"][0] == "I12.9"
+    assert codes["I12.9"]["proposed_status"] == "accepted" and "I12.9" in chart["selected_codes"]
+    cited = {(e["start"], e["end"]) for e in codes["I12.9"]["evidence"]}
+    assert {(e["start"], e["end"]) for e in codes["I10"]["evidence"]} <= cited
+    assert {(e["start"], e["end"]) for e in codes["N18.31"]["evidence"]} <= cited
+
+
+def test_a_rejected_code_names_its_replacement_and_one_action_applies_it(settings: Settings) -> None:
+    # With the pipeline's combination step off, the coder takes the code the rule names: one action applies it.
+    manual = settings.model_copy(update={"combination_codes": False})
+    with TestClient(create_app(manual, token=TOKEN, proposer="retrieval"), client=LOOPBACK) as client:
+        _rule_named_replacement(client, settings)
+
+
+def _rule_named_replacement(client: TestClient, settings: Settings) -> None:
     job = _code(client, CKD_NOTE)
     chart = client.get(f"/v1/charts/{job['chart_id']}", headers=AUTH).json()
     codes = {c["code"]: c for c in chart["codes"]}

@@ -120,7 +120,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def settings(small_index_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return own_data_dir(small_index_settings, tmp_path_factory.mktemp("copilot-browser") / "data")
+    # The coder's own one-click replacements: the pipeline leaves the combination code to the coder here (the
+    # default, which proposes it, is tested through the API and the agent).
+    data_dir = tmp_path_factory.mktemp("copilot-browser") / "data"
+    return own_data_dir(small_index_settings, data_dir, combination_codes=False)
 
 
 @pytest.fixture(scope="module")
