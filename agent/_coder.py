@@ -126,8 +126,9 @@ def _combination_items(verdicts: list[CodeVerdict], proposed: Proposed) -> list[
     I10 beside N18.31 is coded I12.9 (guideline I.C.9.a.2), E11.9 beside a CKD code E11.22: the rule names the
     code that fits the partners first (``conventions.json``, ``pick``). The new code cites the spans of the
     rejected code and of its partners, and its confidence is the lowest of theirs: it holds only when both
-    conditions do. It is validated like any proposal (the caller runs every rule again); a code already
-    proposed, or one an assertion rule blocked, is not added twice.
+    conditions do. It is validated like any proposal (the caller runs every rule again, NOT_A_CANDIDATE aside:
+    the rule derived it from accepted codes); a code already proposed, or one an assertion rule blocked, is not
+    added twice.
     """
     by_code = {v.code: v for v in verdicts} | {v.canonical: v for v in verdicts if v.canonical}
     have = {i.code for i in proposed.items} | set(proposed.blocked)
@@ -198,11 +199,7 @@ class CodingResult(BaseModel):
     versions: dict[str, str | None]
     usage: Usage
     proposer: ProposerName
-    candidates: list[str] = Field(
-        default_factory=list,
-        description="Codes offered to the proposer, best first, then any combination code a rule named that was "
-        "not among them (COMBINATION_REQUIRED: I12.9 for I10 beside N18.31).",
-    )
+    candidates: list[str] = Field(default_factory=list, description="Codes offered to the proposer, best first.")
     procedures: list[CodedProcedure] | None = Field(
         default=None, description="Procedure codes, when procedure coding is on (None: not asked for)."
     )
@@ -393,8 +390,10 @@ class MedicalCoder:
         combined = _combination_items(report.verdicts, proposed) if self.settings.combination_codes else []
         if combined:  # the combination codes the rule names, judged by every rule like any proposal
             proposed.items += combined
-            proposed.candidates_offered += [i.code for i in combined if i.code not in proposed.candidates_offered]
-            ctx = ctx.model_copy(update={"candidates": frozenset(proposed.candidates_offered)})
+            # a code the rule derived, not one the proposer was offered: NOT_A_CANDIDATE lets it through, and the
+            # result's candidates stay retrieval's (candidate recall measures retrieval)
+            offered = ctx.candidates if ctx.candidates is not None else frozenset()
+            ctx = ctx.model_copy(update={"candidates": offered | {i.code for i in combined}})
             report = self.validators.validate(Proposal(codes=proposed.as_proposal_codes()), ctx)
         procedure_verdicts: list[ProcedureVerdict] = []
         procedure_version: str | None = None

@@ -101,7 +101,7 @@ def test_the_combination_code_the_rule_names_is_proposed_and_judged(
     agent_settings: Settings, partner_quote: str, also_proposed: list[str], step: bool, expected: str | None
 ) -> None:
     """I10 rejected by COMBINATION_REQUIRED beside an accepted CKD code brings in the code the rule names, citing
-    both codes' spans at the lower confidence; it is validated like any proposal and stays a candidate."""
+    both codes' spans at the lower confidence; it is validated like any proposal."""
     from medcode.agent._proposers import Proposed, ProposedItem, RetrievalProposer
     from medcode.validators import Evidence
 
@@ -131,7 +131,7 @@ def test_the_combination_code_the_rule_names_is_proposed_and_judged(
     combined = by_code[expected]
     assert combined.status == "accepted" and combined.confidence == 0.7
     assert [e.text for e in combined.evidence] == ["Essential hypertension", "Chronic kidney disease stage 3a"]
-    assert expected in result.candidates
+    assert expected not in result.candidates  # retrieval's candidates: the rule derived it, nobody offered it
 
 
 def test_a_note_with_no_code_at_the_threshold_gets_its_likeliest_candidate_at_the_floor(
