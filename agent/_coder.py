@@ -117,7 +117,7 @@ class CodedProcedure(CodedCode):
     modifiers: list[str] = Field(default_factory=list)
 
 
-COMBINATION_REQUIRED = "COMBINATION_REQUIRED"
+_COMBINATION_REQUIRED = "COMBINATION_REQUIRED"
 
 
 def _combination_items(verdicts: list[CodeVerdict], proposed: Proposed) -> list[ProposedItem]:
@@ -134,9 +134,9 @@ def _combination_items(verdicts: list[CodeVerdict], proposed: Proposed) -> list[
     have = {i.code for i in proposed.items} | set(proposed.blocked)
     out: list[ProposedItem] = []
     for verdict in verdicts:
-        if verdict.status != "rejected" or verdict.rules != [COMBINATION_REQUIRED] or verdict.code in proposed.blocked:
+        if verdict.status != "rejected" or verdict.rules != [_COMBINATION_REQUIRED] or verdict.code in proposed.blocked:
             continue
-        result = next(r for r in verdict.results if r.rule == COMBINATION_REQUIRED)
+        result = next(r for r in verdict.results if r.rule == _COMBINATION_REQUIRED)
         partners = [by_code.get(code) for code in result.related_codes]
         if not result.replace_with or not partners or any(p is None or p.status != "accepted" for p in partners):
             continue
@@ -392,8 +392,8 @@ class MedicalCoder:
             proposed.items += combined
             # a code the rule derived, not one the proposer was offered: NOT_A_CANDIDATE lets it through, and the
             # result's candidates stay retrieval's (candidate recall measures retrieval)
-            offered = ctx.candidates if ctx.candidates is not None else frozenset()
-            ctx = ctx.model_copy(update={"candidates": offered | {i.code for i in combined}})
+            if ctx.candidates is not None:
+                ctx = ctx.model_copy(update={"candidates": ctx.candidates | {i.code for i in combined}})
             report = self.validators.validate(Proposal(codes=proposed.as_proposal_codes()), ctx)
         procedure_verdicts: list[ProcedureVerdict] = []
         procedure_version: str | None = None
