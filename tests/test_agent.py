@@ -89,16 +89,22 @@ CKD_NOTE = """ASSESSMENT AND PLAN:
 
 
 @pytest.mark.parametrize(
-    ("partner_quote", "also_proposed", "step", "expected"),
+    ("first", "partner_quote", "also_proposed", "step", "expected"),
     [
-        ("Chronic kidney disease stage 3a", [], True, "I12.9"),  # hypertension with CKD is I12.- (I.C.9.a.2)
-        ("Chronic kidney disease stage 5", [], True, None),  # the partner's quote is not in the note: no partner
-        ("Chronic kidney disease stage 3a", ["I12.9"], True, None),  # already proposed: not added twice
-        ("Chronic kidney disease stage 3a", [], False, None),  # MEDCODE_COMBINATION_CODES=0: left to the coder
+        ("I10", "Chronic kidney disease stage 3a", [], True, "I12.9"),  # hypertension with CKD is I12.- (I.C.9.a.2)
+        ("I12.0", "Chronic kidney disease stage 3a", [], True, "I12.9"),  # stage 5's code does not fit stage 3a
+        ("I10", "Chronic kidney disease stage 5", [], True, None),  # the partner's quote is not in the note
+        ("I10", "Chronic kidney disease stage 3a", ["I12.9"], True, None),  # already proposed: not added twice
+        ("I10", "Chronic kidney disease stage 3a", [], False, None),  # MEDCODE_COMBINATION_CODES=0: the coder's
     ],
 )
 def test_the_combination_code_the_rule_names_is_proposed_and_judged(
-    agent_settings: Settings, partner_quote: str, also_proposed: list[str], step: bool, expected: str | None
+    agent_settings: Settings,
+    first: str,
+    partner_quote: str,
+    also_proposed: list[str],
+    step: bool,
+    expected: str | None,
 ) -> None:
     """I10 rejected by COMBINATION_REQUIRED beside an accepted CKD code brings in the code the rule names, citing
     both codes' spans at the lower confidence; it is validated like any proposal."""
@@ -112,7 +118,7 @@ def test_the_combination_code_the_rule_names_is_proposed_and_judged(
 
     class Fixed(RetrievalProposer):
         def propose(self, *args, **kwargs) -> Proposed:  # type: ignore[no-untyped-def]
-            items = [item("I10", "Essential hypertension", 0.7), item("N18.31", partner_quote, 0.9)]
+            items = [item(first, "Essential hypertension", 0.7), item("N18.31", partner_quote, 0.9)]
             items += [item(code, "Essential hypertension", 0.5) for code in also_proposed]
             return Proposed(items=items, candidates_offered=[i.code for i in items])
 
@@ -123,7 +129,7 @@ def test_the_combination_code_the_rule_names_is_proposed_and_judged(
         result = coder.code(note)
     by_code = {c.code: c for c in result.codes}
     partnered = partner_quote in CKD_NOTE  # a partner whose quote is not in the note is rejected and links nothing
-    assert ("COMBINATION_REQUIRED" in by_code["I10"].rules) is partnered
+    assert ("COMBINATION_REQUIRED" in by_code[first].rules) is partnered
     assert (by_code["N18.31"].status == "accepted") is partnered
     if expected is None:
         assert [c.code for c in result.codes].count("I12.9") == len(also_proposed)

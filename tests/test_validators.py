@@ -433,6 +433,18 @@ def test_combination_required_for_presumed_links(pipeline: ValidatorPipeline) ->
     assert _run(pipeline, [_one("I10", "Essential hypertension")]).verdicts[0].status == "accepted"
     i12, n18 = _run(pipeline, [_one("I12.9", "Essential hypertension"), _one("N18.31", "CKD stage 3a")]).verdicts
     assert i12.status == "accepted" and n18.status == "accepted"
+    # A combination code that does not fit the codes beside it goes to a coder with the one that does.
+    for code, claim, fits in (
+        ("I12.0", ["N18.31"], "I12.9"),
+        ("I12.9", ["N18.6"], "I12.0"),
+        ("I11.9", ["I50.32"], "I11.0"),
+    ):
+        verdict = _run(pipeline, [_one(code, "Essential hypertension")], claim_codes=claim).verdicts[0]
+        assert verdict.rules == ["COMBINATION_REQUIRED"], (code, verdict.rules)
+        (result,) = [r for r in verdict.results if r.rule == "COMBINATION_REQUIRED"]
+        assert result.replace_with == [fits] and f"does not fit {claim[0]}" in result.reason
+    fitting = _run(pipeline, [_one("I11.0", "Essential hypertension")], claim_codes=["I50.32"]).verdicts[0]
+    assert "COMBINATION_REQUIRED" not in fitting.rules
 
 
 @pytest.mark.slow

@@ -726,7 +726,8 @@ class CombinationRule(Rule):
     rule_id = "COMBINATION_REQUIRED"
     summary = (
         "Two conditions the classification presumes linked and codes as one combination code (hypertension with "
-        "chronic kidney disease is I12, diabetes with it E11.22): the separate code goes to a coder."
+        "chronic kidney disease is I12, diabetes with it E11.22): the separate code goes to a coder, and so does a "
+        "combination code that does not fit the codes beside it (I12.0, stage 5, beside N18.31 is I12.9)."
     )
 
     def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
@@ -736,6 +737,10 @@ class CombinationRule(Rule):
             assert item.record is not None
             code = item.record.code
             others = [o.record.code for o in live if o.index != item.index and o.record is not None]
+            mismatch = self._mismatch(code, others, env)
+            if mismatch is not None and not item.on_claim:
+                out.setdefault(item.index, []).append(mismatch)
+                continue
             for combo in env.rules.combinations:
                 if code != combo["code"]:
                     continue
@@ -762,6 +767,28 @@ class CombinationRule(Rule):
                 )
                 break
         return out
+
+    def _mismatch(self, code: str, others: list[str], env: RuleEnv) -> RuleResult | None:
+        """A combination code that does not fit the partner codes beside it: I12.0 (stage 5 or ESRD) beside N18.31
+        is coded I12.9, I11.9 (without heart failure) beside an I50 code I11.0; None when it fits or has no pick."""
+        for combo in env.rules.combinations:
+            if not combo["pick"] or not code.startswith(combo["use"]):
+                continue
+            partners = [next((o for o in others if o.startswith(w)), None) for w in combo["with_all"]]
+            if any(p is None for p in partners):
+                continue
+            picked = self._pick(combo["pick"], others)
+            if picked is None or picked == code or picked not in env.codeset:
+                return None
+            found = [p for p in partners if p is not None]
+            return self.result(
+                env,
+                f"{code} does not fit {', '.join(found)}: {combo['says']} with {', '.join(found)} is coded {picked} "
+                f"(guideline {combo['guideline']})",
+                related=found,
+                suggestions=[picked],
+            )
+        return None
 
     @staticmethod
     def _pick(picks: list[dict[str, Any]], partners: list[str]) -> str | None:
