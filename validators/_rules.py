@@ -744,10 +744,9 @@ class CombinationRule(Rule):
             for combo in env.rules.combinations:
                 if code != combo["code"]:
                     continue
-                partners = [next((o for o in others if o.startswith(w)), None) for w in combo["with_all"]]
-                if any(p is None for p in partners):
+                found = self._partners(combo, others)
+                if found is None:
                     continue
-                found = [p for p in partners if p is not None]
                 use = combo["use"]
                 suggestions = env.codeset.billable_descendants(use, limit=10) if use in env.codeset else []
                 picked = self._pick(combo["pick"], others)
@@ -774,13 +773,12 @@ class CombinationRule(Rule):
         for combo in env.rules.combinations:
             if not combo["pick"] or not code.startswith(combo["use"]):
                 continue
-            partners = [next((o for o in others if o.startswith(w)), None) for w in combo["with_all"]]
-            if any(p is None for p in partners):
+            found = self._partners(combo, others)
+            if found is None:
                 continue
             picked = self._pick(combo["pick"], others)
             if picked is None or picked == code or picked not in env.codeset:
                 return None
-            found = [p for p in partners if p is not None]
             return self.result(
                 env,
                 f"{code} does not fit {', '.join(found)}: {combo['says']} with {', '.join(found)} is coded {picked} "
@@ -789,6 +787,12 @@ class CombinationRule(Rule):
                 suggestions=[picked],
             )
         return None
+
+    @staticmethod
+    def _partners(combo: dict[str, Any], others: list[str]) -> list[str] | None:
+        """One code beside it for each prefix the combination needs (N18.31 for "N18"), or None when one is missing."""
+        found = [next((o for o in others if o.startswith(w)), None) for w in combo["with_all"]]
+        return None if any(f is None for f in found) else [f for f in found if f is not None]
 
     @staticmethod
     def _pick(picks: list[dict[str, Any]], partners: list[str]) -> str | None:
