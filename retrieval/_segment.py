@@ -74,6 +74,17 @@ _ABBREV = frozenset(
 _LIST_SECTIONS = frozenset(
     {"past_medical_history", "medications", "allergies", "family_history", "assessment_plan", "social_history"}
 )
+# A list item that qualifies the one before it: a side, alone or with a body site ("left ankle", "bilateral",
+# "right lower extremity"; not "right hemiparesis"), or a 7th-character encounter ("initial encounter", "sequela").
+_SITE = (
+    r"(?:ankle|knee|hip|shoulder|elbow|wrist|hand|foot|feet|toe|finger|thumb|eye|ear|arm|leg|side|sided|breast|"
+    r"kidney|lung|thigh|calf|heel|forearm|upper|lower|extremity|limb|lobe|ovary|testis|buttock|groin)s?"
+)
+_QUALIFIER = re.compile(
+    rf"(?:(?:left|right|bilateral|bilat|lt|rt)(?:\s+{_SITE}){{0,2}}|(?:initial|subsequent)\s+(?:encounter|visit)"
+    r"|sequelae?)[.;]?$",
+    re.IGNORECASE,
+)
 _MAX_SENTENCE = 200
 _CLAUSE_TARGET = 150
 
@@ -156,6 +167,18 @@ def _pack(pieces: list[tuple[int, int]], target: int) -> list[tuple[int, int]]:
     return packed
 
 
+def _join_qualifiers(text: str, items: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join to the item before it a list item that only qualifies it: "Sprain of ankle ligament, left ankle,
+    initial encounter" is one diagnosis (its side and encounter), not three."""
+    out: list[tuple[int, int]] = []
+    for start, end in items:
+        if out and _QUALIFIER.match(text[start:end].strip()):
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
 def _clauses(text: str, start: int, end: int, section: str) -> list[tuple[int, int]]:
     """Split a long sentence at ';' then ',', and list-like lines into items."""
     length = end - start
@@ -164,7 +187,7 @@ def _clauses(text: str, start: int, end: int, section: str) -> list[tuple[int, i
         items = _split_at(text, start, end, ",")
         sizes = [e - s for s, e in items]
         if max(sizes) <= 60 and sum(sizes) / len(sizes) <= 40:
-            return items
+            return _join_qualifiers(text, items)
     if length <= _MAX_SENTENCE:
         return [(start, end)]
     out: list[tuple[int, int]] = []

@@ -70,6 +70,19 @@ def test_wrapped_lines_join_and_unpunctuated_lines_stay_apart() -> None:
     assert texts[1:] == ["Diabetes", "Asthma"]
 
 
+def test_a_list_item_that_only_names_a_side_or_an_encounter_stays_with_its_diagnosis() -> None:
+    note = (
+        "DIAGNOSIS: Sprain of anterior talofibular ligament, left ankle, initial encounter.\n"
+        "ASSESSMENT: Hypertension, diabetes, left knee pain, right hemiparesis, CKD stage 3a, bilateral\n"
+        "PLAN: Fracture of shaft of femur, right lower extremity, subsequent encounter, Asthma, Gout\n"
+    )
+    texts = [s.text for s in _check_offsets(note) if s.section == "assessment_plan"]
+    assert texts[0] == "Sprain of anterior talofibular ligament, left ankle, initial encounter."
+    # Items naming a condition stay apart (a side with a condition too); a bare side or site joins the item before.
+    assert texts[1:6] == ["Hypertension", "diabetes", "left knee pain", "right hemiparesis", "CKD stage 3a, bilateral"]
+    assert texts[6:] == ["Fracture of shaft of femur, right lower extremity, subsequent encounter", "Asthma", "Gout"]
+
+
 def test_long_sentences_are_split_into_clauses() -> None:
     clause = "worsening shortness of breath on exertion with bilateral ankle swelling"
     sentence = "; ".join([clause] * 6) + "."
