@@ -93,6 +93,7 @@ CKD_NOTE = """ASSESSMENT AND PLAN:
     [
         ("I10", "Chronic kidney disease stage 3a", [], True, "I12.9"),  # hypertension with CKD is I12.- (I.C.9.a.2)
         ("I12.0", "Chronic kidney disease stage 3a", [], True, "I12.9"),  # stage 5's code does not fit stage 3a
+        ("I11.9", "Chronic kidney disease stage 3a", [], True, "I13.10"),  # hypertensive heart disease with CKD
         ("I10", "Chronic kidney disease stage 5", [], True, None),  # the partner's quote is not in the note
         ("I10", "Chronic kidney disease stage 3a", ["I12.9"], True, None),  # already proposed: not added twice
         ("I10", "Chronic kidney disease stage 3a", [], False, None),  # MEDCODE_COMBINATION_CODES=0: the coder's

@@ -445,6 +445,38 @@ def test_combination_required_for_presumed_links(pipeline: ValidatorPipeline) ->
         assert result.replace_with == [fits] and f"does not fit {claim[0]}" in result.reason
     fitting = _run(pipeline, [_one("I11.0", "Essential hypertension")], claim_codes=["I50.32"]).verdicts[0]
     assert "COMBINATION_REQUIRED" not in fitting.rules
+    # Hypertensive heart disease with CKD, or hypertensive CKD with heart failure, is I13.- (guideline I.C.9.a.3):
+    # the code that fits the heart failure and the stage is named first, with the codes that chose it.
+    heart = (
+        "Assessment: 1. Hypertensive heart disease with heart failure. 2. Hypertensive chronic kidney disease, CKD "
+        "stage 5. 3. Hypertensive heart and chronic kidney disease."
+    )
+    for code, quote, note, claim, fits in (
+        ("I11.0", "Hypertensive heart disease with heart failure", heart, ["N18.31"], "I13.0"),
+        ("I11.0", "Hypertensive heart disease with heart failure", heart, ["N18.6"], "I13.2"),
+        ("I11.9", "Essential hypertension", NOTE, ["N18.31"], "I13.10"),
+        ("I11.9", "Essential hypertension", NOTE, ["N18.5"], "I13.11"),
+        ("I11.9", "Essential hypertension", NOTE, ["N18.31", "I50.32"], "I13.0"),  # not I11.0: both together
+        ("I12.9", "Essential hypertension", NOTE, ["I50.32"], "I13.0"),
+        ("I12.9", "Essential hypertension", NOTE, ["I50.32", "N18.6"], "I13.2"),
+        ("I12.0", "Hypertensive chronic kidney disease, CKD stage 5", heart, ["I50.32"], "I13.2"),
+        # the fit check of an I13 code: I13.10 (no heart failure) beside an I50 and a CKD code is I13.0
+        ("I13.10", "Hypertensive heart and chronic kidney disease", heart, ["N18.31", "I50.32"], "I13.0"),
+    ):
+        verdict = pipeline.validate(
+            Proposal.model_validate({"codes": [_one(code, quote)]}),
+            ValidationContext(note_text=note, claim_codes=claim),
+        ).verdicts[0]
+        (result,) = [r for r in verdict.results if r.rule == "COMBINATION_REQUIRED"]
+        assert result.replace_with[0] == fits and set(result.related_codes) == set(claim), (code, claim, result)
+    # An I13 code beside a CKD code alone is not judged by the fit check: its own text says whether there is heart
+    # failure (a missing I50 code is USE_ADDITIONAL's).
+    for code in ("I13.0", "I13.10"):
+        alone = pipeline.validate(
+            Proposal.model_validate({"codes": [_one(code, "Hypertensive heart and chronic kidney disease")]}),
+            ValidationContext(note_text=heart, claim_codes=["N18.31"]),
+        ).verdicts[0]
+        assert alone.status == "accepted", (code, alone.rules)
 
 
 @pytest.mark.slow

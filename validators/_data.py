@@ -162,8 +162,13 @@ def _build() -> RulesData:
                     "use": str(c["use"]),
                     "guideline": str(c["guideline"]),
                     "says": str(c["says"]),
+                    "fit_check": bool(c.get("fit_check", True)),
                     "pick": [
-                        {"partner": [str(x) for x in p.get("partner", [])], "code": str(p["code"])}
+                        {
+                            "partner": [str(x) for x in p.get("partner", [])],
+                            "also": [str(x) for x in p.get("also", [])],
+                            "code": str(p["code"]),
+                        }
                         for p in c.get("pick", [])
                     ],
                 }

@@ -726,8 +726,9 @@ class CombinationRule(Rule):
     rule_id = "COMBINATION_REQUIRED"
     summary = (
         "Two conditions the classification presumes linked and codes as one combination code (hypertension with "
-        "chronic kidney disease is I12, diabetes with it E11.22): the separate code goes to a coder, and so does a "
-        "combination code that does not fit the codes beside it (I12.0, stage 5, beside N18.31 is I12.9)."
+        "chronic kidney disease is I12, diabetes with it E11.22, hypertensive heart disease with it I13): the separate "
+        "code goes to a coder, and so does a combination code that does not fit the codes beside it (I12.0, stage 5, "
+        "beside N18.31 is I12.9)."
     )
 
     def check_set(self, items: list[CodeItem], env: RuleEnv) -> dict[int, list[RuleResult]]:
@@ -737,10 +738,6 @@ class CombinationRule(Rule):
             assert item.record is not None
             code = item.record.code
             others = [o.record.code for o in live if o.index != item.index and o.record is not None]
-            mismatch = self._mismatch(code, others, env)
-            if mismatch is not None and not item.on_claim:
-                out.setdefault(item.index, []).append(mismatch)
-                continue
             for combo in env.rules.combinations:
                 if code != combo["code"]:
                     continue
@@ -749,7 +746,8 @@ class CombinationRule(Rule):
                     continue
                 use = combo["use"]
                 suggestions = env.codeset.billable_descendants(use, limit=10) if use in env.codeset else []
-                picked = self._pick(combo["pick"], others)
+                picked, used = self._pick(combo["pick"], others)
+                found += [u for u in used if u not in found]
                 if picked in suggestions:  # the code that fits the partners (I12.9 for stage 3a) comes first
                     suggestions = [picked] + [s for s in suggestions if s != picked]
                 label = picked if picked in suggestions else use + (".-" if "." not in use else "-")
@@ -765,18 +763,23 @@ class CombinationRule(Rule):
                     )
                 )
                 break
+            else:  # no combination of its own: does it fit the partner codes beside it?
+                mismatch = self._mismatch(code, others, env)
+                if mismatch is not None and not item.on_claim:
+                    out.setdefault(item.index, []).append(mismatch)
         return out
 
     def _mismatch(self, code: str, others: list[str], env: RuleEnv) -> RuleResult | None:
         """A combination code that does not fit the partner codes beside it: I12.0 (stage 5 or ESRD) beside N18.31
         is coded I12.9, I11.9 (without heart failure) beside an I50 code I11.0; None when it fits or has no pick."""
         for combo in env.rules.combinations:
-            if not combo["pick"] or not code.startswith(combo["use"]):
+            if not combo["pick"] or not combo["fit_check"] or not code.startswith(combo["use"]):
                 continue
             found = self._partners(combo, others)
             if found is None:
                 continue
-            picked = self._pick(combo["pick"], others)
+            picked, used = self._pick(combo["pick"], others)
+            found += [u for u in used if u not in found]
             if picked is None or picked == code or picked not in env.codeset:
                 return None
             return self.result(
@@ -795,12 +798,20 @@ class CombinationRule(Rule):
         return None if any(f is None for f in found) else [f for f in found if f is not None]
 
     @staticmethod
-    def _pick(picks: list[dict[str, Any]], partners: list[str]) -> str | None:
-        """The combination code that fits the other codes: the first pick one of them starts with, else the default."""
+    def _pick(picks: list[dict[str, Any]], others: list[str]) -> tuple[str | None, list[str]]:
+        """The combination code that fits the other codes, and the codes that chose it: the first pick whose
+        ``partner`` prefixes (and ``also`` prefixes, when given) other codes start with, else the default."""
         for pick in picks:
-            if not pick["partner"] or any(p.startswith(tuple(pick["partner"])) for p in partners):
-                return str(pick["code"])
-        return None
+            chose: list[str] = []
+            for key in ("partner", "also"):
+                if pick[key]:
+                    match = next((o for o in others if o.startswith(tuple(pick[key]))), None)
+                    if match is None:
+                        break
+                    chose.append(match)
+            else:
+                return str(pick["code"]), chose
+        return None, []
 
 
 class IntegralSymptomRule(Rule):
