@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -145,3 +150,35 @@ class Note(BaseModel):
             return cls(text=text, **fields)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise InputError(f"invalid note details ({describe_validation_error(exc)})") from None
+
+
+@dataclass(frozen=True)
+class NoteTitle:
+    """What a text note's title line says of it (``agent/data/note_titles.json``)."""
+
+    note_type: str
+    setting: Literal["outpatient", "inpatient"] | None
+
+
+@cache
+def _titles() -> tuple[tuple[re.Pattern[str], NoteTitle], ...]:
+    raw = json.loads(resources.files("medcode.agent").joinpath("data/note_titles.json").read_text(encoding="utf-8"))
+    return tuple(
+        # the whole line is the title, or the title and a qualifier after a dash, colon or bracket
+        (
+            re.compile(rf"(?:{entry['pattern']})(?:\s*[-\u2013\u2014:(|/].*)?$", re.IGNORECASE),
+            NoteTitle(entry["note_type"], entry.get("setting")),
+        )
+        for entry in raw["titles"]
+    )
+
+
+def note_title(text: str) -> NoteTitle | None:
+    """The note type and setting a note's title line names ("DISCHARGE SUMMARY" -> discharge_summary, inpatient),
+    or None when its first non-empty line is no title the table knows. Never fails on text."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    title = first.strip().strip("#*= \t").rstrip(":").strip()
+    for pattern, found in _titles():
+        if pattern.match(title):
+            return found
+    return None

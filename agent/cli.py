@@ -67,10 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="auto (default): FHIR when the input is JSON with a resourceType, else text",
     )
     code.add_argument("--id", help="note id, at most 200 characters (default: a hash prefix of the text)")
-    code.add_argument("--setting", choices=("outpatient", "inpatient"), help="coding setting (default: from settings)")
+    code.add_argument(
+        "--setting",
+        choices=("outpatient", "inpatient"),
+        help="coding setting (default: a FHIR Encounter's class; for a text note MEDCODE_SETTING when set, else its "
+        "title line, 'DISCHARGE SUMMARY' -> inpatient, else outpatient)",
+    )
     code.add_argument(
         "--note-type",
-        help="note type for routing, at most 100 characters (default: from a FHIR DocumentReference's type, else "
+        help="note type for routing, at most 100 characters (default: from a FHIR DocumentReference's type or the "
+        "note's title line, 'DISCHARGE SUMMARY' -> discharge_summary, 'EMERGENCY DEPARTMENT NOTE' -> ed_note, else "
         "outpatient_visit)",
     )
     code.add_argument("--age", type=int, help="patient age in years, 0-130 (enables age edits)")
@@ -214,7 +220,7 @@ def _coder(args: argparse.Namespace, ctx: CommandContext) -> MedicalCoder:
 def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
     from medcode._input import read_note_text
     from medcode.agent._fhir import looks_like_fhir, note_from_fhir, parse_fhir_json, require_fhir, result_to_fhir
-    from medcode.agent._note import Note, NoteMetadata
+    from medcode.agent._note import Note, NoteMetadata, note_title
     from medcode.cli import print_json
 
     output = args.format or ("json" if args.json else "table")
@@ -241,8 +247,13 @@ def _code(args: argparse.Namespace, ctx: CommandContext) -> int:
         resource = parse_fhir_json(text, where=str(args.note))
         note = note_from_fhir(resource, ctx.settings.max_note_chars, default_setting=ctx.settings.setting, **fields)
     else:
-        fields["setting"] = args.setting or ctx.settings.setting
-        fields["note_type"] = args.note_type or "outpatient_visit"
+        # the title line ("DISCHARGE SUMMARY") names the note type, and the setting unless the settings name one
+        title = note_title(text)
+        configured = "setting" in ctx.settings.model_fields_set
+        fields["setting"] = args.setting or (
+            title.setting if title and title.setting and not configured else ctx.settings.setting
+        )
+        fields["note_type"] = args.note_type or (title.note_type if title else "outpatient_visit")
         note = Note.checked(text, ctx.settings.max_note_chars, **{k: v for k, v in fields.items() if v is not None})
     with _coder(args, ctx) as coder:
         prewarm = _start_llm_server_early(coder)

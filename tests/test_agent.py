@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,6 +257,47 @@ def test_unreachable_llm_routes_to_a_human_and_keeps_the_note(agent_settings: Se
     assert result.errors and "unavailable" in result.errors[0].lower()
     assert "E11.9" in [c.code for c in result.codes]  # the worklist is pre-filled from retrieval
     assert result.chart_id is not None
+
+
+@pytest.mark.parametrize(
+    ("first_line", "expected"),
+    [
+        ("DISCHARGE SUMMARY", ("discharge_summary", "inpatient")),
+        ("## Hospital Discharge Summary:", ("discharge_summary", "inpatient")),
+        ("Discharge summary - cardiology", ("discharge_summary", "inpatient")),
+        ("EMERGENCY DEPARTMENT NOTE", ("ed_note", "outpatient")),
+        ("ER visit (night shift)", ("ed_note", "outpatient")),
+        ("Discharge summary was reviewed with the patient.", None),  # a sentence, not a title
+        ("Progress note", None),
+        ("EDEMA NOTE", None),
+    ],
+)
+def test_a_title_line_names_the_note_type_and_setting(first_line: str, expected: tuple[str, str] | None) -> None:
+    from medcode.agent._note import note_title
+
+    found = note_title(f"\n  \n{first_line}\nHPI: 70 yo with heart failure.\n")
+    assert (None if found is None else (found.note_type, found.setting)) == expected
+
+
+def test_cli_codes_a_titled_discharge_summary_as_inpatient_unless_told_otherwise(
+    agent_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    note_file = tmp_path / "note.txt"
+    note_file.write_text("DISCHARGE SUMMARY\n\n" + NOTE, encoding="utf-8")
+    args = ["--data-dir", str(agent_settings.data_dir), "code", str(note_file), "--proposer", "retrieval"]
+
+    def coded(*extra: str) -> dict[str, Any]:
+        assert main([*args, "--no-record", "--json", *extra]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    titled = coded()
+    assert titled["context"]["setting"] == "inpatient" and titled["routing"]["case_type"].startswith("inpatient")
+    assert coded("--setting", "outpatient")["context"]["setting"] == "outpatient"  # the flag wins
+    monkeypatch.setenv("MEDCODE_SETTING", "outpatient")  # and so does a configured setting
+    assert coded()["context"]["setting"] == "outpatient"
+    monkeypatch.delenv("MEDCODE_SETTING")
+    note_file.write_text(NOTE, encoding="utf-8")  # no title: the default
+    assert coded()["context"]["setting"] == "outpatient"
 
 
 def test_cli_code_json_and_bad_inputs(
