@@ -190,6 +190,8 @@ def test_each_per_code_rule_rejects_with_reason_and_version(
         ("After washing the cavity with abundant fluid and cold water, the wound was closed.", "J00", False),
         ("Scintigraphy showed a central cold image in the left kidney.", "J00", False),
         ("He has had a common cold for three days.", "J00", True),
+        ("Creatinine returned to 1.7 with diuresis.", "R35.89", False),
+        ("She reports excessive diuresis, up to five litres a day.", "R35.89", True),
         ("Death occurred due to disease progression.", "R99", False),
         ("He was found dead at home; the cause of death is unknown.", "R99", True),
     ],
