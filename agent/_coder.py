@@ -123,10 +123,10 @@ _COMBINATION_REQUIRED = "COMBINATION_REQUIRED"
 def _combination_items(verdicts: list[CodeVerdict], proposed: Proposed) -> list[ProposedItem]:
     """The combination codes to add: one per code rejected by COMBINATION_REQUIRED alone whose partners were accepted.
 
-    I10 beside N18.31 is coded I12.9 (guideline I.C.9.a.2), E11.9 beside a CKD code E11.22, and I12.0 (stage 5)
-    beside N18.31 is I12.9 too: the rule names the code that fits the partners first (``conventions.json``, ``pick``). The new code cites the spans of the
-    rejected code and of its partners, and its confidence is the lowest of theirs: it holds only when both
-    conditions do. It is validated like any proposal (the caller runs every rule again, NOT_A_CANDIDATE aside:
+    I10 beside N18.31 is coded I12.9 (guideline I.C.9.a.2), E11.9 beside a CKD code E11.22, I11.9 beside it I13.10,
+    and I12.0 (stage 5) beside N18.31 is I12.9 too: the rule names the code that fits the partners first
+    (``conventions.json``, ``pick``). The new code cites the spans of the rejected code and of its partners, and
+    its confidence is the lowest of theirs: it holds only when both conditions do. It is validated like any proposal (the caller runs every rule again, NOT_A_CANDIDATE aside:
     the rule derived it from accepted codes); a code already proposed, or one an assertion rule blocked, is not
     added twice.
     """

@@ -741,13 +741,12 @@ class CombinationRule(Rule):
             for combo in env.rules.combinations:
                 if code != combo["code"]:
                     continue
-                found = self._partners(combo, others)
-                if found is None:
+                fit = self._fit(combo, others)
+                if fit is None:
                     continue
+                found, picked = fit
                 use = combo["use"]
                 suggestions = env.codeset.billable_descendants(use, limit=10) if use in env.codeset else []
-                picked, used = self._pick(combo["pick"], others)
-                found += [u for u in used if u not in found]
                 if picked in suggestions:  # the code that fits the partners (I12.9 for stage 3a) comes first
                     suggestions = [picked] + [s for s in suggestions if s != picked]
                 label = picked if picked in suggestions else use + (".-" if "." not in use else "-")
@@ -775,11 +774,10 @@ class CombinationRule(Rule):
         for combo in env.rules.combinations:
             if not combo["pick"] or not combo["fit_check"] or not code.startswith(combo["use"]):
                 continue
-            found = self._partners(combo, others)
-            if found is None:
+            fit = self._fit(combo, others)
+            if fit is None:
                 continue
-            picked, used = self._pick(combo["pick"], others)
-            found += [u for u in used if u not in found]
+            found, picked = fit
             if picked is None or picked == code or picked not in env.codeset:
                 return None
             return self.result(
@@ -791,11 +789,17 @@ class CombinationRule(Rule):
             )
         return None
 
-    @staticmethod
-    def _partners(combo: dict[str, Any], others: list[str]) -> list[str] | None:
-        """One code beside it for each prefix the combination needs (N18.31 for "N18"), or None when one is missing."""
+    @classmethod
+    def _fit(cls, combo: dict[str, Any], others: list[str]) -> tuple[list[str], str | None] | None:
+        """(partner codes, the combination code that fits them), or None when a partner the combination needs is
+        missing. The partners are one code beside it for each ``with_all`` prefix (N18.31 for "N18") and the codes
+        that chose the pick (the I50 code that makes I11.9 beside N18 I13.0)."""
         found = [next((o for o in others if o.startswith(w)), None) for w in combo["with_all"]]
-        return None if any(f is None for f in found) else [f for f in found if f is not None]
+        if any(f is None for f in found):
+            return None
+        partners = [f for f in found if f is not None]
+        picked, used = cls._pick(combo["pick"], others)
+        return partners + [u for u in used if u not in partners], picked
 
     @staticmethod
     def _pick(picks: list[dict[str, Any]], others: list[str]) -> tuple[str | None, list[str]]:
